@@ -1,0 +1,167 @@
+/**
+ * Wire-level identity and query types shared by kites, Kontrol and storage
+ * (spec §4, §8.2, §8.4).
+ *
+ * @module
+ */
+
+/**
+ * The seven fields that identify a kite. JSON key order is the Go order
+ * (`name, username, id, environment, region, version, hostname`, spec §4.1).
+ */
+export interface KiteIdentity {
+  /** Kind of service, e.g. `math`. */
+  name: string;
+  /** Owner of the kite. */
+  username: string;
+  /** Instance id, a UUID v4 generated at start. */
+  id: string;
+  /** Deployment environment. */
+  environment: string;
+  /** Location. */
+  region: string;
+  /** Three-part version string. */
+  version: string;
+  /** Host the kite runs on. */
+  hostname: string;
+}
+
+/** The identity field names from general to specific (spec §8.4). */
+export const QUERY_FIELDS = [
+  "username",
+  "environment",
+  "name",
+  "version",
+  "region",
+  "hostname",
+  "id",
+] as const;
+
+/** One of the seven identity/query field names. */
+export type QueryField = typeof QUERY_FIELDS[number];
+
+/**
+ * A Kontrol query: the seven identity fields, where an empty string means
+ * "any" (spec §8.4).
+ */
+export type KontrolQuery = Record<QueryField, string>;
+
+/** Credentials sent in the `authentication` field of a call (spec §6.1). */
+export interface Auth {
+  /** `kiteKey`, `token`, or a custom type. */
+  type: string;
+  /** The credential itself, e.g. a JWT. */
+  key: string;
+}
+
+/** Result of Kontrol's `register` (spec §8.2). */
+export interface RegisterResult {
+  /** The URL Kontrol stored. */
+  url: string;
+  /** `0` over dnode, `10` over HTTP (spec §12 #14). */
+  heartbeatInterval: number;
+  /** New Kontrol public key after a key rotation. */
+  publicKey?: string;
+  /** Re-signed kite key after a key rotation. */
+  kiteKey?: string;
+}
+
+/** A kite as returned by Kontrol's `getKites` (spec §8.2). */
+export interface KiteWithToken {
+  /** The kite's identity. */
+  kite: KiteIdentity;
+  /** The URL it registered. */
+  url: string;
+  /** Id of the key pair its token is signed with. */
+  keyId: string;
+  /** A token for calling it. */
+  token: string;
+}
+
+/** A registration event pushed to watchers (spec §8.6). */
+export interface KiteEvent {
+  /** What happened. */
+  action: "REGISTER" | "DEREGISTER";
+  /** The kite concerned. */
+  kite: KiteIdentity;
+  /** Its URL (REGISTER only). */
+  url?: string;
+  /** A token for calling it (REGISTER only). */
+  token?: string;
+}
+
+/** Builds an identity with Go field order from a partial one. */
+export function makeIdentity(fields: Partial<KiteIdentity>): KiteIdentity {
+  return {
+    name: fields.name ?? "",
+    username: fields.username ?? "",
+    id: fields.id ?? "",
+    environment: fields.environment ?? "",
+    region: fields.region ?? "",
+    version: fields.version ?? "",
+    hostname: fields.hostname ?? "",
+  };
+}
+
+/** Builds a query with all seven keys from a partial one. */
+export function makeQuery(fields: Partial<KontrolQuery>): KontrolQuery {
+  return {
+    username: fields.username ?? "",
+    environment: fields.environment ?? "",
+    name: fields.name ?? "",
+    version: fields.version ?? "",
+    region: fields.region ?? "",
+    hostname: fields.hostname ?? "",
+    id: fields.id ?? "",
+  };
+}
+
+/** `/username/environment/name/version/region/hostname/id` (spec §4.2). */
+export function kiteToString(kite: KiteIdentity | KontrolQuery): string {
+  return "/" + QUERY_FIELDS.map((f) => kite[f]).join("/");
+}
+
+/**
+ * Parses the string form of spec §4.2. Missing trailing parts are empty.
+ * @throws {TypeError} when the string does not start with `/` or has more
+ * than seven parts.
+ */
+export function kiteFromString(text: string): KiteIdentity {
+  if (!text.startsWith("/")) {
+    throw new TypeError(`kite string must start with "/": ${text}`);
+  }
+  const parts = text.slice(1).split("/");
+  if (parts.length > 7) {
+    throw new TypeError(`kite string has more than 7 fields: ${text}`);
+  }
+  const fields: Partial<KiteIdentity> = {};
+  QUERY_FIELDS.forEach((f, i) => fields[f] = parts[i] ?? "");
+  return makeIdentity(fields);
+}
+
+/**
+ * Returns a description of the first invalid field (empty or containing `/`),
+ * or `undefined` when all seven fields are valid (spec §8.2 `validateKiteKey`).
+ */
+export function identityProblem(kite: KiteIdentity): string | undefined {
+  for (const f of QUERY_FIELDS) {
+    const v = kite[f];
+    if (typeof v !== "string" || v === "") return `Empty Kite field: ${f}`;
+    if (v.includes("/")) return `Field "${f}" must not contain '/'`;
+  }
+  return undefined;
+}
+
+/** Reads an identity from untrusted JSON, or `undefined` if it is not one. */
+export function identityFromJSON(value: unknown): KiteIdentity | undefined {
+  if (value === null || typeof value !== "object") return undefined;
+  const v = value as Record<string, unknown>;
+  const fields: Partial<KiteIdentity> = {};
+  for (const f of QUERY_FIELDS) {
+    const x = v[f];
+    if (x === undefined || x === null) continue;
+    if (typeof x !== "string") return undefined;
+    fields[f] = x;
+  }
+  return makeIdentity(fields);
+}

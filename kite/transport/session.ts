@@ -1,0 +1,48 @@
+/**
+ * The seam between transports (SockJS, raw WebSocket, XHR) and the dnode
+ * layer above them: a session carries whole messages (strings) both ways.
+ *
+ * @module
+ */
+
+/** Names of the transports a session can run on. */
+export type TransportName =
+  | "websocket"
+  | "raw-websocket"
+  | "xhr-polling"
+  | "xhr-streaming";
+
+/** Why a session ended. */
+export interface CloseInfo {
+  /** SockJS / WebSocket close code, e.g. 3000 or 1006 for a dropped peer. */
+  code: number;
+  /** Human-readable reason. */
+  reason: string;
+}
+
+/** What a transport delivers to the layer above it. */
+export interface SessionHandler {
+  /** One complete incoming message (for kites: one dnode JSON text). */
+  onMessage(message: string): void;
+  /** The session ended. Called exactly once. */
+  onClose(info: CloseInfo): void;
+}
+
+/** One logical connection, whatever the transport underneath. */
+export interface Session {
+  /** The transport in use. */
+  readonly transport: TransportName;
+  /** Session id (SockJS session id, or a generated one for raw sockets). */
+  readonly id: string;
+  /** Remote address as `host:port`, or `""` when unknown. */
+  readonly remoteAddr: string;
+  /** True once closed by either side. */
+  readonly closed: boolean;
+  /**
+   * Queues one message for sending. Never blocks.
+   * @throws {Error} when the session is closed.
+   */
+  send(message: string): void;
+  /** Closes the session; `onClose` follows. Safe to call twice. */
+  close(code?: number, reason?: string): void;
+}

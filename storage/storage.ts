@@ -1,0 +1,108 @@
+/**
+ * The storage interfaces Kontrol runs on. Every adapter (memory, Deno KV,
+ * etcd, PostgreSQL) implements {@linkcode Storage} and passes the shared
+ * conformance suite in `storage/conformance.ts`.
+ *
+ * @module
+ */
+import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
+import type { Clock } from "../kite/clock.ts";
+
+/** What Kontrol stores for a registered kite (Go `RegisterValue`, spec §8.8). */
+export interface KiteRecord {
+  /** The kite's identity; `id` is its primary key. */
+  kite: KiteIdentity;
+  /** The URL the kite registered. */
+  url: string;
+  /** Id of the key pair its tokens are signed with (`key_id` in Go storage). */
+  keyId: string;
+}
+
+/** A stored kite with the time it was last written. */
+export interface StoredKite extends KiteRecord {
+  /** Last add/update/upsert, ms since the epoch (storage clock). */
+  updatedAt: number;
+}
+
+/** A change seen by a watcher. */
+export interface StorageEvent {
+  /** `REGISTER` on add/upsert of a new id, `DEREGISTER` on delete/expiry. */
+  action: "REGISTER" | "DEREGISTER";
+  /** The kite concerned. */
+  kite: KiteIdentity;
+  /** Its URL (REGISTER only). */
+  url?: string;
+  /** Its key pair id (REGISTER only). */
+  keyId?: string;
+}
+
+/** Cancels a watch. */
+export type Unsubscribe = () => void;
+
+/** Kite registrations. */
+export interface KiteStorage {
+  /** Inserts a kite. @throws {Error} if a kite with that id exists. */
+  add(record: KiteRecord): Promise<void>;
+  /** Refreshes url and updatedAt; inserts when missing (as Go's etcd Update). */
+  update(record: KiteRecord): Promise<void>;
+  /** Inserts or replaces. */
+  upsert(record: KiteRecord): Promise<void>;
+  /** Removes a kite by id; resolves `true` when something was removed. */
+  delete(kite: KiteIdentity): Promise<boolean>;
+  /**
+   * Kites matching a query (spec §8.4, see `storage/query.ts`). An empty
+   * match is an empty array. @throws {QueryError} for an invalid query.
+   */
+  get(query: KontrolQuery): Promise<StoredKite[]>;
+  /** Removes kites not written since `before` (ms epoch); returns them. */
+  deleteStale(before: number): Promise<KiteIdentity[]>;
+  /**
+   * Calls `listener` for every later REGISTER/DEREGISTER of a kite matching
+   * `query`, including changes made by other processes sharing the engine.
+   */
+  watch(query: KontrolQuery, listener: (event: StorageEvent) => void): Unsubscribe;
+}
+
+/** An RSA key pair Kontrol signs with (spec §8.7). PEM strings, trimmed. */
+export interface KeyPair {
+  /** Stable id (UUID). */
+  id: string;
+  /** Public key, PKIX PEM. */
+  public: string;
+  /** Private key, PKCS#8 or PKCS#1 PEM. */
+  private: string;
+}
+
+/** A stored key pair; deleted pairs stay readable (spec §8.7). */
+export interface StoredKeyPair extends KeyPair {
+  /** True after {@linkcode KeyPairStorage.deleteKey}. */
+  deleted: boolean;
+}
+
+/** Kontrol's key pairs. */
+export interface KeyPairStorage {
+  /** Stores a pair. @throws {Error} when id or public key already exists. */
+  addKey(pair: KeyPair): Promise<void>;
+  /** Marks a pair deleted (soft delete); it stays readable. */
+  deleteKey(id: string): Promise<void>;
+  /** A pair by id, deleted or not. */
+  getKeyFromId(id: string): Promise<StoredKeyPair | undefined>;
+  /** A pair by public key PEM (trimmed), deleted or not. */
+  getKeyFromPublic(publicKey: string): Promise<StoredKeyPair | undefined>;
+  /** All pairs in insertion order. */
+  listKeys(): Promise<StoredKeyPair[]>;
+}
+
+/** One storage engine: kites plus key pairs. */
+export interface Storage extends KiteStorage, KeyPairStorage {
+  /** Short engine name, e.g. `memory`, `kv`, `etcd`, `postgres`. */
+  readonly engine: string;
+  /** Releases connections and watches. */
+  close(): Promise<void>;
+}
+
+/** Options every adapter accepts. */
+export interface StorageOptions {
+  /** Time source for `updatedAt`. @default {systemClock} */
+  clock?: Clock;
+}
