@@ -17,7 +17,7 @@ export interface Clock {
 /** The real clock. */
 export const systemClock: Clock = {
   now: () => Date.now(),
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  setTimeout: (fn, ms) => setTimeout(fn, ms) as unknown as number,
   clearTimeout: (handle) => clearTimeout(handle),
 };
 
@@ -66,7 +66,9 @@ export class ManualClock implements Clock {
     for (;;) {
       let due: [number, { at: number; fn: () => void }] | undefined;
       for (const entry of this.#timers) {
-        if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) due = entry;
+        if (entry[1].at <= end && (!due || entry[1].at < due[1].at)) {
+          due = entry;
+        }
       }
       if (!due) break;
       this.#timers.delete(due[0]);

@@ -74,7 +74,10 @@ export class KiteError extends Error {
     message: string,
     options: KiteErrorOptions = {},
   ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    super(
+      message,
+      options.cause === undefined ? undefined : { cause: options.cause },
+    );
     this.name = "KiteError";
     this.type = type;
     this.code = options.code ?? "";
@@ -90,7 +93,12 @@ export class KiteError extends Error {
 
   /** The wire form `{type, message, code, id}`. */
   toJSON(): KiteErrorJSON {
-    return { type: this.type, message: this.message, code: this.code, id: this.id };
+    return {
+      type: this.type,
+      message: this.message,
+      code: this.code,
+      id: this.id,
+    };
   }
 
   /**
@@ -98,17 +106,28 @@ export class KiteError extends Error {
    * peer, into a KiteError. Objects without a known type become
    * `genericError`; a kite.js error without `code`/`id` gets empty ones.
    */
-  static from(value: unknown, fallback: KiteErrorType = "genericError"): KiteError {
+  static from(
+    value: unknown,
+    fallback: KiteErrorType = "genericError",
+  ): KiteError {
     if (value instanceof KiteError) return value;
     if (value instanceof Error) {
       return new KiteError(fallback, value.message, { cause: value });
     }
     if (value !== null && typeof value === "object") {
       const v = value as Record<string, unknown>;
-      const type = typeof v.type === "string" && v.type !== "" ? v.type : fallback;
-      const message = typeof v.message === "string" ? v.message : JSON.stringify(value);
+      const type = typeof v.type === "string" && v.type !== ""
+        ? v.type
+        : fallback;
+      const message = typeof v.message === "string"
+        ? v.message
+        : JSON.stringify(value);
       return new KiteError(type, message, {
-        code: typeof v.code === "string" ? v.code : v.code == null ? "" : String(v.code),
+        code: typeof v.code === "string"
+          ? v.code
+          : v.code == null
+          ? ""
+          : String(v.code),
         id: typeof v.id === "string" ? v.id : "",
       });
     }

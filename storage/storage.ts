@@ -60,7 +60,10 @@ export interface KiteStorage {
    * Calls `listener` for every later REGISTER/DEREGISTER of a kite matching
    * `query`, including changes made by other processes sharing the engine.
    */
-  watch(query: KontrolQuery, listener: (event: StorageEvent) => void): Unsubscribe;
+  watch(
+    query: KontrolQuery,
+    listener: (event: StorageEvent) => void,
+  ): Unsubscribe;
 }
 
 /** An RSA key pair Kontrol signs with (spec §8.7). PEM strings, trimmed. */

@@ -1,0 +1,66 @@
+/**
+ * The table of local functions a peer may call by id, one per connection.
+ *
+ * @module
+ */
+import type { AnyFunction } from "./scrub.ts";
+
+/**
+ * Local callbacks of one connection. Ids count up from 0 and are never
+ * reused (spec §2.2). Passing the same function again reuses its id, so a
+ * loop that sends one callback a million times holds one entry.
+ */
+export class CallbackTable {
+  #next = 0;
+  #byId = new Map<number, AnyFunction>();
+  #ids = new Map<AnyFunction, number>();
+
+  /** Registers a function that lives until released or cleared. */
+  register = (fn: AnyFunction): number => {
+    const known = this.#ids.get(fn);
+    if (known !== undefined) return known;
+    const id = this.#next++;
+    this.#byId.set(id, fn);
+    this.#ids.set(fn, id);
+    return id;
+  };
+
+  /** Registers a one-shot function (e.g. a response callback): no dedupe. */
+  registerOnce(fn: AnyFunction): number {
+    const id = this.#next++;
+    this.#byId.set(id, fn);
+    return id;
+  }
+
+  /** The function with this id, if still registered. */
+  get(id: number): AnyFunction | undefined {
+    return this.#byId.get(id);
+  }
+
+  /** Releases one callback by id. */
+  delete(id: number): void {
+    const fn = this.#byId.get(id);
+    if (fn === undefined) return;
+    this.#byId.delete(id);
+    if (this.#ids.get(fn) === id) this.#ids.delete(fn);
+  }
+
+  /** Releases a function passed as an argument earlier. */
+  release(fn: AnyFunction): boolean {
+    const id = this.#ids.get(fn);
+    if (id === undefined) return false;
+    this.delete(id);
+    return true;
+  }
+
+  /** Drops every callback (the connection closed). */
+  clear(): void {
+    this.#byId.clear();
+    this.#ids.clear();
+  }
+
+  /** Number of live callbacks. */
+  get size(): number {
+    return this.#byId.size;
+  }
+}

@@ -1,0 +1,155 @@
+import {
+  assert,
+  assertEquals,
+  assertThrows,
+} from "../../tests/helpers/assert.ts";
+import {
+  recordedMessages,
+  recordingFiles,
+} from "../../tests/helpers/vectors.ts";
+import {
+  CallbackTable,
+  decodeMessage,
+  DnodeError,
+  encodeMessage,
+  scrub,
+  unscrub,
+} from "./mod.ts";
+import type { Callbacks } from "./mod.ts";
+
+Deno.test("decodeMessage() accepts every recorded Go and kite.js message", () => {
+  let count = 0;
+  for (
+    const file of [...recordingFiles("go-kite"), ...recordingFiles("kitejs")]
+  ) {
+    for (const m of recordedMessages(file)) {
+      const msg = decodeMessage(m.text);
+      assert(
+        typeof msg.method === "string" || typeof msg.method === "number",
+        m.text,
+      );
+      count++;
+    }
+  }
+  assert(count > 100, `only ${count} messages found in the recordings`);
+});
+
+Deno.test("encodeMessage() reproduces recorded Go messages byte for byte", () => {
+  let count = 0;
+  for (const file of recordingFiles("go-kite")) {
+    for (const m of recordedMessages(file)) {
+      if (
+        m.text.includes("\\u003c") || m.text.includes("\\u003e") ||
+        m.text.includes("\\u0026")
+      ) continue;
+      const msg = decodeMessage(m.text);
+      assertEquals(
+        encodeMessage(msg.method, msg.arguments, msg.callbacks),
+        m.text,
+        m.file,
+      );
+      count++;
+    }
+  }
+  assert(count > 50);
+});
+
+Deno.test("decodeMessage() treats a numeric string method as a method name", () => {
+  const msg = decodeMessage('{"method":"0","arguments":[],"callbacks":{}}');
+  assertEquals(msg.method, "0");
+});
+
+Deno.test("decodeMessage() rejects non-dnode input with a clear message", () => {
+  const cases: [string, RegExp][] = [
+    ["not json", /not valid JSON/],
+    ["[1,2]", /not a JSON object/],
+    ['{"method":null}', /"method" must be a string or a callback id/],
+    ['{"method":-1}', /callback id/],
+    ['{"method":1.5}', /callback id/],
+    ['{"method":"x","arguments":{}}', /"arguments" must be an array/],
+    ['{"method":"x","callbacks":[]}', /"callbacks" must be an object/],
+    ['{"method":"x","callbacks":{"a":[0]}}', /not a decimal number/],
+    ['{"method":"x","callbacks":{"1":[]}}', /invalid path/],
+    ['{"method":"x","callbacks":{"1":[{}]}}', /path holds/],
+  ];
+  for (const [text, re] of cases) {
+    const err = assertThrows(() => decodeMessage(text), DnodeError);
+    assert(
+      re.test((err as Error).message),
+      `${text}: ${(err as Error).message}`,
+    );
+  }
+});
+
+Deno.test("decodeMessage() defaults missing arguments and callbacks to empty", () => {
+  assertEquals(decodeMessage('{"method":3}'), {
+    method: 3,
+    arguments: [],
+    callbacks: {},
+  });
+});
+
+Deno.test("scrub() replaces nested functions with callback ids and Go-style paths", () => {
+  const table = new CallbackTable();
+  const f = () => {};
+  const g = () => {};
+  const callbacks: Callbacks = {};
+  const args = [4, f, { callback: g, deep: [[1, f]] }];
+  const out = scrub(
+    args,
+    [0, "withArgs"],
+    callbacks,
+    table.register,
+  ) as unknown[];
+  assertEquals(out, [4, "[Function]", {
+    callback: "[Function]",
+    deep: [[1, "[Function]"]],
+  }]);
+  assertEquals(callbacks, {
+    "0": [0, "withArgs", 2, "deep", 0, 1],
+    "1": [0, "withArgs", 2, "callback"],
+  });
+  assertEquals(args[1], f, "the caller's arguments are not modified");
+  assertEquals(table.size, 2);
+});
+
+Deno.test("scrub() returns containers without functions unchanged", () => {
+  const table = new CallbackTable();
+  const args = [{ a: [1, 2, { b: "c" }] }];
+  assert(scrub(args, [], {}, table.register) === args);
+});
+
+Deno.test("unscrub() accepts number and string array indexes and ignores bad paths", () => {
+  const calls: number[] = [];
+  const args: unknown[] = [{
+    withArgs: [4, "[Function]"],
+    responseCallback: "[Function]",
+  }];
+  unscrub(args, {
+    "3": ["0", "withArgs", "1"],
+    "4": [0, "responseCallback"],
+    "5": [0, "missing", 3],
+    "6": [0, "__proto__", "polluted"],
+    "7": [0, "withArgs", 9],
+  }, (id) => () => calls.push(id));
+  const o = args[0] as { withArgs: unknown[]; responseCallback: () => void };
+  (o.withArgs[1] as () => void)();
+  o.responseCallback();
+  assertEquals(calls, [3, 4]);
+  assertEquals(o.withArgs.length, 2);
+  assertEquals(({} as Record<string, unknown>).polluted, undefined);
+});
+
+Deno.test("CallbackTable reuses the id of a function sent twice and releases it", () => {
+  const table = new CallbackTable();
+  const f = () => {};
+  const id = table.register(f);
+  assertEquals(table.register(f), id);
+  const once = table.registerOnce(() => {});
+  assert(once !== id);
+  assertEquals(table.size, 2);
+  assert(table.release(f));
+  table.delete(once);
+  assertEquals(table.size, 0);
+  assertEquals(table.register(f) > once, true, "ids are never reused");
+});

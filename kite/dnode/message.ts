@@ -1,0 +1,130 @@
+/**
+ * dnode messages: `{method, arguments, callbacks, links}` (spec §2.1, §2.3).
+ *
+ * @module
+ */
+
+/** Where a function sits inside `arguments`: numbers index arrays (Go), strings name keys. */
+export type CallbackPath = (string | number)[];
+
+/** Callback id (decimal string) → path. */
+export type Callbacks = Record<string, CallbackPath>;
+
+/** A decoded dnode message. */
+export interface DnodeMessage {
+  /** A method name, or the id of a callback the receiver sent earlier. */
+  method: string | number;
+  /** The arguments, with functions still as `"[Function]"` placeholders. */
+  arguments: unknown[];
+  /** Functions inside `arguments`. */
+  callbacks: Callbacks;
+}
+
+/** Limits applied while decoding untrusted messages. */
+export interface DecodeLimits {
+  /** Most callbacks one message may carry. @default {1000} */
+  maxCallbacks?: number;
+  /** Longest callback path. @default {64} */
+  maxPathLength?: number;
+}
+
+/** A message that is not valid dnode; the text says what was wrong. */
+export class DnodeError extends Error {
+  /** Creates the error. */
+  constructor(message: string) {
+    super(message);
+    this.name = "DnodeError";
+  }
+}
+
+const DEFAULT_MAX_CALLBACKS = 1000;
+const DEFAULT_MAX_PATH = 64;
+
+/**
+ * Parses and validates one dnode message. `method` must be a string or a
+ * non-negative integer (a numeric *string* stays a method name, spec §2.3);
+ * missing `arguments`/`callbacks` are accepted as empty; `links` is ignored.
+ * @throws {DnodeError} with a description of the problem.
+ */
+export function decodeMessage(
+  text: string,
+  limits: DecodeLimits = {},
+): DnodeMessage {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new DnodeError(
+      `message is not valid JSON: ${(err as Error).message}`,
+    );
+  }
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new DnodeError("message is not a JSON object");
+  }
+  const msg = value as Record<string, unknown>;
+  const method = msg.method;
+  if (typeof method !== "string") {
+    if (
+      typeof method !== "number" || !Number.isSafeInteger(method) || method < 0
+    ) {
+      throw new DnodeError(
+        `message "method" must be a string or a callback id, got ${
+          JSON.stringify(method) ?? "nothing"
+        }`,
+      );
+    }
+  }
+  let args = msg.arguments;
+  if (args === undefined || args === null) args = [];
+  else if (!Array.isArray(args)) {
+    throw new DnodeError('message "arguments" must be an array');
+  }
+  return {
+    method,
+    arguments: args as unknown[],
+    callbacks: checkCallbacks(msg.callbacks, limits),
+  };
+}
+
+function checkCallbacks(value: unknown, limits: DecodeLimits): Callbacks {
+  if (value === undefined || value === null) return {};
+  if (typeof value !== "object" || Array.isArray(value)) {
+    throw new DnodeError('message "callbacks" must be an object');
+  }
+  const maxCallbacks = limits.maxCallbacks ?? DEFAULT_MAX_CALLBACKS;
+  const maxPath = limits.maxPathLength ?? DEFAULT_MAX_PATH;
+  const callbacks = value as Record<string, unknown>;
+  let count = 0;
+  for (const id in callbacks) {
+    if (++count > maxCallbacks) {
+      throw new DnodeError(`message has more than ${maxCallbacks} callbacks`);
+    }
+    if (!/^(0|[1-9][0-9]{0,15})$/.test(id)) {
+      throw new DnodeError(
+        `callback id ${JSON.stringify(id)} is not a decimal number`,
+      );
+    }
+    const path = callbacks[id];
+    if (!Array.isArray(path) || path.length === 0 || path.length > maxPath) {
+      throw new DnodeError(`callback ${id} has an invalid path`);
+    }
+    for (const p of path) {
+      if (typeof p !== "string" && typeof p !== "number") {
+        throw new DnodeError(`callback ${id} path holds ${JSON.stringify(p)}`);
+      }
+    }
+  }
+  return callbacks as Callbacks;
+}
+
+/**
+ * Encodes a message with Go's field order `method, arguments, callbacks`
+ * (spec §2.1). `args` must already be scrubbed.
+ */
+export function encodeMessage(
+  method: string | number,
+  args: unknown[],
+  callbacks: Callbacks,
+): string {
+  return JSON.stringify({ method, arguments: args, callbacks });
+}

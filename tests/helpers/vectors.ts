@@ -1,0 +1,68 @@
+/**
+ * Reads the recorded Go kite and kite.js traffic under `../shared/vectors/`.
+ *
+ * @module
+ */
+
+/** Directory holding `go-kite/` and `kitejs/`. */
+export const VECTORS_DIR: string =
+  new URL("../../../shared/vectors/", import.meta.url).pathname;
+
+/** One dnode message found in a recording, with where it came from. */
+export interface RecordedMessage {
+  /** Recording file, e.g. `go-kite/02-callbacks.jsonl`. */
+  file: string;
+  /** `c2s` or `s2c`. */
+  dir: string;
+  /** The exact dnode JSON text. */
+  text: string;
+}
+
+/** Every line of a recording, parsed. */
+export function readRecording(file: string): Record<string, unknown>[] {
+  return Deno.readTextFileSync(VECTORS_DIR + file).split("\n").filter((l) =>
+    l.trim()
+  )
+    .map((l) => JSON.parse(l));
+}
+
+/** The recording files of one peer (`go-kite` or `kitejs`). */
+export function recordingFiles(peer: "go-kite" | "kitejs"): string[] {
+  return [...Deno.readDirSync(VECTORS_DIR + peer)].map((e) => e.name)
+    .filter((n) => n.endsWith(".jsonl")).sort().map((n) => `${peer}/${n}`);
+}
+
+/** Splits a SockJS or raw payload into dnode message texts. */
+function messagesOf(payload: string): string[] {
+  if (payload.startsWith("a[")) return JSON.parse(payload.slice(1));
+  if (payload.startsWith("[")) {
+    const arr = JSON.parse(payload);
+    return Array.isArray(arr) && arr.every((x) => typeof x === "string")
+      ? arr
+      : [];
+  }
+  if (payload.startsWith("{") && payload.includes('"method"')) return [payload];
+  return [];
+}
+
+/** All dnode messages carried in WebSocket frames and XHR bodies of a recording. */
+export function recordedMessages(file: string): RecordedMessage[] {
+  const out: RecordedMessage[] = [];
+  for (const r of readRecording(file)) {
+    const payload = (r.frame ?? r.text ??
+      (r.type === "http" || r.kind === "http-body" ? r.body : undefined)) as
+        | string
+        | undefined;
+    if (typeof payload !== "string" || r.kind === "http-head") continue;
+    for (const line of payload.split("\n")) {
+      try {
+        for (const text of messagesOf(line)) {
+          out.push({ file, dir: String(r.dir), text });
+        }
+      } catch {
+        // not a message payload (welcome text, info JSON, headers)
+      }
+    }
+  }
+  return out;
+}
