@@ -1,0 +1,449 @@
+/**
+ * Server-side authentication of incoming calls (spec §6.5–§6.7): the
+ * built-in `kiteKey` and `token` types, custom types, and the caches that
+ * keep verification off the hot path. Failure texts are Go's, because Go
+ * clients react to them (`token is expired` triggers a token renewal,
+ * spec §12 #17).
+ *
+ * @module
+ */
+import { compactVerify } from "jose";
+import type { Auth, KiteIdentity } from "../protocol.ts";
+import { KiteError } from "../errors.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { algProblem, decodeJwt, type KiteClaims, timeProblem } from "./jwt.ts";
+import { KeyCache, type RsaAlg, trimPem } from "./keys.ts";
+
+/** Who a call was authenticated as. */
+export interface AuthResult {
+  /** The authenticated username (the JWT `sub` for built-in types). */
+  username: string;
+  /** The authentication type that accepted the call. */
+  type: string;
+  /** The verified claims (empty for custom types that have none). */
+  claims: Record<string, unknown>;
+}
+
+/** Checks one credential of a custom type; throws an Error to refuse it. */
+export type AuthenticatorFunc = (key: string) => Promise<AuthResult>;
+
+/** Default kite-key trust cache TTL, Go's `VerifyTTL` default (spec §6.5). */
+export const DEFAULT_VERIFY_TTL_MS: number = 5 * 60_000;
+
+/** Default bound on cached verifications and trust decisions. */
+export const DEFAULT_MAX_CACHE_ENTRIES = 10_000;
+
+/** Options for {@linkcode Authenticator}. */
+export interface VerifierOptions {
+  /** The local kite's identity, for audience checks (spec §6.7). */
+  localKite: () => KiteIdentity;
+  /** The Kontrol public keys this kite trusts. */
+  trustedKeys: TrustedKeys;
+  /**
+   * The issuer tokens must carry: the `iss` of the local kite.key (Go
+   * `Config.KontrolUser`, spec §6.6 step 2). When it returns `undefined`,
+   * any issuer is accepted: trust then rests on the signature alone, which
+   * is safe as long as a Kontrol key pair is not shared between Kontrols
+   * with different usernames. An empty string is compared like any other.
+   */
+  kontrolUser?: () => string | undefined;
+  /** Time source for `exp`/`nbf`/`iat` and the caches. @default {systemClock} */
+  clock?: Clock;
+  /**
+   * How long a kite key trust decision (per PEM) and a verified signature
+   * (per token string) are cached, Go's `KITE_VERIFY_TTL`. `0` means the
+   * default; a negative value disables caching.
+   * @default {300000}
+   */
+  verifyTtlMs?: number;
+  /**
+   * Replaces the default audience rules of spec §6.7. Return `false` or
+   * throw (the Error's message is sent) to refuse.
+   */
+  verifyAudience?: (local: KiteIdentity, aud: string) => boolean;
+  /**
+   * Extra kite-key trust check for PEMs not in `trustedKeys`; Kontrol
+   * installs one that accepts any key in its key-pair store (spec §6.5).
+   * `false` gives `kontrol key is not trusted` (cached for `verifyTtlMs`); a
+   * thrown Error's message is sent instead (e.g. Kontrol's `not found`) and
+   * nothing is cached.
+   */
+  verifyKontrolKey?: (pem: string) => Promise<boolean>;
+  /** Where imported public keys are kept. @default {a new KeyCache} */
+  keyCache?: KeyCache;
+  /** Bound on each cache. @default {10000} */
+  maxCacheEntries?: number;
+}
+
+/** One trusted Kontrol key. */
+export interface TrustedKey {
+  /** Key id (Kontrol's key pair id, or a generated one). */
+  id: string;
+  /** PKIX public key PEM, trimmed. */
+  pem: string;
+}
+
+/**
+ * The Kontrol public keys a kite trusts. Several at once, so a Kontrol key
+ * rotation (spec §8.7) can add the new key before removing the old one.
+ * PEMs are compared byte for byte after trimming (spec §12 #16).
+ */
+export class TrustedKeys {
+  #byId = new Map<string, string>();
+  #revision = 0;
+
+  /** Starts with the given PEMs (or `{id, pem}` entries). */
+  constructor(keys: Iterable<string | TrustedKey> = []) {
+    for (const k of keys) {
+      typeof k === "string" ? this.add(k) : this.add(k.pem, k.id);
+    }
+  }
+
+  /**
+   * Trusts `pem` under `id` (default: a new UUID). Adding a PEM that is
+   * already trusted moves it to the given id; adding under a known id
+   * replaces that id's key.
+   * @throws {TypeError} when `pem` is not a PUBLIC KEY or CERTIFICATE PEM.
+   */
+  add(pem: string, id?: string): void {
+    const trimmed = trimPem(pem);
+    if (!/^-----BEGIN (PUBLIC KEY|CERTIFICATE)-----/.test(trimmed)) {
+      throw new TypeError(
+        "trusted key must be a PEM starting with -----BEGIN PUBLIC KEY----- or " +
+          "-----BEGIN CERTIFICATE-----",
+      );
+    }
+    const existing = this.#idOf(trimmed);
+    if (existing !== undefined && id === undefined) return;
+    if (existing !== undefined) this.#byId.delete(existing);
+    this.#byId.set(id ?? crypto.randomUUID(), trimmed);
+    this.#revision++;
+  }
+
+  /** Stops trusting the key with this id or PEM; `true` if one was removed. */
+  remove(idOrPem: string): boolean {
+    const id = this.#byId.has(idOrPem) ? idOrPem : this.#idOf(trimPem(idOrPem));
+    if (id === undefined) return false;
+    this.#byId.delete(id);
+    this.#revision++;
+    return true;
+  }
+
+  /** Whether `pem` (trimmed) is trusted. */
+  has(pem: string): boolean {
+    return this.#idOf(trimPem(pem)) !== undefined;
+  }
+
+  /** The trusted keys in the order they were added. */
+  list(): TrustedKey[] {
+    return [...this.#byId].map(([id, pem]) => ({ id, pem }));
+  }
+
+  /** Number of trusted keys. */
+  get size(): number {
+    return this.#byId.size;
+  }
+
+  /** Increases on every change, so caches built on this set can notice. */
+  get revision(): number {
+    return this.#revision;
+  }
+
+  #idOf(trimmed: string): string | undefined {
+    for (const [id, pem] of this.#byId) if (pem === trimmed) return id;
+    return undefined;
+  }
+}
+
+/**
+ * Go's default audience rules (spec §6.7): `/` is accepted by every kite;
+ * otherwise the username must equal the local one, and environment and name
+ * must match when present. Returns Go's failure text, or `undefined`.
+ */
+export function audienceProblem(
+  local: KiteIdentity,
+  aud: string,
+): string | undefined {
+  if (aud === "/") return undefined;
+  if (aud === "") return "invalid empty audience";
+  if (!aud.startsWith("/")) {
+    return `invalid audience: invalid kite string (${aud})`;
+  }
+  const [username = "", environment = "", name = ""] = aud.slice(1).split("/");
+  if (local.username !== username) {
+    return `audience: username ${
+      JSON.stringify(username)
+    } not allowed (${aud})`;
+  }
+  if (environment !== "" && local.environment !== environment) {
+    return `audience: environment ${
+      JSON.stringify(environment)
+    } not allowed (${aud})`;
+  }
+  if (name !== "" && local.name !== name) {
+    return `audience: kite ${JSON.stringify(name)} not allowed (${aud})`;
+  }
+  return undefined;
+}
+
+interface Verified {
+  claims: KiteClaims;
+  /** The PEM whose signature matched. */
+  pem: string;
+  until: number;
+}
+
+interface TrustDecision {
+  trusted: boolean;
+  until: number;
+}
+
+const NOT_TRUSTED = "kontrol key is not trusted";
+
+/**
+ * Authenticates the `authentication` field of incoming calls.
+ *
+ * @example
+ * ```ts
+ * import { Authenticator, TrustedKeys } from "./verify.ts";
+ * import { makeIdentity } from "../protocol.ts";
+ *
+ * const auth = new Authenticator({
+ *   localKite: () => makeIdentity({ name: "math", username: "alice", environment: "prod" }),
+ *   trustedKeys: new TrustedKeys(),
+ * });
+ * await auth.authenticate(null).catch((e) => e.message);
+ * // "No authentication information is provided"
+ * ```
+ */
+export class Authenticator {
+  #options: VerifierOptions;
+  #clock: Clock;
+  #ttl: number;
+  #max: number;
+  #keys: KeyCache;
+  #types = new Map<string, AuthenticatorFunc>();
+  #verified = new Map<string, Verified>();
+  #trust = new Map<string, TrustDecision>();
+  #revision: number;
+
+  /** Creates an authenticator with the `kiteKey` and `token` types. */
+  constructor(options: VerifierOptions) {
+    const ttl = options.verifyTtlMs ?? 0;
+    if (Number.isNaN(ttl)) {
+      throw new RangeError("verifyTtlMs must be a number of ms, got NaN");
+    }
+    this.#options = options;
+    this.#clock = options.clock ?? systemClock;
+    this.#ttl = ttl === 0 ? DEFAULT_VERIFY_TTL_MS : ttl;
+    this.#max = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
+    this.#keys = options.keyCache ?? new KeyCache();
+    this.#revision = options.trustedKeys.revision;
+    this.#types.set("kiteKey", (key) => this.#kiteKey(key));
+    this.#types.set("token", (key) => this.#token(key));
+  }
+
+  /**
+   * Checks the credentials of one call.
+   * @throws {KiteError} of type `authenticationError` with Go's texts:
+   * `No authentication information is provided`,
+   * `Unknown authentication type: <t>`, or `<type>: <cause>` (spec §6.6).
+   */
+  async authenticate(auth: Auth | null | undefined): Promise<AuthResult> {
+    if (auth === null || typeof auth !== "object") {
+      throw new KiteError(
+        "authenticationError",
+        "No authentication information is provided",
+      );
+    }
+    const type = typeof auth.type === "string" ? auth.type : "";
+    const authenticateKey = this.#types.get(type);
+    if (!authenticateKey) {
+      throw new KiteError(
+        "authenticationError",
+        `Unknown authentication type: ${type}`,
+      );
+    }
+    try {
+      const result = await authenticateKey(
+        typeof auth.key === "string" ? auth.key : "",
+      );
+      if (typeof result?.username !== "string") {
+        throw new Error("authenticator returned no username");
+      }
+      return result;
+    } catch (error) {
+      const cause = error instanceof Error ? error.message : String(error);
+      throw new KiteError("authenticationError", `${type}: ${cause}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /**
+   * Adds (or replaces) the check for an authentication type. The function's
+   * thrown Error message becomes `<type>: <message>` on the wire.
+   */
+  register(type: string, fn: AuthenticatorFunc): void {
+    this.#types.set(type, fn);
+  }
+
+  async #token(key: string): Promise<AuthResult> {
+    this.#syncRevision();
+    const nowMs = this.#clock.now();
+    let claims = this.#cached(`token\n${key}`, nowMs)?.claims;
+    if (!claims) {
+      const decoded = decodeJwt(key);
+      check(algProblem(decoded.header));
+      // Go checks the issuer in its key function, before the signature.
+      check(this.#issuerProblem(decoded.claims));
+      const pem = await this.#verifyWithTrusted(
+        key,
+        decoded.header.alg as RsaAlg,
+      );
+      claims = decoded.claims;
+      this.#remember(`token\n${key}`, claims, pem, nowMs);
+    }
+    check(this.#issuerProblem(claims));
+    check(timeProblem(claims, Math.floor(nowMs / 1000)));
+    if (!claims.aud) refuse("token has no audience");
+    if (!claims.sub) refuse("token has no username");
+    check(this.#audienceProblem(claims.aud));
+    return { username: claims.sub, type: "token", claims };
+  }
+
+  async #kiteKey(key: string): Promise<AuthResult> {
+    this.#syncRevision();
+    const nowMs = this.#clock.now();
+    let claims = this.#cached(`kiteKey\n${key}`, nowMs)?.claims;
+    if (claims) {
+      await this.#checkTrust(claims.kontrolKey!, nowMs);
+    } else {
+      const decoded = decodeJwt(key);
+      check(algProblem(decoded.header));
+      const pem = decoded.claims.kontrolKey;
+      if (!pem) refuse("no kontrol key found");
+      await this.#checkTrust(pem, nowMs);
+      const alg = decoded.header.alg as RsaAlg;
+      const cryptoKey = await this.#keys.publicKey(pem, alg);
+      try {
+        await compactVerify(key, cryptoKey, { algorithms: [alg] });
+      } catch {
+        refuse("crypto/rsa: verification error");
+      }
+      claims = decoded.claims;
+      this.#remember(`kiteKey\n${key}`, claims, pem, nowMs);
+    }
+    // `iss` is not checked for kite keys (spec §6.5 step 3).
+    check(timeProblem(claims, Math.floor(nowMs / 1000)));
+    if (!claims.sub) refuse("token has no username");
+    return { username: claims.sub, type: "kiteKey", claims };
+  }
+
+  #issuerProblem(claims: KiteClaims): string | undefined {
+    const expected = this.#options.kontrolUser?.();
+    if (expected === undefined || (claims.iss ?? "") === expected) {
+      return undefined;
+    }
+    return `issuer is not trusted: ${claims.iss ?? ""}`;
+  }
+
+  #audienceProblem(aud: string): string | undefined {
+    const local = this.#options.localKite();
+    const custom = this.#options.verifyAudience;
+    if (!custom) return audienceProblem(local, aud);
+    return custom(local, aud) ? undefined : `audience not allowed (${aud})`;
+  }
+
+  /** Returns the PEM of the trusted key that signed `token`. */
+  async #verifyWithTrusted(token: string, alg: RsaAlg): Promise<string> {
+    const trusted = this.#options.trustedKeys.list();
+    if (trusted.length === 0) refuse("no trusted kontrol key is configured");
+    let importProblem: unknown;
+    let imported = 0;
+    for (const { pem } of trusted) {
+      let cryptoKey: CryptoKey;
+      try {
+        cryptoKey = await this.#keys.publicKey(pem, alg);
+        imported++;
+      } catch (error) {
+        importProblem = error;
+        continue;
+      }
+      try {
+        await compactVerify(token, cryptoKey, { algorithms: [alg] });
+        return pem;
+      } catch {
+        // Try the next trusted key.
+      }
+    }
+    // A broken configuration must not look like an expired token.
+    if (imported === 0) throw importProblem;
+    // On purpose: makes Go clients fetch a new token (spec §6.6 step 4).
+    return refuse("token is expired");
+  }
+
+  async #checkTrust(pem: string, nowMs: number): Promise<void> {
+    const key = trimPem(pem);
+    const cached = this.#trust.get(key);
+    if (cached && cached.until > nowMs) {
+      if (!cached.trusted) refuse(NOT_TRUSTED);
+      return;
+    }
+    let trusted = this.#options.trustedKeys.has(key);
+    if (!trusted && this.#options.verifyKontrolKey) {
+      trusted = await this.#options.verifyKontrolKey(key);
+    }
+    if (this.#ttl > 0) {
+      this.#trust.delete(key);
+      this.#trust.set(key, { trusted, until: nowMs + this.#ttl });
+      this.#bound(this.#trust, nowMs);
+    }
+    if (!trusted) refuse(NOT_TRUSTED);
+  }
+
+  #cached(id: string, nowMs: number): Verified | undefined {
+    const entry = this.#verified.get(id);
+    if (entry && entry.until <= nowMs) {
+      this.#verified.delete(id);
+      return undefined;
+    }
+    return entry;
+  }
+
+  #remember(id: string, claims: KiteClaims, pem: string, nowMs: number): void {
+    if (this.#ttl <= 0) return;
+    const until = Math.min(
+      claims.exp ? claims.exp * 1000 : Infinity,
+      nowMs + this.#ttl,
+    );
+    if (until <= nowMs) return;
+    this.#verified.set(id, { claims, pem, until });
+    this.#bound(this.#verified, nowMs);
+  }
+
+  #bound(map: Map<string, { until: number }>, nowMs: number): void {
+    if (map.size <= this.#max) return;
+    for (const [id, entry] of map) if (entry.until <= nowMs) map.delete(id);
+    while (map.size > this.#max) map.delete(map.keys().next().value!);
+  }
+
+  /** Forgets everything cached when the trusted key set changed. */
+  #syncRevision(): void {
+    const revision = this.#options.trustedKeys.revision;
+    if (revision === this.#revision) return;
+    this.#revision = revision;
+    this.#verified.clear();
+    this.#trust.clear();
+  }
+}
+
+/** Refuses the credential with `cause` as the text after `<type>: `. */
+function refuse(cause: string): never {
+  throw new Error(cause);
+}
+
+/** Refuses the credential when a check found a problem. */
+function check(problem: string | undefined): void {
+  if (problem !== undefined) refuse(problem);
+}
