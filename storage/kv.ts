@@ -1,0 +1,534 @@
+/**
+ * A {@linkcode Storage} over Deno KV (engine `kv`). Several Kontrols (in one
+ * process or several) can share one KV database: reads and writes are
+ * transactional, and watches see each other's changes.
+ *
+ * Key layout:
+ *
+ * | Key | Value |
+ * |---|---|
+ * | `["kites", username, environment, name, version, region, hostname, id]` | `{url, keyId, updatedAt}` |
+ * | `["kiteIds", id]` | the whole {@linkcode StoredKite} (id lookups, deletes) |
+ * | `["kitesByTime", updatedAt, id]` | `null` (index for `deleteStale`) |
+ * | `["keys", id]` | {@linkcode StoredKeyPair} plus `seq` (insertion order) |
+ * | `["keysByPublic", sha256hex(public)]` | key pair id |
+ * | `["keySeq"]` | last key pair `seq` |
+ * | `["events", ms, instanceId, n]` | a {@linkcode StorageEvent}, kept 60 s |
+ * | `["eventBump"]` | `Deno.KvU64` counter, bumped with every event |
+ *
+ * The three kite entries are written in one atomic operation guarded by the
+ * versionstamp of `["kiteIds", id]`, so they never diverge; a lost race is
+ * retried. Queries list the exact-field prefix of `["kites", …]`.
+ *
+ * Liveness is `updatedAt` plus {@linkcode KvStorage.deleteStale}, never
+ * `expireIn`: expired KV entries stay readable for a while after they expire
+ * (spec §8.5 wants a kite gone 90 s after its last refresh, exactly).
+ *
+ * Watches: listeners of this instance are called straight after a write
+ * commits. Every write also appends its events to the `["events", …]` log
+ * (with `expireIn`, which is harmless for a log) and bumps `["eventBump"]`.
+ * While an instance has listeners it follows the log: `kv.watch` on
+ * `["eventBump"]` wakes it at once for handles in the same process, and a poll
+ * of that key (`pollInterval`) covers other processes, which `kv.watch` on a
+ * local database does not notify. Events from its own instance id are
+ * skipped, so nothing is delivered twice; a listener only gets events written
+ * after it subscribed.
+ *
+ * @example
+ * ```ts
+ * import { KvStorage } from "./kv.ts";
+ * import { makeQuery } from "../kite/protocol.ts";
+ *
+ * const storage = await KvStorage.open("/var/lib/kontrol/kites.db");
+ * const kites = await storage.get(makeQuery({ username: "alice", environment: "prod" }));
+ * await storage.close();
+ * ```
+ *
+ * @module
+ */
+import { type Clock, systemClock } from "../kite/clock.ts";
+import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
+import { compileQuery } from "./query.ts";
+import { deregisterEvent, WatcherSet, writeEvents } from "./events.ts";
+import type {
+  KeyPair,
+  KiteRecord,
+  Storage,
+  StorageEvent,
+  StorageOptions,
+  StoredKeyPair,
+  StoredKite,
+  Unsubscribe,
+} from "./storage.ts";
+
+/** Options for {@linkcode KvStorage}. */
+export interface KvStorageOptions extends StorageOptions {
+  /**
+   * While watching, how often (ms) to look for changes made by other
+   * processes; `0` turns this off (same-process handles are still seen).
+   * @default {1000}
+   */
+  pollInterval?: number;
+  /** Close the `Deno.Kv` handle in {@linkcode KvStorage.close}. @default {false} */
+  closeKv?: boolean;
+}
+
+/** Default for {@linkcode KvStorageOptions.pollInterval}. */
+export const DEFAULT_POLL_INTERVAL = 1000;
+/** How long the change log keeps an event. */
+const LOG_TTL = 60_000;
+/** Attempts of an atomic operation before giving up under contention. */
+const MAX_ATTEMPTS = 100;
+
+type KiteValue = Omit<StoredKite, "kite">;
+type StoredPair = StoredKeyPair & { seq: number };
+
+/** {@linkcode Storage} over a `Deno.Kv` database (engine `kv`). */
+export class KvStorage implements Storage {
+  /** Always `kv`. */
+  readonly engine: string = "kv";
+  #kv: Deno.Kv;
+  #clock: Clock;
+  #closeKv: boolean;
+  #pollInterval: number;
+  #instance = crypto.randomUUID();
+  #eventSeq = 0;
+  #watchers: WatcherSet;
+  #follower?: Follower;
+  #stopping = new Set<Promise<void>>();
+  #closed = false;
+
+  /** Wraps an opened KV handle; the caller keeps ownership unless `closeKv`. */
+  constructor(kv: Deno.Kv, options: KvStorageOptions = {}) {
+    this.#kv = kv;
+    this.#clock = options.clock ?? systemClock;
+    this.#closeKv = options.closeKv ?? false;
+    this.#pollInterval = options.pollInterval ?? DEFAULT_POLL_INTERVAL;
+    this.#watchers = new WatcherSet(() => this.#stopFollowing());
+  }
+
+  /** Opens (creating if needed) the database at `path`; `close()` closes it. */
+  static async open(
+    path: string,
+    options: Omit<KvStorageOptions, "closeKv"> = {},
+  ): Promise<KvStorage> {
+    return new KvStorage(await Deno.openKv(path), {
+      ...options,
+      closeKv: true,
+    });
+  }
+
+  /** Inserts a kite. @throws {Error} if a kite with that id exists. */
+  add(record: KiteRecord): Promise<void> {
+    return this.#write(record, "add");
+  }
+
+  /** Refreshes url and updatedAt (keeping keyId); inserts when missing. */
+  update(record: KiteRecord): Promise<void> {
+    return this.#write(record, "update");
+  }
+
+  /** Inserts or replaces. */
+  upsert(record: KiteRecord): Promise<void> {
+    return this.#write(record, "upsert");
+  }
+
+  /** Removes a kite by id; resolves `true` when something was removed. */
+  async delete(kite: KiteIdentity): Promise<boolean> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const entry = await this.#kv.get<StoredKite>(["kiteIds", kite.id]);
+      if (!entry.value) return false;
+      if (await this.#remove(entry as Deno.KvEntry<StoredKite>)) return true;
+    }
+    throw contention(`delete ${kite.id}`);
+  }
+
+  /** Kites matching `query` (spec §8.4). @throws {QueryError} */
+  async get(query: KontrolQuery): Promise<StoredKite[]> {
+    const q = compileQuery(query);
+    if (q.idOnly) {
+      const entry = await this.#kv.get<StoredKite>(["kiteIds", q.query.id]);
+      return entry.value ? [entry.value] : [];
+    }
+    const out: StoredKite[] = [];
+    if (q.prefix.length === 7) {
+      // `list({prefix})` excludes the prefix key itself.
+      const entry = await this.#kv.get<KiteValue>(["kites", ...q.prefix]);
+      if (entry.value) out.push(fromEntry(entry as Deno.KvEntry<KiteValue>));
+      return out;
+    }
+    const entries = this.#kv.list<KiteValue>({
+      prefix: ["kites", ...q.prefix],
+    });
+    for await (const entry of entries) {
+      const record = fromEntry(entry);
+      if (q.matches(record.kite)) out.push(record);
+    }
+    return out;
+  }
+
+  /** Removes kites not written since `before`; returns them. */
+  async deleteStale(before: number): Promise<KiteIdentity[]> {
+    const removed: KiteIdentity[] = [];
+    const stale = this.#kv.list<null>({
+      prefix: ["kitesByTime"],
+      end: ["kitesByTime", before],
+    });
+    for await (const { key } of stale) {
+      const id = key[2] as string;
+      for (let attempt = 0;; attempt++) {
+        if (attempt === MAX_ATTEMPTS) throw contention(`deleteStale ${id}`);
+        const entry = await this.#kv.get<StoredKite>(["kiteIds", id]);
+        // Refreshed (or removed) since the index was read: not stale.
+        if (!entry.value || entry.value.updatedAt >= before) break;
+        if (await this.#remove(entry as Deno.KvEntry<StoredKite>)) {
+          removed.push(entry.value.kite);
+          break;
+        }
+      }
+    }
+    return removed;
+  }
+
+  /**
+   * Calls `listener` for later changes matching `query`, including those
+   * written by other instances on the same database. @throws {QueryError}
+   */
+  watch(
+    query: KontrolQuery,
+    listener: (event: StorageEvent) => void,
+  ): Unsubscribe {
+    if (this.#closed) throw new Error("KvStorage is closed");
+    const unsubscribe = this.#watchers.add(query, listener);
+    this.#follower ??= new Follower(this.#kv, {
+      instance: this.#instance,
+      pollInterval: this.#pollInterval,
+      watchers: this.#watchers,
+    });
+    return unsubscribe;
+  }
+
+  /** Stores a key pair. @throws {Error} when id or public key exists. */
+  async addKey(pair: KeyPair): Promise<void> {
+    if (!pair.id) throw new TypeError("key pair needs a non-empty id");
+    const publicKey = pair.public.trim();
+    const byPublic = ["keysByPublic", await sha256(publicKey)];
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const [byId, byPub, seq] = await this.#kv.getMany<
+        [StoredPair, string, number]
+      >([["keys", pair.id], byPublic, ["keySeq"]]);
+      if (byId.value) throw new Error(`key pair already exists: ${pair.id}`);
+      if (byPub.value) {
+        throw new Error("a key pair with this public key already exists");
+      }
+      const next = (seq.value ?? 0) + 1;
+      const stored: StoredPair = {
+        id: pair.id,
+        public: publicKey,
+        private: pair.private.trim(),
+        deleted: false,
+        seq: next,
+      };
+      const result = await this.#kv.atomic()
+        .check(byId, byPub, seq)
+        .set(["keySeq"], next)
+        .set(["keys", pair.id], stored)
+        .set(byPublic, pair.id)
+        .commit();
+      if (result.ok) return;
+    }
+    throw contention(`addKey ${pair.id}`);
+  }
+
+  /** Marks a pair deleted; it stays readable. Unknown ids are ignored. */
+  async deleteKey(id: string): Promise<void> {
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const entry = await this.#kv.get<StoredPair>(["keys", id]);
+      if (!entry.value || entry.value.deleted) return;
+      const result = await this.#kv.atomic()
+        .check(entry)
+        .set(["keys", id], { ...entry.value, deleted: true })
+        .commit();
+      if (result.ok) return;
+    }
+    throw contention(`deleteKey ${id}`);
+  }
+
+  /** A pair by id, deleted or not. */
+  async getKeyFromId(id: string): Promise<StoredKeyPair | undefined> {
+    const entry = await this.#kv.get<StoredPair>(["keys", id]);
+    return entry.value ? withoutSeq(entry.value) : undefined;
+  }
+
+  /** A pair by public key PEM (trimmed), deleted or not. */
+  async getKeyFromPublic(
+    publicKey: string,
+  ): Promise<StoredKeyPair | undefined> {
+    const hash = await sha256(publicKey.trim());
+    const id = await this.#kv.get<string>(["keysByPublic", hash]);
+    return id.value ? await this.getKeyFromId(id.value) : undefined;
+  }
+
+  /** All pairs in insertion order. */
+  async listKeys(): Promise<StoredKeyPair[]> {
+    const pairs: StoredPair[] = [];
+    for await (const e of this.#kv.list<StoredPair>({ prefix: ["keys"] })) {
+      pairs.push(e.value);
+    }
+    return pairs.sort((a, b) => a.seq - b.seq).map(withoutSeq);
+  }
+
+  /** Stops watches, and closes the KV handle when this instance owns it. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#watchers.clear();
+    this.#stopFollowing();
+    await Promise.all(this.#stopping);
+    if (this.#closeKv) this.#kv.close();
+  }
+
+  async #write(
+    record: KiteRecord,
+    mode: "add" | "update" | "upsert",
+  ): Promise<void> {
+    const id = record?.kite?.id;
+    if (typeof id !== "string" || id === "") {
+      throw new TypeError("kite record needs a non-empty kite.id");
+    }
+    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+      const previous = await this.#kv.get<StoredKite>(["kiteIds", id]);
+      const old = previous.value ?? undefined;
+      if (mode === "add" && old) throw new Error(`kite already exists: ${id}`);
+      const next: StoredKite = {
+        kite: { ...record.kite },
+        url: record.url,
+        keyId: mode === "update" && old ? old.keyId : record.keyId,
+        updatedAt: this.#clock.now(),
+      };
+      const op = this.#kv.atomic().check(previous);
+      if (old) {
+        const oldKey = kiteKey(old.kite);
+        if (!sameKey(oldKey, kiteKey(next.kite))) op.delete(oldKey);
+        if (old.updatedAt !== next.updatedAt) op.delete(timeKey(old));
+      }
+      op.set(kiteKey(next.kite), valueOf(next))
+        .set(["kiteIds", id], next)
+        .set(timeKey(next), null);
+      const events = writeEvents(old, next);
+      this.#log(op, events);
+      if ((await op.commit()).ok) {
+        for (const event of events) this.#watchers.emit(event);
+        return;
+      }
+    }
+    throw contention(`write ${id}`);
+  }
+
+  /** Deletes all entries of a kite if `entry` is current; false on a race. */
+  async #remove(entry: Deno.KvEntry<StoredKite>): Promise<boolean> {
+    const event = deregisterEvent(entry.value.kite);
+    const op = this.#kv.atomic()
+      .check(entry)
+      .delete(entry.key)
+      .delete(kiteKey(entry.value.kite))
+      .delete(timeKey(entry.value));
+    this.#log(op, [event]);
+    if (!(await op.commit()).ok) return false;
+    this.#watchers.emit(event);
+    return true;
+  }
+
+  /** Appends `events` to the shared change log within the same commit. */
+  #log(op: Deno.AtomicOperation, events: StorageEvent[]): void {
+    if (events.length === 0) return;
+    const at = Date.now(); // real time: compared with watch start times
+    for (const event of events) {
+      op.set(["events", at, this.#instance, this.#eventSeq++], event, {
+        expireIn: LOG_TTL,
+      });
+    }
+    op.sum(["eventBump"], 1n);
+  }
+
+  #stopFollowing(): void {
+    const follower = this.#follower;
+    if (!follower) return;
+    this.#follower = undefined;
+    const done = follower.stop();
+    this.#stopping.add(done);
+    done.finally(() => this.#stopping.delete(done));
+  }
+}
+
+interface FollowerOptions {
+  instance: string;
+  pollInterval: number;
+  watchers: WatcherSet;
+}
+
+/**
+ * Follows the `["events", …]` log for one {@linkcode KvStorage} while it has
+ * listeners, delivering events other instances wrote.
+ */
+class Follower {
+  #kv: Deno.Kv;
+  #options: FollowerOptions;
+  #reader: ReadableStreamDefaultReader<Deno.KvEntryMaybe<unknown>[]>;
+  #timer?: ReturnType<typeof setTimeout>;
+  #loop: Promise<void>;
+  #stopped = false;
+  #lastBump: string | null | undefined;
+  #scanning?: Promise<void>;
+  #rescan = false;
+  /** Log entries already delivered, by key text, with their time. */
+  #seen = new Map<string, number>();
+
+  constructor(kv: Deno.Kv, options: FollowerOptions) {
+    this.#kv = kv;
+    this.#options = options;
+    this.#reader = kv.watch([["eventBump"]]).getReader();
+    this.#loop = this.#readWatch();
+    this.#schedulePoll();
+  }
+
+  /** Stops following; resolves when nothing is left running. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    await this.#reader.cancel().catch(() => {});
+    await this.#loop;
+    await this.#scanning;
+  }
+
+  async #readWatch(): Promise<void> {
+    try {
+      for (;;) {
+        const { done, value } = await this.#reader.read();
+        if (done || this.#stopped) return;
+        this.#bumped(value[0].versionstamp);
+      }
+    } catch (error) {
+      if (!this.#stopped) console.error("KvStorage: kv.watch failed", error);
+    }
+  }
+
+  #schedulePoll(): void {
+    if (this.#options.pollInterval <= 0 || this.#stopped) return;
+    this.#timer = setTimeout(async () => {
+      this.#timer = undefined;
+      try {
+        const bump = await this.#kv.get(["eventBump"]);
+        this.#bumped(bump.versionstamp);
+      } catch (error) {
+        if (!this.#stopped) console.error("KvStorage: poll failed", error);
+      }
+      this.#schedulePoll();
+    }, this.#options.pollInterval);
+  }
+
+  #bumped(versionstamp: string | null): void {
+    if (this.#stopped || versionstamp === this.#lastBump) return;
+    this.#lastBump = versionstamp;
+    if (this.#scanning) {
+      this.#rescan = true;
+      return;
+    }
+    this.#scanning = this.#scan().finally(() => this.#scanning = undefined);
+  }
+
+  async #scan(): Promise<void> {
+    do {
+      this.#rescan = false;
+      try {
+        await this.#scanOnce();
+      } catch (error) {
+        if (!this.#stopped) {
+          console.error("KvStorage: event scan failed", error);
+        }
+      }
+    } while (this.#rescan && !this.#stopped);
+  }
+
+  async #scanOnce(): Promise<void> {
+    const { watchers, instance } = this.#options;
+    const low = Math.max(watchers.since, Date.now() - LOG_TTL);
+    if (!Number.isFinite(low)) return;
+    const entries = this.#kv.list<StorageEvent>({
+      prefix: ["events"],
+      start: ["events", low],
+    });
+    for await (const { key, value } of entries) {
+      if (this.#stopped) return;
+      const [, at, from] = key as [string, number, string, number];
+      const text = key.join("/");
+      if (from === instance || this.#seen.has(text)) continue;
+      this.#seen.set(text, at);
+      watchers.emit(value, at);
+    }
+    for (const [text, at] of this.#seen) if (at < low) this.#seen.delete(text);
+  }
+}
+
+function kiteKey(kite: KiteIdentity): Deno.KvKey {
+  return [
+    "kites",
+    kite.username,
+    kite.environment,
+    kite.name,
+    kite.version,
+    kite.region,
+    kite.hostname,
+    kite.id,
+  ];
+}
+
+function timeKey(record: StoredKite): Deno.KvKey {
+  return ["kitesByTime", record.updatedAt, record.kite.id];
+}
+
+function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
+  return a.length === b.length && a.every((part, i) => part === b[i]);
+}
+
+function valueOf(record: StoredKite): KiteValue {
+  return { url: record.url, keyId: record.keyId, updatedAt: record.updatedAt };
+}
+
+function fromEntry(entry: Deno.KvEntry<KiteValue>): StoredKite {
+  const [, username, environment, name, version, region, hostname, id] = entry
+    .key as string[];
+  return {
+    kite: { name, username, id, environment, region, version, hostname },
+    url: entry.value.url,
+    keyId: entry.value.keyId,
+    updatedAt: entry.value.updatedAt,
+  };
+}
+
+function withoutSeq(pair: StoredPair): StoredKeyPair {
+  return {
+    id: pair.id,
+    public: pair.public,
+    private: pair.private,
+    deleted: pair.deleted,
+  };
+}
+
+async function sha256(text: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-256",
+    new TextEncoder().encode(text),
+  );
+  return Array.from(
+    new Uint8Array(digest),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+function contention(what: string): Error {
+  return new Error(
+    `KvStorage: ${what} kept conflicting after ${MAX_ATTEMPTS} attempts`,
+  );
+}

@@ -1,0 +1,129 @@
+import { ManualClock } from "../kite/clock.ts";
+import { makeIdentity, makeQuery } from "../kite/protocol.ts";
+import { assert, assertEquals } from "../tests/helpers/assert.ts";
+import { storageConformance } from "./conformance.ts";
+import { KvStorage } from "./kv.ts";
+import type { StorageEvent } from "./storage.ts";
+
+Deno.test("KvStorage passes the storage conformance suite", (t) =>
+  storageConformance(t, async () => {
+    const dir = await Deno.makeTempDir({ prefix: "kite-kv-" });
+    const path = `${dir}/kites.db`;
+    const clock = new ManualClock();
+    const storage = await KvStorage.open(path, { clock });
+    return {
+      storage,
+      clock,
+      openPeer: () => KvStorage.open(path, { clock }),
+      cleanup: async () => {
+        await storage.close();
+        await Deno.remove(dir, { recursive: true });
+      },
+    };
+  }));
+
+function kite(hostname: string) {
+  return makeIdentity({
+    username: "alice",
+    environment: "prod",
+    name: "math",
+    version: "1.0.0",
+    region: "eu",
+    hostname,
+    id: crypto.randomUUID(),
+  });
+}
+
+Deno.test("KvStorage leaves no entries behind once kites are gone", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const clock = new ManualClock();
+  const storage = new KvStorage(kv, { clock });
+  try {
+    const a = kite("h1");
+    const b = kite("h2");
+    await storage.add({ kite: a, url: "http://a/kite", keyId: "k" });
+    await storage.upsert({ kite: b, url: "http://b/kite", keyId: "k" });
+    await clock.advance(1_000);
+    await storage.update({ kite: a, url: "http://a2/kite", keyId: "k" });
+    await storage.upsert({
+      kite: { ...b, version: "2.0.0" },
+      url: "http://b2/kite",
+      keyId: "k",
+    });
+
+    const live = new Set<string>();
+    for await (const e of kv.list({ prefix: [] })) live.add(String(e.key[0]));
+    assertEquals([...live].sort(), [
+      "eventBump",
+      "events",
+      "kiteIds",
+      "kites",
+      "kitesByTime",
+    ]);
+    let kiteEntries = 0;
+    for await (const _ of kv.list({ prefix: ["kites"] })) kiteEntries++;
+    let timeEntries = 0;
+    for await (const _ of kv.list({ prefix: ["kitesByTime"] })) timeEntries++;
+    assertEquals([kiteEntries, timeEntries], [2, 2], "one entry per kite");
+
+    await storage.delete(a);
+    assertEquals((await storage.deleteStale(clock.now() + 1)).length, 1);
+    for await (const e of kv.list({ prefix: [] })) {
+      assert(
+        e.key[0] === "events" || e.key[0] === "eventBump",
+        `left behind: ${JSON.stringify(e.key)}`,
+      );
+    }
+  } finally {
+    await storage.close();
+    kv.close();
+  }
+});
+
+Deno.test("KvStorage sees kites written by another process", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kite-kv-" });
+  const path = `${dir}/kites.db`;
+  // kv.watch is not notified across processes; the poll must find it.
+  const storage = await KvStorage.open(path, { pollInterval: 20 });
+  const events: StorageEvent[] = [];
+  const stop = storage.watch(
+    makeQuery({ username: "alice" }),
+    (e) => events.push(e),
+  );
+  try {
+    const other = kite("other-process");
+    const child = new Deno.Command(Deno.execPath(), {
+      args: [
+        "eval",
+        "--unstable-kv",
+        "--config",
+        new URL("../deno.json", import.meta.url).pathname,
+        `import { KvStorage } from ${
+          JSON.stringify(import.meta.resolve("./kv.ts"))
+        };
+         const s = await KvStorage.open(${JSON.stringify(path)});
+         await s.add({ kite: ${
+          JSON.stringify(other)
+        }, url: "http://o/kite", keyId: "k" });
+         await s.close();`,
+      ],
+      stdout: "inherit",
+      stderr: "inherit",
+    });
+    assertEquals((await child.output()).code, 0, "child process wrote");
+    const deadline = Date.now() + 10_000;
+    while (events.length === 0 && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assertEquals(events.map((e) => [e.action, e.kite]), [["REGISTER", other]]);
+    assertEquals(events[0].url, "http://o/kite");
+    assertEquals(
+      (await storage.get(makeQuery({ id: other.id })))[0]?.kite,
+      other,
+    );
+  } finally {
+    stop();
+    await storage.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
