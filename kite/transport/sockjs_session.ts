@@ -1,0 +1,162 @@
+/**
+ * What every server-side session shares, whatever carries it: the handler
+ * plumbing, the outgoing queue that batches the messages of one tick, and
+ * the close-once bookkeeping.
+ *
+ * @module
+ */
+
+import type { Clock } from "../clock.ts";
+import type {
+  CloseInfo,
+  Session,
+  SessionHandler,
+  TransportName,
+} from "./session.ts";
+import { CLOSE_REASONS } from "./sockjs_frames.ts";
+
+/** What a session needs from the server that owns it. */
+export interface SessionHost {
+  /** Source of timers. */
+  readonly clock: Clock;
+  /** `h` interval in ms; 0 turns heartbeats off. */
+  readonly heartbeatMs: number;
+  /** Largest accepted incoming frame or body, in UTF-8 bytes. */
+  readonly maxMessageBytes: number;
+  /** Reports a failure of the layer above (a throwing handler). */
+  onError(error: unknown, session: Session): void;
+  /** The session ended; forget it. */
+  ended(session: Session): void;
+}
+
+/** Base of the WebSocket and XHR sessions. */
+export abstract class SockJsSession implements Session {
+  /** The transport in use. */
+  readonly transport: TransportName;
+  /** Session id. */
+  readonly id: string;
+  /** Remote `host:port`, or `""`. */
+  readonly remoteAddr: string;
+  /** The owning server. */
+  protected readonly host: SessionHost;
+  /** Messages waiting for the next flush. */
+  protected readonly queue: string[] = [];
+  #handler: SessionHandler | undefined;
+  #closeInfo: CloseInfo | undefined;
+  #flushScheduled = false;
+
+  /** Makes a session; {@linkcode SockJsSession.start} hands it out. */
+  constructor(
+    host: SessionHost,
+    transport: TransportName,
+    id: string,
+    remoteAddr: string,
+  ) {
+    this.host = host;
+    this.transport = transport;
+    this.id = id;
+    this.remoteAddr = remoteAddr;
+  }
+
+  /** True once closed by either side. */
+  get closed(): boolean {
+    return this.#closeInfo !== undefined;
+  }
+
+  /** Why the session ended, once it has. */
+  protected get closeInfo(): CloseInfo | undefined {
+    return this.#closeInfo;
+  }
+
+  /** Queues one message; messages queued in one tick leave as one frame. */
+  send(message: string): void {
+    this.assertOpen();
+    this.queue.push(message);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+  }
+
+  /** Closes the session locally; the peer gets `c[code,reason]`. */
+  close(
+    code: number = CLOSE_REASONS.goAway.code,
+    reason: string = CLOSE_REASONS.goAway.reason,
+  ): void {
+    if (this.#closeInfo) return;
+    this.closeLocally({ code, reason });
+  }
+
+  /**
+   * Asks the server's `onSession` for the handler. A handler that throws is
+   * reported and the session is closed.
+   */
+  start(onSession: (session: Session) => SessionHandler): void {
+    let handler: SessionHandler;
+    try {
+      handler = onSession(this);
+    } catch (error) {
+      this.host.onError(error, this);
+      this.close();
+      return;
+    }
+    this.#handler = handler;
+    // The session may have been closed inside onSession.
+    if (this.#closeInfo) this.#notifyClose(this.#closeInfo);
+  }
+
+  /**
+   * Guards a send.
+   * @throws {Error} when the session is closed.
+   */
+  protected assertOpen(): void {
+    if (this.#closeInfo) {
+      throw new Error(
+        `Cannot send on closed ${this.transport} session ${this.id}: ` +
+          this.#closeInfo.reason,
+      );
+    }
+  }
+
+  /** Writes the queued messages out, if a receiver can take them. */
+  protected abstract flush(): void;
+
+  /** Closes from this side: send what can still be sent, then the close. */
+  protected abstract closeLocally(info: CloseInfo): void;
+
+  /** Hands one incoming message to the handler. */
+  protected deliver(message: string): void {
+    const handler = this.#handler;
+    if (!handler || this.#closeInfo) return;
+    try {
+      handler.onMessage(message);
+    } catch (error) {
+      this.host.onError(error, this);
+    }
+  }
+
+  /**
+   * Marks the session closed and tells the handler and the server, once.
+   * @returns false when it was already closed.
+   */
+  protected markClosed(info: CloseInfo): boolean {
+    if (this.#closeInfo) return false;
+    this.#closeInfo = info;
+    this.host.ended(this);
+    if (this.#handler) this.#notifyClose(info);
+    return true;
+  }
+
+  #notifyClose(info: CloseInfo): void {
+    try {
+      this.#handler?.onClose(info);
+    } catch (error) {
+      this.host.onError(error, this);
+    }
+  }
+
+  #flushTask = (): void => {
+    this.#flushScheduled = false;
+    if (this.queue.length > 0) this.flush();
+  };
+}

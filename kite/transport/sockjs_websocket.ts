@@ -1,0 +1,165 @@
+/**
+ * Server sessions over a WebSocket: SockJS-framed
+ * (`{prefix}/{server}/{session}/websocket`) and raw (spec §1.3, §1.7).
+ *
+ * @module
+ */
+
+import type { CloseInfo, Session, SessionHandler } from "./session.ts";
+import {
+  CLOSE_REASONS,
+  decodeClientFrame,
+  encodeClose,
+  encodeMessages,
+  exceedsUtf8,
+  HEARTBEAT_FRAME,
+  OPEN_FRAME,
+} from "./sockjs_frames.ts";
+import { type SessionHost, SockJsSession } from "./sockjs_session.ts";
+
+const decoder = new TextDecoder();
+
+/** A session on one upgraded WebSocket, framed or raw. */
+export class WebSocketSession extends SockJsSession {
+  #socket: WebSocket;
+  #framed: boolean;
+  #heartbeat: number | undefined;
+
+  /**
+   * Wires the socket's events. `onSession` runs when the socket opens, just
+   * after `o` is sent; frames the client sent before seeing `o` are read
+   * after it (spec §1.3: the Go client does not wait for `o`).
+   */
+  constructor(
+    host: SessionHost,
+    socket: WebSocket,
+    options: {
+      framed: boolean;
+      id: string;
+      remoteAddr: string;
+      onSession(session: Session): SessionHandler;
+    },
+  ) {
+    super(
+      host,
+      options.framed ? "websocket" : "raw-websocket",
+      options.id,
+      options.remoteAddr,
+    );
+    this.#socket = socket;
+    this.#framed = options.framed;
+    socket.binaryType = "arraybuffer";
+    socket.onopen = () => {
+      const closed = this.closeInfo;
+      if (closed) {
+        // Closed (e.g. by SockJsServer.close) before the handshake ended.
+        if (this.#framed) socket.send(encodeClose(closed.code, closed.reason));
+        closeSocket(socket, closed);
+        return;
+      }
+      if (this.#framed) {
+        socket.send(OPEN_FRAME);
+        this.#armHeartbeat();
+      }
+      this.start(options.onSession);
+    };
+    socket.onmessage = (event) => this.#receive(event.data);
+    socket.onerror = () => {}; // a close event follows
+    socket.onclose = (event) => {
+      this.#stopHeartbeat();
+      // Deno reports a dropped TCP connection with code 0.
+      this.markClosed({
+        code: event.code === 0 ? 1006 : event.code,
+        reason: event.reason,
+      });
+    };
+  }
+
+  /** Raw sockets send at once: there is no framing to batch into. */
+  override send(message: string): void {
+    if (this.#framed) return super.send(message);
+    this.assertOpen();
+    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(message);
+  }
+
+  /** Sends the queued messages as one `a[...]` frame. */
+  protected flush(): void {
+    if (this.#socket.readyState === WebSocket.OPEN) {
+      this.#socket.send(encodeMessages(this.queue));
+    }
+    this.queue.length = 0;
+  }
+
+  /** Sends pending messages and `c[code,reason]`, then closes the socket. */
+  protected closeLocally(info: CloseInfo): void {
+    this.#stopHeartbeat();
+    const socket = this.#socket;
+    if (socket.readyState === WebSocket.OPEN) {
+      if (this.queue.length > 0) this.flush();
+      if (this.#framed) socket.send(encodeClose(info.code, info.reason));
+      closeSocket(socket, info);
+    }
+    this.markClosed(info);
+  }
+
+  #receive(data: unknown): void {
+    if (this.closed) return;
+    const text = typeof data === "string"
+      ? data
+      : decoder.decode(data as ArrayBuffer);
+    if (exceedsUtf8(text, this.host.maxMessageBytes)) {
+      this.closeLocally(tooBig(this.host.maxMessageBytes));
+      return;
+    }
+    if (!this.#framed) {
+      this.deliver(text);
+      return;
+    }
+    const messages = decodeClientFrame(text);
+    if (!messages) {
+      this.closeLocally(CLOSE_REASONS.brokenFraming);
+      return;
+    }
+    for (let i = 0; i < messages.length && !this.closed; i++) {
+      this.deliver(messages[i]);
+    }
+  }
+
+  #armHeartbeat(): void {
+    const { clock, heartbeatMs } = this.host;
+    if (heartbeatMs <= 0) return;
+    // Fixed period from the open; traffic does not move it (spec §1.3).
+    const beat = (): void => {
+      if (this.#socket.readyState !== WebSocket.OPEN) return;
+      this.#socket.send(HEARTBEAT_FRAME);
+      this.#heartbeat = clock.setTimeout(beat, heartbeatMs);
+    };
+    this.#heartbeat = clock.setTimeout(beat, heartbeatMs);
+  }
+
+  #stopHeartbeat(): void {
+    if (this.#heartbeat !== undefined) {
+      this.host.clock.clearTimeout(this.#heartbeat);
+      this.#heartbeat = undefined;
+    }
+  }
+}
+
+/** The close reason for an oversized frame, naming the limit. */
+export function tooBig(limit: number): CloseInfo {
+  return {
+    code: CLOSE_REASONS.tooBig.code,
+    reason: `${CLOSE_REASONS.tooBig.reason}: limit is ${limit} bytes`,
+  };
+}
+
+/**
+ * Closes a WebSocket with the session's code when the WebSocket API allows
+ * it (1000 or 3000–4999), and with the reason when it fits a close frame.
+ */
+function closeSocket(socket: WebSocket, info: CloseInfo): void {
+  const code = info.code === 1000 || (info.code >= 3000 && info.code <= 4999)
+    ? info.code
+    : 1000;
+  socket.close(code, exceedsUtf8(info.reason, 123) ? "" : info.reason);
+}
