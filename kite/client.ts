@@ -1,0 +1,489 @@
+/**
+ * One connection to a remote kite, in either direction (Go `kite.Client`):
+ * the dialing side and the accepting side can both call methods and
+ * callbacks on each other over it (spec §1.1).
+ *
+ * @module
+ */
+import { Backoff, type BackoffOptions } from "./backoff.ts";
+import {
+  type AnyFunction,
+  type Callbacks,
+  CallbackTable,
+  decodeMessage,
+  encodeMessage,
+  scrub,
+  unscrub,
+} from "./dnode/mod.ts";
+import { KiteError } from "./errors.ts";
+import type { Auth, KiteIdentity } from "./protocol.ts";
+import type {
+  CloseInfo,
+  Session,
+  SessionHandler,
+} from "./transport/session.ts";
+import { type ClientTransport, dial } from "./transport/dial.ts";
+import type { Kite } from "./kite.ts";
+
+/** Options for {@linkcode Kite.newClient}. */
+export interface ClientOptions {
+  /** Transport to dial with. @default {the kite's `transport` config} */
+  transport?: ClientTransport;
+  /** Credentials sent with every call. @default {kiteKey auth when the kite has a kite.key} */
+  auth?: Auth | null;
+  /** Handshake timeout, ms. @default {the kite's `timeoutMs`} */
+  timeoutMs?: number;
+  /** Reconnect delays for {@linkcode Client.dialForever}. */
+  reconnect?: BackoffOptions;
+  /** What is known of the remote kite (e.g. from Kontrol). */
+  remote?: KiteIdentity;
+  /**
+   * Fetches a fresh token when the remote answers "token is expired"; the
+   * call is then retried once (spec §6.10).
+   */
+  renewToken?: () => Promise<string>;
+}
+
+/** Which side opened the connection; only accepted ones authenticate (spec §6.9). */
+export type ConnectionSide = "dialed" | "accepted";
+
+interface PendingCall {
+  method: string;
+  resolve(value: unknown): void;
+  reject(error: KiteError): void;
+  timer?: number;
+}
+
+const DISCONNECT_MESSAGE = "Remote kite has disconnected";
+
+/**
+ * A connection to a remote kite. Get one with {@linkcode Kite.newClient}
+ * (dialing) or from `request.client` in a handler (accepted).
+ *
+ * @example
+ * ```ts ignore
+ * const client = kite.newClient("http://127.0.0.1:3636/kite");
+ * await client.dial();
+ * console.log(await client.tell("square", 4)); // 16
+ * client.close();
+ * ```
+ */
+export class Client {
+  /** The URL dialed, `""` for accepted connections. */
+  readonly url: string;
+  /** Which side opened the connection. */
+  readonly side: ConnectionSide;
+  /** The remote kite's identity, once known. */
+  remote: KiteIdentity | undefined;
+  /** Credentials sent with every call (`null`: none). */
+  auth: Auth | null;
+
+  readonly #kite: Kite;
+  readonly #options: ClientOptions;
+  readonly #callbacks = new CallbackTable();
+  readonly #pending = new Map<number, PendingCall>();
+  readonly #backoff: Backoff;
+  #session: Session | undefined;
+  #closedByUser = false;
+  #reconnecting = false;
+  #reconnectTimer: number | undefined;
+  #abort = new AbortController();
+  #listeners = {
+    connect: new Set<() => void>(),
+    disconnect: new Set<(info: CloseInfo) => void>(),
+    tokenExpire: new Set<() => void>(),
+  };
+
+  /** @internal Use {@linkcode Kite.newClient}. */
+  constructor(
+    kite: Kite,
+    url: string,
+    options: ClientOptions = {},
+    session?: Session,
+  ) {
+    this.#kite = kite;
+    this.url = url;
+    this.#options = options;
+    this.side = session ? "accepted" : "dialed";
+    this.remote = options.remote;
+    this.auth = options.auth === undefined ? kite.defaultAuth() : options.auth;
+    this.#backoff = new Backoff(options.reconnect);
+    if (session) this.#attach(session);
+  }
+
+  /** @internal The handler an accepting transport attaches to a new session. */
+  static acceptHandler(client: Client): SessionHandler {
+    return client.#handler;
+  }
+
+  /** True while a session is open. */
+  get connected(): boolean {
+    return this.#session !== undefined && !this.#session.closed;
+  }
+
+  /** The transport session, while connected. */
+  get session(): Session | undefined {
+    return this.#session;
+  }
+
+  /** Aborted when the connection drops (Go's request `Context`). */
+  get signal(): AbortSignal {
+    return this.#abort.signal;
+  }
+
+  /** Number of calls waiting for a reply. */
+  get pendingCalls(): number {
+    return this.#pending.size;
+  }
+
+  /** Number of live local callbacks on this connection. */
+  get callbackCount(): number {
+    return this.#callbacks.size;
+  }
+
+  /** The local kite this connection belongs to. */
+  get localKite(): Kite {
+    return this.#kite;
+  }
+
+  /**
+   * Opens the connection once.
+   * @throws {KiteError} `sendError` when the dial fails.
+   */
+  async dial(): Promise<void> {
+    if (this.side === "accepted") {
+      throw new TypeError("an accepted connection cannot be dialed");
+    }
+    if (this.connected) return;
+    this.#closedByUser = false;
+    const cfg = this.#kite.config;
+    let session: Session;
+    try {
+      session = await dial(this.url, this.#handler, {
+        transport: this.#options.transport ?? cfg.transport,
+        timeoutMs: this.#options.timeoutMs ?? cfg.timeoutMs,
+        pollTimeoutMs: cfg.timeoutMs,
+        maxMessageBytes: cfg.maxMessageBytes,
+      });
+    } catch (err) {
+      throw new KiteError(
+        "sendError",
+        `cannot dial ${this.url}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    if (this.#closedByUser) {
+      session.close(3000, "Go away!");
+      throw new KiteError("sendError", "can't send, client is closed");
+    }
+    this.#attach(session);
+  }
+
+  /**
+   * Dials until it succeeds, and re-dials with backoff and jitter whenever
+   * the connection drops, until {@linkcode Client.close}. Resolves on the
+   * first connection.
+   */
+  dialForever(): Promise<void> {
+    this.#reconnecting = true;
+    this.#closedByUser = false;
+    return new Promise((resolve) => {
+      const attempt = () => {
+        this.#reconnectTimer = undefined;
+        if (this.#closedByUser) return resolve();
+        this.dial().then(() => {
+          this.#backoff.reset();
+          resolve();
+        }, (err) => {
+          if (this.#closedByUser) return resolve();
+          this.#kite.logger.debug(
+            `dial ${this.url} failed: ${(err as Error).message}`,
+          );
+          this.#reconnectTimer = this.#kite.clock.setTimeout(
+            attempt,
+            this.#backoff.next(),
+          );
+        });
+      };
+      attempt();
+    });
+  }
+
+  /** Closes the connection and stops reconnecting. Pending calls fail with `disconnect`. */
+  close(): void {
+    this.#closedByUser = true;
+    this.#reconnecting = false;
+    if (this.#reconnectTimer !== undefined) {
+      this.#kite.clock.clearTimeout(this.#reconnectTimer);
+      this.#reconnectTimer = undefined;
+    }
+    this.#session?.close(3000, "Go away!");
+    if (this.side === "dialed") this.#kite.forgetClient(this);
+  }
+
+  /** Calls `fn` on every (re)connection; returns an unsubscribe function. */
+  onConnect(fn: () => void): () => void {
+    this.#listeners.connect.add(fn);
+    return () => this.#listeners.connect.delete(fn);
+  }
+
+  /** Calls `fn` whenever the connection drops; returns an unsubscribe function. */
+  onDisconnect(fn: (info: CloseInfo) => void): () => void {
+    this.#listeners.disconnect.add(fn);
+    return () => this.#listeners.disconnect.delete(fn);
+  }
+
+  /** Calls `fn` when a reply says the token expired; returns an unsubscribe function. */
+  onTokenExpire(fn: () => void): () => void {
+    this.#listeners.tokenExpire.add(fn);
+    return () => this.#listeners.tokenExpire.delete(fn);
+  }
+
+  /**
+   * Calls a method on the remote kite and resolves with its result. Functions
+   * anywhere in `args` can be called back by the remote.
+   * @throws {KiteError} the remote's error, or `disconnect`/`sendError`.
+   */
+  tell(method: string, ...args: unknown[]): Promise<unknown> {
+    return this.#callWithRenewal(method, args, 0);
+  }
+
+  /**
+   * Like {@linkcode Client.tell}, failing with a `timeout` error after `ms`
+   * (0 waits forever).
+   */
+  tellWithTimeout(
+    method: string,
+    ms: number,
+    ...args: unknown[]
+  ): Promise<unknown> {
+    return this.#callWithRenewal(method, args, ms);
+  }
+
+  /** Releases a function passed as an argument earlier, so the remote can no longer call it. */
+  releaseCallback(fn: AnyFunction): boolean {
+    return this.#callbacks.release(fn);
+  }
+
+  async #callWithRenewal(
+    method: string,
+    args: unknown[],
+    timeoutMs: number,
+  ): Promise<unknown> {
+    try {
+      return await this.#call(method, args, timeoutMs);
+    } catch (err) {
+      const renew = this.#options.renewToken;
+      if (!renew || !isTokenExpired(err) || this.auth?.type !== "token") {
+        throw err;
+      }
+      this.auth = { type: "token", key: await renew() };
+      return await this.#call(method, args, timeoutMs);
+    }
+  }
+
+  #call(method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    const session = this.#session;
+    if (!session || session.closed) {
+      const text = this.#closedByUser
+        ? "can't send, client is closed"
+        : "can't send, session is not established yet";
+      return Promise.reject(new KiteError("sendError", text));
+    }
+    return new Promise((resolve, reject) => {
+      const pending: PendingCall = { method, resolve, reject };
+      const callbacks: Callbacks = {};
+      const id = this.#callbacks.registerOnce((...reply: unknown[]) =>
+        this.#settle(id, reply)
+      );
+      callbacks[id] = [0, "responseCallback"];
+      // Go field order: kite, authentication, responseCallback, withArgs (spec §3.1).
+      // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (§12 #6).
+      const options = {
+        kite: this.#kite.identity,
+        authentication: this.auth,
+        responseCallback: "[Function]",
+        withArgs: scrub(
+          args,
+          [0, "withArgs"],
+          callbacks,
+          this.#callbacks.register,
+        ),
+      };
+      this.#pending.set(id, pending);
+      if (timeoutMs > 0) {
+        pending.timer = this.#kite.clock.setTimeout(() => {
+          this.#callbacks.delete(id);
+          this.#pending.delete(id);
+          reject(
+            new KiteError(
+              "timeout",
+              `No response to "${method}" method in ${timeoutMs}ms`,
+            ),
+          );
+        }, timeoutMs);
+      }
+      try {
+        session.send(encodeMessage(method, [options], callbacks));
+      } catch (err) {
+        this.#forget(id);
+        reject(
+          new KiteError("sendError", (err as Error).message, { cause: err }),
+        );
+      }
+    });
+  }
+
+  #forget(id: number): PendingCall | undefined {
+    const pending = this.#pending.get(id);
+    this.#callbacks.delete(id);
+    if (!pending) return undefined;
+    this.#pending.delete(id);
+    if (pending.timer !== undefined) {
+      this.#kite.clock.clearTimeout(pending.timer);
+    }
+    return pending;
+  }
+
+  /** Resolves a call from the arguments the remote passed to its response callback (spec §3.2). */
+  #settle(id: number, reply: unknown[]): void {
+    const pending = this.#forget(id);
+    if (!pending) return;
+    const first = reply[0];
+    if (
+      reply.length === 1 && first !== null && typeof first === "object" &&
+      !Array.isArray(first) &&
+      ("error" in first || "result" in first)
+    ) {
+      const { error, result } = first as { error?: unknown; result?: unknown };
+      if (error !== undefined && error !== null) {
+        return this.#fail(pending, error);
+      }
+      return pending.resolve(result ?? null);
+    }
+    // kite.js peers answer positionally: (err, result) (spec §12 #8).
+    if (reply.length === 2 || (reply.length === 1 && first === null)) {
+      if (first !== null && first !== undefined) {
+        return this.#fail(pending, first);
+      }
+      return pending.resolve(reply[1] ?? null);
+    }
+    pending.reject(
+      new KiteError(
+        "invalidResponse",
+        "Server has sent invalid response arguments",
+      ),
+    );
+  }
+
+  #fail(pending: PendingCall, error: unknown): void {
+    const err = KiteError.from(error);
+    if (isTokenExpired(err)) {
+      for (const fn of this.#listeners.tokenExpire) safely(fn);
+    }
+    pending.reject(err);
+  }
+
+  /** Sends a call to callback `id` of the remote (a function it passed us). */
+  callRemote(id: number, args: unknown[]): void {
+    const session = this.#session;
+    if (!session || session.closed) {
+      this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
+      return;
+    }
+    const callbacks: Callbacks = {};
+    const scrubbed = scrub(
+      args,
+      [],
+      callbacks,
+      this.#callbacks.register,
+    ) as unknown[];
+    session.send(encodeMessage(id, scrubbed, callbacks));
+  }
+
+  #remoteFunction = (id: number): AnyFunction => (...args: unknown[]) =>
+    this.callRemote(id, args);
+
+  readonly #handler: SessionHandler = {
+    onMessage: (text) => this.#receive(text),
+    onClose: (info) => this.#detach(info),
+  };
+
+  #attach(session: Session): void {
+    this.#session = session;
+    if (this.#abort.signal.aborted) this.#abort = new AbortController();
+    for (const fn of this.#listeners.connect) safely(fn);
+    this.#kite.notifyConnect(this);
+  }
+
+  #detach(info: CloseInfo): void {
+    this.#session = undefined;
+    this.#callbacks.clear();
+    const error = new KiteError("disconnect", DISCONNECT_MESSAGE);
+    for (const [id, pending] of this.#pending) {
+      if (pending.timer !== undefined) {
+        this.#kite.clock.clearTimeout(pending.timer);
+      }
+      this.#pending.delete(id);
+      pending.reject(error);
+    }
+    this.#abort.abort(error);
+    for (const fn of this.#listeners.disconnect) safely(() => fn(info));
+    this.#kite.notifyDisconnect(this);
+    if (this.#reconnecting && !this.#closedByUser) {
+      this.#reconnectTimer = this.#kite.clock.setTimeout(
+        () => void this.dialForever(),
+        this.#backoff.next(),
+      );
+    }
+  }
+
+  #receive(text: string): void {
+    let msg;
+    try {
+      msg = decodeMessage(text);
+    } catch (err) {
+      // The peer speaks something that is not dnode: this connection is the only casualty.
+      this.#kite.logger.warning(
+        `closing connection: ${(err as Error).message}`,
+      );
+      this.#session?.close(3400, `invalid message: ${(err as Error).message}`);
+      return;
+    }
+    unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
+    if (typeof msg.method === "number") {
+      const fn = this.#callbacks.get(msg.method);
+      if (!fn) {
+        this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
+        return;
+      }
+      try {
+        const out = fn(...msg.arguments);
+        if (out instanceof Promise) {
+          out.catch((err) =>
+            this.#kite.logger.warning(`callback failed: ${err}`)
+          );
+        }
+      } catch (err) {
+        this.#kite.logger.warning(`callback failed: ${err}`);
+      }
+      return;
+    }
+    this.#kite.serveRequest(this, msg.method, msg.arguments, msg.callbacks);
+  }
+}
+
+function isTokenExpired(err: unknown): boolean {
+  return err instanceof KiteError && err.type === "authenticationError" &&
+    err.message.includes("token is expired");
+}
+
+function safely(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    console.error("kite: event listener failed:", err);
+  }
+}

@@ -1,0 +1,197 @@
+/**
+ * Kite configuration: defaults in one place, environment variables read in
+ * one function (spec §7).
+ *
+ * @module
+ */
+import type { ClientTransport } from "./transport/dial.ts";
+
+/** Log levels, most verbose first. */
+export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";
+
+/** Everything a kite can be configured with. */
+export interface KiteConfig {
+  /** Owner; from kite.key `sub` or `KITE_USERNAME`. @default {"unknown"} */
+  username: string;
+  /** @default {"unknown"} */
+  environment: string;
+  /** @default {"unknown"} */
+  region: string;
+  /** Host name reported in the identity. @default {Deno.hostname()} */
+  hostname: string;
+  /** Kite id; a fresh UUID when empty (spec §4.1). @default {""} */
+  id: string;
+  /** Listen address. @default {"0.0.0.0"} */
+  ip: string;
+  /** Listen port, 0 picks a free one. @default {0} */
+  port: number;
+  /** Kontrol URL, e.g. `http://127.0.0.1:4000/kite`. @default {""} */
+  kontrolURL: string;
+  /** Trusted Kontrol public key (PEM). @default {""} */
+  kontrolKey: string;
+  /** Expected token issuer (the kite.key `iss`). @default {""} */
+  kontrolUser: string;
+  /** Raw kite.key JWT used for `kiteKey` auth. @default {""} */
+  kiteKey: string;
+  /** Client transport. @default {"websocket"} */
+  transport: ClientTransport;
+  /** Timeout for Kontrol calls, XHR polls and handshakes, ms. @default {15000} */
+  timeoutMs: number;
+  /** kiteKey trust cache TTL, ms. @default {300000} */
+  verifyTtlMs: number;
+  /** Default for methods registered afterwards. @default {false} */
+  disableAuthentication: boolean;
+  /** @default {"INFO"} */
+  logLevel: LogLevel;
+  /** Largest incoming message, bytes. @default {1048576} */
+  maxMessageBytes: number;
+  /** SockJS `h` interval, ms. @default {10000} */
+  sockjsHeartbeatMs: number;
+  /** SockJS session GC delay, ms. @default {10000} */
+  sockjsDisconnectDelayMs: number;
+}
+
+/** The defaults (Go `DefaultConfig`, spec §7.2). */
+export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
+  username: "unknown",
+  environment: "unknown",
+  region: "unknown",
+  hostname: "",
+  id: "",
+  ip: "0.0.0.0",
+  port: 0,
+  kontrolURL: "",
+  kontrolKey: "",
+  kontrolUser: "",
+  kiteKey: "",
+  transport: "websocket",
+  timeoutMs: 15_000,
+  verifyTtlMs: 5 * 60_000,
+  disableAuthentication: false,
+  logLevel: "INFO",
+  maxMessageBytes: 1 << 20,
+  sockjsHeartbeatMs: 10_000,
+  sockjsDisconnectDelayMs: 10_000,
+});
+
+/** Reads one variable; `undefined` when unset or not permitted. */
+export function readEnv(name: string): string | undefined {
+  try {
+    return Deno.env.get(name) || undefined;
+  } catch {
+    return undefined; // no --allow-env for it: behave as unset
+  }
+}
+
+/**
+ * Parses a Go duration (`300ms`, `10s`, `5m`, `1h30m`, `1.5h`) into ms.
+ * @throws {RangeError} for anything else.
+ */
+export function parseGoDuration(text: string): number {
+  const units: Record<string, number> = {
+    ns: 1e-6,
+    us: 1e-3,
+    "µs": 1e-3,
+    ms: 1,
+    s: 1000,
+    m: 60_000,
+    h: 3_600_000,
+  };
+  const re = /([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)/gy;
+  let total = 0;
+  let pos = 0;
+  const sign = text.startsWith("-") ? -1 : 1;
+  const body = text.replace(/^[-+]/, "");
+  if (body === "0") return 0;
+  for (let m = re.exec(body); m; m = re.exec(body)) {
+    total += Number(m[1]) * units[m[2]];
+    pos = re.lastIndex;
+  }
+  if (body === "" || pos !== body.length) {
+    throw new RangeError(
+      `invalid duration ${
+        JSON.stringify(text)
+      }; expected e.g. "10s", "5m", "1h30m"`,
+    );
+  }
+  return sign * total;
+}
+
+function parseTransportEnv(value: string): ClientTransport {
+  switch (value) {
+    case "WebSocket":
+    case "auto":
+      return "websocket";
+    case "XHRPolling":
+      return "xhr-polling";
+    case "raw-websocket":
+    case "RawWebSocket":
+      return "raw-websocket";
+  }
+  throw new RangeError(
+    `KITE_TRANSPORT=${value} is not one of WebSocket, XHRPolling, auto, raw-websocket`,
+  );
+}
+
+/**
+ * Reads `KITE_*` variables (spec §7.1) into a partial config. Only set
+ * variables appear in the result. Invalid values throw a RangeError that
+ * names the variable.
+ */
+export function configFromEnv(
+  get: (name: string) => string | undefined = readEnv,
+): Partial<KiteConfig> {
+  const out: Partial<KiteConfig> = {};
+  const str = (
+    name: string,
+    key: "username" | "environment" | "region" | "ip" | "kontrolURL",
+  ) => {
+    const v = get(name);
+    if (v !== undefined) out[key] = v;
+  };
+  str("KITE_USERNAME", "username");
+  str("KITE_ENVIRONMENT", "environment");
+  str("KITE_REGION", "region");
+  str("KITE_IP", "ip");
+  str("KITE_KONTROL_URL", "kontrolURL");
+  const port = get("KITE_PORT");
+  if (port !== undefined) {
+    const n = Number(port);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+      throw new RangeError(`KITE_PORT=${port} is not a port number`);
+    }
+    out.port = n;
+  }
+  const transport = get("KITE_TRANSPORT");
+  if (transport !== undefined) out.transport = parseTransportEnv(transport);
+  const durations: [string, "timeoutMs" | "verifyTtlMs"][] = [
+    ["KITE_TIMEOUT", "timeoutMs"],
+    ["KITE_VERIFY_TTL", "verifyTtlMs"],
+  ];
+  for (const [name, key] of durations) {
+    const v = get(name);
+    if (v === undefined) continue;
+    try {
+      out[key] = parseGoDuration(v);
+    } catch (err) {
+      throw new RangeError(`${name}: ${(err as Error).message}`);
+    }
+  }
+  const level = get("KITE_LOG_LEVEL");
+  if (level !== undefined) {
+    const l = level.toUpperCase();
+    out.logLevel = (["DEBUG", "WARNING", "ERROR", "FATAL"].includes(l)
+      ? l
+      : "INFO") as LogLevel;
+  }
+  return out;
+}
+
+/** Deno.hostname(), or `"localhost"` without `--allow-sys`. */
+export function defaultHostname(): string {
+  try {
+    return Deno.hostname();
+  } catch {
+    return "localhost";
+  }
+}

@@ -1,0 +1,124 @@
+/**
+ * The methods every kite serves (spec §5).
+ *
+ * @module
+ */
+import type { Client } from "./client.ts";
+import { readEnv } from "./config.ts";
+import { KiteError } from "./errors.ts";
+import type { Kite } from "./kite.ts";
+
+/** Shape of `kite.systemInfo` (Go keys, spec §5). */
+export interface SystemInfo {
+  /** Always `RUNNING`. */
+  state: string;
+  /** Disk used, KiB (0: Deno has no portable statfs). */
+  diskUsage: number;
+  /** Disk size, KiB (0, see above). */
+  diskTotal: number;
+  /** Memory in use on the host, bytes. */
+  memoryUsage: number;
+  /** Host memory, bytes. */
+  totalMemoryLimit: number;
+  /** Home directory of the user running the kite. */
+  homeDir: string;
+  /** Operating system. */
+  uname: string;
+}
+
+/** Collects `kite.systemInfo`; values Deno may not read (no `--allow-sys`) are 0. */
+export function systemInfo(): SystemInfo {
+  let total = 0;
+  let used = 0;
+  try {
+    const m = Deno.systemMemoryInfo();
+    total = m.total;
+    used = m.total - m.available;
+  } catch {
+    used = Deno.memoryUsage().rss;
+  }
+  return {
+    state: "RUNNING",
+    diskUsage: 0,
+    diskTotal: 0,
+    memoryUsage: used,
+    totalMemoryLimit: total,
+    homeDir: readEnv("HOME") ?? "",
+    uname: Deno.build.os,
+  };
+}
+
+/** Heartbeat tickers, one per connection (Go keeps one per kite; §12 #24). */
+const heartbeats = new WeakMap<Client, () => void>();
+
+/** Registers `kite.ping`, `kite.systemInfo`, `kite.heartbeat`, `kite.log`, `kite.print`, `kite.echo`, `kite.prompt`, `kite.getPass`. */
+export function addDefaultHandlers(kite: Kite): void {
+  kite.handle("kite.ping", () => "pong").disableAuthentication();
+  kite.handle("kite.systemInfo", () => systemInfo());
+  kite.handle("kite.heartbeat", (r) => {
+    const [interval, ping] = r.args.sliceOfLength(2);
+    const seconds = interval.number();
+    const fn = ping.func();
+    if (!(seconds > 0)) {
+      throw new KiteError(
+        "argumentError",
+        "heartbeat interval must be a positive number of seconds",
+      );
+    }
+    heartbeats.get(r.client)?.();
+    const clock = kite.clock;
+    let timer = 0;
+    const tick = () => {
+      if (!r.client.connected) return;
+      fn();
+      timer = clock.setTimeout(tick, seconds * 1000);
+    };
+    // The first ping goes out before the reply (spec §5, §8.5).
+    fn();
+    timer = clock.setTimeout(tick, seconds * 1000);
+    const stop = () => {
+      clock.clearTimeout(timer);
+      off();
+      heartbeats.delete(r.client);
+    };
+    const off = r.client.onDisconnect(stop);
+    heartbeats.set(r.client, stop);
+    return null;
+  });
+  kite.handle("kite.log", (r) => {
+    kite.logger.info(`${r.remoteKite.name}: ${r.args.one().string()}`);
+    return null;
+  });
+  kite.handle("kite.print", (r) => {
+    const bytes = new TextEncoder().encode(r.args.one().string() + "\n");
+    Deno.stdout.writeSync(bytes);
+    return bytes.length;
+  });
+  kite.handle("kite.echo", (r) => r.args.one().raw);
+  kite.handle("kite.prompt", (r) => readLine(r.args.one().string(), true));
+  kite.handle("kite.getPass", (r) => readLine(r.args.one().string(), false));
+}
+
+/** Reads one line from the terminal; refuses when stdin is not a terminal. */
+function readLine(question: string, echo: boolean): string {
+  if (!Deno.stdin.isTerminal()) {
+    throw new KiteError(
+      "genericError",
+      "this kite has no terminal to prompt on",
+    );
+  }
+  if (echo) return prompt(question) ?? "";
+  Deno.stdout.writeSync(new TextEncoder().encode(question + " "));
+  Deno.stdin.setRaw(true);
+  try {
+    const buf = new Uint8Array(1);
+    const bytes: number[] = [];
+    while (Deno.stdin.readSync(buf) === 1 && buf[0] !== 13 && buf[0] !== 10) {
+      bytes.push(buf[0]);
+    }
+    return new TextDecoder().decode(new Uint8Array(bytes));
+  } finally {
+    Deno.stdin.setRaw(false);
+    Deno.stdout.writeSync(new TextEncoder().encode("\n"));
+  }
+}

@@ -1,0 +1,584 @@
+/**
+ * The Kite: an RPC server and client in one object (Go `kite.Kite`).
+ *
+ * @module
+ */
+import { Client, type ClientOptions } from "./client.ts";
+import { type Clock, systemClock } from "./clock.ts";
+import {
+  configFromEnv,
+  DEFAULT_CONFIG,
+  defaultHostname,
+  type KiteConfig,
+} from "./config.ts";
+import type { Callbacks } from "./dnode/mod.ts";
+import { KiteError } from "./errors.ts";
+import { addDefaultHandlers } from "./handlers.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { type FinalFunc, type Handler, Method } from "./method.ts";
+import {
+  type Auth,
+  identityFromJSON,
+  type KiteIdentity,
+  makeIdentity,
+} from "./protocol.ts";
+import { newRequestId, Request } from "./request.ts";
+import { SockJsServer } from "./transport/sockjs_server.ts";
+import { Authenticator, TrustedKeys } from "./auth/verify.ts";
+import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
+import {
+  type CancelWatch,
+  type FoundKite,
+  KontrolClient,
+  type RegisterHTTPOptions,
+} from "./kontrol_client.ts";
+import type { KiteEvent, KontrolQuery, RegisterResult } from "./protocol.ts";
+
+/** What an authenticator returns for valid credentials. */
+export interface AuthOutcome {
+  /** The authenticated username. */
+  username: string;
+  /** Verified claims, if the credential had any. */
+  claims?: Record<string, unknown>;
+}
+
+/** Checks the `authentication` field of accepted calls (spec §6). */
+export interface RequestAuthenticator {
+  /** Resolves for valid credentials; throws an `authenticationError` otherwise. */
+  authenticate(auth: Auth | null | undefined): Promise<AuthOutcome>;
+}
+
+/** Options for {@linkcode Kite}. */
+export interface KiteOptions {
+  /** Settings; unset ones come from `KITE_*` variables, then the defaults. */
+  config?: Partial<KiteConfig>;
+  /** Time source for timers and token checks. @default {systemClock} */
+  clock?: Clock;
+  /** Where log lines go. @default {stderr at `config.logLevel`} */
+  logger?: Logger;
+  /** Checks credentials of accepted calls. */
+  authenticator?: RequestAuthenticator;
+  /** Read `KITE_*` environment variables. @default {true} */
+  env?: boolean;
+  /**
+   * The kite.key JWT to use, or `false` for none.
+   * @default {the contents of `$KITE_HOME/kite.key`, when present}
+   */
+  kiteKey?: string | false;
+}
+
+/** Where to listen. */
+export interface ServeOptions {
+  /** @default {config.port} */
+  port?: number;
+  /** @default {config.ip} */
+  hostname?: string;
+}
+
+/** An HTTP handler mounted on the kite's server. */
+export type HttpHandler = (
+  request: globalThis.Request,
+  info?: Deno.ServeHandlerInfo,
+) => Response | Promise<Response>;
+
+/**
+ * A kite. Register methods with {@linkcode Kite.handle}, serve them with
+ * {@linkcode Kite.serve}, call other kites with {@linkcode Kite.newClient}.
+ *
+ * @example
+ * ```ts ignore
+ * import { Kite } from "jsr:@kite/core";
+ * const kite = new Kite("math", "1.0.0", { config: { disableAuthentication: true } });
+ * kite.handle("square", (r) => r.args.one().number() ** 2);
+ * await kite.serve({ port: 3636 });
+ * ```
+ */
+export class Kite {
+  /** The effective configuration. */
+  readonly config: KiteConfig;
+  /** This kite's seven-field identity. */
+  readonly identity: KiteIdentity;
+  /** Time source. */
+  readonly clock: Clock;
+  /** Logger. */
+  readonly logger: Logger;
+  /** Checks credentials on accepted connections. */
+  authenticator: RequestAuthenticator;
+
+  readonly #methods = new Map<string, Method>();
+  readonly #pre: Handler[] = [];
+  readonly #post: Handler[] = [];
+  readonly #final: FinalFunc[] = [];
+  readonly #http = new Map<string, HttpHandler>();
+  readonly #connections = new Set<Client>();
+  readonly #dialed = new Set<Client>();
+  readonly #hooks = {
+    connect: new Set<(c: Client) => void>(),
+    disconnect: new Set<(c: Client) => void>(),
+    firstRequest: new Set<(c: Client) => void>(),
+  };
+  readonly #closers = new Set<() => void | Promise<void>>();
+  readonly #trustListeners = new Set<() => void>();
+  #sockjs: SockJsServer | undefined;
+  #kontrol: KontrolClient | undefined;
+  #server: Deno.HttpServer | undefined;
+  #port = 0;
+  #ready: Promise<void>;
+  #setReady!: () => void;
+
+  /**
+   * Creates a kite.
+   * @throws {TypeError} for an empty name or a version that is not `x.y.z`.
+   */
+  constructor(name: string, version: string, options: KiteOptions = {}) {
+    if (!name) throw new TypeError("kite name must not be empty");
+    if (typeof version !== "string" || version.split(".").length !== 3) {
+      throw new TypeError(
+        `kite version must have three parts like "1.0.0", got ${
+          JSON.stringify(version)
+        }`,
+      );
+    }
+    // Precedence as Go's config.Get(): defaults, kite.key, environment, then code.
+    this.config = {
+      ...DEFAULT_CONFIG,
+      ...loadKiteKeySync(options.kiteKey),
+      ...(options.env === false ? {} : configFromEnv()),
+      ...options.config,
+    };
+    this.clock = options.clock ?? systemClock;
+    this.logger = options.logger ?? createLogger(name, this.config.logLevel);
+    this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
+    this.identity = makeIdentity({
+      name,
+      username: this.config.username,
+      id: this.config.id || crypto.randomUUID(),
+      environment: this.config.environment,
+      region: this.config.region,
+      version,
+      hostname: this.config.hostname || defaultHostname(),
+    });
+    this.#ready = new Promise((resolve) => this.#setReady = resolve);
+    addDefaultHandlers(this);
+  }
+
+  /**
+   * Token and kiteKey checks against the Kontrol key this kite trusts
+   * (from its kite.key); updated when a register reply rotates the key.
+   */
+  #defaultAuthenticator(): RequestAuthenticator {
+    const trusted = new TrustedKeys();
+    const trustConfigKey = () => {
+      if (this.config.kontrolKey && !trusted.has(this.config.kontrolKey)) {
+        trusted.add(this.config.kontrolKey);
+      }
+    };
+    trustConfigKey();
+    this.#trustListeners.add(trustConfigKey);
+    return new Authenticator({
+      localKite: () => this.identity,
+      trustedKeys: trusted,
+      kontrolUser: () => this.config.kontrolUser || undefined,
+      clock: this.clock,
+      verifyTtlMs: this.config.verifyTtlMs,
+    });
+  }
+
+  /** Kite name. */
+  get name(): string {
+    return this.identity.name;
+  }
+
+  /** Kite version. */
+  get version(): string {
+    return this.identity.version;
+  }
+
+  /**
+   * Registers a method. Authentication is on unless the kite's config
+   * disables it; the returned {@linkcode Method} chains more settings.
+   */
+  handle(name: string, handler: Handler): Method {
+    if (typeof handler !== "function") {
+      throw new TypeError(`handler for ${name} must be a function`);
+    }
+    const method = new Method(
+      name,
+      handler,
+      !this.config.disableAuthentication,
+      this.clock,
+    );
+    this.#methods.set(name, method);
+    return method;
+  }
+
+  /** The method registered under `name`. */
+  method(name: string): Method | undefined {
+    return this.#methods.get(name);
+  }
+
+  /** Adds a handler run before every method (after the method's own). */
+  preHandle(handler: Handler): this {
+    this.#pre.push(handler);
+    return this;
+  }
+
+  /** Adds a handler run after every method (after the method's own). */
+  postHandle(handler: Handler): this {
+    this.#post.push(handler);
+    return this;
+  }
+
+  /** Adds a function run after every call. */
+  finalFunc(fn: FinalFunc): this {
+    this.#final.push(fn);
+    return this;
+  }
+
+  /** Calls `fn` for every new connection, dialed or accepted. */
+  onConnect(fn: (client: Client) => void): () => void {
+    this.#hooks.connect.add(fn);
+    return () => this.#hooks.connect.delete(fn);
+  }
+
+  /** Calls `fn` when a connection drops. */
+  onDisconnect(fn: (client: Client) => void): () => void {
+    this.#hooks.disconnect.add(fn);
+    return () => this.#hooks.disconnect.delete(fn);
+  }
+
+  /** Calls `fn` on the first request of an accepted connection (its identity is known then). */
+  onFirstRequest(fn: (client: Client) => void): () => void {
+    this.#hooks.firstRequest.add(fn);
+    return () => this.#hooks.firstRequest.delete(fn);
+  }
+
+  /** Mounts an extra HTTP route (exact path), e.g. Kontrol's `/register`. */
+  handleHTTP(path: string, handler: HttpHandler): void {
+    this.#http.set(path, handler);
+  }
+
+  /** Runs `fn` when the kite closes (for helpers that own timers or clients). */
+  addCloser(fn: () => void | Promise<void>): () => void {
+    this.#closers.add(fn);
+    return () => this.#closers.delete(fn);
+  }
+
+  /** The accepted connections currently open. */
+  get connections(): ReadonlySet<Client> {
+    return this.#connections;
+  }
+
+  /** The SockJS endpoint under `/kite`, created on first use. */
+  get #endpoint(): SockJsServer {
+    return this.#sockjs ??= new SockJsServer({
+      prefix: "/kite",
+      heartbeatMs: this.config.sockjsHeartbeatMs,
+      disconnectDelayMs: this.config.sockjsDisconnectDelayMs,
+      maxMessageBytes: this.config.maxMessageBytes,
+      onSession: (session) =>
+        Client.acceptHandler(new Client(this, "", {}, session)),
+    });
+  }
+
+  /**
+   * Answers one HTTP request: the SockJS endpoint under `/kite` and routes
+   * added with {@linkcode Kite.handleHTTP}. `Deno.serve(kite.fetch)` works.
+   */
+  fetch = (
+    request: globalThis.Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> => {
+    const path = new URL(request.url).pathname;
+    const route = this.#http.get(path);
+    if (route) return Promise.resolve(route(request, info));
+    const answer = this.#endpoint.handle(request, info);
+    return Promise.resolve(
+      answer ?? new Response("404 page not found\n", { status: 404 }),
+    );
+  };
+
+  /** Starts listening; resolves once the port is bound. */
+  serve(options: ServeOptions = {}): Promise<{ port: number; url: string }> {
+    if (this.#server) throw new Error("kite is already serving");
+    const hostname = options.hostname ?? this.config.ip;
+    this.#server = Deno.serve({
+      port: options.port ?? this.config.port,
+      hostname,
+      onListen: (addr) => {
+        this.#port = (addr as Deno.NetAddr).port;
+        this.logger.info(`serving ${this.url}`);
+        this.#setReady();
+      },
+      onError: (err) => {
+        this.logger.error(`request failed: ${err}`);
+        return new Response("internal error\n", { status: 500 });
+      },
+    }, this.fetch);
+    return this.#ready.then(() => ({ port: this.#port, url: this.url }));
+  }
+
+  /** Serves until the kite is closed (for `main` programs). */
+  async run(options: ServeOptions = {}): Promise<void> {
+    await this.serve(options);
+    await this.#server!.finished;
+  }
+
+  /** Resolves once the kite listens. */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
+  /** The bound port (0 before {@linkcode Kite.serve}). */
+  get port(): number {
+    return this.#port;
+  }
+
+  /** `http://<ip>:<port>/kite`, with 127.0.0.1 for a wildcard listen address. */
+  get url(): string {
+    const ip = this.config.ip;
+    const host = ip === "0.0.0.0" || ip === "" || ip === "::"
+      ? "127.0.0.1"
+      : ip;
+    return `http://${host}:${this.#port}/kite`;
+  }
+
+  /** Stops serving: closes every session and client, then the listener. */
+  async close(): Promise<void> {
+    for (const fn of this.#closers) await fn();
+    this.#closers.clear();
+    for (const client of this.#dialed) client.close();
+    this.#sockjs?.close();
+    for (const client of this.#connections) client.close();
+    if (this.#server) {
+      await this.#server.shutdown();
+      this.#server = undefined;
+    }
+  }
+
+  /** A client for another kite at `url` (e.g. `http://127.0.0.1:3636/kite`). Call `dial()` next. */
+  newClient(url: string, options: ClientOptions = {}): Client {
+    const client = new Client(this, url, options);
+    this.#dialed.add(client);
+    return client;
+  }
+
+  /** @internal Called by a dialed client that its user closed. */
+  forgetClient(client: Client): void {
+    this.#dialed.delete(client);
+  }
+
+  /** The kite's Kontrol client (URL and kite key from the config). */
+  get kontrol(): KontrolClient {
+    return this.#kontrol ??= new KontrolClient(this);
+  }
+
+  /** Registers with Kontrol once; see {@linkcode KontrolClient.register}. */
+  register(url?: string): Promise<RegisterResult> {
+    return this.kontrol.register(url);
+  }
+
+  /** Registers and stays registered across reconnects; see {@linkcode KontrolClient.registerForever}. */
+  registerForever(url?: string): Promise<RegisterResult> {
+    return this.kontrol.registerForever(url);
+  }
+
+  /** Registers over HTTP with heartbeats; see {@linkcode KontrolClient.registerHTTP}. */
+  registerHTTP(
+    url?: string,
+    options?: RegisterHTTPOptions,
+  ): Promise<RegisterResult> {
+    return this.kontrol.registerHTTP(url, options);
+  }
+
+  /** Finds kites through Kontrol; see {@linkcode KontrolClient.getKites}. */
+  getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
+    return this.kontrol.getKites(query);
+  }
+
+  /** Watches kites coming and going; see {@linkcode KontrolClient.watchKites}. */
+  watchKites(
+    query: Partial<KontrolQuery>,
+    fn: (event: KiteEvent) => void,
+  ): Promise<CancelWatch> {
+    return this.kontrol.watchKites(query, fn);
+  }
+
+  /** @internal Called when the trusted Kontrol key or kite key changed. */
+  onTrustChange(): void {
+    for (const fn of this.#trustListeners) fn();
+  }
+
+  /** @internal Subscribes to trust changes (the authenticator refreshes its keys). */
+  onTrustChanged(fn: () => void): () => void {
+    this.#trustListeners.add(fn);
+    return () => this.#trustListeners.delete(fn);
+  }
+
+  /** The credentials clients send by default: the kite.key, if there is one. */
+  defaultAuth(): Auth | null {
+    return this.config.kiteKey
+      ? { type: "kiteKey", key: this.config.kiteKey }
+      : null;
+  }
+
+  /** @internal Called by a client when its session opens. */
+  notifyConnect(client: Client): void {
+    if (client.side === "accepted") this.#connections.add(client);
+    for (const fn of this.#hooks.connect) this.#safely(() => fn(client));
+  }
+
+  /** @internal Called by a client when its session ends. */
+  notifyDisconnect(client: Client): void {
+    this.#connections.delete(client);
+    for (const fn of this.#hooks.disconnect) this.#safely(() => fn(client));
+  }
+
+  /** @internal Serves one incoming call (spec §3.4). */
+  serveRequest(
+    client: Client,
+    method: string,
+    args: unknown[],
+    callbacks: Callbacks,
+  ): void {
+    const options = args.length === 1 ? args[0] : undefined;
+    if (
+      options === null || typeof options !== "object" || Array.isArray(options)
+    ) {
+      this.#rejectMalformed(client, method, callbacks);
+      return;
+    }
+    const o = options as Record<string, unknown>;
+    const respond = typeof o.responseCallback === "function"
+      ? o.responseCallback as (reply: unknown) => void
+      : undefined;
+    const claimed = identityFromJSON(o.kite) ?? makeIdentity({});
+    if (client.side === "accepted" && client.remote === undefined) {
+      client.remote = claimed;
+      for (const fn of this.#hooks.firstRequest) this.#safely(() => fn(client));
+    }
+    const m = this.#methods.get(method);
+    if (!m) {
+      respond?.({
+        error: {
+          type: "methodNotFound",
+          message: `Method not found: ${method}`,
+          code: "",
+          id: "",
+        },
+        result: null,
+      });
+      return;
+    }
+    const auth = o.authentication as Auth | null | undefined;
+    // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (spec §3.1, §12 #6).
+    const w = o.withArgs;
+    const withArgs = w === undefined || w === null
+      ? []
+      : Array.isArray(w)
+      ? w
+      : [w];
+    const request = new Request({
+      id: newRequestId(),
+      method,
+      withArgs,
+      client,
+      localKite: this,
+      auth: auth ?? null,
+      remoteKite: claimed,
+    });
+    this.#run(m, request, respond);
+  }
+
+  async #run(
+    m: Method,
+    req: Request,
+    respond?: (reply: unknown) => void,
+  ): Promise<void> {
+    let result: unknown = null;
+    let error: KiteError | undefined;
+    try {
+      // Only the side that accepted the connection authenticates (spec §6.9).
+      if (m.authenticate && req.client.side === "accepted") {
+        const outcome = await this.authenticator.authenticate(req.auth);
+        req.username = outcome.username;
+        req.claims = outcome.claims;
+        if (req.client.remote) req.client.remote.username = outcome.username;
+      }
+      if (m.bucket && !m.bucket.take()) {
+        throw new KiteError(
+          "requestLimitError",
+          "The maximum request rate is exceeded.",
+        );
+      }
+      for (const h of m.pre) await h(req);
+      for (const h of this.#pre) await h(req);
+      result = await m.handler(req);
+      for (const h of m.post) await h(req);
+      for (const h of this.#post) await h(req);
+    } catch (err) {
+      error = KiteError.from(err);
+      if (!error.id) error.id = req.id;
+      if (!(err instanceof KiteError) || error.type === "genericError") {
+        this.logger.debug(`${req.method} failed: ${error.message}`);
+      }
+    }
+    for (const fn of m.final) {
+      await this.#safelyAsync(() => fn(req, result, error));
+    }
+    for (const fn of this.#final) {
+      await this.#safelyAsync(() => fn(req, result, error));
+    }
+    if (!respond) return;
+    try {
+      respond(
+        error
+          ? { error: error.toJSON(), result: null }
+          : { error: null, result: result === undefined ? null : result },
+      );
+    } catch (err) {
+      this.logger.warning(
+        `reply to ${req.method} not sent: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * A call whose `arguments` is not `[options]` (this crashes a Go kite,
+   * spec §3.4): answer through its response callback when one is named,
+   * else drop it.
+   */
+  #rejectMalformed(client: Client, method: string, callbacks: Callbacks): void {
+    const text =
+      `invalid request for "${method}": arguments must hold exactly one options object`;
+    for (const id in callbacks) {
+      const p = callbacks[id];
+      if (
+        p.length === 2 && String(p[0]) === "0" && p[1] === "responseCallback"
+      ) {
+        client.callRemote(Number(id), [{
+          error: new KiteError("argumentError", text).toJSON(),
+          result: null,
+        }]);
+        return;
+      }
+    }
+    this.logger.warning(text);
+  }
+
+  #safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.logger.warning(`hook failed: ${err}`);
+    }
+  }
+
+  async #safelyAsync(fn: () => void | Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (err) {
+      this.logger.warning(`final function failed: ${err}`);
+    }
+  }
+}

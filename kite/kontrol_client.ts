@@ -1,0 +1,290 @@
+/**
+ * The kite side of Kontrol: registering, finding other kites, tokens and
+ * keys (spec §8.2, §8.3, §8.5, §6.10; Go `kontrolclient.go`).
+ *
+ * @module
+ */
+import { Backoff } from "./backoff.ts";
+import type { Client } from "./client.ts";
+import { KiteError } from "./errors.ts";
+import type { Kite } from "./kite.ts";
+import {
+  type KiteEvent,
+  type KiteIdentity,
+  type KiteWithToken,
+  type KontrolQuery,
+  makeQuery,
+  type RegisterResult,
+} from "./protocol.ts";
+
+/** Retry interval for failed registrations (Go `kontrolRetryDuration`). */
+const REGISTER_RETRY_MS = 10_000;
+
+/** A kite found through Kontrol: a ready-to-dial client plus what Kontrol said. */
+export interface FoundKite extends KiteWithToken {
+  /** A client carrying the token; call `dial()` on it. */
+  client: Client;
+}
+
+/** Cancels a watch started with {@linkcode KontrolClient.watchKites}. */
+export type CancelWatch = () => Promise<void>;
+
+/** Options for HTTP registration. */
+export interface RegisterHTTPOptions {
+  /** Keep re-registering when Kontrol forgets the kite. @default {true} */
+  forever?: boolean;
+}
+
+/**
+ * Talks to one Kontrol on behalf of a kite. Get it from `kite.kontrol`.
+ */
+export class KontrolClient {
+  readonly #kite: Kite;
+  #client: Client | undefined;
+  #connected: Promise<void> | undefined;
+  #registeredURL: string | undefined;
+  #registered = false;
+  #registering = false;
+  #stopHeartbeats: (() => void) | undefined;
+
+  /** @internal Use `kite.kontrol`. */
+  constructor(kite: Kite) {
+    this.#kite = kite;
+  }
+
+  /** Kontrol's URL from the config (kite.key `kontrolURL` or `KITE_KONTROL_URL`). */
+  get url(): string {
+    const url = this.#kite.config.kontrolURL;
+    if (!url) {
+      throw new KiteError(
+        "sendError",
+        "no Kontrol URL: set KITE_KONTROL_URL or get a kite.key with `deno task kontrol --initial --username <name>`",
+      );
+    }
+    return url;
+  }
+
+  /** The connection to Kontrol (dialed forever, kiteKey auth), once connected. */
+  async connection(): Promise<Client> {
+    if (!this.#client) {
+      const kiteKey = this.#kite.config.kiteKey;
+      if (!kiteKey) {
+        throw new KiteError(
+          "authenticationError",
+          "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
+        );
+      }
+      const client = this.#kite.newClient(this.url, {
+        auth: { type: "kiteKey", key: kiteKey },
+        reconnect: { initialMs: 200, maxMs: 5_000 },
+      });
+      // Re-register on every reconnect, e.g. after Kontrol restarts (spec §8.5 step 6).
+      client.onConnect(() => {
+        if (this.#registered && !this.#registering && this.#registeredURL) {
+          void this.#registerLoop(this.#registeredURL).catch(() => {});
+        }
+      });
+      this.#client = client;
+      this.#connected = client.dialForever();
+      this.#kite.addCloser(() => this.close());
+    }
+    await this.#connected;
+    return this.#client;
+  }
+
+  async #tell(method: string, ...args: unknown[]): Promise<unknown> {
+    const client = await this.connection();
+    return client.tellWithTimeout(method, this.#kite.config.timeoutMs, ...args);
+  }
+
+  /** Registers `url` (default: the kite's own URL) once. */
+  async register(url: string = this.#kite.url): Promise<RegisterResult> {
+    const result = await this.#tell("register", { url }) as RegisterResult;
+    this.#registeredURL = url;
+    this.#registered = true;
+    this.#applyRegisterResult(result);
+    return result;
+  }
+
+  /**
+   * Registers and keeps the registration alive: retries until it succeeds
+   * and registers again after every reconnect. Resolves on the first success.
+   */
+  async registerForever(url: string = this.#kite.url): Promise<RegisterResult> {
+    this.#registeredURL = url;
+    await this.connection();
+    return await this.#registerLoop(url);
+  }
+
+  async #registerLoop(url: string): Promise<RegisterResult> {
+    const backoff = new Backoff({ initialMs: 500, maxMs: REGISTER_RETRY_MS });
+    this.#registering = true;
+    for (;;) {
+      try {
+        const result = await this.register(url);
+        this.#registering = false;
+        return result;
+      } catch (err) {
+        this.#registering = false;
+        if (!this.#client) throw err; // closed
+        this.#kite.logger.warning(
+          `register with Kontrol failed: ${(err as Error).message}`,
+        );
+        await new Promise((r) =>
+          this.#kite.clock.setTimeout(() => r(undefined), backoff.next())
+        );
+        if (!this.#client) throw err;
+        this.#registering = true;
+      }
+    }
+  }
+
+  /**
+   * Registers over HTTP (`POST /register`) and sends `GET /heartbeat` every
+   * `heartbeatInterval` seconds; registers again when Kontrol answers
+   * `registeragain` (spec §8.3).
+   */
+  async registerHTTP(
+    url: string = this.#kite.url,
+    options: RegisterHTTPOptions = {},
+  ): Promise<RegisterResult> {
+    const base = this.url.replace(/\/kite\/?$/, "");
+    const kiteKey = this.#kite.config.kiteKey;
+    const res = await fetch(`${base}/register`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({
+        url,
+        kite: this.#kite.identity,
+        auth: { type: "kiteKey", key: kiteKey },
+      }),
+      signal: AbortSignal.timeout(this.#kite.config.timeoutMs),
+    });
+    const body = await res.json() as RegisterResult & { err?: string };
+    if (body.err) throw new KiteError("genericError", body.err);
+    this.#applyRegisterResult(body);
+    this.#stopHeartbeats?.();
+    const clock = this.#kite.clock;
+    let timer = 0;
+    let stopped = false;
+    const beat = async () => {
+      if (stopped) return;
+      try {
+        const r = await fetch(
+          `${base}/heartbeat?id=${encodeURIComponent(this.#kite.identity.id)}`,
+          {
+            signal: AbortSignal.timeout(this.#kite.config.timeoutMs),
+          },
+        );
+        const text = (await r.text()).trim();
+        if (text === "registeragain" && options.forever !== false && !stopped) {
+          stopped = true;
+          void this.registerHTTP(url, options).catch((err) =>
+            this.#kite.logger.warning(`HTTP re-register failed: ${err.message}`)
+          );
+          return;
+        }
+        if (text !== "pong") {
+          this.#kite.logger.warning(`heartbeat answer ${JSON.stringify(text)}`);
+        }
+      } catch (err) {
+        this.#kite.logger.warning(
+          `heartbeat failed: ${(err as Error).message}`,
+        );
+      }
+      if (!stopped) {
+        timer = clock.setTimeout(beat, body.heartbeatInterval * 1000);
+      }
+    };
+    timer = clock.setTimeout(beat, Math.max(1, body.heartbeatInterval) * 1000);
+    const stop = () => {
+      stopped = true;
+      clock.clearTimeout(timer);
+    };
+    this.#stopHeartbeats = stop;
+    this.#kite.addCloser(stop);
+    return body;
+  }
+
+  /**
+   * Finds kites matching `query` and returns ready-to-dial clients that
+   * carry their tokens and renew them when they expire.
+   */
+  async getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
+    const result = await this.#tell("getKites", {
+      query: makeQuery(query),
+      watchCallback: null,
+      who: null,
+    }) as { kites: KiteWithToken[] };
+    return (result.kites ?? []).map((k) => ({
+      ...k,
+      client: this.#kite.newClient(k.url, {
+        auth: { type: "token", key: k.token },
+        remote: k.kite,
+        renewToken: () => this.getToken(k.kite),
+      }),
+    }));
+  }
+
+  /** A token for calling `kite` (Kontrol caches it, spec §6.4). */
+  async getToken(kite: KiteIdentity | Partial<KontrolQuery>): Promise<string> {
+    return await this.#tell("getToken", kite) as string;
+  }
+
+  /** Kontrol's current public key for this kite's key pair. */
+  async getKey(): Promise<string> {
+    const key = await this.#tell("getKey") as string;
+    this.#kite.config.kontrolKey = key;
+    return key;
+  }
+
+  /**
+   * Calls `fn` for every kite matching `query` that registers or goes away,
+   * until the returned function is called or the connection drops.
+   */
+  async watchKites(
+    query: Partial<KontrolQuery>,
+    fn: (event: KiteEvent) => void,
+  ): Promise<CancelWatch> {
+    const callback = (reply: { error?: unknown; result?: KiteEvent }) => {
+      if (reply?.result) fn(reply.result);
+    };
+    const result = await this.#tell("getKites", {
+      query: makeQuery(query),
+      watchCallback: callback,
+      who: null,
+    }) as { watcherID?: string };
+    const client = this.#client!;
+    return async () => {
+      client.releaseCallback(callback);
+      if (result.watcherID && client.connected) {
+        await client.tellWithTimeout(
+          "cancelWatcher",
+          this.#kite.config.timeoutMs,
+          result.watcherID,
+        );
+      }
+    };
+  }
+
+  /** Closes the connection to Kontrol and stops heartbeats. */
+  close(): void {
+    this.#stopHeartbeats?.();
+    this.#client?.close();
+    this.#client = undefined;
+    this.#connected = undefined;
+  }
+
+  /** After a key rotation Kontrol sends a new kite key / public key (spec §6.8). */
+  #applyRegisterResult(result: RegisterResult): void {
+    const cfg = this.#kite.config;
+    if (result.kiteKey) {
+      cfg.kiteKey = result.kiteKey;
+      if (this.#client?.auth?.type === "kiteKey") {
+        this.#client.auth = { type: "kiteKey", key: result.kiteKey };
+      }
+    }
+    if (result.publicKey) cfg.kontrolKey = result.publicKey;
+    if (result.kiteKey || result.publicKey) this.#kite.onTrustChange();
+  }
+}

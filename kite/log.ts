@@ -1,0 +1,40 @@
+/**
+ * A small levelled logger (`KITE_LOG_LEVEL`, spec §7.1).
+ *
+ * @module
+ */
+import type { LogLevel } from "./config.ts";
+
+const ORDER: Record<LogLevel, number> = {
+  DEBUG: 0,
+  INFO: 1,
+  WARNING: 2,
+  ERROR: 3,
+  FATAL: 4,
+};
+
+/** Where kite messages go. */
+export interface Logger {
+  /** Verbose diagnostics. */
+  debug(message: string, ...data: unknown[]): void;
+  /** Normal events. */
+  info(message: string, ...data: unknown[]): void;
+  /** Something went wrong but work continues. */
+  warning(message: string, ...data: unknown[]): void;
+  /** A failure. */
+  error(message: string, ...data: unknown[]): void;
+}
+
+/** A logger that writes `[name] LEVEL message` to stderr at or above `level`. */
+export function createLogger(name: string, level: LogLevel): Logger {
+  const min = ORDER[level];
+  const at = (l: LogLevel) => (message: string, ...data: unknown[]) => {
+    if (ORDER[l] >= min) console.error(`[${name}] ${l} ${message}`, ...data);
+  };
+  return {
+    debug: at("DEBUG"),
+    info: at("INFO"),
+    warning: at("WARNING"),
+    error: at("ERROR"),
+  };
+}

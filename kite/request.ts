@@ -1,0 +1,70 @@
+/**
+ * What a handler receives (Go `kite.Request`).
+ *
+ * @module
+ */
+import { Args } from "./args.ts";
+import type { Client } from "./client.ts";
+import type { Kite } from "./kite.ts";
+import type { Auth, KiteIdentity } from "./protocol.ts";
+
+/** One incoming call. */
+export class Request {
+  /** 16-hex-char request id, also sent in error replies. */
+  readonly id: string;
+  /** Method name. */
+  readonly method: string;
+  /** The call's arguments (`withArgs`), with typed accessors. */
+  readonly args: Args;
+  /** The connection the call came on: call methods back on the caller with it. */
+  readonly client: Client;
+  /** The kite serving the call. */
+  readonly localKite: Kite;
+  /** Credentials the caller sent, if any. */
+  readonly auth: Auth | null;
+  /** The caller's identity as it claimed it. */
+  readonly remoteKite: KiteIdentity;
+  /** Authenticated username, or the claimed one when auth was skipped. */
+  username: string;
+  /** Verified claims of the credential, when authenticated. */
+  claims: Record<string, unknown> | undefined;
+
+  /** @internal Built by the kite. */
+  constructor(init: {
+    id: string;
+    method: string;
+    withArgs: unknown[];
+    client: Client;
+    localKite: Kite;
+    auth: Auth | null;
+    remoteKite: KiteIdentity;
+  }) {
+    this.id = init.id;
+    this.method = init.method;
+    this.args = new Args(init.withArgs, "withArgs");
+    this.client = init.client;
+    this.localKite = init.localKite;
+    this.auth = init.auth;
+    this.remoteKite = init.remoteKite;
+    this.username = init.remoteKite.username;
+    this.claims = undefined;
+  }
+
+  /** Aborted when the caller disconnects. */
+  get signal(): AbortSignal {
+    return this.client.signal;
+  }
+}
+
+const HEX = Array.from(
+  { length: 256 },
+  (_, i) => i.toString(16).padStart(2, "0"),
+);
+
+/** A random 16-hex-char request id (spec §3.3). */
+export function newRequestId(): string {
+  const b = crypto.getRandomValues(new Uint8Array(8));
+  let s = "";
+  for (let i = 0; i < 8; i++) s += HEX[b[i]];
+  return s;
+}

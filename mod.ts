@@ -1,0 +1,80 @@
+/**
+ * Kite for Deno: micro-services that find and call each other.
+ *
+ * A {@linkcode Kite} is an RPC server and client in one object. Kites talk
+ * SockJS/WebSocket with dnode messages, so functions can be passed as
+ * arguments and called back across the wire, and they are wire-compatible
+ * with the Go `koding/kite` and `kite.js`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Kite } from "jsr:@kite/core";
+ *
+ * const math = new Kite("math", "1.0.0", { config: { disableAuthentication: true } });
+ * math.handle("square", (r) => r.args.one().number() ** 2);
+ * await math.serve({ port: 3636 });
+ *
+ * const me = new Kite("caller", "1.0.0");
+ * const client = me.newClient("http://127.0.0.1:3636/kite");
+ * await client.dial();
+ * console.log(await client.tell("square", 4)); // 16
+ * ```
+ *
+ * @module
+ */
+export { Kite } from "./kite/kite.ts";
+export { Client } from "./kite/client.ts";
+export { Request } from "./kite/request.ts";
+export { Method } from "./kite/method.ts";
+export { Args } from "./kite/args.ts";
+export { KiteError } from "./kite/errors.ts";
+export {
+  configFromEnv,
+  DEFAULT_CONFIG,
+  parseGoDuration,
+} from "./kite/config.ts";
+export { ManualClock, systemClock } from "./kite/clock.ts";
+export { Backoff, DEFAULT_BACKOFF } from "./kite/backoff.ts";
+export {
+  identityProblem,
+  kiteFromString,
+  kiteToString,
+  makeIdentity,
+  makeQuery,
+  QUERY_FIELDS,
+} from "./kite/protocol.ts";
+
+export type {
+  AuthOutcome,
+  HttpHandler,
+  KiteOptions,
+  RequestAuthenticator,
+  ServeOptions,
+} from "./kite/kite.ts";
+export type { ClientOptions, ConnectionSide } from "./kite/client.ts";
+export type { FinalFunc, Handler } from "./kite/method.ts";
+export type {
+  KiteErrorJSON,
+  KiteErrorOptions,
+  KiteErrorType,
+} from "./kite/errors.ts";
+export type { KiteConfig, LogLevel } from "./kite/config.ts";
+export type { Clock } from "./kite/clock.ts";
+export type { BackoffOptions } from "./kite/backoff.ts";
+export type { Logger } from "./kite/log.ts";
+export type { SystemInfo } from "./kite/handlers.ts";
+export type {
+  Auth,
+  KiteEvent,
+  KiteIdentity,
+  KiteWithToken,
+  KontrolQuery,
+  QueryField,
+  RegisterResult,
+} from "./kite/protocol.ts";
+export type {
+  CloseInfo,
+  Session,
+  TransportName,
+} from "./kite/transport/session.ts";
+export type { ClientTransport } from "./kite/transport/dial.ts";
