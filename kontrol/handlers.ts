@@ -1,0 +1,265 @@
+/**
+ * Kontrol's kite methods: `register`, `getKites`, `getToken`, `getKey`,
+ * `registerMachine`, `cancelWatcher` (spec §8.2).
+ *
+ * @module
+ */
+import type { Client } from "../kite/client.ts";
+import { KiteError } from "../kite/errors.ts";
+import {
+  identityProblem,
+  type KiteEvent,
+  type KiteIdentity,
+  type KiteWithToken,
+  type KontrolQuery,
+  makeIdentity,
+  makeQuery,
+  QUERY_FIELDS,
+} from "../kite/protocol.ts";
+import type { Request } from "../kite/request.ts";
+import { trimPem } from "../kite/auth/keys.ts";
+import type { StoredKeyPair } from "../storage/storage.ts";
+import type { Kontrol } from "./kontrol.ts";
+import { audienceFor } from "./tokens.ts";
+
+/** How long Kontrol waits for `kite.heartbeat` to be accepted (spec §8.5 step 3). */
+const HEARTBEAT_CALL_TIMEOUT_MS = 4_000;
+
+/** Reads the seven query fields from untrusted input; other keys are ignored. */
+export function queryFromArgs(value: unknown): KontrolQuery {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) {
+    throw new KiteError(
+      "argumentError",
+      "query must be an object with the 7 kite fields",
+    );
+  }
+  const v = value as Record<string, unknown>;
+  const fields: Partial<KontrolQuery> = {};
+  for (const f of QUERY_FIELDS) {
+    const x = v[f];
+    if (x === undefined || x === null) continue;
+    if (typeof x !== "string") {
+      throw new KiteError("argumentError", `query field ${f} must be a string`);
+    }
+    fields[f] = x;
+  }
+  return makeQuery(fields);
+}
+
+/** The pair a kite's tokens are signed with; deleted pairs fall back to Kontrol's current one. */
+export async function signingPair(
+  kontrol: Kontrol,
+  keyId: string,
+): Promise<StoredKeyPair> {
+  const pair = await kontrol.storage.getKeyFromId(keyId);
+  if (!pair) {
+    throw new KiteError("genericError", "no valid authentication key found");
+  }
+  return pair.deleted ? kontrol.selfPair : pair;
+}
+
+/** A (cached) token for calling kites of `audience`, for user `subject`. */
+export async function tokenFor(
+  kontrol: Kontrol,
+  audience: string,
+  subject: string,
+  keyId: string,
+  force = false,
+): Promise<string> {
+  const pair = await signingPair(kontrol, keyId);
+  return kontrol.tokens.get({
+    audience,
+    subject,
+    issuer: kontrol.username,
+    keyId: pair.id,
+    privateKeyPem: pair.private,
+    force,
+  });
+}
+
+/**
+ * Resolves the key pair behind a caller's kite key (spec §8.2 `register`):
+ * a live pair is used as is; a deleted one means the caller gets a new kite
+ * key signed with the current pair.
+ */
+export async function pairForKontrolKey(
+  kontrol: Kontrol,
+  kontrolKey: unknown,
+): Promise<{ pair: StoredKeyPair; rotated: boolean }> {
+  if (typeof kontrolKey !== "string" || kontrolKey === "") {
+    throw new KiteError("genericError", "public key is not passed");
+  }
+  const stored = await kontrol.storage.getKeyFromPublic(trimPem(kontrolKey));
+  if (!stored) {
+    throw new KiteError("genericError", "no valid authentication key found");
+  }
+  if (stored.deleted) return { pair: kontrol.selfPair, rotated: true };
+  return { pair: stored, rotated: false };
+}
+
+function requireKiteKey(r: Request): void {
+  if (r.auth?.type !== "kiteKey") {
+    throw new KiteError(
+      "genericError",
+      `Unexpected authentication type: ${r.auth?.type ?? "none"}`,
+    );
+  }
+}
+
+/** The identity a registering kite claims on its connection, with the authenticated username. */
+function registeringIdentity(r: Request): KiteIdentity {
+  const claimed = r.client.remote ?? r.remoteKite;
+  const kite = makeIdentity({ ...claimed, username: r.username });
+  const problem = identityProblem(kite);
+  if (problem) throw new KiteError("argumentError", problem);
+  return kite;
+}
+
+interface Watcher {
+  client: Client;
+  cancel(): void;
+}
+
+/** Registers Kontrol's methods on its kite. */
+export function addKontrolHandlers(kontrol: Kontrol): void {
+  const kite = kontrol.kite;
+  const watchers = new Map<string, Watcher>();
+
+  kite.handle("register", async (r) => {
+    requireKiteKey(r);
+    const arg = r.args.one().object<{ url?: unknown }>();
+    const url = typeof arg.url === "string" ? arg.url : "";
+    if (!url) throw new KiteError("genericError", "empty url");
+    if (!URL.canParse(url)) {
+      throw new KiteError("argumentError", `invalid url: ${url}`);
+    }
+    const identity = registeringIdentity(r);
+    const { pair, rotated } = await pairForKontrolKey(
+      kontrol,
+      r.claims?.kontrolKey,
+    );
+    await kontrol.registry.register(
+      { kite: identity, url, keyId: pair.id },
+      r.client,
+    );
+    // Go sends kite.heartbeat before the register reply (spec §8.2, §8.5).
+    const seconds = kontrol.registry.timing.heartbeatIntervalMs / 1000;
+    r.client.tellWithTimeout(
+      "kite.heartbeat",
+      HEARTBEAT_CALL_TIMEOUT_MS,
+      seconds,
+      () => kontrol.registry.ping(identity.id),
+    ).catch((err) =>
+      kite.logger.warning(
+        `kite.heartbeat on ${identity.id} failed: ${err.message}`,
+      )
+    );
+    const result: Record<string, unknown> = { url, heartbeatInterval: 0 };
+    if (rotated) {
+      result.publicKey = pair.public;
+      result.kiteKey = await kontrol.signKiteKey(identity.username);
+    }
+    return result;
+  });
+
+  kite.handle("getKites", async (r) => {
+    const arg = r.args.one().object<
+      { query?: unknown; watchCallback?: unknown }
+    >();
+    if (arg.query === undefined || arg.query === null) {
+      throw new KiteError("argumentError", "query is missing");
+    }
+    const query = queryFromArgs(arg.query);
+    const found = await kontrol.storage.get(query);
+    const audience = audienceFor(query);
+    const kites: KiteWithToken[] = await Promise.all(found.map(async (k) => ({
+      kite: k.kite,
+      url: k.url,
+      keyId: k.keyId,
+      token: await tokenFor(kontrol, audience, r.username, k.keyId),
+    })));
+    if (typeof arg.watchCallback !== "function") return { kites };
+    const watcherID = crypto.randomUUID();
+    const callback = arg.watchCallback as (reply: unknown) => void;
+    const client = r.client;
+    const unsubscribe = kontrol.storage.watch(query, async (ev) => {
+      const event: KiteEvent = { action: ev.action, kite: ev.kite };
+      if (ev.action === "REGISTER" && ev.url) {
+        event.url = ev.url;
+        try {
+          event.token = await tokenFor(
+            kontrol,
+            audience,
+            r.username,
+            ev.keyId ?? "",
+          );
+        } catch (err) {
+          kite.logger.debug(
+            `no token for watched kite: ${(err as Error).message}`,
+          );
+        }
+      }
+      if (client.connected) callback({ error: null, result: event });
+    });
+    const off = client.onDisconnect(() => cancel());
+    const cancel = () => {
+      unsubscribe();
+      off();
+      watchers.delete(watcherID);
+    };
+    watchers.set(watcherID, { client, cancel });
+    return { kites, watcherID };
+  });
+
+  kite.handle("cancelWatcher", (r) => {
+    const id = r.args.one().string();
+    const watcher = watchers.get(id);
+    if (!watcher || watcher.client !== r.client) {
+      throw new KiteError("genericError", `no watcher ${id}`);
+    }
+    watcher.cancel();
+    return null;
+  });
+
+  kite.handle("getToken", async (r) => {
+    const arg = r.args.one().object<Record<string, unknown>>();
+    const query = queryFromArgs(arg);
+    const found = await kontrol.storage.get(query);
+    if (found.length > 1) {
+      throw new KiteError("genericError", "query matches more than one kite");
+    }
+    if (found.length === 0) {
+      throw new KiteError("genericError", "no kites found");
+    }
+    return tokenFor(
+      kontrol,
+      audienceFor(query),
+      r.username,
+      found[0].keyId,
+      arg.force === true,
+    );
+  });
+
+  kite.handle("getKey", async (r) => {
+    requireKiteKey(r);
+    const { pair } = await pairForKontrolKey(kontrol, r.claims?.kontrolKey);
+    return pair.public;
+  });
+
+  kite.handle("registerMachine", async (r) => {
+    const hook = kontrol.options.machineAuthenticate;
+    if (!hook) {
+      throw new KiteError("genericError", "no valid authentication key found");
+    }
+    const authType = r.args.one().get("authType");
+    try {
+      await hook(authType.isNull() ? "" : authType.string(), r);
+    } catch (err) {
+      throw new KiteError(
+        "authenticationError",
+        `cannot authenticate user: ${(err as Error).message}`,
+      );
+    }
+    return await kontrol.signKiteKey(r.remoteKite.username);
+  }).disableAuthentication();
+}

@@ -1,0 +1,92 @@
+/**
+ * Kontrol's HTTP endpoints: `POST /register` and `GET /heartbeat?id=`
+ * (spec §8.3).
+ *
+ * @module
+ */
+import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
+import { pairForKontrolKey } from "./handlers.ts";
+import type { Kontrol } from "./kontrol.ts";
+
+/** Go's http.Error shape: text/plain, `{"err":"…"}` plus a newline. */
+function fail(status: number, message: string): Response {
+  return new Response(JSON.stringify({ err: message }) + "\n", {
+    status,
+    headers: { "content-type": "text/plain; charset=utf-8" },
+  });
+}
+
+/** Mounts `/register` and `/heartbeat` on Kontrol's kite. */
+export function addHttpRoutes(kontrol: Kontrol): void {
+  const kite = kontrol.kite;
+
+  kite.handleHTTP("/register", async (req) => {
+    if (req.method !== "POST") return fail(405, "method not allowed");
+    let body: Record<string, unknown>;
+    try {
+      const parsed = await req.json();
+      if (
+        parsed === null || typeof parsed !== "object" || Array.isArray(parsed)
+      ) throw new Error("not an object");
+      body = parsed;
+    } catch (err) {
+      return fail(400, `invalid JSON body: ${(err as Error).message}`);
+    }
+    const auth = body.auth as { type?: unknown; key?: unknown } | undefined;
+    if (!auth || auth.type !== "kiteKey" || typeof auth.key !== "string") {
+      return fail(
+        400,
+        `Unexpected authentication type: ${auth?.type ?? "none"}`,
+      );
+    }
+    const url = typeof body.url === "string" ? body.url : "";
+    if (!url) return fail(400, "empty url");
+    if (!URL.canParse(url)) return fail(400, `invalid url: ${url}`);
+    let outcome;
+    try {
+      outcome = await kite.authenticator.authenticate({
+        type: "kiteKey",
+        key: auth.key,
+      });
+    } catch (err) {
+      return fail(401, (err as Error).message);
+    }
+    const identity = identityFromJSON(body.kite);
+    if (!identity) return fail(400, "kite is missing or malformed");
+    identity.username = outcome.username;
+    const problem = identityProblem(identity);
+    if (problem) return fail(400, problem);
+    let resolved;
+    try {
+      resolved = await pairForKontrolKey(kontrol, outcome.claims?.kontrolKey);
+    } catch (err) {
+      return fail(400, (err as Error).message);
+    }
+    try {
+      await kontrol.registry.register({
+        kite: identity,
+        url,
+        keyId: resolved.pair.id,
+      });
+    } catch (err) {
+      return fail(500, `storage: ${(err as Error).message}`);
+    }
+    const result: Record<string, unknown> = {
+      url,
+      heartbeatInterval: kontrol.registry.timing.heartbeatIntervalMs / 1000,
+    };
+    if (resolved.rotated) {
+      result.publicKey = resolved.pair.public;
+      result.kiteKey = await kontrol.signKiteKey(identity.username);
+    }
+    return new Response(JSON.stringify(result) + "\n", {
+      headers: { "content-type": "application/json" },
+    });
+  });
+
+  kite.handleHTTP("/heartbeat", (req) => {
+    const id = new URL(req.url).searchParams.get("id");
+    if (!id) return new Response("query id is empty\n", { status: 400 });
+    return new Response(kontrol.registry.ping(id) ? "pong" : "registeragain");
+  });
+}

@@ -1,0 +1,231 @@
+/**
+ * Kontrol: the registry and auth kite (spec §8).
+ *
+ * @module
+ */
+import type { Clock } from "../kite/clock.ts";
+import { systemClock } from "../kite/clock.ts";
+import type { KiteConfig } from "../kite/config.ts";
+import { Kite } from "../kite/kite.ts";
+import type { Request } from "../kite/request.ts";
+import type { KeyPair, Storage, StoredKeyPair } from "../storage/storage.ts";
+import { Authenticator, TrustedKeys } from "../kite/auth/verify.ts";
+import { generateKeyPair, trimPem } from "../kite/auth/keys.ts";
+import { addKontrolHandlers } from "./handlers.ts";
+import { addHttpRoutes } from "./http.ts";
+import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
+import { signKiteKey, TokenCache } from "./tokens.ts";
+
+/** Checks a `registerMachine` caller; throw to refuse. */
+export type MachineAuthenticate = (
+  authType: string,
+  request: Request,
+) => Promise<void>;
+
+/** Options for {@linkcode Kontrol}. */
+export interface KontrolOptions {
+  /** Where kites and key pairs live. */
+  storage: Storage;
+  /** The URL Kontrol advertises (in kite keys). @default {its own URL once serving} */
+  kontrolURL?: string;
+  /** Kontrol's username: the issuer of every token and kite key. @default {"kontrol"} */
+  username?: string;
+  /** Time source. @default {systemClock} */
+  clock?: Clock;
+  /** Heartbeat timing (spec §8.5). */
+  timing?: Partial<RegistryTiming>;
+  /** Token lifetime. @default {48 h} */
+  tokenTtlMs?: number;
+  /** Back-dating of `iat`/`nbf` and cache slack. @default {5 min} */
+  tokenLeewayMs?: number;
+  /** Entries not refreshed for this long are swept. @default {90 s} */
+  staleAfterMs?: number;
+  /** Authorises `registerMachine`; without it the method is refused (as Go). */
+  machineAuthenticate?: MachineAuthenticate;
+  /** Settings for Kontrol's own kite (port, ip, log level...). */
+  kiteConfig?: Partial<KiteConfig>;
+}
+
+/** Kontrol's kite version (spec §8.1). */
+export const KONTROL_VERSION = "0.0.1";
+
+/**
+ * A Kontrol server.
+ *
+ * @example
+ * ```ts ignore
+ * const kontrol = new Kontrol({ storage: new MemoryStorage() });
+ * await kontrol.init();
+ * await kontrol.kite.serve({ port: 4000 });
+ * ```
+ */
+export class Kontrol {
+  /** Kontrol's own kite. */
+  readonly kite: Kite;
+  /** The storage engine. */
+  readonly storage: Storage;
+  /** Live registrations of this process. */
+  readonly registry: Registry;
+  /** Issued tokens, reused while valid (spec §6.4). */
+  readonly tokens: TokenCache;
+  /** Kontrol's username (token issuer). */
+  readonly username: string;
+  /** Options in force. */
+  readonly options: Readonly<KontrolOptions>;
+  readonly #clock: Clock;
+  #selfPair: StoredKeyPair | undefined;
+  #sweeper: number | undefined;
+  #kontrolURL: string | undefined;
+  readonly #trusted = new TrustedKeys();
+
+  /** Creates Kontrol; call {@linkcode Kontrol.init} before serving. */
+  constructor(options: KontrolOptions) {
+    this.options = options;
+    this.storage = options.storage;
+    this.#clock = options.clock ?? systemClock;
+    this.username = options.username ?? "kontrol";
+    this.#kontrolURL = options.kontrolURL;
+    this.kite = new Kite("kontrol", KONTROL_VERSION, {
+      clock: this.#clock,
+      config: { username: this.username, ...options.kiteConfig },
+    });
+    this.registry = new Registry(
+      this.storage,
+      this.#clock,
+      this.kite.logger,
+      options.timing,
+    );
+    this.tokens = new TokenCache({
+      clock: this.#clock,
+      ttlMs: options.tokenTtlMs,
+      leewayMs: options.tokenLeewayMs,
+    });
+    // Any key pair Kontrol ever had (deleted ones too) is trusted for
+    // kiteKey auth, so old kites can reach `register` and get a new key (§6.5, §8.7).
+    this.kite.authenticator = new Authenticator({
+      localKite: () => this.kite.identity,
+      trustedKeys: this.#trusted,
+      kontrolUser: () => this.username,
+      clock: this.#clock,
+      verifyTtlMs: this.kite.config.verifyTtlMs,
+      verifyKontrolKey: async (pem) =>
+        (await this.storage.getKeyFromPublic(trimPem(pem))) !== undefined,
+    });
+    addKontrolHandlers(this);
+    addHttpRoutes(this);
+    this.kite.addCloser(() => this.#stop());
+  }
+
+  /** The URL put into kite keys. */
+  get kontrolURL(): string {
+    return this.#kontrolURL ?? this.kite.url;
+  }
+
+  /** Time source. */
+  get clock(): Clock {
+    return this.#clock;
+  }
+
+  /**
+   * Loads the key pairs, generating one when storage has none (or adding
+   * `pair` when given), and starts sweeping stale entries.
+   */
+  async init(pair?: KeyPair): Promise<void> {
+    if (pair) {
+      const known = await this.storage.getKeyFromPublic(trimPem(pair.public));
+      if (!known) await this.addKeyPair(pair);
+    }
+    await this.#loadSelfPair();
+    if (!this.#selfPair) {
+      const generated = await generateKeyPair();
+      await this.addKeyPair({ id: crypto.randomUUID(), ...generated });
+      await this.#loadSelfPair();
+    }
+    await this.sweep();
+    const every = Math.max(
+      1000,
+      this.options.staleAfterMs ?? DEFAULT_TIMING.updateIntervalMs,
+    );
+    const loop = () => {
+      this.#sweeper = this.#clock.setTimeout(() => {
+        this.sweep().finally(loop);
+      }, every);
+    };
+    loop();
+  }
+
+  /** Adds a key pair (PEMs trimmed); it becomes the signing pair. */
+  async addKeyPair(pair: KeyPair): Promise<KeyPair> {
+    const clean = {
+      id: pair.id || crypto.randomUUID(),
+      public: trimPem(pair.public),
+      private: trimPem(pair.private),
+    };
+    await this.storage.addKey(clean);
+    this.#trusted.add(clean.public, clean.id);
+    this.#selfPair = { ...clean, deleted: false };
+    return clean;
+  }
+
+  /** Retires a key pair: it stays trusted so its kites can re-register and get a new key (§8.7). */
+  async deleteKeyPair(id: string): Promise<void> {
+    await this.storage.deleteKey(id);
+    if (this.#selfPair?.id === id) this.#selfPair = undefined;
+    await this.#loadSelfPair();
+    if (!this.#selfPair) {
+      throw new Error("no key pair left to sign with; add one first");
+    }
+  }
+
+  /** The pair new kite keys and tokens are signed with: the newest live one. */
+  get selfPair(): StoredKeyPair {
+    if (!this.#selfPair) {
+      throw new Error("Kontrol has no key pair; call init() first");
+    }
+    return this.#selfPair;
+  }
+
+  async #loadSelfPair(): Promise<void> {
+    const all = await this.storage.listKeys();
+    // Tokens signed by any pair, even a retired one, are Kontrol's own.
+    for (const k of all) {
+      if (!this.#trusted.has(k.public)) this.#trusted.add(k.public, k.id);
+    }
+    const live = all.filter((k) => !k.deleted);
+    this.#selfPair = live[live.length - 1];
+  }
+
+  /** Signs a kite.key for `username` with the current pair (like `kontrol -initial`). */
+  signKiteKey(username: string): Promise<string> {
+    const pair = this.selfPair;
+    return signKiteKey({
+      username,
+      kontrolUser: this.username,
+      kontrolURL: this.kontrolURL,
+      publicKeyPem: pair.public,
+      privateKeyPem: pair.private,
+      clock: this.#clock,
+    });
+  }
+
+  /**
+   * Deletes entries nobody refreshed for `staleAfterMs` — e.g. kites of a
+   * previous run that never came back. Live kites refresh well within it.
+   */
+  async sweep(): Promise<void> {
+    const maxAge = this.options.staleAfterMs ?? 90_000;
+    try {
+      const gone = await this.storage.deleteStale(this.#clock.now() - maxAge);
+      for (const k of gone) this.kite.logger.debug(`swept stale kite ${k.id}`);
+    } catch (err) {
+      this.kite.logger.warning(
+        `sweeping stale kites failed: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  #stop(): void {
+    if (this.#sweeper !== undefined) this.#clock.clearTimeout(this.#sweeper);
+    this.registry.close();
+  }
+}

@@ -1,0 +1,85 @@
+/**
+ * `deno task kontrol` entry: works out the narrowest permissions Kontrol
+ * needs for the given settings and runs `kontrol/main.ts` with exactly
+ * those — net only for its listen address and storage hosts, read/write
+ * only for its data directory, key files and (with `--initial`)
+ * `$KITE_HOME`, env only for `KITE_*`/`KONTROL_*`. Never `-A`.
+ *
+ * @module
+ */
+import { readEnv } from "../kite/config.ts";
+import { type KontrolSettings, readSettings } from "./settings.ts";
+
+function hostPort(url: string, defaultPort: number): string {
+  const u = new URL(url.includes("://") ? url : `http://${url}`);
+  return `${u.hostname}:${u.port || defaultPort}`;
+}
+
+function absolute(path: string): string {
+  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+}
+
+/** The npm cache Deno reads `.proto` files from for etcd3 at run time. */
+function denoCacheDir(): string {
+  const dir = readEnv("DENO_DIR");
+  if (dir) return dir;
+  const xdg = readEnv("XDG_CACHE_HOME");
+  return xdg ? `${xdg}/deno` : `${readEnv("HOME") ?? "/root"}/.cache/deno`;
+}
+
+/** The `deno run` permission flags for these settings. */
+export function permissionFlags(s: KontrolSettings): string[] {
+  const net = [`${s.ip || "0.0.0.0"}:${s.port}`];
+  const read = [absolute(s.data)];
+  const write = [absolute(s.data)];
+  if (s.storage === "etcd") {
+    net.push(...s.machines.map((m) => hostPort(m, 2379)));
+    read.push(denoCacheDir());
+  }
+  if (s.storage === "postgres") net.push(`${s.postgresHost}:${s.postgresPort}`);
+  for (const f of [s.publicKeyFile, s.privateKeyFile]) {
+    if (f) read.push(absolute(f));
+  }
+  if (s.initial) {
+    read.push(absolute(s.kiteHome));
+    write.push(absolute(s.kiteHome));
+  }
+  return [
+    `--allow-net=${net.join(",")}`,
+    `--allow-read=${read.join(",")}`,
+    `--allow-write=${write.join(",")}`,
+    "--allow-env=KITE_*,KONTROL_*",
+    "--allow-sys=hostname,systemMemoryInfo",
+  ];
+}
+
+if (import.meta.main) {
+  let settings: KontrolSettings;
+  try {
+    settings = readSettings(Deno.args, readEnv);
+  } catch (err) {
+    console.error(`kontrol: ${(err as Error).message}`);
+    Deno.exit(2);
+  }
+  const main = new URL("./main.ts", import.meta.url).pathname;
+  const config = new URL("../deno.json", import.meta.url).pathname;
+  const child = new Deno.Command("deno", {
+    args: [
+      "run",
+      "--quiet",
+      "--config",
+      config,
+      ...permissionFlags(settings),
+      main,
+      ...Deno.args,
+    ],
+    stdin: "inherit",
+    stdout: "inherit",
+    stderr: "inherit",
+  }).spawn();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    Deno.addSignalListener(signal, () => child.kill(signal));
+  }
+  const status = await child.status;
+  Deno.exit(status.code);
+}

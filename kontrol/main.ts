@@ -1,0 +1,125 @@
+/**
+ * `deno task kontrol`: runs Kontrol with no set-up at all (Deno KV and a
+ * generated key pair in `.kontrol/`), or writes a kite.key with
+ * `--initial --username <name>`. Started by `launch.ts` with narrowly
+ * scoped permissions.
+ *
+ * @module
+ */
+import { readEnv } from "../kite/config.ts";
+import { writeKiteKey } from "../kite/auth/kitekey.ts";
+import type { Storage } from "../storage/storage.ts";
+import { Kontrol } from "./kontrol.ts";
+import { loadKeyPair } from "./keys.ts";
+import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
+
+/** Opens the configured storage engine; drivers load only when chosen. */
+export async function openStorage(s: KontrolSettings): Promise<Storage> {
+  switch (s.storage) {
+    case "memory": {
+      const { MemoryStorage } = await import("../storage/memory.ts");
+      return new MemoryStorage();
+    }
+    case "kv": {
+      const { KvStorage } = await import("../storage/kv.ts");
+      await Deno.mkdir(s.data, { recursive: true });
+      return await KvStorage.open(`${s.data}/kontrol.kv`);
+    }
+    case "etcd": {
+      const { EtcdStorage } = await import("../storage/etcd.ts");
+      return await EtcdStorage.connect({ endpoints: s.machines });
+    }
+    case "postgres": {
+      const { PostgresStorage } = await import("../storage/postgres.ts");
+      return await PostgresStorage.connect({
+        host: s.postgresHost,
+        port: s.postgresPort,
+        username: s.postgresUsername,
+        password: s.postgresPassword,
+        database: s.postgresDBName,
+        connectTimeoutSeconds: s.postgresConnectTimeout,
+      });
+    }
+  }
+}
+
+/** Starts Kontrol from settings; resolves once it accepts connections. */
+export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
+  const started = performance.now();
+  const storage = await openStorage(s);
+  const pair = await loadKeyPair({
+    publicKeyFile: s.publicKeyFile,
+    privateKeyFile: s.privateKeyFile,
+    dataDir: s.data,
+  });
+  const kontrol = new Kontrol({
+    storage,
+    kontrolURL: s.kontrolURL,
+    username: s.username,
+  });
+  await kontrol.init(pair);
+  await kontrol.kite.serve({ port: s.port, hostname: s.ip });
+  const ms = Math.round(performance.now() - started);
+  console.log(
+    `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ready in ${ms} ms)`,
+  );
+  return kontrol;
+}
+
+async function main(): Promise<number> {
+  let settings: KontrolSettings;
+  try {
+    settings = readSettings(Deno.args, readEnv);
+  } catch (err) {
+    console.error(`kontrol: ${(err as Error).message}`);
+    return 2;
+  }
+  if (settings.help) {
+    console.log(helpText());
+    return 0;
+  }
+  if (settings.initial) {
+    if (!settings.initialUser) {
+      console.error("kontrol: --initial needs --username <name>");
+      return 2;
+    }
+    const storage = await openStorage(settings);
+    try {
+      const pair = await loadKeyPair({
+        publicKeyFile: settings.publicKeyFile,
+        privateKeyFile: settings.privateKeyFile,
+        dataDir: settings.data,
+      });
+      const kontrol = new Kontrol({
+        storage,
+        kontrolURL: settings.kontrolURL,
+        username: settings.username,
+      });
+      await kontrol.init(pair);
+      const key = await kontrol.signKiteKey(settings.initialUser);
+      const path = await writeKiteKey(key, settings.kiteHome);
+      await kontrol.kite.close();
+      console.log(
+        `wrote ${path} for user ${settings.initialUser} (Kontrol ${settings.kontrolURL})`,
+      );
+    } finally {
+      await storage.close();
+    }
+    return 0;
+  }
+  const kontrol = await startKontrol(settings);
+  console.log(
+    `Write a kite.key for your kites with:  deno task kontrol --initial --username <you>`,
+  );
+  const stop = async () => {
+    await kontrol.kite.close();
+    await kontrol.storage.close();
+    Deno.exit(0);
+  };
+  Deno.addSignalListener("SIGINT", stop);
+  Deno.addSignalListener("SIGTERM", stop);
+  await new Promise(() => {});
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main());

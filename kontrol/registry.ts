@@ -1,0 +1,161 @@
+/**
+ * Liveness of registered kites (spec §8.5), improved on Go: a kite whose
+ * connection closes is deregistered at once, and one silent for
+ * `heartbeat interval + grace` is deregistered by a timer — never by a
+ * storage TTL.
+ *
+ * @module
+ */
+import type { Client } from "../kite/client.ts";
+import type { Clock } from "../kite/clock.ts";
+import type { Logger } from "../kite/log.ts";
+import type { KiteRecord, Storage } from "../storage/storage.ts";
+
+/** Timing of liveness checks. */
+export interface RegistryTiming {
+  /** Interval kites are asked to ping at. @default {10000} */
+  heartbeatIntervalMs: number;
+  /** Grace on top of the interval before a silent kite is gone. @default {20000} */
+  heartbeatGraceMs: number;
+  /** Storage is refreshed at most this often per kite. @default {60000} */
+  updateIntervalMs: number;
+}
+
+/** Go's constants (spec §8.5). */
+export const DEFAULT_TIMING: RegistryTiming = {
+  heartbeatIntervalMs: 10_000,
+  heartbeatGraceMs: 20_000,
+  updateIntervalMs: 60_000,
+};
+
+interface Entry {
+  record: KiteRecord;
+  client: Client | undefined;
+  timer: number;
+  lastWrite: number;
+  off: (() => void) | undefined;
+}
+
+/** Tracks live registrations of one Kontrol process. */
+export class Registry {
+  readonly #storage: Storage;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #timing: RegistryTiming;
+  readonly #entries = new Map<string, Entry>();
+  #closing = false;
+
+  /** Creates an empty registry. */
+  constructor(
+    storage: Storage,
+    clock: Clock,
+    logger: Logger,
+    timing: Partial<RegistryTiming> = {},
+  ) {
+    this.#storage = storage;
+    this.#clock = clock;
+    this.#logger = logger;
+    this.#timing = { ...DEFAULT_TIMING, ...timing };
+  }
+
+  /** Timing in force. */
+  get timing(): RegistryTiming {
+    return this.#timing;
+  }
+
+  /** Number of kites this process supervises. */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /**
+   * Stores a registration and supervises it. With a `client` (dnode
+   * registration) the kite is deregistered as soon as that connection
+   * closes; without (HTTP) only the heartbeat timer applies.
+   */
+  async register(record: KiteRecord, client?: Client): Promise<void> {
+    await this.#storage.upsert(record);
+    const id = record.kite.id;
+    this.#drop(id);
+    const entry: Entry = {
+      record,
+      client,
+      timer: 0,
+      lastWrite: this.#clock.now(),
+      off: undefined,
+    };
+    entry.timer = this.#arm(id, entry);
+    if (client) {
+      entry.off = client.onDisconnect(() => {
+        if (this.#entries.get(id) === entry && !this.#closing) {
+          void this.deregister(id, "disconnected");
+        }
+      });
+    }
+    this.#entries.set(id, entry);
+  }
+
+  /** Records a heartbeat; false when the id is not supervised here. */
+  ping(id: string): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry) return false;
+    this.#clock.clearTimeout(entry.timer);
+    entry.timer = this.#arm(id, entry);
+    const now = this.#clock.now();
+    if (now - entry.lastWrite >= this.#timing.updateIntervalMs) {
+      entry.lastWrite = now;
+      this.#storage.update(entry.record).catch((err) =>
+        this.#logger.warning(
+          `refresh of ${id} failed: ${(err as Error).message}`,
+        )
+      );
+    }
+    return true;
+  }
+
+  /** True when this process supervises the id. */
+  has(id: string): boolean {
+    return this.#entries.has(id);
+  }
+
+  /** Removes a registration from storage and stops supervising it. */
+  async deregister(id: string, why: string): Promise<void> {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#drop(id);
+    this.#logger.debug(`deregistering ${id}: ${why}`);
+    try {
+      await this.#storage.delete(entry.record.kite);
+    } catch (err) {
+      this.#logger.warning(
+        `deregistering ${id} failed: ${(err as Error).message}`,
+      );
+    }
+  }
+
+  /**
+   * Stops supervising without deleting: on shutdown the kites reconnect
+   * and re-register, and a stale-entry sweep removes those that do not.
+   */
+  close(): void {
+    this.#closing = true;
+    for (const id of [...this.#entries.keys()]) this.#drop(id);
+  }
+
+  #arm(id: string, entry: Entry): number {
+    const { heartbeatIntervalMs, heartbeatGraceMs } = this.#timing;
+    return this.#clock.setTimeout(() => {
+      if (this.#entries.get(id) === entry) {
+        void this.deregister(id, "no heartbeat");
+      }
+    }, heartbeatIntervalMs + heartbeatGraceMs);
+  }
+
+  #drop(id: string): void {
+    const entry = this.#entries.get(id);
+    if (!entry) return;
+    this.#clock.clearTimeout(entry.timer);
+    entry.off?.();
+    this.#entries.delete(id);
+  }
+}

@@ -1,0 +1,207 @@
+/**
+ * Kontrol's settings from `KONTROL_*` variables and flags (spec §8.1), read
+ * in one place by both the launcher and `main.ts`.
+ *
+ * @module
+ */
+
+/** Storage engines Kontrol can run on. */
+export type StorageEngine = "kv" | "memory" | "etcd" | "postgres";
+
+/** Everything `deno task kontrol` can be told. */
+export interface KontrolSettings {
+  /** Listen address. @default {"0.0.0.0"} */
+  ip: string;
+  /** Listen port. @default {4000} */
+  port: number;
+  /** URL advertised in kite keys. @default {http://127.0.0.1:<port>/kite} */
+  kontrolURL: string;
+  /** Kontrol's own username, the issuer of tokens and kite keys. @default {"kontrol"} */
+  username: string;
+  /** Data directory (Deno KV file, generated keys). @default {".kontrol"} */
+  data: string;
+  /** @default {"kv"} */
+  storage: StorageEngine;
+  /** PEM public key file (PKIX). */
+  publicKeyFile: string;
+  /** PEM private key file (PKCS#1 or PKCS#8). */
+  privateKeyFile: string;
+  /** etcd endpoints. @default {["http://127.0.0.1:2379"]} */
+  machines: string[];
+  /** PostgreSQL host. @default {"localhost"} */
+  postgresHost: string;
+  /** @default {5432} */
+  postgresPort: number;
+  /** PostgreSQL user. */
+  postgresUsername: string;
+  /** PostgreSQL password. */
+  postgresPassword: string;
+  /** PostgreSQL database. */
+  postgresDBName: string;
+  /** Seconds. @default {20} */
+  postgresConnectTimeout: number;
+  /** Write a kite.key for `initialUser` and exit. */
+  initial: boolean;
+  /** The user `--initial` writes a kite.key for. */
+  initialUser: string;
+  /** `$KITE_HOME` (where `--initial` writes kite.key). */
+  kiteHome: string;
+  /** Print help and exit. */
+  help: boolean;
+}
+
+/** Flag name (lower-case, as Go's multiconfig) → env suffix and description. */
+const OPTIONS: [keyof KontrolSettings, string, string][] = [
+  ["ip", "IP", "listen address (default 0.0.0.0)"],
+  ["port", "PORT", "listen port (default 4000)"],
+  [
+    "kontrolURL",
+    "KONTROLURL",
+    "URL advertised in kite keys (default http://127.0.0.1:<port>/kite)",
+  ],
+  [
+    "username",
+    "USERNAME",
+    "Kontrol's username, the token issuer (default kontrol)",
+  ],
+  [
+    "data",
+    "DATA",
+    "data directory for the KV store and generated keys (default .kontrol)",
+  ],
+  ["storage", "STORAGE", "kv | memory | etcd | postgres (default kv)"],
+  [
+    "publicKeyFile",
+    "PUBLICKEYFILE",
+    "RSA public key PEM to sign with (default: generated in the data dir)",
+  ],
+  ["privateKeyFile", "PRIVATEKEYFILE", "RSA private key PEM, PKCS#1 or PKCS#8"],
+  [
+    "machines",
+    "MACHINES",
+    "etcd endpoints, comma separated (default http://127.0.0.1:2379)",
+  ],
+  ["postgresHost", "POSTGRES_HOST", "PostgreSQL host (default localhost)"],
+  ["postgresPort", "POSTGRES_PORT", "PostgreSQL port (default 5432)"],
+  ["postgresUsername", "POSTGRES_USERNAME", "PostgreSQL user"],
+  ["postgresPassword", "POSTGRES_PASSWORD", "PostgreSQL password"],
+  ["postgresDBName", "POSTGRES_DBNAME", "PostgreSQL database"],
+  [
+    "postgresConnectTimeout",
+    "POSTGRES_CONNECTTIMEOUT",
+    "PostgreSQL connect timeout, seconds (default 20)",
+  ],
+  ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
+];
+
+/** `--help` text. */
+export function helpText(): string {
+  const lines = OPTIONS.map(([key, env, text]) =>
+    `  --${flagName(key).padEnd(24)} KONTROL_${env.padEnd(24)} ${text}`
+  );
+  return [
+    "Kontrol: the kite registry and auth service.",
+    "",
+    "Usage: deno task kontrol [flags]",
+    "       deno task kontrol --initial --username <name>   write $KITE_HOME/kite.key and exit",
+    "",
+    "Flags and environment variables (flags win):",
+    ...lines,
+    "  --help",
+  ].join("\n");
+}
+
+function flagName(key: string): string {
+  return key.replace(
+    /[A-Z]/g,
+    (c) => (key.startsWith("postgres") && c === c.toUpperCase() &&
+        key.indexOf(c) === "postgres".length
+      ? "-" + c.toLowerCase()
+      : c.toLowerCase()),
+  );
+}
+
+/**
+ * Reads settings: defaults, then `KONTROL_*` variables, then flags
+ * (`--port 4001`, `--port=4001`, `-port 4001`).
+ * @throws {RangeError} for unknown flags or bad values, naming them.
+ */
+export function readSettings(
+  args: string[],
+  env: (name: string) => string | undefined,
+): KontrolSettings {
+  const raw = new Map<keyof KontrolSettings, string>();
+  for (const [key, suffix] of OPTIONS) {
+    const v = env(`KONTROL_${suffix}`);
+    if (v !== undefined && v !== "") raw.set(key, v);
+  }
+  const byFlag = new Map(OPTIONS.map(([key]) => [flagName(key), key]));
+  let help = false;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (!arg.startsWith("-")) {
+      throw new RangeError(
+        `unexpected argument ${JSON.stringify(arg)}; see --help`,
+      );
+    }
+    const [name, inline] = arg.replace(/^--?/, "").split(/=(.*)/s, 2);
+    if (name === "help" || name === "h") {
+      help = true;
+      continue;
+    }
+    const key = byFlag.get(name.toLowerCase());
+    if (!key) throw new RangeError(`unknown flag ${arg}; see --help`);
+    if (key === "initial" && inline === undefined) {
+      raw.set(key, "true");
+      continue;
+    }
+    const value = inline ?? args[++i];
+    if (value === undefined) throw new RangeError(`flag ${arg} needs a value`);
+    raw.set(key, value);
+  }
+  const num = (key: keyof KontrolSettings, fallback: number): number => {
+    const v = raw.get(key);
+    if (v === undefined) return fallback;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0) {
+      throw new RangeError(`${key} must be a whole number, got ${v}`);
+    }
+    return n;
+  };
+  const storage = (raw.get("storage") ?? "kv") as StorageEngine;
+  if (!["kv", "memory", "etcd", "postgres"].includes(storage)) {
+    throw new RangeError(
+      `storage must be kv, memory, etcd or postgres, got ${storage}`,
+    );
+  }
+  const port = num("port", 4000) || 4000;
+  const initial = ["1", "true", "yes"].includes(
+    (raw.get("initial") ?? "").toLowerCase(),
+  );
+  const home = env("KITE_HOME") || `${env("HOME") ?? "."}/.kite`;
+  return {
+    ip: raw.get("ip") ?? "0.0.0.0",
+    port,
+    kontrolURL: raw.get("kontrolURL") ?? `http://127.0.0.1:${port}/kite`,
+    // With --initial, --username names the key's owner; the issuer stays KONTROL_USERNAME.
+    username: (initial ? env("KONTROL_USERNAME") : raw.get("username")) ||
+      "kontrol",
+    data: raw.get("data") ?? ".kontrol",
+    storage,
+    publicKeyFile: raw.get("publicKeyFile") ?? "",
+    privateKeyFile: raw.get("privateKeyFile") ?? "",
+    machines: (raw.get("machines") ?? "http://127.0.0.1:2379").split(",").map((
+      s,
+    ) => s.trim()).filter(Boolean),
+    postgresHost: raw.get("postgresHost") ?? "localhost",
+    postgresPort: num("postgresPort", 5432),
+    postgresUsername: raw.get("postgresUsername") ?? "",
+    postgresPassword: raw.get("postgresPassword") ?? "",
+    postgresDBName: raw.get("postgresDBName") ?? "",
+    postgresConnectTimeout: num("postgresConnectTimeout", 20),
+    initial,
+    initialUser: initial ? raw.get("username") ?? "" : "",
+    kiteHome: home,
+    help,
+  };
+}
