@@ -11,6 +11,7 @@ import type {
   TransportName,
 } from "./session.ts";
 import { decodeServerFrame } from "./sockjs_frames.ts";
+import { TcpWebSocket } from "./websocket_client.ts";
 
 /** Transports a client can dial with. */
 export type ClientTransport = "websocket" | "raw-websocket" | "xhr-polling";
@@ -107,28 +108,26 @@ class WebSocketSession implements Session {
   readonly transport: TransportName;
   readonly id: string;
   readonly remoteAddr: string;
-  readonly #ws: WebSocket;
+  readonly #ws: TcpWebSocket;
   readonly #handler: SessionHandler;
   readonly #framed: boolean;
-  readonly #max: number;
   #closed = false;
 
   private constructor(
-    ws: WebSocket,
+    ws: TcpWebSocket,
     handler: SessionHandler,
-    o: { framed: boolean; id: string; maxMessageBytes: number },
+    o: { framed: boolean; id: string },
     remoteAddr: string,
   ) {
     this.#ws = ws;
     this.#handler = handler;
     this.#framed = o.framed;
-    this.#max = o.maxMessageBytes;
     this.transport = o.framed ? "websocket" : "raw-websocket";
     this.id = o.id;
     this.remoteAddr = remoteAddr;
   }
 
-  static open(
+  static async open(
     wsURL: string,
     kiteURL: string,
     handler: SessionHandler,
@@ -139,41 +138,26 @@ class WebSocketSession implements Session {
       maxMessageBytes: number;
     },
   ): Promise<Session> {
-    return new Promise((resolve, reject) => {
-      let ws: WebSocket;
-      try {
-        ws = new WebSocket(wsURL);
-      } catch (err) {
-        return reject(
-          new Error(`cannot dial ${kiteURL}: ${(err as Error).message}`),
-        );
-      }
-      const host = new URL(wsURL).host;
-      const timer = setTimeout(() => {
-        fail(`no WebSocket handshake within ${o.timeoutMs} ms`);
-        ws.close();
-      }, o.timeoutMs);
-      const fail = (why: string) => {
-        clearTimeout(timer);
-        ws.onopen = ws.onclose = ws.onerror = null;
-        reject(new Error(`cannot dial ${kiteURL}: ${why}`));
-      };
-      ws.onerror = (ev) =>
-        fail((ev as ErrorEvent).message || "connection failed");
-      ws.onclose = (ev) => fail(`closed during handshake (${ev.code})`);
-      ws.onopen = () => {
-        clearTimeout(timer);
-        const session = new WebSocketSession(ws, handler, o, host);
-        ws.onerror = null;
-        ws.onmessage = (ev) => session.#receive(ev.data);
-        ws.onclose = (ev) =>
-          session.#finish({
-            code: ev.code || 1006,
-            reason: ev.reason || "connection closed",
-          });
-        resolve(session);
-      };
+    const url = new URL(wsURL);
+    const origin = new URL(kiteURL);
+    let ws: TcpWebSocket;
+    try {
+      ws = await TcpWebSocket.connect(url, {
+        timeoutMs: o.timeoutMs,
+        maxMessageBytes: o.maxMessageBytes,
+        // Go clients send Origin: <scheme>://<host> (spec §1.5 step 5).
+        origin: o.framed ? `${origin.protocol}//${origin.host}` : undefined,
+      });
+    } catch (err) {
+      throw new Error(`cannot dial ${kiteURL}: ${(err as Error).message}`);
+    }
+    const session = new WebSocketSession(ws, handler, o, url.host);
+    ws.start({
+      onText: (text) => session.#receive(text),
+      onClose: (code, reason) =>
+        session.#finish({ code, reason: reason || "connection closed" }),
     });
+    return session;
   }
 
   get closed(): boolean {
@@ -189,31 +173,20 @@ class WebSocketSession implements Session {
   close(code = 1000, reason = ""): void {
     if (this.#closed) return;
     this.#finish({ code, reason });
-    try {
-      this.#ws.close(
-        code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000,
-        reason.slice(0, 120),
-      );
-    } catch {
-      this.#ws.close();
-    }
+    this.#ws.close(
+      code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000,
+      reason,
+    );
   }
 
   #finish(info: CloseInfo): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#ws.onmessage = null;
     this.#handler.onClose(info);
   }
 
-  #receive(data: unknown): void {
+  #receive(data: string): void {
     if (this.#closed) return;
-    if (typeof data !== "string") {
-      return this.close(4003, "binary frames are not supported");
-    }
-    if (data.length > this.#max) {
-      return this.close(4009, `Message too big: limit is ${this.#max} bytes`);
-    }
     if (!this.#framed) return this.#handler.onMessage(data);
     let frame;
     try {

@@ -1,0 +1,347 @@
+/**
+ * A minimal RFC 6455 WebSocket client on `Deno.connect`.
+ *
+ * Why not the built-in `WebSocket`: it leaves Nagle's algorithm on and
+ * writes a frame's header and payload separately, so every message above
+ * ~1 KB — any call carrying a kite key or token — waits ~40 ms for the
+ * peer's delayed ACK. Here the socket has `TCP_NODELAY` and each frame is
+ * one write.
+ *
+ * @module
+ */
+
+const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+const encoder = new TextEncoder();
+
+/** Options for {@linkcode TcpWebSocket.connect}. */
+export interface TcpWebSocketOptions {
+  /** Handshake timeout, ms. */
+  timeoutMs: number;
+  /** Largest accepted incoming message, bytes. */
+  maxMessageBytes: number;
+  /** `Origin` header to send (Go clients send one, spec §1.5). */
+  origin?: string;
+}
+
+/** Events of a {@linkcode TcpWebSocket}. */
+export interface TcpWebSocketHandler {
+  /** One complete text message. */
+  onText(text: string): void;
+  /** The connection ended (once). */
+  onClose(code: number, reason: string): void;
+}
+
+async function acceptKey(key: string): Promise<string> {
+  const digest = await crypto.subtle.digest(
+    "SHA-1",
+    encoder.encode(key + GUID),
+  );
+  return btoa(String.fromCharCode(...new Uint8Array(digest)));
+}
+
+function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
+  if (a.length === 0) return b;
+  const out = new Uint8Array(a.length + b.length);
+  out.set(a);
+  out.set(b, a.length);
+  return out;
+}
+
+/** A client WebSocket connection carrying text messages. */
+export class TcpWebSocket {
+  readonly #conn: Deno.Conn;
+  readonly #max: number;
+  #handler: TcpWebSocketHandler | undefined;
+  #buf: Uint8Array = new Uint8Array(0);
+  #fragments: Uint8Array[] = [];
+  #fragmentBytes = 0;
+  #writing: Promise<void> = Promise.resolve();
+  #queued: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #closed = false;
+  #decoder = new TextDecoder("utf-8", { fatal: true });
+
+  private constructor(conn: Deno.Conn, max: number, leftover: Uint8Array) {
+    this.#conn = conn;
+    this.#max = max;
+    this.#buf = leftover;
+  }
+
+  /**
+   * Connects and performs the opening handshake.
+   * @throws {Error} naming the cause (refused, bad status, bad accept key, timeout).
+   */
+  static async connect(
+    url: URL,
+    options: TcpWebSocketOptions,
+  ): Promise<TcpWebSocket> {
+    const secure = url.protocol === "wss:";
+    const port = Number(url.port || (secure ? 443 : 80));
+    const hostname = url.hostname.replace(/^\[|\]$/g, "");
+    const signal = AbortSignal.timeout(options.timeoutMs);
+    const conn: Deno.Conn = secure
+      ? await Deno.connectTls({ hostname, port })
+      : await Deno.connect({ hostname, port, signal } as Deno.ConnectOptions);
+    try {
+      if (!secure) (conn as Deno.TcpConn).setNoDelay(true);
+      const key = btoa(
+        String.fromCharCode(...crypto.getRandomValues(new Uint8Array(16))),
+      );
+      const head = [
+        `GET ${url.pathname}${url.search} HTTP/1.1`,
+        `Host: ${url.host}`,
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        `Sec-WebSocket-Key: ${key}`,
+        "Sec-WebSocket-Version: 13",
+        ...(options.origin ? [`Origin: ${options.origin}`] : []),
+        "",
+        "",
+      ].join("\r\n");
+      await writeAll(conn, encoder.encode(head));
+      const { status, headers, rest } = await readHead(conn, signal);
+      if (status !== 101) throw new Error(`handshake answered HTTP ${status}`);
+      if (headers.get("sec-websocket-accept") !== await acceptKey(key)) {
+        throw new Error("handshake answered a wrong Sec-WebSocket-Accept");
+      }
+      return new TcpWebSocket(conn, options.maxMessageBytes, rest);
+    } catch (err) {
+      conn.close();
+      if (signal.aborted) {
+        throw new Error(
+          `no WebSocket handshake within ${options.timeoutMs} ms`,
+        );
+      }
+      throw err;
+    }
+  }
+
+  /** Starts delivering messages to `handler`. */
+  start(handler: TcpWebSocketHandler): void {
+    this.#handler = handler;
+    void this.#readLoop();
+  }
+
+  /** Sends one text message (masked, one write). */
+  send(text: string): void {
+    if (this.#closed) throw new Error("session is closed");
+    this.#write(frame(1, encoder.encode(text)));
+  }
+
+  /** Sends a close frame and closes the socket. */
+  close(code = 1000, reason = ""): void {
+    if (this.#closed) return;
+    const r = encoder.encode(reason).slice(0, 123);
+    const payload = new Uint8Array(2 + r.length);
+    payload[0] = code >> 8;
+    payload[1] = code & 0xff;
+    payload.set(r, 2);
+    this.#write(frame(8, payload));
+    this.#finish(code, reason);
+  }
+
+  /** Frames queued in one tick go out in one write (many calls in flight → few syscalls). */
+  #write(bytes: Uint8Array): void {
+    this.#queued.push(bytes);
+    this.#queuedBytes += bytes.length;
+    if (this.#queued.length > 1) return;
+    this.#writing = this.#writing.then(() => {
+      const frames = this.#queued;
+      const size = this.#queuedBytes;
+      this.#queued = [];
+      this.#queuedBytes = 0;
+      let out = frames[0];
+      if (frames.length > 1) {
+        out = new Uint8Array(size);
+        let at = 0;
+        for (const f of frames) {
+          out.set(f, at);
+          at += f.length;
+        }
+      }
+      return writeAll(this.#conn, out);
+    }).catch(() => this.#finish(1006, "write failed"));
+  }
+
+  #finish(code: number, reason: string): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    // Let queued writes (e.g. the close frame) go out before the socket closes.
+    void this.#writing.finally(() => {
+      try {
+        this.#conn.close();
+      } catch { /* already closed */ }
+    });
+    this.#handler?.onClose(code, reason);
+  }
+
+  async #readLoop(): Promise<void> {
+    const chunk = new Uint8Array(64 * 1024);
+    try {
+      this.#parse();
+      while (!this.#closed) {
+        const n = await this.#conn.read(chunk);
+        if (n === null) return this.#finish(1006, "connection closed");
+        this.#buf = concat(this.#buf, chunk.slice(0, n));
+        this.#parse();
+      }
+    } catch (err) {
+      if (!this.#closed) this.#finish(1006, (err as Error).message);
+    }
+  }
+
+  #parse(): void {
+    for (;;) {
+      if (this.#closed) return;
+      const b = this.#buf;
+      if (b.length < 2) return;
+      const fin = (b[0] & 0x80) !== 0;
+      const opcode = b[0] & 0x0f;
+      const masked = (b[1] & 0x80) !== 0;
+      let len = b[1] & 0x7f;
+      let offset = 2;
+      if (len === 126) {
+        if (b.length < 4) return;
+        len = (b[2] << 8) | b[3];
+        offset = 4;
+      } else if (len === 127) {
+        if (b.length < 10) return;
+        len = Number(
+          new DataView(b.buffer, b.byteOffset + 2, 8).getBigUint64(0),
+        );
+        offset = 10;
+      }
+      if (len > this.#max || this.#fragmentBytes + len > this.#max) {
+        return this.close(1009, `Message too big: limit is ${this.#max} bytes`);
+      }
+      const maskAt = offset;
+      if (masked) offset += 4;
+      if (b.length < offset + len) return;
+      const payload = b.slice(offset, offset + len);
+      if (masked) {
+        for (let i = 0; i < len; i++) payload[i] ^= b[maskAt + (i & 3)];
+      }
+      this.#buf = b.subarray(offset + len);
+      this.#frame(fin, opcode, payload);
+    }
+  }
+
+  #frame(fin: boolean, opcode: number, payload: Uint8Array): void {
+    switch (opcode) {
+      case 0:
+      case 1:
+      case 2: {
+        if (opcode !== 0) this.#fragments = [];
+        this.#fragments.push(payload);
+        this.#fragmentBytes += payload.length;
+        if (!fin) return;
+        const whole = this.#fragments.length === 1
+          ? this.#fragments[0]
+          : this.#fragments.reduce(concat);
+        this.#fragments = [];
+        this.#fragmentBytes = 0;
+        let text: string;
+        try {
+          text = this.#decoder.decode(whole);
+        } catch {
+          return this.close(1007, "invalid UTF-8");
+        }
+        this.#handler?.onText(text);
+        return;
+      }
+      case 8: {
+        const code = payload.length >= 2
+          ? (payload[0] << 8) | payload[1]
+          : 1005;
+        const reason = payload.length > 2
+          ? new TextDecoder().decode(payload.subarray(2))
+          : "";
+        this.#write(frame(8, payload.slice(0, 2)));
+        return this.#finish(code, reason);
+      }
+      case 9:
+        return this.#write(frame(10, payload));
+      case 10:
+        return;
+      default:
+        return this.close(1002, `unknown opcode ${opcode}`);
+    }
+  }
+}
+
+/** A masked client frame: header, mask key and payload in one buffer. */
+function frame(opcode: number, payload: Uint8Array): Uint8Array {
+  const len = payload.length;
+  const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
+  const out = new Uint8Array(headerLen + 4 + len);
+  out[0] = 0x80 | opcode;
+  if (len < 126) out[1] = 0x80 | len;
+  else if (len < 65536) {
+    out[1] = 0x80 | 126;
+    out[2] = len >> 8;
+    out[3] = len & 0xff;
+  } else {
+    out[1] = 0x80 | 127;
+    new DataView(out.buffer).setBigUint64(2, BigInt(len));
+  }
+  const mask = crypto.getRandomValues(new Uint8Array(4));
+  out.set(mask, headerLen);
+  const body = headerLen + 4;
+  for (let i = 0; i < len; i++) out[body + i] = payload[i] ^ mask[i & 3];
+  return out;
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await conn.write(bytes.subarray(off));
+}
+
+async function readHead(
+  conn: Deno.Conn,
+  signal: AbortSignal,
+): Promise<{ status: number; headers: Map<string, string>; rest: Uint8Array }> {
+  let buf: Uint8Array = new Uint8Array(0);
+  const chunk = new Uint8Array(4096);
+  for (;;) {
+    if (signal.aborted) throw new Error("handshake timed out");
+    const n = await Promise.race([
+      conn.read(chunk),
+      new Promise<null>((_, reject) =>
+        signal.addEventListener("abort", () => reject(new Error("timeout")), {
+          once: true,
+        })
+      ),
+    ]);
+    if (n === null) throw new Error("connection closed during handshake");
+    buf = concat(buf, chunk.slice(0, n));
+    const end = indexOfHeadEnd(buf);
+    if (end < 0) {
+      if (buf.length > 16 * 1024) {
+        throw new Error("handshake response head too large");
+      }
+      continue;
+    }
+    const lines = new TextDecoder().decode(buf.subarray(0, end)).split("\r\n");
+    const status = Number(lines[0].split(" ")[1]);
+    const headers = new Map<string, string>();
+    for (const line of lines.slice(1)) {
+      const i = line.indexOf(":");
+      if (i > 0) {
+        headers.set(
+          line.slice(0, i).trim().toLowerCase(),
+          line.slice(i + 1).trim(),
+        );
+      }
+    }
+    return { status, headers, rest: buf.slice(end + 4) };
+  }
+}
+
+function indexOfHeadEnd(b: Uint8Array): number {
+  for (let i = 0; i + 3 < b.length; i++) {
+    if (b[i] === 13 && b[i + 1] === 10 && b[i + 2] === 13 && b[i + 3] === 10) {
+      return i;
+    }
+  }
+  return -1;
+}
