@@ -39,9 +39,10 @@ export interface ClientOptions {
   remote?: KiteIdentity;
   /**
    * Fetches a fresh token when the remote answers "token is expired"; the
-   * call is then retried once (spec §6.10).
+   * call is then retried once (spec §6.10). Gets the token the failed call
+   * carried, so a renewal that already happened need not be repeated.
    */
-  renewToken?: () => Promise<string>;
+  renewToken?: (expired: string) => Promise<string>;
 }
 
 /** Which side opened the connection; only accepted ones authenticate (spec §6.9). */
@@ -87,6 +88,8 @@ export class Client {
   #closedByUser = false;
   #reconnecting = false;
   #reconnectTimer: number | undefined;
+  readonly #foreverWaiters = new Set<() => void>();
+  #dialing: Promise<void> | undefined;
   #abort = new AbortController();
   #listeners = {
     connect: new Set<() => void>(),
@@ -106,7 +109,13 @@ export class Client {
     this.#options = options;
     this.side = session ? "accepted" : "dialed";
     this.remote = options.remote;
-    this.auth = options.auth === undefined ? kite.defaultAuth() : options.auth;
+    // Calls back over an accepted connection carry no credentials, as in Go
+    // (spec §6.9); a kite.js client would reject a kiteKey.
+    this.auth = options.auth !== undefined
+      ? options.auth
+      : session
+      ? null
+      : kite.defaultAuth();
     this.#backoff = new Backoff(options.reconnect);
     if (session) this.#attach(session);
   }
@@ -156,6 +165,15 @@ export class Client {
     }
     if (this.connected) return;
     this.#closedByUser = false;
+    // Concurrent dials share one attempt: a second session would be orphaned
+    // and its close would detach the live one.
+    this.#dialing ??= this.#dialOnce().finally(() => {
+      this.#dialing = undefined;
+    });
+    return await this.#dialing;
+  }
+
+  async #dialOnce(): Promise<void> {
     const cfg = this.#kite.config;
     let session: Session;
     try {
@@ -166,12 +184,13 @@ export class Client {
         maxMessageBytes: cfg.maxMessageBytes,
       });
     } catch (err) {
+      const text = (err as Error).message;
       throw new KiteError(
         "sendError",
-        `cannot dial ${this.url}: ${(err as Error).message}`,
-        {
-          cause: err,
-        },
+        text.startsWith("cannot dial")
+          ? text
+          : `cannot dial ${this.url}: ${text}`,
+        { cause: err },
       );
     }
     if (this.#closedByUser) {
@@ -190,14 +209,20 @@ export class Client {
     this.#reconnecting = true;
     this.#closedByUser = false;
     return new Promise((resolve) => {
+      // close() cancels the retry timer, so it must settle this promise too.
+      const done = () => {
+        this.#foreverWaiters.delete(done);
+        resolve();
+      };
+      this.#foreverWaiters.add(done);
       const attempt = () => {
         this.#reconnectTimer = undefined;
-        if (this.#closedByUser) return resolve();
+        if (this.#closedByUser) return done();
         this.dial().then(() => {
           this.#backoff.reset();
-          resolve();
+          done();
         }, (err) => {
-          if (this.#closedByUser) return resolve();
+          if (this.#closedByUser) return done();
           this.#kite.logger.debug(
             `dial ${this.url} failed: ${(err as Error).message}`,
           );
@@ -219,6 +244,7 @@ export class Client {
       this.#kite.clock.clearTimeout(this.#reconnectTimer);
       this.#reconnectTimer = undefined;
     }
+    for (const done of [...this.#foreverWaiters]) done();
     this.#session?.close(3000, "Go away!");
     if (this.side === "dialed") this.#kite.forgetClient(this);
   }
@@ -272,6 +298,7 @@ export class Client {
     args: unknown[],
     timeoutMs: number,
   ): Promise<unknown> {
+    const sent = this.auth;
     try {
       return await this.#call(method, args, timeoutMs);
     } catch (err) {
@@ -279,7 +306,7 @@ export class Client {
       if (!renew || !isTokenExpired(err) || this.auth?.type !== "token") {
         throw err;
       }
-      this.auth = { type: "token", key: await renew() };
+      this.auth = { type: "token", key: await renew(sent?.key ?? "") };
       return await this.#call(method, args, timeoutMs);
     }
   }
@@ -301,17 +328,6 @@ export class Client {
       callbacks[id] = [0, "responseCallback"];
       // Go field order: kite, authentication, responseCallback, withArgs (spec §3.1).
       // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (§12 #6).
-      const options = {
-        kite: this.#kite.identity,
-        authentication: this.auth,
-        responseCallback: "[Function]",
-        withArgs: scrub(
-          args,
-          [0, "withArgs"],
-          callbacks,
-          this.#callbacks.register,
-        ),
-      };
       this.#pending.set(id, pending);
       if (timeoutMs > 0) {
         pending.timer = this.#kite.clock.setTimeout(() => {
@@ -326,6 +342,19 @@ export class Client {
         }, timeoutMs);
       }
       try {
+        // Inside the try: a cyclic argument makes scrub() throw (and BigInt
+        // makes encoding throw); the call then fails with sendError.
+        const options = {
+          kite: this.#kite.identity,
+          authentication: this.auth,
+          responseCallback: "[Function]",
+          withArgs: scrub(
+            args,
+            [0, "withArgs"],
+            callbacks,
+            this.#callbacks.register,
+          ),
+        };
         session.send(encodeMessage(method, [options], callbacks));
       } catch (err) {
         this.#forget(id);
@@ -363,8 +392,12 @@ export class Client {
       }
       return pending.resolve(result ?? null);
     }
-    // kite.js peers answer positionally: (err, result) (spec §12 #8).
-    if (reply.length === 2 || (reply.length === 1 && first === null)) {
+    // kite.js peers answer positionally: (err, result), or just (err) when
+    // they fail (spec §12 #8).
+    if (
+      reply.length === 2 || (reply.length === 1 && first === null) ||
+      (reply.length === 1 && looksLikeError(first))
+    ) {
       if (first !== null && first !== undefined) {
         return this.#fail(pending, first);
       }
@@ -473,6 +506,13 @@ export class Client {
     }
     this.#kite.serveRequest(this, msg.method, msg.arguments, msg.callbacks);
   }
+}
+
+/** A bare kite.js error object, `{type?, message}`. */
+function looksLikeError(value: unknown): boolean {
+  return value !== null && typeof value === "object" &&
+    !Array.isArray(value) &&
+    typeof (value as { message?: unknown }).message === "string";
 }
 
 function isTokenExpired(err: unknown): boolean {

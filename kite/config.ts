@@ -91,13 +91,15 @@ export function parseGoDuration(text: string): number {
   const units: Record<string, number> = {
     ns: 1e-6,
     us: 1e-3,
-    "µs": 1e-3,
+    "\u00b5s": 1e-3,
+    "\u03bcs": 1e-3,
     ms: 1,
     s: 1000,
     m: 60_000,
     h: 3_600_000,
   };
-  const re = /([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)/gy;
+  // Go accepts "5.s" and ".5s", and both micro signs (U+00B5, U+03BC).
+  const re = /([0-9]+\.?[0-9]*|\.[0-9]+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/gy;
   let total = 0;
   let pos = 0;
   const sign = text.startsWith("-") ? -1 : 1;
@@ -139,8 +141,10 @@ function parseTransportEnv(value: string): ClientTransport {
  * names the variable.
  */
 export function configFromEnv(
-  get: (name: string) => string | undefined = readEnv,
+  getEnv: (name: string) => string | undefined = readEnv,
 ): Partial<KiteConfig> {
+  // Go skips empty variables (`if v := os.Getenv(...); v != ""`).
+  const get = (name: string) => getEnv(name) || undefined;
   const out: Partial<KiteConfig> = {};
   const str = (
     name: string,
@@ -156,8 +160,9 @@ export function configFromEnv(
   str("KITE_KONTROL_URL", "kontrolURL");
   const port = get("KITE_PORT");
   if (port !== undefined) {
-    const n = Number(port);
-    if (!Number.isInteger(n) || n < 0 || n > 65535) {
+    // Decimal digits only, as Go's strconv.Atoi (no "0x10", "1e3", " 80").
+    const n = /^[0-9]{1,5}$/.test(port) ? Number(port) : NaN;
+    if (!(n >= 0 && n <= 65535)) {
       throw new RangeError(`KITE_PORT=${port} is not a port number`);
     }
     out.port = n;

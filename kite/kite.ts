@@ -537,9 +537,18 @@ export class Kite {
           : { error: null, result: result === undefined ? null : result },
       );
     } catch (err) {
-      this.logger.warning(
-        `reply to ${req.method} not sent: ${(err as Error).message}`,
-      );
+      const text = `reply to ${req.method} not sent: ${(err as Error).message}`;
+      this.logger.warning(text);
+      // A result JSON cannot carry (BigInt, a cycle): the caller must not wait forever.
+      if (error) return;
+      try {
+        respond({
+          error: new KiteError("genericError", text, { id: req.id }).toJSON(),
+          result: null,
+        });
+      } catch (again) {
+        this.logger.warning(`error reply to ${req.method} not sent: ${again}`);
+      }
     }
   }
 

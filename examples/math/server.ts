@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { Kite, type Request } from "../../mod.ts";
+import { Kite, type KiteOptions, type Request } from "../../mod.ts";
 
 /** Reads the number from `4` or `{number: 4}`. */
 function numberArg(r: Request): number {
@@ -15,10 +15,11 @@ function numberArg(r: Request): number {
     : arg.number();
 }
 
-/** Builds the math kite (tests reuse it). */
-export function mathKite(): Kite {
+/** Builds the math kite (tests reuse it, passing quiet options). */
+export function mathKite(options: KiteOptions = {}): Kite {
   const kite = new Kite("math", "1.0.0", {
-    config: { disableAuthentication: true },
+    ...options,
+    config: { ...options.config, disableAuthentication: true },
   });
   kite.handle("square", (r) => numberArg(r) ** 2);
   kite.handle("squareCb", (r) => {
