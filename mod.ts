@@ -35,6 +35,9 @@ export {
 } from "./kite/config.ts";
 export { ManualClock, systemClock } from "./kite/clock.ts";
 export { Backoff, DEFAULT_BACKOFF } from "./kite/backoff.ts";
+export { KontrolClient } from "./kite/kontrol_client.ts";
+export { TokenRenewer } from "./kite/auth/token_renewer.ts";
+export { TokenBucket } from "./kite/throttle.ts";
 export {
   identityProblem,
   kiteFromString,
@@ -63,6 +66,17 @@ export type { Clock } from "./kite/clock.ts";
 export type { BackoffOptions } from "./kite/backoff.ts";
 export type { Logger } from "./kite/log.ts";
 export type { SystemInfo } from "./kite/handlers.ts";
+export type {
+  CancelWatch,
+  FoundKite,
+  RegisterHTTPOptions,
+} from "./kite/kontrol_client.ts";
+export type { GetTokenOptions } from "./kite/kontrol_client.ts";
+export type {
+  TokenRenewerOptions,
+  TokenRenewerState,
+} from "./kite/auth/token_renewer.ts";
+export type { AnyFunction } from "./kite/dnode/scrub.ts";
 export type {
   Auth,
   KiteEvent,

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { TokenRenewer } from "./auth/token_renewer.ts";
 import { Backoff } from "./backoff.ts";
 import type { Client } from "./client.ts";
 import { KiteError } from "./errors.ts";
@@ -24,6 +25,18 @@ const REGISTER_RETRY_MS = 10_000;
 export interface FoundKite extends KiteWithToken {
   /** A client carrying the token; call `dial()` on it. */
   client: Client;
+  /**
+   * Keeps `client.auth` fresh: armed while the client is connected, it
+   * renews 30 s before `exp` and at once when a call is refused with
+   * `token is expired` (spec §6.10). `stop()` it to turn proactive renewal off.
+   */
+  renewer: TokenRenewer;
+}
+
+/** Options for {@linkcode KontrolClient.getToken}. */
+export interface GetTokenOptions {
+  /** Sign a new token even if Kontrol has one cached (Go `GetTokenForce`). @default {false} */
+  force?: boolean;
 }
 
 /** Cancels a watch started with {@linkcode KontrolClient.watchKites}. */
@@ -208,7 +221,8 @@ export class KontrolClient {
 
   /**
    * Finds kites matching `query` and returns ready-to-dial clients that
-   * carry their tokens and renew them when they expire.
+   * carry their tokens and renew them before they expire.
+   * @throws {KiteError} `invalidResponse` when a token is not a JWT.
    */
   async getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
     const result = await this.#tell("getKites", {
@@ -216,19 +230,80 @@ export class KontrolClient {
       watchCallback: null,
       who: null,
     }) as { kites: KiteWithToken[] };
-    return (result.kites ?? []).map((k) => ({
-      ...k,
-      client: this.#kite.newClient(k.url, {
-        auth: { type: "token", key: k.token },
-        remote: k.kite,
-        renewToken: () => this.getToken(k.kite),
-      }),
-    }));
+    return (result.kites ?? []).map((k) => this.#found(k));
+  }
+
+  /**
+   * A client for `found` with a token renewer that runs while the client is
+   * connected (Go starts it on connect and stops it on disconnect).
+   */
+  #found(found: KiteWithToken): FoundKite {
+    const kite = this.#kite;
+    const what = `${found.kite.name} (${found.kite.id})`;
+    let lastError: unknown;
+    let renewer: TokenRenewer;
+    try {
+      renewer = new TokenRenewer({
+        token: found.token,
+        clock: kite.clock,
+        // The full identity keeps the audience of the first token; Go's id-only
+        // query would widen it to "/" (spec §12 #18).
+        getToken: () => this.getToken(found.kite),
+        onRenew: (token) => {
+          kite.logger.debug(`renewed the token for ${what}`);
+          if (client.auth?.type === "token") {
+            client.auth = { type: "token", key: token };
+          }
+        },
+        onError: (error) => {
+          lastError = error;
+          kite.logger.warning(
+            `renewing the token for ${what} failed: ${messageOf(error)}`,
+          );
+        },
+      });
+    } catch (cause) {
+      throw new KiteError(
+        "invalidResponse",
+        `Kontrol sent an unusable token for ${what}: ${messageOf(cause)}`,
+        { cause },
+      );
+    }
+    let oneOff: Promise<string> | undefined;
+    // A call refused with "token is expired" lands here (Client retries it once).
+    const renewToken = async (expired: string): Promise<string> => {
+      const current = client.auth?.type === "token" ? client.auth.key : "";
+      // Another call or the timer has replaced the refused token already.
+      if (current !== "" && current !== expired) return current;
+      if (renewer.state === "stopped") {
+        oneOff ??= this.getToken(found.kite).finally(() => oneOff = undefined);
+        return await oneOff;
+      }
+      // Shares a renewal already in flight, so concurrent refusals cost one getToken.
+      if (await renewer.renewNow()) return renewer.token;
+      throw new KiteError(
+        "authenticationError",
+        `token is expired and renewing it failed: ${messageOf(lastError)}`,
+        { cause: lastError },
+      );
+    };
+    const client: Client = kite.newClient(found.url, {
+      auth: { type: "token", key: found.token },
+      remote: found.kite,
+      renewToken,
+    });
+    client.onConnect(() => renewer.start());
+    client.onDisconnect(() => renewer.pause());
+    return { ...found, client, renewer };
   }
 
   /** A token for calling `kite` (Kontrol caches it, spec §6.4). */
-  async getToken(kite: KiteIdentity | Partial<KontrolQuery>): Promise<string> {
-    return await this.#tell("getToken", kite) as string;
+  async getToken(
+    kite: KiteIdentity | Partial<KontrolQuery>,
+    options: GetTokenOptions = {},
+  ): Promise<string> {
+    const args = options.force ? { ...kite, force: true } : kite;
+    return await this.#tell("getToken", args) as string;
   }
 
   /** Kontrol's current public key for this kite's key pair. */
@@ -287,4 +362,8 @@ export class KontrolClient {
     if (result.publicKey) cfg.kontrolKey = result.publicKey;
     if (result.kiteKey || result.publicKey) this.#kite.onTrustChange();
   }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }

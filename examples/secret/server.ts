@@ -4,15 +4,17 @@
  *
  *     deno task secret:server                  # listens on KITE_PORT, default 3637
  *
- * Call it with a kite key (same Kontrol) or a token from Kontrol's getKites.
+ * It registers with the Kontrol named in the kite.key, so callers find it
+ * with `getKites` and call it with the token they get; a kite key from the
+ * same Kontrol works too.
  *
  * @module
  */
-import { Kite } from "../../mod.ts";
+import { configFromEnv, Kite, type KiteOptions } from "../../mod.ts";
 
-/** Builds the secret kite (tests reuse it). */
-export function secretKite(): Kite {
-  const kite = new Kite("secret", "1.0.0");
+/** Builds the secret kite (tests reuse it, passing their own options). */
+export function secretKite(options: KiteOptions = {}): Kite {
+  const kite = new Kite("secret", "1.0.0", options);
   kite.handle("secret", (r) => `hello ${r.username}`);
   return kite;
 }
@@ -25,8 +27,13 @@ if (import.meta.main) {
     );
     Deno.exit(1);
   }
-  await kite.serve({ port: kite.config.port || 3637 });
+  // KITE_PORT=0 asks for a free port; only an unset KITE_PORT means 3637.
+  await kite.serve({ port: configFromEnv().port ?? 3637 });
   console.log(
     `secret kite on ${kite.url}, trusting the Kontrol at ${kite.config.kontrolURL}`,
   );
+  if (kite.config.kontrolURL) {
+    await kite.registerForever();
+    console.log(`registered with Kontrol as ${kite.identity.id}`);
+  }
 }

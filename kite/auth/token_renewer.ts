@@ -49,7 +49,9 @@ export type TokenRenewerState = "scheduled" | "renewing" | "idle" | "stopped";
  * - After a failure, retries every `retryIntervalMs`.
  * - When the failure says `no kites found` (the remote kite is gone), goes
  *   idle: no more timers, but {@linkcode TokenRenewer.renewNow} still works.
- * - {@linkcode TokenRenewer.stop} ends it for good.
+ * - {@linkcode TokenRenewer.pause} disarms it until the next
+ *   {@linkcode TokenRenewer.start} (Go renews only while the client is
+ *   connected); {@linkcode TokenRenewer.stop} ends it for good.
  *
  * @example
  * ```ts
@@ -71,6 +73,7 @@ export class TokenRenewer {
   #timer: number | undefined;
   #inFlight: Promise<boolean> | undefined;
   #state: TokenRenewerState = "idle";
+  #paused = false;
 
   /**
    * Creates a renewer; call {@linkcode TokenRenewer.start} to arm it.
@@ -98,9 +101,25 @@ export class TokenRenewer {
     return this.#state;
   }
 
-  /** Arms the renewal timer (no-op when already running or stopped). */
+  /**
+   * Arms the renewal timer; undoes {@linkcode TokenRenewer.pause}. A token
+   * that is already due is renewed at once. No-op when armed or stopped.
+   */
   start(): void {
+    this.#paused = false;
     if (this.#state === "idle") this.#schedule();
+  }
+
+  /**
+   * Disarms the timer until {@linkcode TokenRenewer.start}, e.g. while the
+   * connection is down. A renewal in flight still delivers its token but
+   * arms nothing; {@linkcode TokenRenewer.renewNow} keeps working.
+   */
+  pause(): void {
+    if (this.#state === "stopped") return;
+    this.#paused = true;
+    this.#clearTimer();
+    if (this.#state === "scheduled") this.#state = "idle";
   }
 
   /**
@@ -171,6 +190,10 @@ export class TokenRenewer {
 
   #arm(delay: number, untilDue = false): void {
     this.#clearTimer();
+    if (this.#paused) {
+      this.#state = "idle";
+      return;
+    }
     this.#state = "scheduled";
     const wait = Math.max(0, Math.min(delay, MAX_TIMER_MS));
     this.#timer = this.#clock.setTimeout(() => {

@@ -155,6 +155,42 @@ Deno.test("TokenRenewer.stop() cancels the timer and ignores a renewal in flight
   assert.equal(renewer.state, "stopped");
 });
 
+Deno.test("TokenRenewer.pause() disarms until start(), which renews a token that fell due meanwhile", async () => {
+  const { clock, kontrol, renewer, renewed } = await setup();
+  renewer.start();
+  renewer.pause();
+  assert.equal(renewer.state, "idle");
+  assert.equal(clock.pending, 0);
+  // Paused across the due time: nothing is fetched.
+  await advance(clock, renewer, renewer.expiresAt! - clock.now() + 60_000);
+  assert.equal(kontrol.calls.length, 0);
+  // Resuming with an overdue token renews at once.
+  renewer.start();
+  await advance(clock, renewer, 0);
+  assert.deepEqual(kontrol.calls, [clock.now()]);
+  assert.equal(renewed.length, 1);
+  assert.equal(renewer.state, "scheduled");
+  renewer.stop();
+});
+
+Deno.test("TokenRenewer.pause() lets a renewal in flight finish without arming a timer", async () => {
+  const { clock, kontrol, renewer, renewed } = await setup();
+  renewer.start();
+  const running = renewer.renewNow();
+  renewer.pause();
+  assert.equal(await running, true);
+  assert.equal(renewed.length, 1);
+  assert.equal(renewer.token, renewed[0]);
+  assert.equal(renewer.state, "idle");
+  assert.equal(clock.pending, 0);
+  // A failed renewal while paused does not schedule a retry either.
+  kontrol.failures = 1;
+  assert.equal(await renewer.renewNow(), false);
+  assert.equal(clock.pending, 0);
+  assert.equal(kontrol.calls.length, 2);
+  renewer.stop();
+});
+
 Deno.test("TokenRenewer does not spin when Kontrol returns an almost expired token", async () => {
   const clock = new ManualClock(START);
   const now = Math.floor(START / 1000);
