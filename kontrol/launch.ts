@@ -44,11 +44,15 @@ export function permissionFlags(s: KontrolSettings): string[] {
     read.push(absolute(s.kiteHome));
     write.push(absolute(s.kiteHome));
   }
+  const env = ["KITE_*", "KONTROL_*"];
+  // The drivers read their own settings: grpc-js its proxy variables, postgres.js PG*.
+  if (s.storage === "etcd") env.push("GRPC_*", "grpc_proxy", "http_proxy", "https_proxy", "no_grpc_proxy", "no_proxy");
+  if (s.storage === "postgres") env.push("PG*");
   return [
     `--allow-net=${net.join(",")}`,
     `--allow-read=${read.join(",")}`,
     `--allow-write=${write.join(",")}`,
-    "--allow-env=KITE_*,KONTROL_*",
+    `--allow-env=${env.join(",")}`,
     "--allow-sys=hostname,systemMemoryInfo",
   ];
 }

@@ -21,6 +21,8 @@ export { MemoryStorage } from "./memory.ts";
 export { DEFAULT_POLL_INTERVAL, KvStorage } from "./kv.ts";
 export type { CompiledQuery } from "./query.ts";
 // Types the storage API mentions, so this module documents on its own.
+export { QUERY_FIELDS } from "../kite/protocol.ts";
+export type { QueryField } from "../kite/protocol.ts";
 export type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 export type { Clock } from "../kite/clock.ts";
 export type { KvStorageOptions } from "./kv.ts";

@@ -1,0 +1,37 @@
+/**
+ * Kontrol, the registry and auth kite, as a library: embed it in your own
+ * program or run it with `deno task kontrol`.
+ *
+ * @example
+ * ```ts ignore
+ * import { Kontrol } from "jsr:@kite/core/kontrol";
+ * import { MemoryStorage } from "jsr:@kite/core/storage";
+ * const kontrol = new Kontrol({ storage: new MemoryStorage() });
+ * await kontrol.init();
+ * await kontrol.kite.serve({ port: 4000 });
+ * ```
+ *
+ * @module
+ */
+export { Kontrol, KONTROL_VERSION } from "./kontrol.ts";
+export { DEFAULT_TIMING, Registry } from "./registry.ts";
+export { audienceFor, signKiteKey, signToken, TokenCache } from "./tokens.ts";
+export { loadKeyPair, loadKeyPairFiles, loadOrCreateKeyPair } from "./keys.ts";
+export type { KontrolOptions, MachineAuthenticate } from "./kontrol.ts";
+export type { RegistryTiming } from "./registry.ts";
+// The core types Kontrol's API mentions, so this entry point documents itself.
+export type * from "../mod.ts";
+export type { KeyCache, PemKeyPair, RsaAlg } from "../kite/auth/keys.ts";
+export type {
+  SignKiteKeyOptions,
+  SignTokenOptions,
+  TokenCacheKey,
+  TokenCacheOptions,
+  TokenRequest,
+} from "./tokens.ts";
+export type {
+  LoadedKeyPair,
+  LoadKeyPairFilesOptions,
+  LoadKeyPairOptions,
+} from "./keys.ts";
+export type * from "../storage/storage.ts";
