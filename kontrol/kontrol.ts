@@ -108,8 +108,12 @@ export class Kontrol {
       kontrolUser: () => this.username,
       clock: this.#clock,
       verifyTtlMs: this.kite.config.verifyTtlMs,
-      verifyKontrolKey: async (pem) =>
-        (await this.storage.getKeyFromPublic(trimPem(pem))) !== undefined,
+      // An unknown pair reads `kiteKey: not found`, as Go's Kontrol answers
+      // (spec §6.5, go-kite/08 connection 2).
+      verifyKontrolKey: async (pem) => {
+        if (await this.storage.getKeyFromPublic(trimPem(pem))) return true;
+        throw new Error("not found");
+      },
     });
     addKontrolHandlers(this);
     addHttpRoutes(this);

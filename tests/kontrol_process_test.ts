@@ -1,0 +1,331 @@
+/**
+ * `deno task kontrol` as a real process: `--help`, `--initial`, a normal
+ * run on Deno KV, PKCS#1 and PKCS#8 key files, and the narrow permissions
+ * the launcher gives `kontrol/main.ts` (never `-A`).
+ */
+import { trimPem } from "../kite/auth/keys.ts";
+import { keyIdFor } from "../kontrol/keys.ts";
+import { permissionFlags } from "../kontrol/launch.ts";
+import { readSettings } from "../kontrol/settings.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { GUARD_MS, testKite } from "./helpers/kite_harness.ts";
+import {
+  freePort,
+  jwtParts,
+  KONTROL_PUBLIC,
+  verifiesWith,
+} from "./helpers/kontrol_harness.ts";
+
+const ROOT = new URL("../", import.meta.url).pathname;
+const FIXTURES = new URL("./fixtures/keys/", import.meta.url).pathname;
+/** A child Deno process needs more than the in-process guard to start. */
+const START_MS = 30_000;
+
+/** The environment a child gets: the deno cache and PATH, plus `extra`. */
+function childEnv(extra: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const v = Deno.env.get(name);
+    if (v) env[name] = v;
+  }
+  return { ...env, NO_COLOR: "1", ...extra };
+}
+
+function task(args: string[], env: Record<string, string>): Deno.Command {
+  return new Deno.Command("deno", {
+    args: ["task", "--quiet", "kontrol", ...args],
+    cwd: ROOT,
+    env: childEnv(env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  });
+}
+
+/** Runs `deno task kontrol …` to completion. */
+async function runTask(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await task(args, env).output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+  };
+}
+
+/** Parent pid of every process, from /proc. */
+function parents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      // pid (comm) state ppid …; comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.set(Number(e.name), ppid);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+function descendants(pid: number): number[] {
+  const byParent = parents();
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of byParent) {
+      if (parent === p) {
+        found.push(child);
+        walk(child);
+      }
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+function argv(pid: number): string[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")
+      .filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+/** A `deno task kontrol` process serving until {@linkcode RunningKontrol.stop}. */
+interface RunningKontrol {
+  /** `http://127.0.0.1:<port>/kite` as it printed it. */
+  url: string;
+  /** The command line of the `kontrol/main.ts` process. */
+  mainArgv: string[];
+  /** Everything printed so far. */
+  output(): string;
+  /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
+  stop(): Promise<number>;
+}
+
+async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
+  const child = task([], env).spawn();
+  let text = "";
+  const drain = (stream: ReadableStream<Uint8Array>) =>
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void (text += chunk) }),
+    );
+  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  let mainPid = 0;
+  const stop = async (): Promise<number> => {
+    const pids = mainPid ? [mainPid] : descendants(child.pid);
+    for (const pid of pids) {
+      try {
+        Deno.kill(pid, "SIGTERM");
+      } catch {
+        // already gone
+      }
+    }
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      child.status,
+      new Promise<null>((r) => timer = setTimeout(() => r(null), GUARD_MS)),
+    ]);
+    clearTimeout(timer);
+    if (status === null) {
+      // Did not stop on SIGTERM: kill what we started, by pid, and fail.
+      for (const pid of [...descendants(child.pid), child.pid]) {
+        try {
+          Deno.kill(pid, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await child.status;
+      await drained;
+      throw new Error(`kontrol did not stop on SIGTERM:\n${text}`);
+    }
+    await drained;
+    return status.code;
+  };
+  const deadline = Date.now() + START_MS;
+  let match: RegExpMatchArray | null = null;
+  while (!(match = text.match(/Kontrol listening on (\S+)/))) {
+    if (Date.now() > deadline) {
+      await stop().catch(() => {});
+      throw new Error(`kontrol did not start:\n${text}`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  const main = descendants(child.pid).find((pid) =>
+    argv(pid).some((a) => a.endsWith("kontrol/main.ts"))
+  );
+  if (!main) {
+    await stop().catch(() => {});
+    throw new Error("no kontrol/main.ts process under deno task");
+  }
+  mainPid = main;
+  return { url: match[1], mainArgv: argv(main), output: () => text, stop };
+}
+
+Deno.test("deno task kontrol --help lists the flags and their variables", async () => {
+  const { code, stdout } = await runTask(["--help"], {});
+  assertEquals(code, 0);
+  for (
+    const flag of [
+      "ip",
+      "port",
+      "kontrolurl",
+      "username",
+      "data",
+      "storage",
+      "publickeyfile",
+      "privatekeyfile",
+      "machines",
+      "initial",
+      "postgres-host",
+    ]
+  ) {
+    assert(stdout.includes(`--${flag} `), `--${flag} in:\n${stdout}`);
+    const env = `KONTROL_${flag.toUpperCase().replace("-", "_")} `;
+    assert(stdout.includes(env), `${env} in:\n${stdout}`);
+  }
+  assert(stdout.includes("--help"));
+  const bad = await runTask(["--no-such-flag"], {});
+  assertEquals(bad.code, 2);
+  assert(bad.stderr.includes("unknown flag --no-such-flag"), bad.stderr);
+});
+
+Deno.test("deno task kontrol --initial --username bob writes a Go-shaped kite.key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kontrol_initial_" });
+  try {
+    const { code, stdout, stderr } = await runTask(
+      ["--initial", "--username", "bob"],
+      { KITE_HOME: `${dir}/home`, KONTROL_DATA: `${dir}/data` },
+    );
+    assertEquals(code, 0, stderr);
+    assert(stdout.includes("bob"), stdout);
+    const key = (await Deno.readTextFile(`${dir}/home/kite.key`)).trim();
+    const { header, claims } = jwtParts(key);
+    assertEquals(header, '{"alg":"RS256","typ":"JWT"}');
+    assertEquals(Object.keys(claims), [
+      "jti",
+      "iat",
+      "iss",
+      "sub",
+      "kontrolKey",
+      "kontrolURL",
+    ]);
+    assertEquals(claims.sub, "bob");
+    assertEquals(claims.iss, "kontrol");
+    assertEquals(claims.kontrolURL, "http://127.0.0.1:4000/kite");
+    // The key pair was generated into the data directory and signed the key.
+    const generated = trimPem(
+      await Deno.readTextFile(`${dir}/data/keys/public.pem`),
+    );
+    assertEquals(claims.kontrolKey, generated);
+    assert(await verifiesWith(key, generated), "kite.key signature");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+for (const variant of ["pkcs8", "pkcs1"]) {
+  Deno.test(`deno task kontrol serves with KONTROL_PRIVATEKEYFILE in ${variant}, without -A`, async () => {
+    const dir = await Deno.makeTempDir({ prefix: `kontrol_${variant}_` });
+    const port = freePort();
+    const env = {
+      KITE_HOME: `${dir}/home`,
+      KONTROL_DATA: `${dir}/data`,
+      KONTROL_IP: "127.0.0.1",
+      KONTROL_PORT: String(port),
+      KONTROL_PUBLICKEYFILE: `${FIXTURES}kontrol_public.pem`,
+      KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_${variant}.pem`,
+    };
+    let running: RunningKontrol | undefined;
+    try {
+      const initial = await runTask(["--initial", "--username", "alice"], env);
+      assertEquals(initial.code, 0, initial.stderr);
+      const kiteKey = (await Deno.readTextFile(`${dir}/home/kite.key`)).trim();
+      const url = `http://127.0.0.1:${port}/kite`;
+      assertEquals(jwtParts(kiteKey).claims.kontrolKey, KONTROL_PUBLIC);
+      assertEquals(jwtParts(kiteKey).claims.kontrolURL, url);
+      assert(await verifiesWith(kiteKey, KONTROL_PUBLIC));
+
+      running = await startTask(env);
+      assertEquals(running.url, url);
+      const res = await fetch(url);
+      assertEquals([res.status, await res.text()], [
+        200,
+        "Welcome to SockJS!\n",
+      ]);
+
+      // main.ts runs with scoped permissions only.
+      const flags = running.mainArgv.filter((a) => a.startsWith("-"));
+      assert(
+        !flags.some((f) => f === "-A" || f.startsWith("--allow-all")),
+        flags.join(" "),
+      );
+      assertEquals(
+        flags.filter((f) => f.startsWith("--allow-net")),
+        [`--allow-net=127.0.0.1:${port}`],
+      );
+      for (const kind of ["read", "write", "env"]) {
+        const given = flags.filter((f) => f.startsWith(`--allow-${kind}`));
+        assertEquals(given.length, 1, kind);
+        assert(given[0].includes("="), `--allow-${kind} is scoped`);
+      }
+      assert(!flags.some((f) => f.startsWith("--allow-run")), flags.join(" "));
+      assert(!flags.some((f) => f.startsWith("--allow-ffi")), flags.join(" "));
+
+      // A kite holding the kite.key uses the process Kontrol end to end.
+      const user = testKite("math", { environment: "test" }, { kiteKey });
+      try {
+        assertEquals(await user.kontrol.getKey(), KONTROL_PUBLIC);
+        await user.serve();
+        await user.register();
+        const [found] = await user.getKites({ username: "alice" });
+        assertEquals(found.url, user.url);
+        assertEquals(found.keyId, await keyIdFor(KONTROL_PUBLIC));
+        assert(await verifiesWith(found.token, KONTROL_PUBLIC));
+      } finally {
+        await user.close();
+      }
+
+      const code = await running.stop();
+      running = undefined;
+      assertEquals(code, 0);
+    } finally {
+      if (running) await running.stop().catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+}
+
+Deno.test("permissionFlags: scoped net/read/write/env, never --allow-all", () => {
+  const settings = readSettings([], (name) =>
+    ({
+      KONTROL_IP: "127.0.0.1",
+      KONTROL_PORT: "4555",
+      KONTROL_DATA: "/tmp/kontrol-data",
+      KONTROL_PUBLICKEYFILE: "/keys/pub.pem",
+      KONTROL_PRIVATEKEYFILE: "/keys/priv.pem",
+    })[name]);
+  assertEquals(permissionFlags(settings), [
+    "--allow-net=127.0.0.1:4555",
+    "--allow-read=/tmp/kontrol-data,/keys/pub.pem,/keys/priv.pem",
+    "--allow-write=/tmp/kontrol-data",
+    "--allow-env=KITE_*,KONTROL_*",
+    "--allow-sys=hostname,systemMemoryInfo",
+  ]);
+  const initial = readSettings(
+    ["--initial", "--username", "bob"],
+    (name) => ({ KITE_HOME: "/home/bob/.kite", KONTROL_DATA: "/d" })[name],
+  );
+  const flags = permissionFlags(initial);
+  assertEquals(flags[0], "--allow-net=0.0.0.0:4000");
+  assertEquals(flags[1], "--allow-read=/d,/home/bob/.kite");
+  assertEquals(flags[2], "--allow-write=/d,/home/bob/.kite");
+});
