@@ -43,18 +43,64 @@ function task(args: string[], env: Record<string, string>): Deno.Command {
   });
 }
 
-/** Runs `deno task kontrol …` to completion. */
+/** A spawned `deno task kontrol`, its output, and a way to end it and its children. */
+interface Spawned {
+  child: Deno.ChildProcess;
+  /** stdout and stderr so far. */
+  output(): { stdout: string; stderr: string };
+  /** The exit status, or null if it did not exit within `ms`. */
+  exited(ms: number): Promise<Deno.CommandStatus | null>;
+  /** SIGKILL to the task and everything under it (by pid), then wait for the pipes. */
+  kill(): Promise<void>;
+}
+
+function spawnTask(args: string[], env: Record<string, string>): Spawned {
+  const child = task(args, env).spawn();
+  const out = { stdout: "", stderr: "" };
+  const drain = (stream: ReadableStream<Uint8Array>, key: keyof typeof out) =>
+    stream.pipeThrough(new TextDecoderStream()).pipeTo(
+      new WritableStream({ write: (chunk) => void (out[key] += chunk) }),
+    );
+  const drained = Promise.all([
+    drain(child.stdout, "stdout"),
+    drain(child.stderr, "stderr"),
+  ]);
+  const exited = async (ms: number) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const status = await Promise.race([
+      child.status,
+      new Promise<null>((r) => timer = setTimeout(() => r(null), ms)),
+    ]);
+    clearTimeout(timer);
+    if (status) await drained;
+    return status;
+  };
+  const kill = async () => {
+    for (const pid of [...descendants(child.pid), child.pid]) {
+      try {
+        Deno.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
+    await child.status;
+    await drained;
+  };
+  return { child, output: () => out, exited, kill };
+}
+
+/** Runs `deno task kontrol …` to completion (killed and failed after START_MS). */
 async function runTask(
   args: string[],
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await task(args, env).output();
-  const dec = new TextDecoder();
-  return {
-    code: out.code,
-    stdout: dec.decode(out.stdout),
-    stderr: dec.decode(out.stderr),
-  };
+  const run = spawnTask(args, env);
+  const status = await run.exited(START_MS);
+  if (!status) {
+    await run.kill();
+    throw new Error(`deno task kontrol ${args.join(" ")} did not exit`);
+  }
+  return { code: status.code, ...run.output() };
 }
 
 /** Parent pid of every process, from /proc. */
@@ -104,23 +150,16 @@ interface RunningKontrol {
   url: string;
   /** The command line of the `kontrol/main.ts` process. */
   mainArgv: string[];
-  /** Everything printed so far. */
-  output(): string;
   /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
   stop(): Promise<number>;
 }
 
 async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
-  const child = task([], env).spawn();
-  let text = "";
-  const drain = (stream: ReadableStream<Uint8Array>) =>
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (chunk) => void (text += chunk) }),
-    );
-  const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  const run = spawnTask([], env);
+  const text = () => run.output().stdout + run.output().stderr;
   let mainPid = 0;
   const stop = async (): Promise<number> => {
-    const pids = mainPid ? [mainPid] : descendants(child.pid);
+    const pids = mainPid ? [mainPid] : descendants(run.child.pid);
     for (const pid of pids) {
       try {
         Deno.kill(pid, "SIGTERM");
@@ -128,38 +167,23 @@ async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
         // already gone
       }
     }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      child.status,
-      new Promise<null>((r) => timer = setTimeout(() => r(null), GUARD_MS)),
-    ]);
-    clearTimeout(timer);
-    if (status === null) {
-      // Did not stop on SIGTERM: kill what we started, by pid, and fail.
-      for (const pid of [...descendants(child.pid), child.pid]) {
-        try {
-          Deno.kill(pid, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await child.status;
-      await drained;
-      throw new Error(`kontrol did not stop on SIGTERM:\n${text}`);
+    const status = await run.exited(GUARD_MS);
+    if (!status) {
+      await run.kill();
+      throw new Error(`kontrol did not stop on SIGTERM:\n${text()}`);
     }
-    await drained;
     return status.code;
   };
   const deadline = Date.now() + START_MS;
   let match: RegExpMatchArray | null = null;
-  while (!(match = text.match(/Kontrol listening on (\S+)/))) {
+  while (!(match = text().match(/Kontrol listening on (\S+)/))) {
     if (Date.now() > deadline) {
       await stop().catch(() => {});
-      throw new Error(`kontrol did not start:\n${text}`);
+      throw new Error(`kontrol did not start:\n${text()}`);
     }
     await new Promise((r) => setTimeout(r, 20));
   }
-  const main = descendants(child.pid).find((pid) =>
+  const main = descendants(run.child.pid).find((pid) =>
     argv(pid).some((a) => a.endsWith("kontrol/main.ts"))
   );
   if (!main) {
@@ -167,7 +191,7 @@ async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
     throw new Error("no kontrol/main.ts process under deno task");
   }
   mainPid = main;
-  return { url: match[1], mainArgv: argv(main), output: () => text, stop };
+  return { url: match[1], mainArgv: argv(main), stop };
 }
 
 Deno.test("deno task kontrol --help lists the flags and their variables", async () => {
