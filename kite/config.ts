@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { ClientTransport } from "./transport/dial.ts";
+import { type ClientTransport, parseTransport } from "./transport/dial.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";
@@ -13,9 +13,9 @@ export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";
 export interface KiteConfig {
   /** Owner; from kite.key `sub` or `KITE_USERNAME`. @default {"unknown"} */
   username: string;
-  /** @default {"unknown"} */
+  /** Deployment environment; `KITE_ENVIRONMENT`. @default {"unknown"} */
   environment: string;
-  /** @default {"unknown"} */
+  /** Location; `KITE_REGION`. @default {"unknown"} */
   region: string;
   /** Host name reported in the identity. @default {Deno.hostname()} */
   hostname: string;
@@ -41,10 +41,48 @@ export interface KiteConfig {
   verifyTtlMs: number;
   /** Default for methods registered afterwards. @default {false} */
   disableAuthentication: boolean;
-  /** @default {"INFO"} */
+  /** Least severe level logged; `KITE_LOG_LEVEL`. @default {"INFO"} */
   logLevel: LogLevel;
-  /** Largest incoming message, bytes. @default {1048576} */
+  /**
+   * Largest incoming message or `xhr_send` body, bytes; a bigger one closes
+   * the session with code 4009. @default {1048576}
+   */
   maxMessageBytes: number;
+  /**
+   * Deepest nesting of arrays/objects in an incoming dnode message; a deeper
+   * one closes the connection with code 3400. @default {64}
+   */
+  maxJsonDepth: number;
+  /**
+   * Local callbacks per connection (response callbacks of pending calls
+   * included); a call that would add more fails with `sendError`.
+   * @default {100000}
+   */
+  maxCallbacks: number;
+  /**
+   * Calls per connection waiting for a reply; `tell` beyond it fails at
+   * once with `sendError`. @default {10000}
+   */
+  maxPendingCalls: number;
+  /**
+   * Requests per connection served at the same time; more are answered
+   * with `requestLimitError`. @default {1000}
+   */
+  maxConcurrentRequests: number;
+  /**
+   * Accepted sessions per kite over all transports; more are refused with
+   * `503`. @default {10000}
+   */
+  maxConnections: number;
+  /** XHR sessions per kite; more are refused with `503`. @default {10000} */
+  maxXhrSessions: number;
+  /**
+   * Bytes waiting for a peer that does not read (WebSocket `bufferedAmount`
+   * plus the session queue); past it the session closes with code 4008. A
+   * burst of replies bigger than this, sent at once, counts too.
+   * @default {16777216}
+   */
+  maxBufferedBytes: number;
   /** SockJS `h` interval, ms. @default {10000} */
   sockjsHeartbeatMs: number;
   /** SockJS session GC delay, ms. @default {10000} */
@@ -70,6 +108,13 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   disableAuthentication: false,
   logLevel: "INFO",
   maxMessageBytes: 1 << 20,
+  maxJsonDepth: 64,
+  maxCallbacks: 100_000,
+  maxPendingCalls: 10_000,
+  maxConcurrentRequests: 1_000,
+  maxConnections: 10_000,
+  maxXhrSessions: 10_000,
+  maxBufferedBytes: 16 << 20,
   sockjsHeartbeatMs: 10_000,
   sockjsDisconnectDelayMs: 10_000,
 });
@@ -119,22 +164,6 @@ export function parseGoDuration(text: string): number {
   return sign * total;
 }
 
-function parseTransportEnv(value: string): ClientTransport {
-  switch (value) {
-    case "WebSocket":
-    case "auto":
-      return "websocket";
-    case "XHRPolling":
-      return "xhr-polling";
-    case "raw-websocket":
-    case "RawWebSocket":
-      return "raw-websocket";
-  }
-  throw new RangeError(
-    `KITE_TRANSPORT=${value} is not one of WebSocket, XHRPolling, auto, raw-websocket`,
-  );
-}
-
 /**
  * Reads `KITE_*` variables (spec §7.1) into a partial config. Only set
  * variables appear in the result. Invalid values throw a RangeError that
@@ -168,7 +197,13 @@ export function configFromEnv(
     out.port = n;
   }
   const transport = get("KITE_TRANSPORT");
-  if (transport !== undefined) out.transport = parseTransportEnv(transport);
+  if (transport !== undefined) {
+    try {
+      out.transport = parseTransport(transport);
+    } catch (err) {
+      throw new RangeError(`KITE_TRANSPORT: ${(err as Error).message}`);
+    }
+  }
   const durations: [string, "timeoutMs" | "verifyTtlMs"][] = [
     ["KITE_TIMEOUT", "timeoutMs"],
     ["KITE_VERIFY_TTL", "verifyTtlMs"],

@@ -137,8 +137,8 @@ Deno.test("configFromEnv() throws a RangeError naming the variable for bad value
     KITE_PORT: ["abc", "-1", "65536", "1.5", "0x10", "1e3", " 80", "80 "],
     KITE_TIMEOUT: ["10", "forever", "1d"],
     KITE_VERIFY_TTL: ["5", "soon"],
-    // Case matters, as in Go.
-    KITE_TRANSPORT: ["websocket", "xhr", "SockJS"],
+    // Go's names are case-sensitive; our own lower-case names are accepted too.
+    KITE_TRANSPORT: ["WEBSOCKET", "xhr", "SockJS"],
   };
   for (const [name, values] of Object.entries(bad)) {
     for (const value of values) {

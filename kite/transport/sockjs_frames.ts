@@ -27,9 +27,10 @@ export interface CloseReason {
 }
 
 /**
- * The close reasons this transport produces. Codes 4002, 4009 and 4011 lie in
- * the private WebSocket range so that the same code can go into the `c` frame
- * and the WebSocket close frame; they mirror 1002, 1009 and 1011.
+ * The close reasons this transport produces. Codes 4002, 4008, 4009 and 4011
+ * lie in the private WebSocket range so that the same code can go into the
+ * `c` frame and the WebSocket close frame; they mirror 1002, 1008, 1009 and
+ * 1011.
  */
 export const CLOSE_REASONS: {
   /** The local side closed the session (spec Appendix A). */
@@ -44,6 +45,8 @@ export const CLOSE_REASONS: {
   readonly brokenFraming: CloseReason;
   /** A client frame or body exceeded the configured limit. */
   readonly tooBig: CloseReason;
+  /** The peer left more than the configured bytes unread. */
+  readonly backlog: CloseReason;
 } = {
   goAway: { code: 3000, reason: "Go away!" },
   anotherConnection: { code: 2010, reason: "Another connection still open" },
@@ -54,6 +57,7 @@ export const CLOSE_REASONS: {
     reason: "Broken framing: expected a JSON array of strings",
   },
   tooBig: { code: 4009, reason: "Message too big" },
+  backlog: { code: 4008, reason: "Slow consumer: too much unread data" },
 };
 
 /**

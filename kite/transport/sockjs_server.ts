@@ -51,6 +51,18 @@ export interface SockJsServerOptions {
   maxMessageBytes?: number;
   /** Cap on XHR sessions; past it new ones get `503`. @default {10000} */
   maxSessions?: number;
+  /**
+   * Cap on connections over every transport (open WebSockets, closing ones
+   * included, plus XHR sessions); past it new ones get `503`.
+   * @default {10000}
+   */
+  maxConnections?: number;
+  /**
+   * Unread outgoing data per session (queued messages plus the WebSocket's
+   * `bufferedAmount`) past which the session is closed with code 4008.
+   * @default {16777216}
+   */
+  maxBufferedBytes?: number;
   /** Source of timers. @default {systemClock} */
   clock?: Clock;
   /**
@@ -73,6 +85,8 @@ export const SOCKJS_SERVER_DEFAULTS: {
   readonly responseLimit: number;
   readonly maxMessageBytes: number;
   readonly maxSessions: number;
+  readonly maxConnections: number;
+  readonly maxBufferedBytes: number;
 } = {
   prefix: "/kite",
   heartbeatMs: 10_000,
@@ -80,6 +94,8 @@ export const SOCKJS_SERVER_DEFAULTS: {
   responseLimit: 131_072,
   maxMessageBytes: 1_048_576,
   maxSessions: 10_000,
+  maxConnections: 10_000,
+  maxBufferedBytes: 16_777_216,
 };
 
 // `{server}` and `{session}` are `[^/.]+` (spec §1.2).
@@ -99,11 +115,14 @@ export class SockJsServer {
   #prefix: string;
   #responseLimit: number;
   #maxSessions: number;
+  #maxConnections: number;
   #disconnectDelayMs: number;
   #onSession: (session: Session) => SessionHandler;
   #host: SessionHost;
   #live = new Set<Session>();
   #xhr = new Map<string, XhrSession>();
+  /** WebSockets not closed yet, including sessions closed on a peer that never reads. */
+  #openSockets = 0;
   #closed = false;
 
   /** Checks the options; nothing is served until `handle` is called. */
@@ -138,6 +157,16 @@ export class SockJsServer {
       options.maxSessions ?? d.maxSessions,
       1,
     );
+    this.#maxConnections = checkNumber(
+      "maxConnections",
+      options.maxConnections ?? d.maxConnections,
+      1,
+    );
+    const maxBufferedBytes = checkNumber(
+      "maxBufferedBytes",
+      options.maxBufferedBytes ?? d.maxBufferedBytes,
+      1,
+    );
     this.#onSession = options.onSession;
     const onError = options.onError ?? logHandlerError;
     const live = this.#live;
@@ -145,6 +174,7 @@ export class SockJsServer {
       clock: options.clock ?? systemClock,
       heartbeatMs,
       maxMessageBytes,
+      maxBufferedBytes,
       onError,
       ended: (session) => live.delete(session),
     };
@@ -153,6 +183,14 @@ export class SockJsServer {
   /** Number of sessions not yet closed, over every transport. */
   get sessionCount(): number {
     return this.#live.size;
+  }
+
+  /**
+   * Connections counted against `maxConnections`: WebSockets until their
+   * socket has closed, XHR sessions until they are forgotten.
+   */
+  get connectionCount(): number {
+    return this.#openSockets + this.#xhr.size;
   }
 
   /**
@@ -222,6 +260,18 @@ export class SockJsServer {
     id: string,
   ): Response {
     if (this.#closed) return unavailable(new Headers(), "Server closed");
+    if (this.connectionCount >= this.#maxConnections) {
+      return unavailable(new Headers(), this.#tooManyConnections());
+    }
+    // Deno upgrades any version; gorilla (sockjs-go) insists on 13.
+    const version = request.headers.get("sec-websocket-version");
+    if (version !== null && version.trim() !== "13") {
+      return textError(
+        new Headers({ "Sec-WebSocket-Version": "13" }),
+        400,
+        "websocket: unsupported version: 13 not found in 'Sec-Websocket-Version' header",
+      );
+    }
     let upgrade: { socket: WebSocket; response: Response };
     try {
       // Deno negotiates no extension, so kite.js's permessage-deflate offer
@@ -230,6 +280,8 @@ export class SockJsServer {
     } catch {
       return badUpgrade();
     }
+    this.#openSockets++;
+    upgrade.socket.addEventListener("close", () => this.#openSockets--);
     const session = new WebSocketSession(this.#host, upgrade.socket, {
       framed,
       id,
@@ -252,7 +304,13 @@ export class SockJsServer {
     if (!session) {
       if (this.#closed) return unavailable(headers, "Server closed");
       if (this.#xhr.size >= this.#maxSessions) {
-        return unavailable(headers, "Too many sessions");
+        return unavailable(
+          headers,
+          `Too many sessions: limit is ${this.#maxSessions} XHR sessions`,
+        );
+      }
+      if (this.connectionCount >= this.#maxConnections) {
+        return unavailable(headers, this.#tooManyConnections());
       }
       session = new XhrSession(this.#host, {
         transport: polling ? "xhr-polling" : "xhr-streaming",
@@ -282,6 +340,10 @@ export class SockJsServer {
     receiver.onInterrupt = () => attached.interrupted(receiver);
     session.attach(receiver);
     return new Response(receiver.body, { headers });
+  }
+
+  #tooManyConnections(): string {
+    return `Too many connections: limit is ${this.#maxConnections}`;
   }
 
   async #xhrSend(request: Request, id: string): Promise<Response> {

@@ -23,6 +23,8 @@ export interface SessionHost {
   readonly heartbeatMs: number;
   /** Largest accepted incoming frame or body, in UTF-8 bytes. */
   readonly maxMessageBytes: number;
+  /** Unread outgoing data (UTF-16 units queued plus socket buffer) past which the session closes. */
+  readonly maxBufferedBytes: number;
   /** Reports a failure of the layer above (a throwing handler). */
   onError(error: unknown, session: Session): void;
   /** The session ended; forget it. */
@@ -41,6 +43,8 @@ export abstract class SockJsSession implements Session {
   protected readonly host: SessionHost;
   /** Messages waiting for the next flush. */
   protected readonly queue: string[] = [];
+  /** Total length of the queued messages. */
+  protected queuedLength = 0;
   #handler: SessionHandler | undefined;
   #closeInfo: CloseInfo | undefined;
   #flushScheduled = false;
@@ -68,10 +72,17 @@ export abstract class SockJsSession implements Session {
     return this.#closeInfo;
   }
 
-  /** Queues one message; messages queued in one tick leave as one frame. */
+  /**
+   * Queues one message; messages queued in one tick leave as one frame.
+   * @throws {Error} when the session is closed, or when the peer has left
+   * more than `maxBufferedBytes` unread (the session is then closed with
+   * code 4008 and its backlog dropped).
+   */
   send(message: string): void {
     this.assertOpen();
+    this.checkBacklog();
     this.queue.push(message);
+    this.queuedLength += message.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flushTask);
@@ -103,6 +114,39 @@ export abstract class SockJsSession implements Session {
     this.#handler = handler;
     // The session may have been closed inside onSession.
     if (this.#closeInfo) this.#notifyClose(this.#closeInfo);
+  }
+
+  /**
+   * Bytes written but not yet taken by the peer, beyond the queue
+   * (the WebSocket `bufferedAmount`); 0 for transports without one.
+   */
+  protected get unreadBytes(): number {
+    return 0;
+  }
+
+  /** Empties the outgoing queue. */
+  protected clearQueue(): void {
+    this.queue.length = 0;
+    this.queuedLength = 0;
+  }
+
+  /**
+   * Closes the session when its peer stopped reading: a client that never
+   * reads must not grow server memory without bound. Checked before each
+   * send, so one message bigger than the limit still goes out.
+   * @throws {Error} when the limit was passed (after closing).
+   */
+  protected checkBacklog(): void {
+    const limit = this.host.maxBufferedBytes;
+    const backlog = this.queuedLength + this.unreadBytes;
+    if (backlog <= limit) return;
+    // The backlog is what the limit protects: drop it rather than flush it.
+    this.clearQueue();
+    const info = backlogTooBig(limit);
+    this.close(info.code, info.reason);
+    throw new Error(
+      `Cannot send on ${this.transport} session ${this.id}: ${info.reason}`,
+    );
   }
 
   /**
@@ -158,5 +202,13 @@ export abstract class SockJsSession implements Session {
   #flushTask = (): void => {
     this.#flushScheduled = false;
     if (this.queue.length > 0) this.flush();
+  };
+}
+
+/** The close reason for a peer that left more than `limit` bytes unread. */
+export function backlogTooBig(limit: number): CloseInfo {
+  return {
+    code: CLOSE_REASONS.backlog.code,
+    reason: `${CLOSE_REASONS.backlog.reason}, over ${limit} bytes`,
   };
 }

@@ -79,7 +79,13 @@ export class WebSocketSession extends SockJsSession {
   override send(message: string): void {
     if (this.#framed) return super.send(message);
     this.assertOpen();
+    this.checkBacklog();
     if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(message);
+  }
+
+  /** What the socket still holds for a peer that reads slowly or not at all. */
+  protected override get unreadBytes(): number {
+    return this.#socket.bufferedAmount;
   }
 
   /** Sends the queued messages as one `a[...]` frame. */
@@ -87,7 +93,7 @@ export class WebSocketSession extends SockJsSession {
     if (this.#socket.readyState === WebSocket.OPEN) {
       this.#socket.send(encodeMessages(this.queue));
     }
-    this.queue.length = 0;
+    this.clearQueue();
   }
 
   /** Sends pending messages and `c[code,reason]`, then closes the socket. */

@@ -257,7 +257,7 @@ export class XhrSession extends SockJsSession {
   /** Writes the queue as one frame; false when the receiver is finished. */
   #writeQueueTo(receiver: XhrReceiver): boolean {
     const frame = encodeMessages(this.queue);
-    this.queue.length = 0;
+    this.clearQueue();
     return receiver.write(frame);
   }
 
@@ -281,7 +281,7 @@ export class XhrSession extends SockJsSession {
     this.#clearTimer();
     this.#receiver?.end();
     this.#receiver = undefined;
-    this.queue.length = 0;
+    this.clearQueue();
     this.#options.remove(this);
     this.markClosed(info);
   }

@@ -21,6 +21,8 @@ export interface TcpWebSocketOptions {
   maxMessageBytes: number;
   /** `Origin` header to send (Go clients send one, spec §1.5). */
   origin?: string;
+  /** Aborts the connect and handshake. */
+  signal?: AbortSignal;
 }
 
 /** Events of a {@linkcode TcpWebSocket}. */
@@ -59,6 +61,8 @@ export class TcpWebSocket {
   #queued: Uint8Array[] = [];
   #queuedBytes = 0;
   #closed = false;
+  #reading: Promise<void> = Promise.resolve();
+  readonly #released: PromiseWithResolvers<void> = Promise.withResolvers();
   #decoder = new TextDecoder("utf-8", { fatal: true });
 
   private constructor(conn: Deno.Conn, max: number, leftover: Uint8Array) {
@@ -69,7 +73,8 @@ export class TcpWebSocket {
 
   /**
    * Connects and performs the opening handshake.
-   * @throws {Error} naming the cause (refused, bad status, bad accept key, timeout).
+   * @throws {Error} naming the cause (refused, bad status, bad accept key,
+   * timeout, aborted).
    */
   static async connect(
     url: URL,
@@ -78,10 +83,22 @@ export class TcpWebSocket {
     const secure = url.protocol === "wss:";
     const port = Number(url.port || (secure ? 443 : 80));
     const hostname = url.hostname.replace(/^\[|\]$/g, "");
-    const signal = AbortSignal.timeout(options.timeoutMs);
-    const conn: Deno.Conn = secure
-      ? await Deno.connectTls({ hostname, port })
-      : await Deno.connect({ hostname, port, signal } as Deno.ConnectOptions);
+    const timeout = AbortSignal.timeout(options.timeoutMs);
+    const signal = options.signal
+      ? AbortSignal.any([timeout, options.signal])
+      : timeout;
+    const failure = () =>
+      options.signal?.aborted
+        ? new Error("aborted")
+        : new Error(`no WebSocket handshake within ${options.timeoutMs} ms`);
+    let conn: Deno.Conn;
+    try {
+      conn = secure
+        ? await Deno.connectTls({ hostname, port })
+        : await Deno.connect({ hostname, port, signal } as Deno.ConnectOptions);
+    } catch (err) {
+      throw signal.aborted ? failure() : err;
+    }
     try {
       if (!secure) (conn as Deno.TcpConn).setNoDelay(true);
       const key = btoa(
@@ -107,19 +124,19 @@ export class TcpWebSocket {
       return new TcpWebSocket(conn, options.maxMessageBytes, rest);
     } catch (err) {
       conn.close();
-      if (signal.aborted) {
-        throw new Error(
-          `no WebSocket handshake within ${options.timeoutMs} ms`,
-        );
-      }
-      throw err;
+      throw signal.aborted ? failure() : err;
     }
   }
 
   /** Starts delivering messages to `handler`. */
   start(handler: TcpWebSocketHandler): void {
     this.#handler = handler;
-    void this.#readLoop();
+    this.#reading = this.#readLoop();
+  }
+
+  /** Settles once the socket is closed and nothing of it is left running. */
+  get finished(): Promise<void> {
+    return Promise.all([this.#released.promise, this.#reading]).then(() => {});
   }
 
   /** Sends one text message (masked, one write). */
@@ -171,6 +188,7 @@ export class TcpWebSocket {
       try {
         this.#conn.close();
       } catch { /* already closed */ }
+      this.#released.resolve();
     });
     this.#handler?.onClose(code, reason);
   }
@@ -217,7 +235,11 @@ export class TcpWebSocket {
       const maskAt = offset;
       if (masked) offset += 4;
       if (b.length < offset + len) return;
-      const payload = b.slice(offset, offset + len);
+      // Server frames are unmasked (RFC 6455 §5.1): a view saves a copy. `#buf`
+      // is never written to, so the view stays valid across reads.
+      const payload = masked
+        ? b.slice(offset, offset + len)
+        : b.subarray(offset, offset + len);
       if (masked) {
         for (let i = 0; i < len; i++) payload[i] ^= b[maskAt + (i & 3)];
       }
@@ -300,18 +322,31 @@ async function readHead(
   conn: Deno.Conn,
   signal: AbortSignal,
 ): Promise<{ status: number; headers: Map<string, string>; rest: Uint8Array }> {
+  // One listener for the whole head: the connection is closed on abort.
+  let onAbort = () => {};
+  const aborted = new Promise<null>((_, reject) => {
+    onAbort = () => reject(new Error("handshake aborted"));
+    if (signal.aborted) onAbort();
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+  aborted.catch(() => {});
+  // Removed once the head is in: a listener on an `AbortSignal.timeout`
+  // keeps the process alive until the timeout fires (15 s by default).
+  try {
+    return await readHeadUntilEnd(conn, aborted);
+  } finally {
+    signal.removeEventListener("abort", onAbort);
+  }
+}
+
+async function readHeadUntilEnd(
+  conn: Deno.Conn,
+  aborted: Promise<null>,
+): Promise<{ status: number; headers: Map<string, string>; rest: Uint8Array }> {
   let buf: Uint8Array = new Uint8Array(0);
   const chunk = new Uint8Array(4096);
   for (;;) {
-    if (signal.aborted) throw new Error("handshake timed out");
-    const n = await Promise.race([
-      conn.read(chunk),
-      new Promise<null>((_, reject) =>
-        signal.addEventListener("abort", () => reject(new Error("timeout")), {
-          once: true,
-        })
-      ),
-    ]);
+    const n = await Promise.race([conn.read(chunk), aborted]);
     if (n === null) throw new Error("connection closed during handshake");
     buf = concat(buf, chunk.slice(0, n));
     const end = indexOfHeadEnd(buf);

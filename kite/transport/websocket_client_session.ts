@@ -1,0 +1,169 @@
+/**
+ * A {@linkcode ClientSession} over a {@linkcode TcpWebSocket}; the SockJS
+ * and raw WebSocket clients differ only in their {@linkcode WebSocketFraming}.
+ *
+ * @module
+ */
+
+import type {
+  ClientSession,
+  ClientTransportOptions,
+} from "./client_session.ts";
+import { describeError, dialError } from "./dial_error.ts";
+import type { CloseInfo, SessionHandler } from "./session.ts";
+import { hostPort } from "./sockjs_client_url.ts";
+import { TcpWebSocket } from "./websocket_client.ts";
+
+/** How one kind of WebSocket client puts messages into text frames. */
+export interface WebSocketFraming {
+  /** The transport name sessions report. */
+  readonly transport: "websocket" | "raw-websocket";
+  /** The text frame that carries one outgoing message. */
+  encode(message: string): string;
+  /**
+   * What one incoming text frame means: one message, messages in order,
+   * nothing (`undefined`), or how the session ends.
+   */
+  decode(frame: string): string | string[] | CloseInfo | undefined;
+}
+
+/** What {@linkcode openWebSocketSession} needs besides the framing. */
+export interface WebSocketSessionOptions extends ClientTransportOptions {
+  /** Session id to report. */
+  id: string;
+  /** `Origin` header for the handshake. */
+  origin?: string;
+}
+
+/** Close code for a message handler that threw. */
+const INTERNAL_ERROR = 1011;
+
+/**
+ * Opens a WebSocket on `url` and resolves with a session as soon as the
+ * handshake is done: the Go client does not wait for the SockJS `o` (§1.3).
+ *
+ * @throws {Error} naming `url` and the cause when the dial fails, times out
+ * or is aborted.
+ */
+export async function openWebSocketSession(
+  url: URL,
+  framing: WebSocketFraming,
+  handler: SessionHandler,
+  options: WebSocketSessionOptions,
+): Promise<ClientSession> {
+  const { signal } = options;
+  if (signal?.aborted) throw dialError(url.href, "aborted");
+  let socket: TcpWebSocket;
+  try {
+    socket = await TcpWebSocket.connect(url, {
+      timeoutMs: options.timeoutMs,
+      maxMessageBytes: options.maxMessageBytes,
+      origin: options.origin,
+      signal,
+    });
+  } catch (error) {
+    throw dialError(url.href, error);
+  }
+  return new WebSocketClientSession(url, socket, framing, handler, options);
+}
+
+class WebSocketClientSession implements ClientSession {
+  readonly transport: "websocket" | "raw-websocket";
+  readonly id: string;
+  readonly remoteAddr: string;
+  readonly #socket: TcpWebSocket;
+  readonly #framing: WebSocketFraming;
+  readonly #handler: SessionHandler;
+  readonly #signal: AbortSignal | undefined;
+  /** Set once the session is ending: what `onClose` reports. */
+  #ending: CloseInfo | undefined;
+  #reported = false;
+  readonly #onAbort = () => this.close(1000, "aborted by signal");
+
+  constructor(
+    url: URL,
+    socket: TcpWebSocket,
+    framing: WebSocketFraming,
+    handler: SessionHandler,
+    options: WebSocketSessionOptions,
+  ) {
+    this.transport = framing.transport;
+    this.id = options.id;
+    this.remoteAddr = hostPort(url);
+    this.#socket = socket;
+    this.#framing = framing;
+    this.#handler = handler;
+    this.#signal = options.signal;
+    this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    socket.start({
+      onText: (text) => this.#receive(text),
+      onClose: (code, reason) =>
+        this.#report(
+          this.#ending ??
+            { code, reason: reason || "connection closed by peer" },
+        ),
+    });
+  }
+
+  get closed(): boolean {
+    return this.#ending !== undefined || this.#reported;
+  }
+
+  get finished(): Promise<void> {
+    return this.#socket.finished;
+  }
+
+  send(message: string): void {
+    if (this.closed) throw new Error("session is closed");
+    this.#socket.send(this.#framing.encode(message));
+  }
+
+  close(code = 1000, reason = "closed by client"): void {
+    this.#end({ code, reason });
+  }
+
+  /** Closes the socket; `onClose` reports `info` before this returns. */
+  #end(info: CloseInfo): void {
+    if (this.closed) return;
+    this.#ending = info;
+    // Only 1000 and 3000–4999 are for applications to send (RFC 6455 §7.4).
+    const sendable = info.code === 1000 ||
+      (info.code >= 3000 && info.code <= 4999);
+    this.#socket.close(sendable ? info.code : 1000, info.reason);
+    this.#report(info);
+  }
+
+  #report(info: CloseInfo): void {
+    if (this.#reported) return;
+    this.#reported = true;
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#handler.onClose(info);
+  }
+
+  #receive(text: string): void {
+    if (this.closed) return;
+    const got = this.#framing.decode(text);
+    if (typeof got === "string") {
+      this.#deliver(got);
+    } else if (Array.isArray(got)) {
+      for (let i = 0; i < got.length && this.#deliver(got[i]); i++);
+    } else if (got !== undefined) {
+      this.#end(got);
+    }
+  }
+
+  /** Hands one message up; false once the session takes no more. */
+  #deliver(message: string): boolean {
+    if (this.closed) return false;
+    try {
+      this.#handler.onMessage(message);
+    } catch (error) {
+      this.#end({
+        code: INTERNAL_ERROR,
+        reason: `message handler failed: ${describeError(error)}`,
+      });
+      return false;
+    }
+    return true;
+  }
+}
