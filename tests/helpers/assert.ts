@@ -110,9 +110,9 @@ export async function assertRejects(
   throw new AssertionError("expected the promise to reject");
 }
 
-// deno-lint-ignore no-explicit-any
 function checkError(
   err: unknown,
+  // deno-lint-ignore no-explicit-any
   type?: new (...args: any[]) => Error,
   includes?: string,
 ) {
