@@ -49,13 +49,29 @@ export interface RegisterHTTPOptions {
 }
 
 /**
- * Talks to one Kontrol on behalf of a kite. Get it from `kite.kontrol`.
+ * Talks to Kontrol on behalf of a kite. Get it from `kite.kontrol`.
+ *
+ * `kontrolURL` (kite.key claim, `KITE_KONTROL_URL` or config) may list
+ * several Kontrols sharing one storage, separated by commas:
+ * `http://k1:4000/kite,http://k2:4000/kite`. The client talks to one at a
+ * time; when that connection drops it dials the same URL again, then the
+ * others in turn (with backoff after each full round), and re-registers
+ * with whichever answers first.
  */
 export class KontrolClient {
   readonly #kite: Kite;
+  /** One client per Kontrol URL, created on first use. */
+  readonly #clients = new Map<string, Client>();
   #client: Client | undefined;
-  #connected: Promise<void> | undefined;
+  #connecting: Promise<Client> | undefined;
+  #current = 0;
+  /** Bumped by close(), so loops started before it stop. */
+  #generation = 0;
+  #closerAdded = false;
+  /** Pending waits (backoff), cut short by close(). */
+  readonly #sleeps = new Map<number, () => void>();
   #registeredURL: string | undefined;
+  #registeredOn: Client | undefined;
   #registered = false;
   #registering = false;
   #stopHeartbeats: (() => void) | undefined;
@@ -65,44 +81,128 @@ export class KontrolClient {
     this.#kite = kite;
   }
 
-  /** Kontrol's URL from the config (kite.key `kontrolURL` or `KITE_KONTROL_URL`). */
-  get url(): string {
-    const url = this.#kite.config.kontrolURL;
-    if (!url) {
+  /**
+   * Kontrol URLs from the config (kite.key `kontrolURL` or
+   * `KITE_KONTROL_URL`), split on commas.
+   * @throws {KiteError} `sendError` when none is configured.
+   */
+  get urls(): string[] {
+    const urls = (this.#kite.config.kontrolURL ?? "").split(",")
+      .map((u) => u.trim()).filter((u) => u !== "");
+    if (urls.length === 0) {
       throw new KiteError(
         "sendError",
         "no Kontrol URL: set KITE_KONTROL_URL or get a kite.key with `deno task kontrol --initial --username <name>`",
       );
     }
-    return url;
+    return urls;
   }
 
-  /** The connection to Kontrol (dialed forever, kiteKey auth), once connected. */
+  /** The Kontrol URL in use (or tried next): one of {@linkcode KontrolClient.urls}. */
+  get url(): string {
+    const urls = this.urls;
+    return urls[this.#current % urls.length];
+  }
+
+  /**
+   * The connection to Kontrol (kiteKey auth), once connected. Dials the
+   * configured URLs in turn until one answers; waits while none does.
+   */
   async connection(): Promise<Client> {
-    if (!this.#client) {
-      const kiteKey = this.#kite.config.kiteKey;
-      if (!kiteKey) {
-        throw new KiteError(
-          "authenticationError",
-          "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
-        );
-      }
-      const client = this.#kite.newClient(this.url, {
-        auth: { type: "kiteKey", key: kiteKey },
-        reconnect: { initialMs: 200, maxMs: 5_000 },
-      });
-      // Re-register on every reconnect, e.g. after Kontrol restarts (spec §8.5 step 6).
-      client.onConnect(() => {
-        if (this.#registered && !this.#registering && this.#registeredURL) {
-          void this.#registerLoop(this.#registeredURL).catch(() => {});
-        }
-      });
-      this.#client = client;
-      this.#connected = client.dialForever();
+    if (this.#client?.connected) return this.#client;
+    if (!this.#connecting) {
+      const connecting = this.#connect(this.#generation);
+      this.#connecting = connecting;
+      // Cleared when done, so a later call after a drop starts a new round.
+      connecting.then(
+        () => {
+          if (this.#connecting === connecting) this.#connecting = undefined;
+        },
+        () => {
+          if (this.#connecting === connecting) this.#connecting = undefined;
+        },
+      );
+    }
+    return await this.#connecting;
+  }
+
+  /** Dials the URLs, starting with the one last used, until one answers. */
+  async #connect(generation: number): Promise<Client> {
+    const kiteKey = this.#kite.config.kiteKey;
+    if (!kiteKey) {
+      throw new KiteError(
+        "authenticationError",
+        "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
+      );
+    }
+    const urls = this.urls;
+    if (!this.#closerAdded) {
+      this.#closerAdded = true;
       this.#kite.addCloser(() => this.close());
     }
-    await this.#connected;
-    return this.#client;
+    const backoff = new Backoff({ initialMs: 200, maxMs: 5_000 });
+    for (;;) {
+      for (let i = 0; i < urls.length; i++) {
+        const index = (this.#current + i) % urls.length;
+        if (generation !== this.#generation) throw closedError();
+        const client = this.#clientFor(urls[index], kiteKey);
+        try {
+          await client.dial();
+        } catch (err) {
+          this.#kite.logger.debug(
+            `dial Kontrol ${urls[index]} failed: ${(err as Error).message}`,
+          );
+          continue;
+        }
+        if (generation !== this.#generation) {
+          client.close();
+          throw closedError();
+        }
+        this.#current = index;
+        this.#client = client;
+        return client;
+      }
+      await this.#sleep(backoff.next());
+    }
+  }
+
+  /** Waits `ms` on the kite's clock; close() ends the wait early. */
+  #sleep(ms: number): Promise<void> {
+    const clock = this.#kite.clock;
+    return new Promise((resolve) => {
+      const timer = clock.setTimeout(() => {
+        this.#sleeps.delete(timer);
+        resolve();
+      }, ms);
+      this.#sleeps.set(timer, () => {
+        clock.clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  #clientFor(url: string, kiteKey: string): Client {
+    let client = this.#clients.get(url);
+    if (client) return client;
+    client = this.#kite.newClient(url, {
+      auth: { type: "kiteKey", key: kiteKey },
+    });
+    const self = client;
+    // Re-register on every (re)connection, e.g. after Kontrol restarts or
+    // when another Kontrol takes over (spec §8.5 step 6).
+    client.onConnect(() => {
+      if (this.#registered && !this.#registering && this.#registeredURL) {
+        void this.#registerLoop(this.#registeredURL).catch(() => {});
+      }
+    });
+    client.onDisconnect(() => {
+      if (this.#client !== self) return;
+      this.#client = undefined;
+      // Reconnect at once (to this URL first, then the others), as Go's DialForever.
+      this.connection().catch(() => {});
+    });
+    this.#clients.set(url, client);
+    return client;
   }
 
   async #tell(method: string, ...args: unknown[]): Promise<unknown> {
@@ -110,11 +210,25 @@ export class KontrolClient {
     return client.tellWithTimeout(method, this.#kite.config.timeoutMs, ...args);
   }
 
+  /**
+   * The Kontrol URL that took the last registration over the current
+   * connection; `undefined` before registering and while disconnected.
+   */
+  get registeredWith(): string | undefined {
+    return this.#registeredOn?.connected ? this.#registeredOn.url : undefined;
+  }
+
   /** Registers `url` (default: the kite's own URL) once. */
   async register(url: string = this.#kite.url): Promise<RegisterResult> {
-    const result = await this.#tell("register", { url }) as RegisterResult;
+    const client = await this.connection();
+    const result = await client.tellWithTimeout(
+      "register",
+      this.#kite.config.timeoutMs,
+      { url },
+    ) as RegisterResult;
     this.#registeredURL = url;
     this.#registered = true;
+    this.#registeredOn = client;
     this.#applyRegisterResult(result);
     return result;
   }
@@ -131,6 +245,7 @@ export class KontrolClient {
 
   async #registerLoop(url: string): Promise<RegisterResult> {
     const backoff = new Backoff({ initialMs: 500, maxMs: REGISTER_RETRY_MS });
+    const generation = this.#generation;
     this.#registering = true;
     for (;;) {
       try {
@@ -139,14 +254,12 @@ export class KontrolClient {
         return result;
       } catch (err) {
         this.#registering = false;
-        if (!this.#client) throw err; // closed
+        if (generation !== this.#generation) throw err; // closed
         this.#kite.logger.warning(
-          `register with Kontrol failed: ${(err as Error).message}`,
+          `register with Kontrol ${this.url} failed: ${(err as Error).message}`,
         );
-        await new Promise((r) =>
-          this.#kite.clock.setTimeout(() => r(undefined), backoff.next())
-        );
-        if (!this.#client) throw err;
+        await this.#sleep(backoff.next());
+        if (generation !== this.#generation) throw err;
         this.#registering = true;
       }
     }
@@ -324,12 +437,12 @@ export class KontrolClient {
     const callback = (reply: { error?: unknown; result?: KiteEvent }) => {
       if (reply?.result) fn(reply.result);
     };
-    const result = await this.#tell("getKites", {
-      query: makeQuery(query),
-      watchCallback: callback,
-      who: null,
-    }) as { watcherID?: string };
-    const client = this.#client!;
+    const client = await this.connection();
+    const result = await client.tellWithTimeout(
+      "getKites",
+      this.#kite.config.timeoutMs,
+      { query: makeQuery(query), watchCallback: callback, who: null },
+    ) as { watcherID?: string };
     return async () => {
       client.releaseCallback(callback);
       if (result.watcherID && client.connected) {
@@ -344,10 +457,16 @@ export class KontrolClient {
 
   /** Closes the connection to Kontrol and stops heartbeats. */
   close(): void {
+    this.#generation++;
+    this.#closerAdded = false;
+    for (const wake of this.#sleeps.values()) wake();
+    this.#sleeps.clear();
     this.#stopHeartbeats?.();
-    this.#client?.close();
     this.#client = undefined;
-    this.#connected = undefined;
+    this.#connecting = undefined;
+    const clients = [...this.#clients.values()];
+    this.#clients.clear();
+    for (const client of clients) client.close();
   }
 
   /** After a key rotation Kontrol sends a new kite key / public key (spec §6.8). */
@@ -355,13 +474,19 @@ export class KontrolClient {
     const cfg = this.#kite.config;
     if (result.kiteKey) {
       cfg.kiteKey = result.kiteKey;
-      if (this.#client?.auth?.type === "kiteKey") {
-        this.#client.auth = { type: "kiteKey", key: result.kiteKey };
+      for (const client of this.#clients.values()) {
+        if (client.auth?.type === "kiteKey") {
+          client.auth = { type: "kiteKey", key: result.kiteKey };
+        }
       }
     }
     if (result.publicKey) cfg.kontrolKey = result.publicKey;
     if (result.kiteKey || result.publicKey) this.#kite.onTrustChange();
   }
+}
+
+function closedError(): KiteError {
+  return new KiteError("sendError", "Kontrol client is closed");
 }
 
 function messageOf(error: unknown): string {

@@ -17,7 +17,6 @@ import {
   QUERY_FIELDS,
 } from "../kite/protocol.ts";
 import type { Request } from "../kite/request.ts";
-import { trimPem } from "../kite/auth/keys.ts";
 import type { StoredKeyPair } from "../storage/storage.ts";
 import type { Kontrol } from "./kontrol.ts";
 import { audienceFor } from "./tokens.ts";
@@ -51,7 +50,7 @@ export async function signingPair(
   kontrol: Kontrol,
   keyId: string,
 ): Promise<StoredKeyPair> {
-  const pair = await kontrol.storage.getKeyFromId(keyId);
+  const pair = await kontrol.keyPair(keyId);
   if (!pair) {
     throw new KiteError("genericError", "no valid authentication key found");
   }
@@ -89,7 +88,7 @@ export async function pairForKontrolKey(
   if (typeof kontrolKey !== "string" || kontrolKey === "") {
     throw new KiteError("genericError", "public key is not passed");
   }
-  const stored = await kontrol.storage.getKeyFromPublic(trimPem(kontrolKey));
+  const stored = await kontrol.keyPairFromPublic(kontrolKey);
   if (!stored) {
     throw new KiteError("genericError", "no valid authentication key found");
   }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { KiteError } from "../kite/errors.ts";
 import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
 import { pairForKontrolKey } from "./handlers.ts";
 import type { Kontrol } from "./kontrol.ts";
@@ -69,6 +70,8 @@ export function addHttpRoutes(kontrol: Kontrol): void {
         keyId: resolved.pair.id,
       });
     } catch (err) {
+      // Another user's id is a refusal, not a storage failure.
+      if (err instanceof KiteError) return fail(403, err.message);
       return fail(500, `storage: ${(err as Error).message}`);
     }
     const result: Record<string, unknown> = {

@@ -50,6 +50,12 @@ export interface KontrolOptions {
 export const KONTROL_VERSION = "0.0.1";
 
 /**
+ * How long a key pair read by id is reused. Pairs change only by being
+ * deleted, which another Kontrol of a cluster then sees this much later.
+ */
+const KEY_PAIR_CACHE_MS = 10_000;
+
+/**
  * A Kontrol server.
  *
  * @example
@@ -77,6 +83,10 @@ export class Kontrol {
   #sweeper: number | undefined;
   #kontrolURL: string | undefined;
   readonly #trusted = new TrustedKeys();
+  readonly #pairs = new Map<
+    string,
+    { pair: Promise<StoredKeyPair | undefined>; until: number }
+  >();
 
   /** Creates Kontrol; call {@linkcode Kontrol.init} before serving. */
   constructor(options: KontrolOptions) {
@@ -87,6 +97,9 @@ export class Kontrol {
     this.#kontrolURL = options.kontrolURL;
     this.kite = new Kite("kontrol", KONTROL_VERSION, {
       clock: this.#clock,
+      // Kontrol issues kite keys and needs none: reading $KITE_HOME would
+      // fail under the launcher's scoped permissions (no HOME).
+      kiteKey: false,
       config: { username: this.username, ...options.kiteConfig },
     });
     this.registry = new Registry(
@@ -136,8 +149,16 @@ export class Kontrol {
    */
   async init(pair?: KeyPair): Promise<void> {
     if (pair) {
-      const known = await this.storage.getKeyFromPublic(trimPem(pair.public));
-      if (!known) await this.addKeyPair(pair);
+      const pem = trimPem(pair.public);
+      if (!await this.storage.getKeyFromPublic(pem)) {
+        try {
+          await this.addKeyPair(pair);
+        } catch (err) {
+          // Kontrols of a cluster starting together race to store the
+          // shared pair: losing that race is fine.
+          if (!await this.storage.getKeyFromPublic(pem)) throw err;
+        }
+      }
     }
     await this.#loadSelfPair();
     if (!this.#selfPair) {
@@ -171,9 +192,50 @@ export class Kontrol {
     return clean;
   }
 
+  /**
+   * A key pair by id, deleted or not. Reads are cached briefly and shared,
+   * so a getKites answer costs one lookup per distinct pair, not per kite.
+   */
+  keyPair(id: string): Promise<StoredKeyPair | undefined> {
+    return this.#cachedPair(`id ${id}`, () => this.storage.getKeyFromId(id));
+  }
+
+  /** A key pair by public key PEM, deleted or not; cached as {@linkcode Kontrol.keyPair}. */
+  keyPairFromPublic(publicKey: string): Promise<StoredKeyPair | undefined> {
+    const pem = trimPem(publicKey);
+    return this.#cachedPair(
+      `public ${pem}`,
+      () => this.storage.getKeyFromPublic(pem),
+    );
+  }
+
+  #cachedPair(
+    key: string,
+    load: () => Promise<StoredKeyPair | undefined>,
+  ): Promise<StoredKeyPair | undefined> {
+    const now = this.#clock.now();
+    const hit = this.#pairs.get(key);
+    if (hit && hit.until > now) return hit.pair;
+    let pair: Promise<StoredKeyPair | undefined>;
+    try {
+      pair = load();
+    } catch (err) {
+      return Promise.reject(err); // e.g. an id the storage cannot hold
+    }
+    const entry = { pair, until: now + KEY_PAIR_CACHE_MS };
+    this.#pairs.set(key, entry);
+    // Only found pairs are kept: a failure or a miss is asked again next time.
+    const forget = () => {
+      if (this.#pairs.get(key) === entry) this.#pairs.delete(key);
+    };
+    pair.then((found) => found || forget(), forget);
+    return pair;
+  }
+
   /** Retires a key pair: it stays trusted so its kites can re-register and get a new key (§8.7). */
   async deleteKeyPair(id: string): Promise<void> {
     await this.storage.deleteKey(id);
+    this.#pairs.clear();
     if (this.#selfPair?.id === id) this.#selfPair = undefined;
     await this.#loadSelfPair();
     if (!this.#selfPair) {

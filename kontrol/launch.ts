@@ -46,7 +46,16 @@ export function permissionFlags(s: KontrolSettings): string[] {
   }
   const env = ["KITE_*", "KONTROL_*"];
   // The drivers read their own settings: grpc-js its proxy variables, postgres.js PG*.
-  if (s.storage === "etcd") env.push("GRPC_*", "grpc_proxy", "http_proxy", "https_proxy", "no_grpc_proxy", "no_proxy");
+  if (s.storage === "etcd") {
+    env.push(
+      "GRPC_*",
+      "grpc_proxy",
+      "http_proxy",
+      "https_proxy",
+      "no_grpc_proxy",
+      "no_proxy",
+    );
+  }
   if (s.storage === "postgres") env.push("PG*");
   return [
     `--allow-net=${net.join(",")}`,

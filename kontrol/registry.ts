@@ -8,7 +8,9 @@
  */
 import type { Client } from "../kite/client.ts";
 import type { Clock } from "../kite/clock.ts";
+import { KiteError } from "../kite/errors.ts";
 import type { Logger } from "../kite/log.ts";
+import { makeQuery } from "../kite/protocol.ts";
 import type { KiteRecord, Storage } from "../storage/storage.ts";
 
 /** Timing of liveness checks. */
@@ -44,6 +46,7 @@ export class Registry {
   readonly #timing: RegistryTiming;
   readonly #entries = new Map<string, Entry>();
   #closing = false;
+  #refreshFailing = false;
 
   /** Creates an empty registry. */
   constructor(
@@ -72,10 +75,20 @@ export class Registry {
    * Stores a registration and supervises it. With a `client` (dnode
    * registration) the kite is deregistered as soon as that connection
    * closes; without (HTTP) only the heartbeat timer applies.
+   * @throws {KiteError} when another user's kite holds the id: storage is
+   * keyed by id, so reusing an id seen in `getKites` would replace that
+   * kite's entry (and send its callers, with their tokens, elsewhere).
    */
   async register(record: KiteRecord, client?: Client): Promise<void> {
-    await this.#storage.upsert(record);
     const id = record.kite.id;
+    const [holder] = await this.#storage.get(makeQuery({ id }));
+    if (holder && holder.kite.username !== record.kite.username) {
+      throw new KiteError(
+        "genericError",
+        `kite id ${id} is registered by another user`,
+      );
+    }
+    await this.#storage.upsert(record);
     this.#drop(id);
     const entry: Entry = {
       record,
@@ -104,11 +117,19 @@ export class Registry {
     const now = this.#clock.now();
     if (now - entry.lastWrite >= this.#timing.updateIntervalMs) {
       entry.lastWrite = now;
-      this.#storage.update(entry.record).catch((err) =>
-        this.#logger.warning(
-          `refresh of ${id} failed: ${(err as Error).message}`,
-        )
-      );
+      this.#storage.update(entry.record).then(() => {
+        if (!this.#refreshFailing) return;
+        this.#refreshFailing = false;
+        this.#logger.info("storage refreshes work again");
+      }, (err) => {
+        // Storage is away: try again on the next ping, not a whole interval
+        // later; warn once per outage, not once per kite and ping.
+        entry.lastWrite = -Infinity;
+        const message = `refresh of ${id} failed: ${(err as Error).message}`;
+        if (this.#refreshFailing) return this.#logger.debug(message);
+        this.#refreshFailing = true;
+        this.#logger.warning(message);
+      });
     }
     return true;
   }

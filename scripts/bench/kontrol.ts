@@ -1,7 +1,9 @@
 /**
  * Kontrol benchmark: registrations per second over the wire, and getKites
  * latency (one-kite and 100-kite results) with N kites registered, on the
- * memory and Deno KV stores. Kontrol runs in this process.
+ * memory and Deno KV stores, and on etcd and PostgreSQL when their binaries
+ * are installed (started with the test helpers; skipped with a note
+ * otherwise). Kontrol runs in this process.
  *
  * @module
  */
@@ -9,8 +11,13 @@ import { Kite } from "../../mod.ts";
 import { Kontrol } from "../../kontrol/kontrol.ts";
 import { MemoryStorage } from "../../storage/memory.ts";
 import { KvStorage } from "../../storage/kv.ts";
+import { EtcdStorage } from "../../storage/etcd.ts";
+import { PostgresStorage } from "../../storage/postgres.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { makeIdentity } from "../../kite/protocol.ts";
+import { findBinary, postgresBinDirs } from "../../tests/helpers/binaries.ts";
+import { startEtcd } from "../../tests/helpers/etcd_server.ts";
+import { startPostgres } from "../../tests/helpers/postgres_server.ts";
 import { quantile, round } from "./stats.ts";
 
 /** Figures for one storage engine. */
@@ -136,7 +143,62 @@ async function benchOne(
   }
 }
 
-/** Runs the Kontrol benchmark on memory and KV with `n` registered kites. */
+/** A server-backed engine: starts its server, opens a storage, cleans up. */
+interface ServerEngine {
+  name: string;
+  binary: string;
+  aptPackage: string;
+  installed: boolean;
+  run(n: number): Promise<KontrolResult>;
+}
+
+const SERVER_ENGINES: ServerEngine[] = [
+  {
+    name: "etcd",
+    binary: "etcd",
+    aptPackage: "etcd-server",
+    installed: findBinary("etcd") !== undefined,
+    async run(n) {
+      const server = await startEtcd();
+      try {
+        return await benchOne(
+          "etcd",
+          await EtcdStorage.connect({ endpoints: server.endpoints }),
+          n,
+        );
+      } finally {
+        // A crash, not a graceful stop: etcd's HTTP/2 GOAWAY on shutdown can
+        // abort a Deno 2.9 process (see storage/etcd.ts).
+        await server.stop("SIGKILL");
+        await server.close();
+      }
+    },
+  },
+  {
+    name: "postgres",
+    binary: "postgres",
+    aptPackage: "postgresql",
+    installed:
+      findBinary("postgres", { extraDirs: postgresBinDirs() }) !== undefined,
+    async run(n) {
+      const server = await startPostgres();
+      try {
+        return await benchOne(
+          "postgres",
+          await PostgresStorage.connect(server.connection),
+          n,
+        );
+      } finally {
+        await server.close();
+      }
+    },
+  },
+];
+
+/**
+ * Runs the Kontrol benchmark with `n` registered kites on memory and KV,
+ * then on etcd and PostgreSQL where installed.
+ */
 export async function benchKontrol(n = 10_000): Promise<KontrolResult[]> {
   const results = [await benchOne("memory", new MemoryStorage(), n)];
   const dir = await Deno.makeTempDir({ prefix: "kite-bench-kv-" });
@@ -146,6 +208,15 @@ export async function benchKontrol(n = 10_000): Promise<KontrolResult[]> {
     );
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+  for (const engine of SERVER_ENGINES) {
+    if (!engine.installed) {
+      console.log(
+        `Kontrol on ${engine.name}: skipped, \`${engine.binary}\` not found (apt-get install ${engine.aptPackage})`,
+      );
+      continue;
+    }
+    results.push(await engine.run(n));
   }
   return results;
 }

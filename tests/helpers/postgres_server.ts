@@ -51,8 +51,12 @@ export interface PostgresServer extends PostgresConnectionSettings {
   readonly dir: string;
   /** True between a successful start and the next stop. */
   readonly running: boolean;
-  /** Fast shutdown by PID, keeping the data, to simulate an outage. */
-  stop(): Promise<void>;
+  /**
+   * Stops the server by PID, keeping the data, to simulate an outage:
+   * `fast` (SIGINT) shuts down cleanly; `immediate` (SIGQUIT) is a crash,
+   * after which PostgreSQL recovers and empties UNLOGGED tables.
+   */
+  stop(mode?: "fast" | "immediate"): Promise<void>;
   /** Starts it again on the same port and data directory. */
   start(): Promise<void>;
   /** Stops the server and removes the directory. */
@@ -203,12 +207,12 @@ class PostgresTestServer implements PostgresServer {
     }
   }
 
-  async stop(): Promise<void> {
+  async stop(mode: "fast" | "immediate" = "fast"): Promise<void> {
     const process = this.#process;
     this.#process = undefined;
     // SIGINT is PostgreSQL's "fast" shutdown: it disconnects clients rather
     // than waiting for them as SIGTERM ("smart") does.
-    if (process) await process.stop("SIGINT");
+    if (process) await process.stop(mode === "fast" ? "SIGINT" : "SIGQUIT");
   }
 
   async close(): Promise<void> {
