@@ -12,10 +12,17 @@ import {
   CallbackTable,
   decodeMessage,
   encodeMessage,
+  FUNCTION_PLACEHOLDER,
   scrub,
   unscrub,
 } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
+import {
+  exceedsJsonDepth,
+  tooDeepReason,
+  tooManyCallbacks,
+  tooManyPendingCalls,
+} from "./limits.ts";
 import type { Auth, KiteIdentity } from "./protocol.ts";
 import type {
   CloseInfo,
@@ -58,6 +65,62 @@ interface PendingCall {
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
 
 /**
+ * JSON of identities and credentials already sent, kept beside the objects
+ * (not per connection: a Kontrol holds thousands of idle ones), so that a
+ * call does not encode them again. A token alone is ~700 characters.
+ */
+const identityJSON = new WeakMap<
+  KiteIdentity,
+  { fields: string[]; json: string }
+>();
+const authJSON = new WeakMap<
+  object,
+  { type: string; key: string; json: string }
+>();
+
+function encodeIdentity(i: KiteIdentity): string {
+  const c = identityJSON.get(i);
+  if (c !== undefined && sameIdentity(c.fields, i)) return c.json;
+  const json = JSON.stringify(i);
+  identityJSON.set(i, { fields: identityFields(i), json });
+  return json;
+}
+
+/** `JSON.stringify(auth)` for a plain `{type, key}` object, else `undefined`. */
+function encodeAuth(auth: Auth): string | undefined {
+  if (
+    typeof auth !== "object" || Object.getPrototypeOf(auth) !== Object.prototype
+  ) return undefined;
+  const { type, key } = auth;
+  if (typeof type !== "string" || typeof key !== "string") return undefined;
+  if (Object.keys(auth).length !== 2) return undefined;
+  const c = authJSON.get(auth);
+  if (c !== undefined && c.type === type && c.key === key) return c.json;
+  const json = JSON.stringify(auth);
+  authJSON.set(auth, { type, key, json });
+  return json;
+}
+
+function identityFields(i: KiteIdentity): string[] {
+  return [
+    i.name,
+    i.username,
+    i.id,
+    i.environment,
+    i.region,
+    i.version,
+    i.hostname,
+  ];
+}
+
+function sameIdentity(fields: string[], i: KiteIdentity): boolean {
+  return fields[0] === i.name && fields[1] === i.username &&
+    fields[2] === i.id && fields[3] === i.environment &&
+    fields[4] === i.region && fields[5] === i.version &&
+    fields[6] === i.hostname;
+}
+
+/**
  * A connection to a remote kite. Get one with {@linkcode Kite.newClient}
  * (dialing) or from `request.client` in a handler (accepted).
  *
@@ -83,19 +146,20 @@ export class Client {
   readonly #options: ClientOptions;
   readonly #callbacks = new CallbackTable();
   readonly #pending = new Map<number, PendingCall>();
-  readonly #backoff: Backoff;
+  /** Made when first needed: accepted connections never reconnect. */
+  #backoff: Backoff | undefined;
   #session: Session | undefined;
   #closedByUser = false;
   #reconnecting = false;
   #reconnectTimer: number | undefined;
-  readonly #foreverWaiters = new Set<() => void>();
+  // Sets made on first use: a Kontrol or busy kite holds thousands of idle
+  // accepted connections, most of which never get a listener.
+  #foreverWaiters: Set<() => void> | undefined;
   #dialing: Promise<void> | undefined;
   #abort = new AbortController();
-  #listeners = {
-    connect: new Set<() => void>(),
-    disconnect: new Set<(info: CloseInfo) => void>(),
-    tokenExpire: new Set<() => void>(),
-  };
+  #onConnectFns: Set<() => void> | undefined;
+  #onDisconnectFns: Set<(info: CloseInfo) => void> | undefined;
+  #onTokenExpireFns: Set<() => void> | undefined;
 
   /** @internal Use {@linkcode Kite.newClient}. */
   constructor(
@@ -116,7 +180,7 @@ export class Client {
       : session
       ? null
       : kite.defaultAuth();
-    this.#backoff = new Backoff(options.reconnect);
+    if (!session) this.#backoff = new Backoff(options.reconnect);
     if (session) this.#attach(session);
   }
 
@@ -208,18 +272,19 @@ export class Client {
   dialForever(): Promise<void> {
     this.#reconnecting = true;
     this.#closedByUser = false;
+    const waiters = this.#foreverWaiters ??= new Set();
     return new Promise((resolve) => {
       // close() cancels the retry timer, so it must settle this promise too.
       const done = () => {
-        this.#foreverWaiters.delete(done);
+        waiters.delete(done);
         resolve();
       };
-      this.#foreverWaiters.add(done);
+      waiters.add(done);
       const attempt = () => {
         this.#reconnectTimer = undefined;
         if (this.#closedByUser) return done();
         this.dial().then(() => {
-          this.#backoff.reset();
+          this.#retry.reset();
           done();
         }, (err) => {
           if (this.#closedByUser) return done();
@@ -228,7 +293,7 @@ export class Client {
           );
           this.#reconnectTimer = this.#kite.clock.setTimeout(
             attempt,
-            this.#backoff.next(),
+            this.#retry.next(),
           );
         });
       };
@@ -244,27 +309,30 @@ export class Client {
       this.#kite.clock.clearTimeout(this.#reconnectTimer);
       this.#reconnectTimer = undefined;
     }
-    for (const done of [...this.#foreverWaiters]) done();
+    for (const done of [...this.#foreverWaiters ?? []]) done();
     this.#session?.close(3000, "Go away!");
     if (this.side === "dialed") this.#kite.forgetClient(this);
   }
 
   /** Calls `fn` on every (re)connection; returns an unsubscribe function. */
   onConnect(fn: () => void): () => void {
-    this.#listeners.connect.add(fn);
-    return () => this.#listeners.connect.delete(fn);
+    const fns = this.#onConnectFns ??= new Set();
+    fns.add(fn);
+    return () => fns.delete(fn);
   }
 
   /** Calls `fn` whenever the connection drops; returns an unsubscribe function. */
   onDisconnect(fn: (info: CloseInfo) => void): () => void {
-    this.#listeners.disconnect.add(fn);
-    return () => this.#listeners.disconnect.delete(fn);
+    const fns = this.#onDisconnectFns ??= new Set();
+    fns.add(fn);
+    return () => fns.delete(fn);
   }
 
   /** Calls `fn` when a reply says the token expired; returns an unsubscribe function. */
   onTokenExpire(fn: () => void): () => void {
-    this.#listeners.tokenExpire.add(fn);
-    return () => this.#listeners.tokenExpire.delete(fn);
+    const fns = this.#onTokenExpireFns ??= new Set();
+    fns.add(fn);
+    return () => fns.delete(fn);
   }
 
   /**
@@ -293,7 +361,17 @@ export class Client {
     return this.#callbacks.release(fn);
   }
 
-  async #callWithRenewal(
+  #callWithRenewal(
+    method: string,
+    args: unknown[],
+    timeoutMs: number,
+  ): Promise<unknown> {
+    // Without a renewer, no async wrapper: one promise per call, not two.
+    if (!this.#options.renewToken) return this.#call(method, args, timeoutMs);
+    return this.#callRenewing(method, args, timeoutMs);
+  }
+
+  async #callRenewing(
     method: string,
     args: unknown[],
     timeoutMs: number,
@@ -318,6 +396,13 @@ export class Client {
         ? "can't send, client is closed"
         : "can't send, session is not established yet";
       return Promise.reject(new KiteError("sendError", text));
+    }
+    const limits = this.#kite.config;
+    if (this.#pending.size >= limits.maxPendingCalls) {
+      return Promise.reject(tooManyPendingCalls(limits.maxPendingCalls));
+    }
+    if (this.#callbacks.size >= limits.maxCallbacks) {
+      return Promise.reject(tooManyCallbacks(limits.maxCallbacks));
     }
     return new Promise((resolve, reject) => {
       const pending: PendingCall = { method, resolve, reject };
@@ -344,18 +429,22 @@ export class Client {
       try {
         // Inside the try: a cyclic argument makes scrub() throw (and BigInt
         // makes encoding throw); the call then fails with sendError.
-        const options = {
-          kite: this.#kite.identity,
-          authentication: this.auth,
-          responseCallback: "[Function]",
-          withArgs: scrub(
-            args,
-            [0, "withArgs"],
-            callbacks,
-            this.#callbacks.register,
-          ),
-        };
-        session.send(encodeMessage(method, [options], callbacks));
+        const withArgs = scrub(
+          args,
+          [0, "withArgs"],
+          callbacks,
+          this.#register,
+        );
+        // scrub() hands `args` back as is when it holds no function: then
+        // the response callback is the only entry in `callbacks`.
+        const callbacksJSON = withArgs === args
+          ? '{"' + id + '":[0,"responseCallback"]}'
+          : JSON.stringify(callbacks);
+        session.send(
+          '{"method":' + JSON.stringify(method) + ',"arguments":[' +
+            this.#envelope() + JSON.stringify(withArgs) + '}],"callbacks":' +
+            callbacksJSON + "}",
+        );
       } catch (err) {
         this.#forget(id);
         reject(
@@ -363,6 +452,33 @@ export class Client {
         );
       }
     });
+  }
+
+  /**
+   * The start of a call's options object, up to `"withArgs":` — the same
+   * text as `JSON.stringify({kite, authentication, responseCallback:
+   * "[Function]", withArgs})` starts with (Go field order, spec §3.1).
+   */
+  #envelope(): string {
+    const identity = this.#kite.identity;
+    const auth = this.auth;
+    const authText = auth === null ? "null" : encodeAuth(auth);
+    if (authText !== undefined) {
+      return '{"kite":' + encodeIdentity(identity) + ',"authentication":' +
+        authText + ',"responseCallback":"[Function]","withArgs":';
+    }
+    // Anything but null or a plain {type, key}: let JSON decide, every time.
+    const probe = JSON.stringify({
+      kite: identity,
+      authentication: auth,
+      responseCallback: FUNCTION_PLACEHOLDER,
+      withArgs: 0,
+    });
+    return probe.slice(0, -2); // without the probe's `0}`
+  }
+
+  get #retry(): Backoff {
+    return this.#backoff ??= new Backoff(this.#options.reconnect);
   }
 
   #forget(id: number): PendingCall | undefined {
@@ -414,7 +530,7 @@ export class Client {
   #fail(pending: PendingCall, error: unknown): void {
     const err = KiteError.from(error);
     if (isTokenExpired(err)) {
-      for (const fn of this.#listeners.tokenExpire) safely(fn);
+      for (const fn of this.#onTokenExpireFns ?? []) safely(fn);
     }
     pending.reject(err);
   }
@@ -431,10 +547,27 @@ export class Client {
       args,
       [],
       callbacks,
-      this.#callbacks.register,
+      this.#register,
     ) as unknown[];
     session.send(encodeMessage(id, scrubbed, callbacks));
   }
+
+  /**
+   * Registers a local function being sent, within `maxCallbacks`. A function
+   * already registered keeps its id and costs nothing.
+   * @throws {KiteError} `sendError` when the table is full.
+   */
+  #register = (fn: AnyFunction): number => {
+    const table = this.#callbacks;
+    const before = table.size;
+    const id = table.register(fn);
+    const max = this.#kite.config.maxCallbacks;
+    if (table.size > before && table.size > max) {
+      table.delete(id);
+      throw tooManyCallbacks(max);
+    }
+    return id;
+  };
 
   #remoteFunction = (id: number): AnyFunction => (...args: unknown[]) =>
     this.callRemote(id, args);
@@ -447,7 +580,7 @@ export class Client {
   #attach(session: Session): void {
     this.#session = session;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
-    for (const fn of this.#listeners.connect) safely(fn);
+    for (const fn of this.#onConnectFns ?? []) safely(fn);
     this.#kite.notifyConnect(this);
   }
 
@@ -463,17 +596,25 @@ export class Client {
       pending.reject(error);
     }
     this.#abort.abort(error);
-    for (const fn of this.#listeners.disconnect) safely(() => fn(info));
+    for (const fn of this.#onDisconnectFns ?? []) safely(() => fn(info));
     this.#kite.notifyDisconnect(this);
     if (this.#reconnecting && !this.#closedByUser) {
       this.#reconnectTimer = this.#kite.clock.setTimeout(
         () => void this.dialForever(),
-        this.#backoff.next(),
+        this.#retry.next(),
       );
     }
   }
 
   #receive(text: string): void {
+    const maxDepth = this.#kite.config.maxJsonDepth;
+    if (exceedsJsonDepth(text, maxDepth)) {
+      this.#kite.logger.warning(
+        `closing connection: ${tooDeepReason(maxDepth)}`,
+      );
+      this.#session?.close(3400, tooDeepReason(maxDepth));
+      return;
+    }
     let msg;
     try {
       msg = decodeMessage(text);

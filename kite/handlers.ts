@@ -48,6 +48,9 @@ export function systemInfo(): SystemInfo {
   };
 }
 
+/** Shortest `kite.heartbeat` period granted to a caller on an accepted connection. */
+const MIN_REMOTE_HEARTBEAT_MS = 1_000;
+
 /** Heartbeat tickers, one per connection (Go keeps one per kite; §12 #24). */
 const heartbeats = new WeakMap<Client, () => void>();
 
@@ -66,16 +69,23 @@ export function addDefaultHandlers(kite: Kite): void {
       );
     }
     heartbeats.get(r.client)?.();
+    // A caller on an accepted connection could ask for a ping every
+    // microsecond; Go's whole-second ticker cannot go below 1 s either.
+    // Kontrol calls over the connection the kite dialed, so it is not held
+    // to this floor.
+    const periodMs = r.client.side === "accepted"
+      ? Math.max(seconds * 1000, MIN_REMOTE_HEARTBEAT_MS)
+      : seconds * 1000;
     const clock = kite.clock;
     let timer = 0;
     const tick = () => {
       if (!r.client.connected) return;
       fn();
-      timer = clock.setTimeout(tick, seconds * 1000);
+      timer = clock.setTimeout(tick, periodMs);
     };
     // The first ping goes out before the reply (spec §5, §8.5).
     fn();
-    timer = clock.setTimeout(tick, seconds * 1000);
+    timer = clock.setTimeout(tick, periodMs);
     const stop = () => {
       clock.clearTimeout(timer);
       off();
@@ -99,26 +109,46 @@ export function addDefaultHandlers(kite: Kite): void {
   kite.handle("kite.getPass", (r) => readLine(r.args.one().string(), false));
 }
 
-/** Reads one line from the terminal; refuses when stdin is not a terminal. */
-function readLine(question: string, echo: boolean): string {
+/** True while a `kite.prompt`/`kite.getPass` waits for the terminal. */
+let prompting = false;
+
+/**
+ * Reads one line from the terminal; refuses when stdin is not a terminal
+ * or another prompt is open. Reads asynchronously: the synchronous
+ * `prompt()`/`readSync` would freeze the whole kite until someone types,
+ * which any caller allowed to use these methods could trigger.
+ */
+async function readLine(question: string, echo: boolean): Promise<string> {
   if (!Deno.stdin.isTerminal()) {
     throw new KiteError(
       "genericError",
       "this kite has no terminal to prompt on",
     );
   }
-  if (echo) return prompt(question) ?? "";
-  Deno.stdout.writeSync(new TextEncoder().encode(question + " "));
-  Deno.stdin.setRaw(true);
+  if (prompting) {
+    throw new KiteError(
+      "genericError",
+      "another prompt is waiting for an answer",
+    );
+  }
+  prompting = true;
+  const encoder = new TextEncoder();
   try {
+    await Deno.stdout.write(encoder.encode(question + " "));
+    if (!echo) Deno.stdin.setRaw(true);
     const buf = new Uint8Array(1);
     const bytes: number[] = [];
-    while (Deno.stdin.readSync(buf) === 1 && buf[0] !== 13 && buf[0] !== 10) {
+    while (
+      (await Deno.stdin.read(buf)) === 1 && buf[0] !== 13 && buf[0] !== 10
+    ) {
       bytes.push(buf[0]);
     }
     return new TextDecoder().decode(new Uint8Array(bytes));
   } finally {
-    Deno.stdin.setRaw(false);
-    Deno.stdout.writeSync(new TextEncoder().encode("\n"));
+    if (!echo) {
+      Deno.stdin.setRaw(false);
+      await Deno.stdout.write(encoder.encode("\n"));
+    }
+    prompting = false;
   }
 }

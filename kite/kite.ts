@@ -15,6 +15,7 @@ import type { Callbacks } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
 import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
+import { checkLimits, tooManyRequests } from "./limits.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
@@ -69,9 +70,9 @@ export interface KiteOptions {
 
 /** Where to listen. */
 export interface ServeOptions {
-  /** @default {config.port} */
+  /** Port to listen on; 0 picks a free one. @default {config.port} */
   port?: number;
-  /** @default {config.ip} */
+  /** Address to listen on. @default {config.ip} */
   hostname?: string;
 }
 
@@ -112,6 +113,8 @@ export class Kite {
   readonly #http = new Map<string, HttpHandler>();
   readonly #connections = new Set<Client>();
   readonly #dialed = new Set<Client>();
+  /** Requests being served, per connection (limit `maxConcurrentRequests`). */
+  readonly #inFlight = new WeakMap<Client, number>();
   readonly #hooks = {
     connect: new Set<(c: Client) => void>(),
     disconnect: new Set<(c: Client) => void>(),
@@ -146,6 +149,7 @@ export class Kite {
       ...(options.env === false ? {} : configFromEnv()),
       ...options.config,
     };
+    checkLimits(this.config);
     this.clock = options.clock ?? systemClock;
     this.logger = options.logger ?? createLogger(name, this.config.logLevel);
     this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
@@ -276,6 +280,9 @@ export class Kite {
       heartbeatMs: this.config.sockjsHeartbeatMs,
       disconnectDelayMs: this.config.sockjsDisconnectDelayMs,
       maxMessageBytes: this.config.maxMessageBytes,
+      maxSessions: this.config.maxXhrSessions,
+      maxConnections: this.config.maxConnections,
+      maxBufferedBytes: this.config.maxBufferedBytes,
       onSession: (session) =>
         Client.acceptHandler(new Client(this, "", {}, session)),
     });
@@ -470,6 +477,14 @@ export class Kite {
       });
       return;
     }
+    const busy = this.#inFlight.get(client) ?? 0;
+    if (busy >= this.config.maxConcurrentRequests) {
+      const err = tooManyRequests(this.config.maxConcurrentRequests);
+      err.id = newRequestId();
+      this.logger.debug(`${method} refused: ${err.message}`);
+      respond?.({ error: err.toJSON(), result: null });
+      return;
+    }
     const auth = o.authentication as Auth | null | undefined;
     // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (spec §3.1, §12 #6).
     const w = o.withArgs;
@@ -479,7 +494,6 @@ export class Kite {
       ? w
       : [w];
     const request = new Request({
-      id: newRequestId(),
       method,
       withArgs,
       client,
@@ -487,7 +501,17 @@ export class Kite {
       auth: auth ?? null,
       remoteKite: claimed,
     });
-    this.#run(m, request, respond);
+    this.#inFlight.set(client, busy + 1);
+    this.#run(m, request, respond).finally(() => {
+      const left = (this.#inFlight.get(client) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(client, left);
+      else this.#inFlight.delete(client);
+    });
+  }
+
+  /** @internal Requests of `client` being served now (for tests and soak checks). */
+  requestsInFlight(client: Client): number {
+    return this.#inFlight.get(client) ?? 0;
   }
 
   async #run(

@@ -10,8 +10,6 @@ import type { Auth, KiteIdentity } from "./protocol.ts";
 
 /** One incoming call. */
 export class Request {
-  /** 16-hex-char request id, also sent in error replies. */
-  readonly id: string;
   /** Method name. */
   readonly method: string;
   /** The call's arguments (`withArgs`), with typed accessors. */
@@ -29,9 +27,12 @@ export class Request {
   /** Verified claims of the credential, when authenticated. */
   claims: Record<string, unknown> | undefined;
 
+  #id: string | undefined;
+
   /** @internal Built by the kite. */
   constructor(init: {
-    id: string;
+    /** @default {a new random id, made when first read} */
+    id?: string;
     method: string;
     withArgs: unknown[];
     client: Client;
@@ -39,7 +40,7 @@ export class Request {
     auth: Auth | null;
     remoteKite: KiteIdentity;
   }) {
-    this.id = init.id;
+    this.#id = init.id;
     this.method = init.method;
     this.args = new Args(init.withArgs, "withArgs");
     this.client = init.client;
@@ -48,6 +49,14 @@ export class Request {
     this.remoteKite = init.remoteKite;
     this.username = init.remoteKite.username;
     this.claims = undefined;
+  }
+
+  /**
+   * 16-hex-char request id, also sent in error replies. Made on first use:
+   * most calls succeed and never need one.
+   */
+  get id(): string {
+    return this.#id ??= newRequestId();
   }
 
   /** Aborted when the caller disconnects. */

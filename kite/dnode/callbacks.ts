@@ -12,42 +12,44 @@ import type { AnyFunction } from "./scrub.ts";
  */
 export class CallbackTable {
   #next = 0;
-  #byId = new Map<number, AnyFunction>();
-  #ids = new Map<AnyFunction, number>();
+  // Made on first use: most accepted connections never send a function.
+  #byId: Map<number, AnyFunction> | undefined;
+  #ids: Map<AnyFunction, number> | undefined;
 
   /** Registers a function that lives until released or cleared. */
   register = (fn: AnyFunction): number => {
-    const known = this.#ids.get(fn);
+    const ids = this.#ids ??= new Map();
+    const known = ids.get(fn);
     if (known !== undefined) return known;
     const id = this.#next++;
-    this.#byId.set(id, fn);
-    this.#ids.set(fn, id);
+    (this.#byId ??= new Map()).set(id, fn);
+    ids.set(fn, id);
     return id;
   };
 
   /** Registers a one-shot function (e.g. a response callback): no dedupe. */
   registerOnce(fn: AnyFunction): number {
     const id = this.#next++;
-    this.#byId.set(id, fn);
+    (this.#byId ??= new Map()).set(id, fn);
     return id;
   }
 
   /** The function with this id, if still registered. */
   get(id: number): AnyFunction | undefined {
-    return this.#byId.get(id);
+    return this.#byId?.get(id);
   }
 
   /** Releases one callback by id. */
   delete(id: number): void {
-    const fn = this.#byId.get(id);
+    const fn = this.#byId?.get(id);
     if (fn === undefined) return;
-    this.#byId.delete(id);
-    if (this.#ids.get(fn) === id) this.#ids.delete(fn);
+    this.#byId!.delete(id);
+    if (this.#ids?.get(fn) === id) this.#ids.delete(fn);
   }
 
   /** Releases a function passed as an argument earlier. */
   release(fn: AnyFunction): boolean {
-    const id = this.#ids.get(fn);
+    const id = this.#ids?.get(fn);
     if (id === undefined) return false;
     this.delete(id);
     return true;
@@ -55,12 +57,12 @@ export class CallbackTable {
 
   /** Drops every callback (the connection closed). */
   clear(): void {
-    this.#byId.clear();
-    this.#ids.clear();
+    this.#byId?.clear();
+    this.#ids?.clear();
   }
 
   /** Number of live callbacks. */
   get size(): number {
-    return this.#byId.size;
+    return this.#byId?.size ?? 0;
   }
 }

@@ -99,7 +99,7 @@ function checkCallbacks(value: unknown, limits: DecodeLimits): Callbacks {
     if (++count > maxCallbacks) {
       throw new DnodeError(`message has more than ${maxCallbacks} callbacks`);
     }
-    if (!/^(0|[1-9][0-9]{0,15})$/.test(id)) {
+    if (!isCallbackId(id)) {
       throw new DnodeError(
         `callback id ${JSON.stringify(id)} is not a decimal number`,
       );
@@ -117,6 +117,23 @@ function checkCallbacks(value: unknown, limits: DecodeLimits): Callbacks {
   return callbacks as Callbacks;
 }
 
+const ZERO = 0x30;
+const NINE = 0x39;
+
+/** `/^(0|[1-9][0-9]{0,15})$/`, without a regular expression on the hot path. */
+function isCallbackId(id: string): boolean {
+  const n = id.length;
+  if (n === 0 || n > 16) return false;
+  const first = id.charCodeAt(0);
+  if (first === ZERO) return n === 1;
+  if (first < ZERO || first > NINE) return false;
+  for (let i = 1; i < n; i++) {
+    const c = id.charCodeAt(i);
+    if (c < ZERO || c > NINE) return false;
+  }
+  return true;
+}
+
 /**
  * Encodes a message with Go's field order `method, arguments, callbacks`
  * (spec §2.1). `args` must already be scrubbed.
@@ -126,5 +143,9 @@ export function encodeMessage(
   args: unknown[],
   callbacks: Callbacks,
 ): string {
-  return JSON.stringify({ method, arguments: args, callbacks });
+  // Same text as JSON.stringify({method, arguments: args, callbacks}), but
+  // `callbacks` apart: its integer-like keys would send V8's stringifier off
+  // its fast path for the whole message (2× slower for a typical call).
+  return '{"method":' + JSON.stringify(method) + ',"arguments":' +
+    JSON.stringify(args) + ',"callbacks":' + JSON.stringify(callbacks) + "}";
 }
