@@ -26,15 +26,4 @@ export type { QueryField } from "../kite/protocol.ts";
 export type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 export type { Clock } from "../kite/clock.ts";
 export type { KvStorageOptions } from "./kv.ts";
-export type {
-  KeyPair,
-  KeyPairStorage,
-  KiteRecord,
-  KiteStorage,
-  Storage,
-  StorageEvent,
-  StorageOptions,
-  StoredKeyPair,
-  StoredKite,
-  Unsubscribe,
-} from "./storage.ts";
+export type * from "./storage.ts";

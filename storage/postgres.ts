@@ -89,18 +89,7 @@ export type {
   QueryField,
 } from "../kite/protocol.ts";
 export type { Clock } from "../kite/clock.ts";
-export type {
-  KeyPair,
-  KeyPairStorage,
-  KiteRecord,
-  KiteStorage,
-  Storage,
-  StorageEvent,
-  StorageOptions,
-  StoredKeyPair,
-  StoredKite,
-  Unsubscribe,
-} from "./storage.ts";
+export type * from "./storage.ts";
 
 /** Default host (spec §8.1). */
 export const DEFAULT_POSTGRES_HOST = "localhost";
