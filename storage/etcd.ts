@@ -70,6 +70,7 @@ import { QUERY_FIELDS } from "../kite/protocol.ts";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import { compileQuery } from "./query.ts";
 import { WatcherSet } from "./events.ts";
+import { sha256Hex } from "./hash.ts";
 import type {
   KeyPair,
   KiteRecord,
@@ -245,18 +246,6 @@ function parseKeyValue(raw: string): KeyValue | undefined {
     }
   } catch { /* not ours: reported by the caller */ }
   return undefined;
-}
-
-async function sha256Hex(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
 }
 
 function compareRevisions(a: IKeyValue, b: IKeyValue): number {

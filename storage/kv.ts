@@ -50,6 +50,7 @@ import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import { compileQuery } from "./query.ts";
 import { deregisterEvent, WatcherSet, writeEvents } from "./events.ts";
+import { sha256Hex } from "./hash.ts";
 import type {
   KeyPair,
   KiteRecord,
@@ -212,7 +213,7 @@ export class KvStorage implements Storage {
   async addKey(pair: KeyPair): Promise<void> {
     if (!pair.id) throw new TypeError("key pair needs a non-empty id");
     const publicKey = pair.public.trim();
-    const byPublic = ["keysByPublic", await sha256(publicKey)];
+    const byPublic = ["keysByPublic", await sha256Hex(publicKey)];
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const [byId, byPub, seq] = await this.#kv.getMany<
         [StoredPair, string, number]
@@ -264,7 +265,7 @@ export class KvStorage implements Storage {
   async getKeyFromPublic(
     publicKey: string,
   ): Promise<StoredKeyPair | undefined> {
-    const hash = await sha256(publicKey.trim());
+    const hash = await sha256Hex(publicKey.trim());
     const id = await this.#kv.get<string>(["keysByPublic", hash]);
     return id.value ? await this.getKeyFromId(id.value) : undefined;
   }
@@ -513,18 +514,6 @@ function withoutSeq(pair: StoredPair): StoredKeyPair {
     private: pair.private,
     deleted: pair.deleted,
   };
-}
-
-async function sha256(text: string): Promise<string> {
-  const digest = await crypto.subtle.digest(
-    "SHA-256",
-    new TextEncoder().encode(text),
-  );
-  return Array.from(
-    new Uint8Array(digest),
-    (b) => b.toString(16).padStart(2, "0"),
-  )
-    .join("");
 }
 
 function contention(what: string): Error {
