@@ -84,7 +84,9 @@ export function unscrub(
   callbacks: Callbacks,
   makeFunction: (id: number) => AnyFunction,
 ): void {
-  for (const id in callbacks) {
+  const ids = Object.keys(callbacks);
+  for (let k = 0; k < ids.length; k++) {
+    const id = ids[k];
     const path = callbacks[id];
     // deno-lint-ignore no-explicit-any
     let parent: any = args;

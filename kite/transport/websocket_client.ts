@@ -142,7 +142,11 @@ export class TcpWebSocket {
   /** Sends one text message (masked, one write). */
   send(text: string): void {
     if (this.#closed) throw new Error("session is closed");
-    this.#write(frame(1, encoder.encode(text)));
+    // Short texts are encoded into shared scratch space: frame() copies them.
+    const payload = text.length <= SCRATCH_CHARS
+      ? scratch.subarray(0, encoder.encodeInto(text, scratch).written)
+      : encoder.encode(text);
+    this.#write(frame(1, payload));
   }
 
   /** Sends a close frame and closes the socket. */
@@ -291,11 +295,33 @@ export class TcpWebSocket {
   }
 }
 
-/** A masked client frame: header, mask key and payload in one buffer. */
+/** Texts up to this many UTF-16 units are encoded without an allocation. */
+const SCRATCH_CHARS = 16 * 1024;
+const scratch = new Uint8Array(SCRATCH_CHARS * 3);
+
+/** Masking keys, drawn from one getRandomValues call per 256 frames. */
+const maskPool = new Uint32Array(256);
+let maskNext = maskPool.length;
+
+function nextMask(): number {
+  if (maskNext === maskPool.length) {
+    crypto.getRandomValues(maskPool);
+    maskNext = 0;
+  }
+  return maskPool[maskNext++];
+}
+
+/**
+ * A masked client frame: header, mask key and payload in one buffer, laid
+ * out so that the key and payload start 4-byte aligned and masking goes a
+ * word at a time.
+ */
 function frame(opcode: number, payload: Uint8Array): Uint8Array {
   const len = payload.length;
   const headerLen = len < 126 ? 2 : len < 65536 ? 4 : 10;
-  const out = new Uint8Array(headerLen + 4 + len);
+  const pad = (4 - (headerLen & 3)) & 3;
+  const buffer = new ArrayBuffer(pad + headerLen + 4 + len);
+  const out = new Uint8Array(buffer, pad);
   out[0] = 0x80 | opcode;
   if (len < 126) out[1] = 0x80 | len;
   else if (len < 65536) {
@@ -304,12 +330,20 @@ function frame(opcode: number, payload: Uint8Array): Uint8Array {
     out[3] = len & 0xff;
   } else {
     out[1] = 0x80 | 127;
-    new DataView(out.buffer).setBigUint64(2, BigInt(len));
+    new DataView(buffer, pad).setBigUint64(2, BigInt(len));
   }
-  const mask = crypto.getRandomValues(new Uint8Array(4));
-  out.set(mask, headerLen);
+  const mask = nextMask();
+  const words = (payload.byteOffset & 3) === 0 ? len >>> 2 : 0;
+  const out32 = new Uint32Array(buffer, pad + headerLen, 1 + words);
+  out32[0] = mask;
+  if (words > 0) {
+    const in32 = new Uint32Array(payload.buffer, payload.byteOffset, words);
+    for (let i = 0; i < words; i++) out32[1 + i] = in32[i] ^ mask;
+  }
   const body = headerLen + 4;
-  for (let i = 0; i < len; i++) out[body + i] = payload[i] ^ mask[i & 3];
+  for (let i = words << 2; i < len; i++) {
+    out[body + i] = payload[i] ^ out[headerLen + (i & 3)];
+  }
   return out;
 }
 

@@ -1,38 +1,164 @@
 /**
  * `deno task bench`: every benchmark in one run; prints tables and writes
  * `bench-results/latest.json` so results can be compared across commits.
- * `--quick` runs fewer, shorter rounds.
+ * `--quick` runs fewer, shorter rounds and smaller capacity tests.
+ * Progress goes to stderr, tables to stdout.
  *
  * @module
  */
-import { benchCallPath } from "./call_path.ts";
+import { benchCallPath, type CallPathResult, progress } from "./call_path.ts";
+import {
+  benchIdleConnections,
+  benchKontrolMemory,
+  benchKontrolReady,
+} from "./capacity.ts";
 import { benchKontrol } from "./kontrol.ts";
 import { round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
+const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
+  .match(/^model name\s*:\s*(.+)$/m)?.[1] ?? "unknown CPU";
 const machine =
-  `${Deno.build.os}/${Deno.build.arch}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`;
+  `${Deno.build.os}/${Deno.build.arch}, ${cpu}, ${navigator.hardwareConcurrency} cores, Deno ${Deno.version.deno}`;
 console.log(`Kite benchmarks on ${machine}${quick ? " (quick)" : ""}\n`);
 
-const calls = await benchCallPath(quick ? 2 : 5, quick ? 500 : 1000);
-const floor = calls[0];
-console.log("Call path, one connection, square(4):");
+let t = performance.now();
+const { calls, auth } = await benchCallPath(
+  quick ? { rounds: 3, ms: 400 } : { rounds: 7, ms: 1000 },
+);
+progress("call path", t);
+const by = (name: string) => calls.find((c) => c.name === name)!;
+const floor = by("raw Deno WebSocket echo");
+const kitejs = by("kite.js → kite.js (Node)");
+const x = (a: number, b: number) => round(a / b, 2);
+console.log(
+  "Call path, square(4) (callbacks: squareCb(4, fn), fn called once):",
+);
 console.table(calls.map((c) => ({
   contender: c.name,
   "seq calls/s": c.sequentialPerSec,
   "p50 µs": c.p50Us,
   "p99 µs": c.p99Us,
-  "100 in flight calls/s": c.inFlightPerSec,
-  "seq × raw": round(c.sequentialPerSec / floor.sequentialPerSec, 2),
-  "in flight × raw": round(c.inFlightPerSec / floor.inFlightPerSec, 2),
+  "100 in flight/s": c.inFlightPerSec,
+  "50 conns/s": c.connsPerSec,
+  "callback calls/s": c.callbackPerSec ?? "",
+  "seq × raw": x(c.sequentialPerSec, floor.sequentialPerSec),
+  "flight × raw": x(c.inFlightPerSec, floor.inFlightPerSec),
+  "seq × kite.js": x(c.sequentialPerSec, kitejs.sequentialPerSec),
+  "flight × kite.js": x(c.inFlightPerSec, kitejs.inFlightPerSec),
 })));
 
+const plain = auth[0];
+console.log("\nAuthentication, kite over raw websocket, square(4):");
+console.table(auth.map((a) => ({
+  case: a.name,
+  "seq calls/s": a.sequentialPerSec,
+  "p50 µs": a.p50Us,
+  "p99 µs": a.p99Us,
+  "100 in flight/s": a.inFlightPerSec,
+  "seq × none": x(a.sequentialPerSec, plain.sequentialPerSec),
+  "flight × none": x(a.inFlightPerSec, plain.inFlightPerSec),
+})));
+
+t = performance.now();
+const idle = await benchIdleConnections(quick ? 2_000 : 10_000);
+progress("idle connections", t);
+t = performance.now();
+const ready = await benchKontrolReady(quick ? 2 : 5);
+progress("kontrol start", t);
+t = performance.now();
+const kontrolMemory = [
+  await benchKontrolMemory(quick ? 300 : 2_000, "kv"),
+  await benchKontrolMemory(quick ? 300 : 2_000, "memory"),
+];
+progress("kontrol memory", t);
+console.log("\nCapacity:");
+console.table({
+  [`${idle.open} idle SockJS sessions on one kite`]: {
+    "KiB per connection (RSS)": idle.rssKiBPerConn,
+    "KiB per connection (V8 heap)": idle.heapKiBPerConn,
+  },
+  ...Object.fromEntries(kontrolMemory.map((m) => [
+    `Kontrol (${m.storage}), ${m.kites} registered kites`,
+    { "KiB per kite (RSS)": m.rssKiBPerKite },
+  ])),
+  "deno task kontrol → accepting": {
+    "ms, first start (key pair made)": ready.firstStartMs,
+    "ms, restart": ready.restartMs,
+  },
+});
+
+t = performance.now();
 const kontrol = await benchKontrol(quick ? 1_000 : 10_000);
+progress("kontrol", t);
 console.log("\nKontrol:");
 console.table(kontrol);
 
+interface Goal {
+  target: string;
+  measured: string;
+  met: boolean;
+}
+
+/** The call-path targets of the issue for one kite contender. */
+function callGoals(k: CallPathResult): Goal[] {
+  const rows: [string, number, number][] = [
+    ["seq ≥ 0.85× raw", x(k.sequentialPerSec, floor.sequentialPerSec), 0.85],
+    [
+      "100 in flight ≥ 0.6× raw",
+      x(k.inFlightPerSec, floor.inFlightPerSec),
+      0.6,
+    ],
+    ["seq ≥ 2× kite.js", x(k.sequentialPerSec, kitejs.sequentialPerSec), 2],
+    [
+      "100 in flight ≥ 2× kite.js",
+      x(k.inFlightPerSec, kitejs.inFlightPerSec),
+      2,
+    ],
+  ];
+  return rows.map(([what, got, want]) => ({
+    target: `${k.name}: ${what}`,
+    measured: `${got}×`,
+    met: got >= want,
+  }));
+}
+
+const kontrolKiB = Math.max(...kontrolMemory.map((m) => m.rssKiBPerKite));
+const goals: Goal[] = [
+  ...callGoals(by("kite (SockJS websocket)")),
+  ...callGoals(by("kite (raw websocket)")),
+  {
+    target: "≤ 30 KiB per idle connection",
+    measured: `${idle.rssKiBPerConn} KiB`,
+    met: idle.rssKiBPerConn <= 30,
+  },
+  {
+    target: "deno task kontrol ready ≤ 300 ms (restart / first start)",
+    measured: `${ready.restartMs} / ${ready.firstStartMs} ms`,
+    met: ready.restartMs <= 300,
+  },
+  {
+    target: "≤ 30 KiB Kontrol memory per registered kite",
+    measured: `${kontrolKiB} KiB`,
+    met: kontrolKiB <= 30,
+  },
+];
+console.log("\nTargets:");
+console.table(goals);
+
 await Deno.mkdir("bench-results", { recursive: true });
-const out = { date: new Date().toISOString(), machine, quick, calls, kontrol };
+const out = {
+  date: new Date().toISOString(),
+  machine,
+  quick,
+  calls,
+  auth,
+  idle,
+  kontrolReady: ready,
+  kontrolMemory,
+  kontrol,
+  targets: goals,
+};
 await Deno.writeTextFile(
   "bench-results/latest.json",
   JSON.stringify(out, null, 2) + "\n",

@@ -1,13 +1,22 @@
 /**
  * Benchmark servers, one per process so client and server each get a core:
- * `raw` (a plain Deno.serve WebSocket JSON echo: the floor) and `kite`
- * (the math kite). Prints `{"port":N}` once listening.
+ *
+ * - `raw`: a plain `Deno.serve` WebSocket JSON echo (the floor);
+ * - `kite`: the math kite, plus `squareAuth` (the same handler with
+ *   authentication on), trusting the Kontrol public key in
+ *   `BENCH_KONTROL_KEY` with issuer `kontrol`; `BENCH_MAX_CONNECTIONS`
+ *   raises its connection limit.
+ *
+ * Prints `{"port":N}` once listening. Then every `mem` line on stdin is
+ * answered with `{"rss":…,"heapUsed":…,"external":…}` after a full GC when
+ * the process runs with `--v8-flags=--expose-gc`.
  *
  * @module
  */
 import { mathKite } from "../../examples/math/server.ts";
 
 const mode = Deno.args[0];
+let port: number;
 if (mode === "raw") {
   const server = Deno.serve({
     port: 0,
@@ -21,12 +30,44 @@ if (mode === "raw") {
     };
     return response;
   });
-  console.log(JSON.stringify({ port: server.addr.port }));
+  port = server.addr.port;
 } else if (mode === "kite") {
-  const kite = mathKite();
+  const kontrolKey = Deno.env.get("BENCH_KONTROL_KEY") ?? "";
+  const kite = mathKite({
+    env: false,
+    kiteKey: false,
+    config: {
+      logLevel: "ERROR",
+      username: "bench",
+      kontrolKey,
+      kontrolUser: kontrolKey ? "kontrol" : "",
+      maxConnections: Number(Deno.env.get("BENCH_MAX_CONNECTIONS") ?? 10_000),
+    },
+  });
+  const square = kite.method("square")!.handler;
+  kite.handle("squareAuth", square).authenticate = true;
   await kite.serve({ port: 0, hostname: "127.0.0.1" });
-  console.log(JSON.stringify({ port: kite.port }));
+  port = kite.port;
 } else {
   console.error("usage: servers.ts raw|kite");
   Deno.exit(2);
 }
+console.log(JSON.stringify({ port }));
+
+const gc = (globalThis as { gc?: () => void }).gc;
+const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
+let rest = "";
+for await (const chunk of lines) {
+  rest += chunk;
+  let nl: number;
+  while ((nl = rest.indexOf("\n")) >= 0) {
+    const command = rest.slice(0, nl).trim();
+    rest = rest.slice(nl + 1);
+    if (command !== "mem") continue;
+    gc?.();
+    const { rss, heapUsed, external } = Deno.memoryUsage();
+    console.log(JSON.stringify({ rss, heapUsed, external }));
+  }
+}
+// stdin closed: the parent is gone.
+Deno.exit(0);
