@@ -557,10 +557,10 @@ export class Client {
    * already registered keeps its id and costs nothing.
    * @throws {KiteError} `sendError` when the table is full.
    */
-  #register = (fn: AnyFunction): number => {
+  #register = (fn: AnyFunction, fresh?: boolean): number => {
     const table = this.#callbacks;
     const before = table.size;
-    const id = table.register(fn);
+    const id = table.register(fn, fresh);
     const max = this.#kite.config.maxCallbacks;
     if (table.size > before && table.size > max) {
       table.delete(id);

@@ -16,8 +16,13 @@ export class CallbackTable {
   #byId: Map<number, AnyFunction> | undefined;
   #ids: Map<AnyFunction, number> | undefined;
 
-  /** Registers a function that lives until released or cleared. */
-  register = (fn: AnyFunction): number => {
+  /**
+   * Registers a function that lives until released or cleared. With
+   * `fresh`, it gets a new id even if it is registered already (a function
+   * sent twice in one message).
+   */
+  register = (fn: AnyFunction, fresh = false): number => {
+    if (fresh) return this.registerOnce(fn);
     const ids = this.#ids ??= new Map();
     const known = ids.get(fn);
     if (known !== undefined) return known;

@@ -106,11 +106,12 @@ Deno.test("scrub() replaces nested functions with callback ids and Go-style path
     deep: [[1, "[Function]"]],
   }]);
   assertEquals(callbacks, {
-    "0": [0, "withArgs", 2, "deep", 0, 1],
+    "0": [0, "withArgs", 1],
     "1": [0, "withArgs", 2, "callback"],
+    "2": [0, "withArgs", 2, "deep", 0, 1],
   });
   assertEquals(args[1], f, "the caller's arguments are not modified");
-  assertEquals(table.size, 2);
+  assertEquals(table.size, 3);
 });
 
 Deno.test("scrub() returns containers without functions unchanged", () => {
@@ -152,4 +153,27 @@ Deno.test("CallbackTable reuses the id of a function sent twice and releases it"
   table.delete(once);
   assertEquals(table.size, 0);
   assertEquals(table.register(f) > once, true, "ids are never reused");
+});
+
+Deno.test("scrub() gives a function sent twice in one message two ids, each with its path", () => {
+  const table = new CallbackTable();
+  const f = () => {};
+  const callbacks: Callbacks = {};
+  scrub([f, { again: f }], [0, "withArgs"], callbacks, table.register);
+  assertEquals(Object.values(callbacks), [[0, "withArgs", 0], [
+    0,
+    "withArgs",
+    1,
+    "again",
+  ]]);
+  const calls: number[] = [];
+  const args: unknown[] = [{
+    withArgs: ["[Function]", { again: "[Function]" }],
+  }];
+  unscrub(args, callbacks, (id) => () => calls.push(id));
+  const w =
+    (args[0] as { withArgs: [() => void, { again: () => void }] }).withArgs;
+  w[0]();
+  w[1].again();
+  assertEquals(calls.length, 2);
 });

@@ -14,7 +14,7 @@ export type AnyFunction = (...args: any[]) => unknown;
 export const FUNCTION_PLACEHOLDER = "[Function]";
 
 /** Registers a local function and returns its callback id. */
-export type RegisterFunction = (fn: AnyFunction) => number;
+export type RegisterFunction = (fn: AnyFunction, fresh?: boolean) => number;
 
 /**
  * Returns `value` with every function (at any depth of arrays and plain
@@ -29,7 +29,11 @@ export function scrub(
   register: RegisterFunction,
 ): unknown {
   if (typeof value === "function") {
-    callbacks[register(value as AnyFunction)] = path.slice();
+    let id = register(value as AnyFunction);
+    // One id names one path: the same function twice in a message needs a
+    // second id, or its first place would arrive as a bare placeholder.
+    if (callbacks[id] !== undefined) id = register(value as AnyFunction, true);
+    callbacks[id] = path.slice();
     return FUNCTION_PLACEHOLDER;
   }
   if (value === null || typeof value !== "object") return value;
