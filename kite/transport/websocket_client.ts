@@ -198,7 +198,8 @@ export class TcpWebSocket {
   }
 
   async #readLoop(): Promise<void> {
-    const chunk = new Uint8Array(64 * 1024);
+    // 16 KiB per connection: larger frames just take more reads.
+    const chunk = new Uint8Array(16 * 1024);
     try {
       this.#parse();
       while (!this.#closed) {
