@@ -501,12 +501,54 @@ export class Kite {
       auth: auth ?? null,
       remoteKite: claimed,
     });
+    if (this.#isPlain(m, client)) {
+      // No hooks, limits or authentication: call the handler directly, and
+      // reply at once when it returns a plain value (no promise, no hop).
+      let result: unknown;
+      try {
+        result = m.handler(request);
+      } catch (err) {
+        this.#reply(request, respond, null, this.#failure(request, err));
+        return;
+      }
+      if (!isThenable(result)) {
+        this.#reply(request, respond, result, undefined);
+        return;
+      }
+      this.#inFlight.set(client, busy + 1);
+      Promise.resolve(result).then(
+        (value) => this.#reply(request, respond, value, undefined),
+        (err) =>
+          this.#reply(request, respond, null, this.#failure(request, err)),
+      ).finally(() => this.#settled(client));
+      return;
+    }
     this.#inFlight.set(client, busy + 1);
-    this.#run(m, request, respond).finally(() => {
-      const left = (this.#inFlight.get(client) ?? 1) - 1;
-      if (left > 0) this.#inFlight.set(client, left);
-      else this.#inFlight.delete(client);
-    });
+    this.#run(m, request, respond).finally(() => this.#settled(client));
+  }
+
+  #settled(client: Client): void {
+    const left = (this.#inFlight.get(client) ?? 1) - 1;
+    if (left > 0) this.#inFlight.set(client, left);
+    else this.#inFlight.delete(client);
+  }
+
+  /** Whether a call of `m` runs nothing but its handler. */
+  #isPlain(m: Method, client: Client): boolean {
+    return m.bucket === undefined &&
+      !(m.authenticate && client.side === "accepted") &&
+      m.pre.length === 0 && m.post.length === 0 && m.final.length === 0 &&
+      this.#pre.length === 0 && this.#post.length === 0 &&
+      this.#final.length === 0;
+  }
+
+  #failure(req: Request, err: unknown): KiteError {
+    const error = KiteError.from(err);
+    if (!error.id) error.id = req.id;
+    if (!(err instanceof KiteError) || error.type === "genericError") {
+      this.logger.debug(`${req.method} failed: ${error.message}`);
+    }
+    return error;
   }
 
   /** @internal Requests of `client` being served now (for tests and soak checks). */
@@ -541,11 +583,7 @@ export class Kite {
       for (const h of m.post) await h(req);
       for (const h of this.#post) await h(req);
     } catch (err) {
-      error = KiteError.from(err);
-      if (!error.id) error.id = req.id;
-      if (!(err instanceof KiteError) || error.type === "genericError") {
-        this.logger.debug(`${req.method} failed: ${error.message}`);
-      }
+      error = this.#failure(req, err);
     }
     for (const fn of m.final) {
       await this.#safelyAsync(() => fn(req, result, error));
@@ -553,6 +591,16 @@ export class Kite {
     for (const fn of this.#final) {
       await this.#safelyAsync(() => fn(req, result, error));
     }
+    this.#reply(req, respond, result, error);
+  }
+
+  /** Sends the reply of a call, if the caller asked for one. */
+  #reply(
+    req: Request,
+    respond: ((reply: unknown) => void) | undefined,
+    result: unknown,
+    error: KiteError | undefined,
+  ): void {
     if (!respond) return;
     try {
       respond(
@@ -614,4 +662,10 @@ export class Kite {
       this.logger.warning(`final function failed: ${err}`);
     }
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return value !== null &&
+    (typeof value === "object" || typeof value === "function") &&
+    typeof (value as { then?: unknown }).then === "function";
 }

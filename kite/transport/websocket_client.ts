@@ -60,6 +60,7 @@ export class TcpWebSocket {
   #writing: Promise<void> = Promise.resolve();
   #queued: Uint8Array[] = [];
   #queuedBytes = 0;
+  #flushing = false;
   #closed = false;
   #reading: Promise<void> = Promise.resolve();
   readonly #released: PromiseWithResolvers<void> = Promise.withResolvers();
@@ -161,27 +162,42 @@ export class TcpWebSocket {
     this.#finish(code, reason);
   }
 
-  /** Frames queued in one tick go out in one write (many calls in flight → few syscalls). */
+  /**
+   * Writes at once when the socket is idle; frames sent while a write is
+   * under way go out together in the next one (many calls in flight → few
+   * syscalls).
+   */
   #write(bytes: Uint8Array): void {
     this.#queued.push(bytes);
     this.#queuedBytes += bytes.length;
-    if (this.#queued.length > 1) return;
-    this.#writing = this.#writing.then(() => {
-      const frames = this.#queued;
-      const size = this.#queuedBytes;
-      this.#queued = [];
-      this.#queuedBytes = 0;
-      let out = frames[0];
-      if (frames.length > 1) {
-        out = new Uint8Array(size);
-        let at = 0;
-        for (const f of frames) {
-          out.set(f, at);
-          at += f.length;
+    if (this.#flushing) return;
+    this.#flushing = true;
+    this.#writing = this.#flush().catch(() =>
+      this.#finish(1006, "write failed")
+    );
+  }
+
+  async #flush(): Promise<void> {
+    try {
+      while (this.#queued.length > 0) {
+        const frames = this.#queued;
+        const size = this.#queuedBytes;
+        this.#queued = [];
+        this.#queuedBytes = 0;
+        let out = frames[0];
+        if (frames.length > 1) {
+          out = new Uint8Array(size);
+          let at = 0;
+          for (const f of frames) {
+            out.set(f, at);
+            at += f.length;
+          }
         }
+        await writeAll(this.#conn, out);
       }
-      return writeAll(this.#conn, out);
-    }).catch(() => this.#finish(1006, "write failed"));
+    } finally {
+      this.#flushing = false;
+    }
   }
 
   #finish(code: number, reason: string): void {
@@ -205,8 +221,16 @@ export class TcpWebSocket {
       while (!this.#closed) {
         const n = await this.#conn.read(chunk);
         if (n === null) return this.#finish(1006, "connection closed");
-        this.#buf = concat(this.#buf, chunk.slice(0, n));
-        this.#parse();
+        if (this.#buf.length === 0) {
+          // Parsed straight from the read buffer; what is left is copied
+          // out before the next read overwrites it.
+          this.#buf = chunk.subarray(0, n);
+          this.#parse();
+          if (this.#buf.length > 0) this.#buf = this.#buf.slice();
+        } else {
+          this.#buf = concat(this.#buf, chunk.subarray(0, n));
+          this.#parse();
+        }
       }
     } catch (err) {
       if (!this.#closed) this.#finish(1006, (err as Error).message);
@@ -240,8 +264,8 @@ export class TcpWebSocket {
       const maskAt = offset;
       if (masked) offset += 4;
       if (b.length < offset + len) return;
-      // Server frames are unmasked (RFC 6455 §5.1): a view saves a copy. `#buf`
-      // is never written to, so the view stays valid across reads.
+      // Server frames are unmasked (RFC 6455 §5.1): a view saves a copy. It
+      // is used before the next read, except a fragment (copied in #frame).
       const payload = masked
         ? b.slice(offset, offset + len)
         : b.subarray(offset, offset + len);
@@ -259,7 +283,7 @@ export class TcpWebSocket {
       case 1:
       case 2: {
         if (opcode !== 0) this.#fragments = [];
-        this.#fragments.push(payload);
+        this.#fragments.push(fin ? payload : payload.slice());
         this.#fragmentBytes += payload.length;
         if (!fin) return;
         const whole = this.#fragments.length === 1
