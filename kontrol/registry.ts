@@ -32,8 +32,8 @@ export const DEFAULT_TIMING: RegistryTiming = {
 
 interface Entry {
   record: KiteRecord;
-  client: Client | undefined;
-  timer: number;
+  /** Last registration or heartbeat. */
+  lastSeen: number;
   lastWrite: number;
   off: (() => void) | undefined;
 }
@@ -44,7 +44,13 @@ export class Registry {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #timing: RegistryTiming;
+  /**
+   * Supervised kites, oldest `lastSeen` first: a ping moves its entry to
+   * the end. One timer, due when the first entry goes silent too long,
+   * supervises them all (no timer per kite).
+   */
   readonly #entries = new Map<string, Entry>();
+  #timer: number | undefined;
   #closing = false;
   #refreshFailing = false;
 
@@ -81,23 +87,20 @@ export class Registry {
    */
   async register(record: KiteRecord, client?: Client): Promise<void> {
     const id = record.kite.id;
-    const [holder] = await this.#storage.get(makeQuery({ id }));
-    if (holder && holder.kite.username !== record.kite.username) {
+    if (!await this.#upsertOwned(record)) {
       throw new KiteError(
         "genericError",
         `kite id ${id} is registered by another user`,
       );
     }
-    await this.#storage.upsert(record);
     this.#drop(id);
+    const now = this.#clock.now();
     const entry: Entry = {
       record,
-      client,
-      timer: 0,
-      lastWrite: this.#clock.now(),
+      lastSeen: now,
+      lastWrite: now,
       off: undefined,
     };
-    entry.timer = this.#arm(id, entry);
     if (client) {
       entry.off = client.onDisconnect(() => {
         if (this.#entries.get(id) === entry && !this.#closing) {
@@ -106,15 +109,17 @@ export class Registry {
       });
     }
     this.#entries.set(id, entry);
+    this.#arm();
   }
 
   /** Records a heartbeat; false when the id is not supervised here. */
   ping(id: string): boolean {
     const entry = this.#entries.get(id);
     if (!entry) return false;
-    this.#clock.clearTimeout(entry.timer);
-    entry.timer = this.#arm(id, entry);
     const now = this.#clock.now();
+    entry.lastSeen = now;
+    this.#entries.delete(id);
+    this.#entries.set(id, entry);
     if (now - entry.lastWrite >= this.#timing.updateIntervalMs) {
       entry.lastWrite = now;
       this.#storage.update(entry.record).then(() => {
@@ -163,20 +168,57 @@ export class Registry {
     for (const id of [...this.#entries.keys()]) this.#drop(id);
   }
 
-  #arm(id: string, entry: Entry): number {
-    const { heartbeatIntervalMs, heartbeatGraceMs } = this.#timing;
-    return this.#clock.setTimeout(() => {
-      if (this.#entries.get(id) === entry) {
-        void this.deregister(id, "no heartbeat");
-      }
-    }, heartbeatIntervalMs + heartbeatGraceMs);
+  /**
+   * Upserts unless another user's kite holds the id (false then): in one
+   * step on storages that offer it, else a read then the write.
+   */
+  async #upsertOwned(record: KiteRecord): Promise<boolean> {
+    const storage = this.#storage;
+    if (storage.upsertOwned) return await storage.upsertOwned(record);
+    const [holder] = await storage.get(makeQuery({ id: record.kite.id }));
+    if (holder && holder.kite.username !== record.kite.username) return false;
+    await storage.upsert(record);
+    return true;
   }
+
+  /** How long a kite may stay silent. */
+  get #silenceMs(): number {
+    return this.#timing.heartbeatIntervalMs + this.#timing.heartbeatGraceMs;
+  }
+
+  /** Arms the timer for the oldest entry, unless armed or nothing is left. */
+  #arm(): void {
+    if (this.#timer !== undefined) return;
+    const first = this.#entries.values().next();
+    if (first.done) return;
+    const wait = Math.max(
+      0,
+      first.value.lastSeen + this.#silenceMs - this.#clock.now(),
+    );
+    this.#timer = this.#clock.setTimeout(this.#expire, wait);
+  }
+
+  /** Deregisters every kite silent for too long, then re-arms. */
+  #expire = (): void => {
+    this.#timer = undefined;
+    const deadline = this.#clock.now() - this.#silenceMs;
+    const silent: string[] = [];
+    for (const [id, entry] of this.#entries) {
+      if (entry.lastSeen > deadline) break;
+      silent.push(id);
+    }
+    for (const id of silent) void this.deregister(id, "no heartbeat");
+    this.#arm();
+  };
 
   #drop(id: string): void {
     const entry = this.#entries.get(id);
     if (!entry) return;
-    this.#clock.clearTimeout(entry.timer);
     entry.off?.();
     this.#entries.delete(id);
+    if (this.#entries.size === 0 && this.#timer !== undefined) {
+      this.#clock.clearTimeout(this.#timer);
+      this.#timer = undefined;
+    }
   }
 }

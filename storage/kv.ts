@@ -120,18 +120,27 @@ export class KvStorage implements Storage {
   }
 
   /** Inserts a kite. @throws {Error} if a kite with that id exists. */
-  add(record: KiteRecord): Promise<void> {
-    return this.#write(record, "add");
+  async add(record: KiteRecord): Promise<void> {
+    await this.#write(record, "add");
   }
 
   /** Refreshes url and updatedAt (keeping keyId); inserts when missing. */
-  update(record: KiteRecord): Promise<void> {
-    return this.#write(record, "update");
+  async update(record: KiteRecord): Promise<void> {
+    await this.#write(record, "update");
   }
 
   /** Inserts or replaces. */
-  upsert(record: KiteRecord): Promise<void> {
-    return this.#write(record, "upsert");
+  async upsert(record: KiteRecord): Promise<void> {
+    await this.#write(record, "upsert");
+  }
+
+  /**
+   * Inserts or replaces unless a kite with this id belongs to another user;
+   * resolves false, writing nothing, then. The ownership check is part of
+   * the write's versionstamp-guarded commit: one read, not two.
+   */
+  upsertOwned(record: KiteRecord): Promise<boolean> {
+    return this.#write(record, "owned");
   }
 
   /** Removes a kite by id; resolves `true` when something was removed. */
@@ -291,8 +300,8 @@ export class KvStorage implements Storage {
 
   async #write(
     record: KiteRecord,
-    mode: "add" | "update" | "upsert",
-  ): Promise<void> {
+    mode: "add" | "update" | "upsert" | "owned",
+  ): Promise<boolean> {
     const id = record?.kite?.id;
     if (typeof id !== "string" || id === "") {
       throw new TypeError("kite record needs a non-empty kite.id");
@@ -301,6 +310,9 @@ export class KvStorage implements Storage {
       const previous = await this.#kv.get<StoredKite>(["kiteIds", id]);
       const old = previous.value ?? undefined;
       if (mode === "add" && old) throw new Error(`kite already exists: ${id}`);
+      if (
+        mode === "owned" && old && old.kite.username !== record.kite.username
+      ) return false;
       const next: StoredKite = {
         kite: { ...record.kite },
         url: record.url,
@@ -320,7 +332,7 @@ export class KvStorage implements Storage {
       this.#log(op, events);
       if ((await op.commit()).ok) {
         for (const event of events) this.#watchers.emit(event);
-        return;
+        return true;
       }
     }
     throw contention(`write ${id}`);

@@ -80,6 +80,21 @@ export class MemoryStorage implements Storage {
     });
   }
 
+  /**
+   * Inserts or replaces unless a kite with this id belongs to another user;
+   * resolves false, writing nothing, then. One step where `get` then
+   * `upsert` would be two.
+   */
+  upsertOwned(record: KiteRecord): Promise<boolean> {
+    return settle(() => {
+      checkRecord(record);
+      const held = this.#byId.get(record.kite.id);
+      if (held && held.kite.username !== record.kite.username) return false;
+      this.#write(record);
+      return true;
+    });
+  }
+
   /** Removes a kite by id; resolves `true` when something was removed. */
   delete(kite: KiteIdentity): Promise<boolean> {
     return settle(() => {

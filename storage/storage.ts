@@ -47,6 +47,12 @@ export interface KiteStorage {
   update(record: KiteRecord): Promise<void>;
   /** Inserts or replaces. */
   upsert(record: KiteRecord): Promise<void>;
+  /**
+   * Upserts unless a kite of another username holds the id; resolves
+   * `false` then, writing nothing. Optional: engines that can check and
+   * write in one step offer it; Kontrol otherwise reads, then upserts.
+   */
+  upsertOwned?(record: KiteRecord): Promise<boolean>;
   /** Removes a kite by id; resolves `true` when something was removed. */
   delete(kite: KiteIdentity): Promise<boolean>;
   /**

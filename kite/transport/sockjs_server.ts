@@ -25,7 +25,7 @@
 import { type Clock, systemClock } from "../clock.ts";
 import type { Session, SessionHandler } from "./session.ts";
 import { decodeClientFrame } from "./sockjs_frames.ts";
-import type { SessionHost } from "./sockjs_session.ts";
+import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
 import { tooBig, WebSocketSession } from "./sockjs_websocket.ts";
 import {
   XhrPollReceiver,
@@ -170,9 +170,11 @@ export class SockJsServer {
     this.#onSession = options.onSession;
     const onError = options.onError ?? logHandlerError;
     const live = this.#live;
+    const clock = options.clock ?? systemClock;
     this.#host = {
-      clock: options.clock ?? systemClock,
+      clock,
       heartbeatMs,
+      heartbeats: new Heartbeats(clock, heartbeatMs),
       maxMessageBytes,
       maxBufferedBytes,
       onError,

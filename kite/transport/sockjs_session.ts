@@ -21,6 +21,8 @@ export interface SessionHost {
   readonly clock: Clock;
   /** `h` interval in ms; 0 turns heartbeats off. */
   readonly heartbeatMs: number;
+  /** Runs the `h` heartbeats of every session on one timer. */
+  readonly heartbeats: Heartbeats;
   /** Largest accepted incoming frame or body, in UTF-8 bytes. */
   readonly maxMessageBytes: number;
   /** Unread outgoing data (UTF-16 units queued plus socket buffer) past which the session closes. */
@@ -202,6 +204,80 @@ export abstract class SockJsSession implements Session {
   #flushTask = (): void => {
     this.#flushScheduled = false;
     if (this.queue.length > 0) this.flush();
+  };
+}
+
+/** A member of {@linkcode Heartbeats}. */
+export interface Beating {
+  /** Sends one heartbeat; false when the member is gone for good. */
+  beat(): boolean;
+}
+
+/**
+ * Beats each member every `periodMs`, counted from when it joined (and then
+ * from its previous beat), on one shared timer instead of one per session.
+ */
+export class Heartbeats {
+  readonly #clock: Clock;
+  readonly #periodMs: number;
+  /** Members with their next beat time, earliest first. */
+  readonly #due = new Map<Beating, number>();
+  #timer: number | undefined;
+  #timerAt = Infinity;
+
+  /** An empty group; `periodMs` must be positive. */
+  constructor(clock: Clock, periodMs: number) {
+    this.#clock = clock;
+    this.#periodMs = periodMs;
+  }
+
+  /** Number of members. */
+  get size(): number {
+    return this.#due.size;
+  }
+
+  /** Adds a member, first beat one period from now. */
+  add(member: Beating): void {
+    this.#due.delete(member);
+    this.#due.set(member, this.#clock.now() + this.#periodMs);
+    this.#arm();
+  }
+
+  /** Removes a member; no further beats. */
+  delete(member: Beating): void {
+    if (!this.#due.delete(member) || this.#due.size > 0) return;
+    if (this.#timer !== undefined) this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+  }
+
+  #arm(): void {
+    const first = this.#due.values().next();
+    if (first.done) return;
+    const at = first.value;
+    if (this.#timer !== undefined) {
+      if (this.#timerAt <= at) return;
+      this.#clock.clearTimeout(this.#timer);
+    }
+    this.#timerAt = at;
+    this.#timer = this.#clock.setTimeout(
+      this.#fire,
+      Math.max(0, at - this.#clock.now()),
+    );
+  }
+
+  #fire = (): void => {
+    this.#timer = undefined;
+    this.#timerAt = Infinity;
+    const now = this.#clock.now();
+    // Members beaten here go to the end, due a period later: the loop stops
+    // before reaching them again.
+    for (const [member, at] of this.#due) {
+      if (at > now) break;
+      this.#due.delete(member);
+      if (member.beat()) this.#due.set(member, now + this.#periodMs);
+    }
+    this.#arm();
   };
 }
 

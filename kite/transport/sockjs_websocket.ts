@@ -15,15 +15,18 @@ import {
   HEARTBEAT_FRAME,
   OPEN_FRAME,
 } from "./sockjs_frames.ts";
-import { type SessionHost, SockJsSession } from "./sockjs_session.ts";
+import {
+  type Beating,
+  type SessionHost,
+  SockJsSession,
+} from "./sockjs_session.ts";
 
 const decoder = new TextDecoder();
 
 /** A session on one upgraded WebSocket, framed or raw. */
-export class WebSocketSession extends SockJsSession {
+export class WebSocketSession extends SockJsSession implements Beating {
   #socket: WebSocket;
   #framed: boolean;
-  #heartbeat: number | undefined;
 
   /**
    * Wires the socket's events. `onSession` runs when the socket opens, just
@@ -48,6 +51,8 @@ export class WebSocketSession extends SockJsSession {
     );
     this.#socket = socket;
     this.#framed = options.framed;
+    // The handlers below share one closure context: keep `options` out of it.
+    const onSession = options.onSession;
     socket.binaryType = "arraybuffer";
     socket.onopen = () => {
       const closed = this.closeInfo;
@@ -61,10 +66,11 @@ export class WebSocketSession extends SockJsSession {
         socket.send(OPEN_FRAME);
         this.#armHeartbeat();
       }
-      this.start(options.onSession);
+      this.start(onSession);
     };
     socket.onmessage = (event) => this.#receive(event.data);
-    socket.onerror = () => {}; // a close event follows
+    // No `onerror`: a close event follows every error, and a handler would
+    // cost memory on each of many idle sockets.
     socket.onclose = (event) => {
       this.#stopHeartbeat();
       // Deno reports a dropped TCP connection with code 0.
@@ -131,23 +137,20 @@ export class WebSocketSession extends SockJsSession {
     }
   }
 
+  /** Sends one `h` frame; false once the socket is no longer open. */
+  beat(): boolean {
+    if (this.#socket.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(HEARTBEAT_FRAME);
+    return true;
+  }
+
   #armHeartbeat(): void {
-    const { clock, heartbeatMs } = this.host;
-    if (heartbeatMs <= 0) return;
     // Fixed period from the open; traffic does not move it (spec §1.3).
-    const beat = (): void => {
-      if (this.#socket.readyState !== WebSocket.OPEN) return;
-      this.#socket.send(HEARTBEAT_FRAME);
-      this.#heartbeat = clock.setTimeout(beat, heartbeatMs);
-    };
-    this.#heartbeat = clock.setTimeout(beat, heartbeatMs);
+    if (this.host.heartbeatMs > 0) this.host.heartbeats.add(this);
   }
 
   #stopHeartbeat(): void {
-    if (this.#heartbeat !== undefined) {
-      this.host.clock.clearTimeout(this.#heartbeat);
-      this.#heartbeat = undefined;
-    }
+    this.host.heartbeats.delete(this);
   }
 }
 
