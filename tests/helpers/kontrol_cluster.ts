@@ -173,6 +173,8 @@ export interface ClusterKontrolOptions {
   timing?: Partial<RegistryTiming>;
   /** Entries not refreshed for this long are swept. @default {90_000} */
   staleAfterMs?: number;
+  /** Port to listen on (a restarted Kontrol keeps its URL). @default {0} */
+  port?: number;
 }
 
 /**
@@ -208,7 +210,7 @@ export async function startClusterKontrol(
       private: KONTROL_PRIVATE,
     });
     const { url } = await kontrol.kite.serve({
-      port: 0,
+      port: options.port ?? 0,
       hostname: "127.0.0.1",
     });
     return { kontrol, url, close };
