@@ -15,6 +15,7 @@ import {
   KONTROL_PUBLIC,
   verifiesWith,
 } from "./helpers/kontrol_harness.ts";
+import { commandLine, descendants } from "./helpers/processes.ts";
 
 const ROOT = new URL("../", import.meta.url).pathname;
 const FIXTURES = new URL("./fixtures/keys/", import.meta.url).pathname;
@@ -103,47 +104,6 @@ async function runTask(
   return { code: status.code, ...run.output() };
 }
 
-/** Parent pid of every process, from /proc. */
-function parents(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      // pid (comm) state ppid …; comm may hold spaces and parentheses.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      out.set(Number(e.name), ppid);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return out;
-}
-
-function descendants(pid: number): number[] {
-  const byParent = parents();
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of byParent) {
-      if (parent === p) {
-        found.push(child);
-        walk(child);
-      }
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-function argv(pid: number): string[] {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 /** A `deno task kontrol` process serving until {@linkcode RunningKontrol.stop}. */
 interface RunningKontrol {
   /** `http://127.0.0.1:<port>/kite` as it printed it. */
@@ -184,14 +144,14 @@ async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
     await new Promise((r) => setTimeout(r, 20));
   }
   const main = descendants(run.child.pid).find((pid) =>
-    argv(pid).some((a) => a.endsWith("kontrol/main.ts"))
+    commandLine(pid).some((a) => a.endsWith("kontrol/main.ts"))
   );
   if (!main) {
     await stop().catch(() => {});
     throw new Error("no kontrol/main.ts process under deno task");
   }
   mainPid = main;
-  return { url: match[1], mainArgv: argv(main), stop };
+  return { url: match[1], mainArgv: commandLine(main), stop };
 }
 
 Deno.test("deno task kontrol --help lists the flags and their variables", async () => {

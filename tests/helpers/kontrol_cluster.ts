@@ -25,6 +25,7 @@ import { type EtcdServer, startEtcd } from "./etcd_server.ts";
 import { type PostgresServer, startPostgres } from "./postgres_server.ts";
 import { MemoryLogger } from "./kite_harness.ts";
 import { KONTROL_PUBLIC } from "./kontrol_harness.ts";
+import { commandLine, descendants } from "./processes.ts";
 
 /** Storage engines several Kontrols can share. */
 export type SharedEngine = "etcd" | "postgres";
@@ -263,45 +264,6 @@ export interface KontrolProcess {
 }
 
 /** Parent pid of every process, from /proc. */
-function parents(): Map<number, number> {
-  const out = new Map<number, number>();
-  for (const e of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(e.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
-      // pid (comm) state ppid …: comm may contain spaces.
-      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-      out.set(Number(e.name), ppid);
-    } catch {
-      // it exited meanwhile
-    }
-  }
-  return out;
-}
-
-function descendants(pid: number): number[] {
-  const byParent = parents();
-  const found: number[] = [];
-  const walk = (p: number) => {
-    for (const [child, parent] of byParent) {
-      if (parent !== p) continue;
-      found.push(child);
-      walk(child);
-    }
-  };
-  walk(pid);
-  return found;
-}
-
-function commandLine(pid: number): string[] {
-  try {
-    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0")
-      .filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
 function signalAll(pids: number[], signal: Deno.Signal): void {
   for (const pid of pids) {
     try {

@@ -1,0 +1,49 @@
+/**
+ * Process-tree helpers on Linux `/proc`: `deno task` starts its command as
+ * a child, so tests find `kontrol/main.ts` (and kill it by pid) this way.
+ *
+ * @module
+ */
+
+/** Parent pid of every process. */
+export function parents(): Map<number, number> {
+  const out = new Map<number, number>();
+  for (const e of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(e.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${e.name}/stat`);
+      // pid (comm) state ppid …; comm may hold spaces and parentheses.
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      out.set(Number(e.name), ppid);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return out;
+}
+
+/** Every process below `pid`, children first. */
+export function descendants(pid: number): number[] {
+  const byParent = parents();
+  const found: number[] = [];
+  const walk = (p: number) => {
+    for (const [child, parent] of byParent) {
+      if (parent !== p) continue;
+      found.push(child);
+      walk(child);
+    }
+  };
+  walk(pid);
+  return found;
+}
+
+/** The command line of `pid`, or `[]` once it has gone. */
+export function commandLine(pid: number): string[] {
+  try {
+    return Deno.readTextFileSync(`/proc/${pid}/cmdline`).split("\0").filter(
+      Boolean,
+    );
+  } catch {
+    return [];
+  }
+}
