@@ -15,6 +15,7 @@ import {
 } from "../tests/helpers/assert.ts";
 import { requireBinary, startBlackhole } from "../tests/helpers/binaries.ts";
 import { type EtcdServer, startEtcd } from "../tests/helpers/etcd_server.ts";
+import { eventually, within } from "../tests/helpers/wait.ts";
 
 const etcdBinary = requireBinary("etcd", "etcd-server");
 
@@ -29,34 +30,6 @@ function kite(name: string, fields: Partial<KiteIdentity> = {}): KiteIdentity {
     id: crypto.randomUUID(),
     ...fields,
   });
-}
-
-/** Polls `check` until it returns true; fails after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Settles `promise` or fails when it takes longer than `ms` (a hang). */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 Deno.test("etcdOptionsFromEnv() reads KONTROL_MACHINES", () => {
@@ -83,16 +56,16 @@ Deno.test("EtcdStorage times out against a server that never answers", async () 
   });
   try {
     const err = await within(
-      10_000,
       assertRejects(
         () => storage.get(makeQuery({ username: "alice" })),
         EtcdStorageError,
         "within 500 ms",
       ),
+      "the storage call",
+      10_000,
     );
     assert(err.message.includes(`127.0.0.1:${blackhole.port}`), err.message);
     await within(
-      10_000,
       assertRejects(
         () =>
           EtcdStorage.connect({
@@ -101,6 +74,8 @@ Deno.test("EtcdStorage times out against a server that never answers", async () 
           }),
         EtcdStorageError,
       ),
+      "the storage call",
+      10_000,
     );
   } finally {
     await storage.close();
@@ -170,7 +145,11 @@ Deno.test({
           assertEquals(found.map((k) => [k.kite, k.url, k.keyId]), [
             [math, "http://h1:3636/kite", "k1"],
           ]);
-          await eventually("A sees B's REGISTER", () => seenByA.length === 1);
+          await eventually(
+            () => seenByA.length === 1,
+            "A sees B's REGISTER",
+            20_000,
+          );
           assertEquals(seenByA[0], {
             action: "REGISTER",
             kite: math,
@@ -192,7 +171,11 @@ Deno.test({
 
           assert(await a.delete(math));
           assert(!(await b.delete(math)));
-          await eventually("B sees A's DEREGISTER", () => seenByB.length === 2);
+          await eventually(
+            () => seenByB.length === 2,
+            "B sees A's DEREGISTER",
+            20_000,
+          );
           assertEquals(seenByB.map((e) => e.action), [
             "REGISTER",
             "DEREGISTER",
@@ -228,9 +211,10 @@ Deno.test({
 
           await a.close();
           await eventually(
-            "A's kite expires",
             async () =>
               (await observer.get(makeQuery({ id: fromA.id }))).length === 0,
+            "A's kite expires",
+            20_000,
           );
           assert(
             events.some((e) =>
@@ -266,10 +250,14 @@ Deno.test({
             const [kv] = (await raw.get(key).exec()).kvs;
             assert(kv && kv.lease !== "0", "the kite is held by a lease");
             await raw.leaseClient.leaseRevoke({ ID: kv.lease });
-            await eventually("the kite comes back", async () => {
-              const [back] = (await raw.get(key).exec()).kvs;
-              return back !== undefined && back.lease !== kv.lease;
-            });
+            await eventually(
+              async () => {
+                const [back] = (await raw.get(key).exec()).kvs;
+                return back !== undefined && back.lease !== kv.lease;
+              },
+              "the kite comes back",
+              20_000,
+            );
           } finally {
             raw.close();
           }
@@ -308,31 +296,37 @@ async function outage(server: EtcdServer, storage: EtcdStorage): Promise<void> {
   // which etcd does when it shuts down gracefully.
   await server.stop("SIGKILL");
   const err = await within(
-    20_000,
     assertRejects(
       () => storage.get(makeQuery({ username: "alice" })),
       EtcdStorageError,
     ),
+    "the storage call",
+    20_000,
   );
   assert(err.message.includes("etcd"), err.message);
   await within(
-    20_000,
     assertRejects(
       () =>
         storage.add({ kite: kite("during"), url: "http://x/kite", keyId: "k" }),
       EtcdStorageError,
     ),
+    "the storage call",
+    20_000,
   );
 
   await server.start();
-  await eventually("storage works again", async () => {
-    try {
-      await storage.get(makeQuery({ username: "alice" }));
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  await eventually(
+    async () => {
+      try {
+        await storage.get(makeQuery({ username: "alice" }));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    "storage works again",
+    20_000,
+  );
   const kites = await storage.get(makeQuery({ username: "alice" }));
   assertEquals(kites.map((k) => k.kite), [before]);
   assertEquals((await storage.getKeyFromId("key-1"))?.public, "PUB");
@@ -340,7 +334,8 @@ async function outage(server: EtcdServer, storage: EtcdStorage): Promise<void> {
   const after = kite("after");
   await storage.add({ kite: after, url: "http://after/kite", keyId: "k" });
   await eventually(
-    "the watch resumes",
     () => events.some((e) => e.action === "REGISTER" && e.kite.id === after.id),
+    "the watch resumes",
+    20_000,
   );
 }

@@ -29,6 +29,7 @@ import {
   type PostgresServer,
   startPostgres,
 } from "../tests/helpers/postgres_server.ts";
+import { eventually, within } from "../tests/helpers/wait.ts";
 
 const postgresBinary = requireBinary("postgres", "postgresql", {
   extraDirs: postgresBinDirs(),
@@ -54,34 +55,6 @@ function keyPair(): KeyPair {
     public: `PUB ${tag}`,
     private: `PRIV ${tag}`,
   };
-}
-
-/** Polls `check` until it returns true; fails after `timeoutMs`. */
-async function eventually(
-  what: string,
-  check: () => boolean | Promise<boolean>,
-  timeoutMs = 20_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
-/** Settles `promise` or fails when it takes longer than `ms` (a hang). */
-async function within<T>(ms: number, promise: Promise<T>): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`hung for ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 Deno.test("postgresOptionsFromEnv() reads KONTROL_POSTGRES_*", () => {
@@ -150,23 +123,25 @@ Deno.test("PostgresStorage times out against a server that never answers", async
   const storage = new PostgresStorage(options);
   try {
     const err = await within(
-      10_000,
       assertRejects(
         () => storage.get(makeQuery({ username: "alice" })),
         PostgresStorageError,
         "within 500 ms",
       ),
+      "the storage call",
+      10_000,
     );
     assert(
       err.message.includes(`127.0.0.1:${blackhole.port}/kontrol`),
       err.message,
     );
     await within(
-      10_000,
       assertRejects(
         () => PostgresStorage.connect(options),
         PostgresStorageError,
       ),
+      "the storage call",
+      10_000,
     );
   } finally {
     await storage.close();
@@ -293,7 +268,11 @@ Deno.test({
             ) => [k.kite, k.url]),
             [[math, "http://h1:3636/kite"]],
           );
-          await eventually("A sees B's REGISTER", () => seenByA.length === 1);
+          await eventually(
+            () => seenByA.length === 1,
+            "A sees B's REGISTER",
+            20_000,
+          );
           assertEquals(seenByA[0], {
             action: "REGISTER",
             kite: math,
@@ -301,7 +280,11 @@ Deno.test({
             keyId: pair.id,
           });
           assert(await a.delete(math));
-          await eventually("B sees A's DEREGISTER", () => seenByB.length === 2);
+          await eventually(
+            () => seenByB.length === 2,
+            "B sees A's DEREGISTER",
+            20_000,
+          );
           assertEquals(seenByB.map((e) => e.action), [
             "REGISTER",
             "DEREGISTER",
@@ -338,9 +321,10 @@ Deno.test({
             });
             await clock.advance(20_000); // the cleaner runs at 120 s
             await eventually(
-              "the old kite is cleaned",
               async () =>
                 (await storage.get(makeQuery({ id: old.id }))).length === 0,
+              "the old kite is cleaned",
+              20_000,
             );
             assertEquals(
               (await storage.get(makeQuery({ username: "alice" }))).map((k) =>
@@ -577,7 +561,11 @@ async function goCompatibility(
         VALUES (${another.username}, ${another.environment}, ${another.name},
           ${another.version}, ${another.region}, ${another.hostname},
           ${another.id}, 'http://go2/kite', ${goKey})`;
-      await eventually("events from both writers", () => events.length === 2);
+      await eventually(
+        () => events.length === 2,
+        "events from both writers",
+        20_000,
+      );
       assertEquals(events.map((e) => [e.action, e.kite.id]), [
         ["REGISTER", ours.id],
         ["REGISTER", another.id],
@@ -617,15 +605,15 @@ async function outage(
 
   await server.stop();
   const err = await within(
-    20_000,
     assertRejects(
       () => storage.get(makeQuery({ username: "alice" })),
       PostgresStorageError,
     ),
+    "the storage call",
+    20_000,
   );
   assert(err.message.includes("PostgreSQL"), err.message);
   await within(
-    20_000,
     assertRejects(
       () =>
         storage.add({
@@ -635,28 +623,38 @@ async function outage(
         }),
       PostgresStorageError,
     ),
+    "the storage call",
+    20_000,
   );
 
   await server.start();
-  await eventually("storage works again", async () => {
-    try {
-      await storage.get(makeQuery({ username: "alice" }));
-      return true;
-    } catch {
-      return false;
-    }
-  });
+  await eventually(
+    async () => {
+      try {
+        await storage.get(makeQuery({ username: "alice" }));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    "storage works again",
+    20_000,
+  );
   const kites = await storage.get(makeQuery({ username: "alice" }));
   assertEquals(kites.map((k) => k.kite), [before]);
   assertEquals((await storage.getKeyFromId(pair.id))?.public, pair.public);
 
   // The LISTEN connection comes back too: a peer's write reaches the watcher.
-  await eventually("the watch resumes", async () => {
-    const probe = kite("after");
-    await peer.add({ kite: probe, url: "http://after/kite", keyId: pair.id });
-    await new Promise((r) => setTimeout(r, 200));
-    return events.some((e) =>
-      e.action === "REGISTER" && e.kite.id === probe.id
-    );
-  });
+  await eventually(
+    async () => {
+      const probe = kite("after");
+      await peer.add({ kite: probe, url: "http://after/kite", keyId: pair.id });
+      await new Promise((r) => setTimeout(r, 200));
+      return events.some((e) =>
+        e.action === "REGISTER" && e.kite.id === probe.id
+      );
+    },
+    "the watch resumes",
+    20_000,
+  );
 }

@@ -3,13 +3,7 @@
  * Kontrol, registers the math kite, finds and calls it, and watches it go.
  */
 import { assert } from "./helpers/assert.ts";
-
-function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+import { freePort } from "./helpers/wait.ts";
 
 Deno.test("deno task demo registers, finds, calls and watches the math kite", async () => {
   const root = new URL("../", import.meta.url).pathname;

@@ -91,16 +91,7 @@ export function postgresBinDirs(): string[] {
   return versions.sort((a, b) => b - a).map((v) => `${root}/${v}/bin`);
 }
 
-/**
- * A port on 127.0.0.1 that was free a moment ago. Another process may take it
- * before the caller binds it, so servers started on it should retry.
- */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
-}
+export { freePort } from "./wait.ts";
 
 /** Options for {@linkcode ManagedProcess}. */
 export interface ManagedProcessOptions {

@@ -11,7 +11,8 @@ import type { Logger } from "../../kite/log.ts";
 import { mathKite } from "../../examples/math/server.ts";
 
 /** How long a test waits for something that should happen, before failing. */
-export const GUARD_MS = 5_000;
+export { eventually as waitFor, GUARD_MS, within } from "./wait.ts";
+import { GUARD_MS, within } from "./wait.ts";
 
 /** A logger that keeps its lines, so tests stay quiet and can read them. */
 export class MemoryLogger implements Logger {
@@ -43,37 +44,6 @@ export function testKite(
     ...options,
     config: { ip: "127.0.0.1", port: 0, ...config },
   });
-}
-
-/** Rejects after `ms` with `what` in the message; the timer is cleared when `p` settles. */
-export function within<T>(
-  p: Promise<T>,
-  what: string,
-  ms = GUARD_MS,
-): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const guard = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new Error(`gave up waiting for ${what} after ${ms} ms`)),
-      ms,
-    );
-  });
-  return Promise.race([p, guard]).finally(() => clearTimeout(timer));
-}
-
-/** Polls `condition` every few ms until it holds; fails after the guard time. */
-export async function waitFor(
-  condition: () => boolean,
-  what: string,
-  ms = GUARD_MS,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!condition()) {
-    if (Date.now() > deadline) {
-      throw new Error(`gave up waiting for ${what} after ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
 }
 
 /** What {@linkcode settle} saw: the value or the error. */

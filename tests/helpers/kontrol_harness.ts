@@ -17,7 +17,10 @@ import { MemoryStorage } from "../../storage/memory.ts";
 import { KvStorage } from "../../storage/kv.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { fixtureKey } from "../fixtures/jwt.ts";
-import { GUARD_MS, testKite } from "./kite_harness.ts";
+import { testKite } from "./kite_harness.ts";
+import { GUARD_MS } from "./wait.ts";
+
+export { eventually, freePort } from "./wait.ts";
 
 /** Storage engines the flows run against. */
 export type Engine = "memory" | "kv";
@@ -142,21 +145,6 @@ export async function kontrolKite(
   });
 }
 
-/** Polls an async condition every few ms; fails after `ms`. */
-export async function eventually(
-  condition: () => boolean | Promise<boolean>,
-  what: string,
-  ms = GUARD_MS,
-): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!(await condition())) {
-    if (Date.now() > deadline) {
-      throw new Error(`gave up waiting for ${what} after ${ms} ms`);
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-}
-
 /** The exact header text and the claims (in wire order) of a JWT. */
 export function jwtParts(
   token: string,
@@ -184,12 +172,4 @@ export async function verifiesWith(
   } catch {
     return false;
   }
-}
-
-/** A free TCP port on 127.0.0.1 (bound once and released). */
-export function freePort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (listener.addr as Deno.NetAddr).port;
-  listener.close();
-  return port;
 }
