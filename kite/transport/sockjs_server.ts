@@ -77,6 +77,9 @@ export interface SockJsServerOptions {
   onError?(error: unknown, session: Session): void;
 }
 
+/** The numeric options, each checked against a lower bound. */
+type NumericOption = Exclude<keyof typeof SOCKJS_SERVER_DEFAULTS, "prefix">;
+
 /** The defaults of {@linkcode SockJsServerOptions} (kite values, spec §1.4). */
 export const SOCKJS_SERVER_DEFAULTS: {
   readonly prefix: string;
@@ -131,42 +134,16 @@ export class SockJsServer {
       throw new TypeError("SockJsServer: onSession must be a function");
     }
     const d = SOCKJS_SERVER_DEFAULTS;
+    const num = (name: NumericOption, min: number): number =>
+      checkNumber(name, options[name] ?? d[name], min);
     this.#prefix = checkPrefix(options.prefix ?? d.prefix);
-    const heartbeatMs = checkNumber(
-      "heartbeatMs",
-      options.heartbeatMs ?? d.heartbeatMs,
-      0,
-    );
-    this.#disconnectDelayMs = checkNumber(
-      "disconnectDelayMs",
-      options.disconnectDelayMs ?? d.disconnectDelayMs,
-      0,
-    );
-    this.#responseLimit = checkNumber(
-      "responseLimit",
-      options.responseLimit ?? d.responseLimit,
-      1,
-    );
-    const maxMessageBytes = checkNumber(
-      "maxMessageBytes",
-      options.maxMessageBytes ?? d.maxMessageBytes,
-      1,
-    );
-    this.#maxSessions = checkNumber(
-      "maxSessions",
-      options.maxSessions ?? d.maxSessions,
-      1,
-    );
-    this.#maxConnections = checkNumber(
-      "maxConnections",
-      options.maxConnections ?? d.maxConnections,
-      1,
-    );
-    const maxBufferedBytes = checkNumber(
-      "maxBufferedBytes",
-      options.maxBufferedBytes ?? d.maxBufferedBytes,
-      1,
-    );
+    const heartbeatMs = num("heartbeatMs", 0);
+    this.#disconnectDelayMs = num("disconnectDelayMs", 0);
+    this.#responseLimit = num("responseLimit", 1);
+    const maxMessageBytes = num("maxMessageBytes", 1);
+    this.#maxSessions = num("maxSessions", 1);
+    this.#maxConnections = num("maxConnections", 1);
+    const maxBufferedBytes = num("maxBufferedBytes", 1);
     this.#onSession = options.onSession;
     const onError = options.onError ?? logHandlerError;
     const live = this.#live;
