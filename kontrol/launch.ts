@@ -10,6 +10,16 @@
 import { readEnv } from "../kite/config.ts";
 import { type KontrolSettings, readSettings } from "./settings.ts";
 
+/**
+ * V8 flags for the Kontrol process. A registry holds many small long-lived
+ * objects and sees bursts of registrations: left alone, V8 grows its young
+ * generation to its largest size in such a burst and keeps it, which cost
+ * about 8 KiB of resident memory per registered kite in `deno task bench`
+ * (33 → 25.6 KiB per kite at 2,000 kites on KV) with no measurable change
+ * in register/s or getKites latency at 4 MiB semi-spaces.
+ */
+export const KONTROL_V8_FLAGS = "--max-semi-space-size=4";
+
 function hostPort(url: string, defaultPort: number): string {
   const u = new URL(url.includes("://") ? url : `http://${url}`);
   return `${u.hostname}:${u.port || defaultPort}`;
@@ -83,6 +93,7 @@ if (import.meta.main) {
       "--config",
       config,
       ...permissionFlags(settings),
+      `--v8-flags=${KONTROL_V8_FLAGS}`,
       main,
       ...Deno.args,
     ],

@@ -5,7 +5,7 @@
  */
 import { trimPem } from "../kite/auth/keys.ts";
 import { keyIdFor } from "../kontrol/keys.ts";
-import { permissionFlags } from "../kontrol/launch.ts";
+import { KONTROL_V8_FLAGS, permissionFlags } from "../kontrol/launch.ts";
 import { readSettings } from "../kontrol/settings.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { GUARD_MS, testKite } from "./helpers/kite_harness.ts";
@@ -263,6 +263,11 @@ for (const variant of ["pkcs8", "pkcs1"]) {
       }
       assert(!flags.some((f) => f.startsWith("--allow-run")), flags.join(" "));
       assert(!flags.some((f) => f.startsWith("--allow-ffi")), flags.join(" "));
+      // ... and with V8's young generation capped (memory per kite).
+      assert(
+        flags.includes(`--v8-flags=${KONTROL_V8_FLAGS}`),
+        flags.join(" "),
+      );
 
       // A kite holding the kite.key uses the process Kontrol end to end.
       const user = testKite("math", { environment: "test" }, { kiteKey });
