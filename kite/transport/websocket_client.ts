@@ -57,10 +57,13 @@ export class TcpWebSocket {
   #buf: Uint8Array = new Uint8Array(0);
   #fragments: Uint8Array[] = [];
   #fragmentBytes = 0;
-  #writing: Promise<void> = Promise.resolve();
+  /** The bytes of the write under way; `undefined` while none is. */
+  #inFlight: Uint8Array | undefined;
+  /** Frames sent while a write is under way: they go out together next. */
   #queued: Uint8Array[] = [];
   #queuedBytes = 0;
-  #flushing = false;
+  /** Settles when writing stops; made only when a close waits for it. */
+  #drained: PromiseWithResolvers<void> | undefined;
   #closed = false;
   #reading: Promise<void> = Promise.resolve();
   readonly #released: PromiseWithResolvers<void> = Promise.withResolvers();
@@ -165,51 +168,63 @@ export class TcpWebSocket {
   /**
    * Writes at once when the socket is idle; frames sent while a write is
    * under way go out together in the next one (many calls in flight → few
-   * syscalls).
+   * syscalls). No async function per write: one promise, two reused
+   * callbacks, nothing else allocated.
    */
   #write(bytes: Uint8Array): void {
+    if (this.#inFlight === undefined) return this.#writeOut(bytes);
     this.#queued.push(bytes);
     this.#queuedBytes += bytes.length;
-    if (this.#flushing) return;
-    this.#flushing = true;
-    this.#writing = this.#flush().catch(() =>
-      this.#finish(1006, "write failed")
-    );
   }
 
-  async #flush(): Promise<void> {
-    try {
-      while (this.#queued.length > 0) {
-        const frames = this.#queued;
-        const size = this.#queuedBytes;
-        this.#queued = [];
-        this.#queuedBytes = 0;
-        let out = frames[0];
-        if (frames.length > 1) {
-          out = new Uint8Array(size);
-          let at = 0;
-          for (const f of frames) {
-            out.set(f, at);
-            at += f.length;
-          }
-        }
-        await writeAll(this.#conn, out);
-      }
-    } finally {
-      this.#flushing = false;
-    }
+  #writeOut(bytes: Uint8Array): void {
+    this.#inFlight = bytes;
+    this.#conn.write(bytes).then(this.#wrote, this.#writeFailed);
   }
+
+  #wrote = (n: number): void => {
+    const bytes = this.#inFlight!;
+    if (n < bytes.length) return this.#writeOut(bytes.subarray(n));
+    const frames = this.#queued;
+    if (frames.length === 0) {
+      this.#inFlight = undefined;
+      this.#drained?.resolve();
+      return;
+    }
+    let out = frames[0];
+    if (frames.length > 1) {
+      out = new Uint8Array(this.#queuedBytes);
+      let at = 0;
+      for (const f of frames) {
+        out.set(f, at);
+        at += f.length;
+      }
+    }
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    this.#writeOut(out);
+  };
+
+  #writeFailed = (): void => {
+    this.#inFlight = undefined;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    this.#drained?.resolve();
+    this.#finish(1006, "write failed");
+  };
 
   #finish(code: number, reason: string): void {
     if (this.#closed) return;
     this.#closed = true;
-    // Let queued writes (e.g. the close frame) go out before the socket closes.
-    void this.#writing.finally(() => {
+    const release = () => {
       try {
         this.#conn.close();
       } catch { /* already closed */ }
       this.#released.resolve();
-    });
+    };
+    // Let queued writes (e.g. the close frame) go out before the socket closes.
+    if (this.#inFlight === undefined) release();
+    else (this.#drained ??= Promise.withResolvers()).promise.then(release);
     this.#handler?.onClose(code, reason);
   }
 
