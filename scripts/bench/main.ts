@@ -123,6 +123,31 @@ function callGoals(k: CallPathResult): Goal[] {
   }));
 }
 
+/** The Kontrol targets of the issue, from the registry benchmark. */
+function kontrolGoals(): Goal[] {
+  const kv = kontrol.find((k) => k.storage === "kv");
+  const goals: Goal[] = [];
+  if (kv) {
+    goals.push({
+      target: `getKites one-kite p50 ≤ 0.5 ms on KV (${kv.kites} kites)`,
+      measured: `${kv["getKites 1 p50 ms"]} ms`,
+      met: kv["getKites 1 p50 ms"] <= 0.5,
+    }, {
+      target: "register ≥ 2,000/s on KV",
+      measured: `${kv["register/s"]}/s`,
+      met: kv["register/s"] >= 2_000,
+    });
+  }
+  for (const k of kontrol) {
+    goals.push({
+      target: `getKites 100-kite p50 ≤ 5 ms on ${k.storage}`,
+      measured: `${k["getKites 100 p50 ms"]} ms`,
+      met: k["getKites 100 p50 ms"] <= 5,
+    });
+  }
+  return goals;
+}
+
 const kontrolKiB = Math.max(...kontrolMemory.map((m) => m.rssKiBPerKite));
 const goals: Goal[] = [
   ...callGoals(by("kite (SockJS websocket)")),
@@ -142,6 +167,7 @@ const goals: Goal[] = [
     measured: `${kontrolKiB} KiB`,
     met: kontrolKiB <= 30,
   },
+  ...kontrolGoals(),
 ];
 console.log("\nTargets:");
 console.table(goals);
