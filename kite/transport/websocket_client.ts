@@ -146,11 +146,18 @@ export class TcpWebSocket {
   /** Sends one text message (masked, one write). */
   send(text: string): void {
     if (this.#closed) throw new Error("session is closed");
-    // Short texts are encoded into shared scratch space: frame() copies them.
-    const payload = text.length <= SCRATCH_CHARS
-      ? scratch.subarray(0, encoder.encodeInto(text, scratch).written)
-      : encoder.encode(text);
-    this.#write(frame(1, payload));
+    if (text.length <= SCRATCH_CHARS) {
+      // Idle socket, shared buffer free (the usual case one call at a
+      // time): the frame is built in place there and written from there.
+      if (this.#inFlight === undefined && wireOwner === undefined) {
+        wireOwner = this;
+        return this.#writeOut(wireTextFrame(text));
+      }
+      // Else encoded into shared scratch space, which frame() copies.
+      const n = encoder.encodeInto(text, scratch).written;
+      return this.#write(frame(1, scratch.subarray(0, n)));
+    }
+    this.#write(frame(1, encoder.encode(text)));
   }
 
   /** Sends a close frame and closes the socket. */
@@ -186,6 +193,7 @@ export class TcpWebSocket {
     const bytes = this.#inFlight!;
     if (n < bytes.length) return this.#writeOut(bytes.subarray(n));
     const frames = this.#queued;
+    if (wireOwner === this) wireOwner = undefined;
     if (frames.length === 0) {
       this.#inFlight = undefined;
       this.#drained?.resolve();
@@ -206,6 +214,7 @@ export class TcpWebSocket {
   };
 
   #writeFailed = (): void => {
+    if (wireOwner === this) wireOwner = undefined;
     this.#inFlight = undefined;
     this.#queued = [];
     this.#queuedBytes = 0;
@@ -338,6 +347,40 @@ export class TcpWebSocket {
 /** Texts up to this many UTF-16 units are encoded without an allocation. */
 const SCRATCH_CHARS = 16 * 1024;
 const scratch = new Uint8Array(SCRATCH_CHARS * 3);
+
+/**
+ * Where frames of idle sockets are built and written from, one socket at a
+ * time (`wireOwner`, until its write completes): the payload starts at byte
+ * 16, the mask key sits at 12–15 and the header just before it.
+ */
+const WIRE_PAYLOAD = 16;
+const wire = new Uint8Array(WIRE_PAYLOAD + SCRATCH_CHARS * 3);
+const wirePayload = wire.subarray(WIRE_PAYLOAD);
+const wire32 = new Uint32Array(wire.buffer);
+let wireOwner: TcpWebSocket | undefined;
+
+/** A masked text frame of at most {@linkcode SCRATCH_CHARS} in `wire`. */
+function wireTextFrame(text: string): Uint8Array {
+  const len = encoder.encodeInto(text, wirePayload).written;
+  // At most 3 × 16 Ki bytes: a 7-bit or 16-bit length.
+  const start = len < 126 ? WIRE_PAYLOAD - 6 : WIRE_PAYLOAD - 8;
+  wire[start] = 0x81;
+  if (len < 126) wire[start + 1] = 0x80 | len;
+  else {
+    wire[start + 1] = 0x80 | 126;
+    wire[start + 2] = len >> 8;
+    wire[start + 3] = len & 0xff;
+  }
+  const mask = nextMask();
+  const first = WIRE_PAYLOAD >> 2;
+  wire32[first - 1] = mask;
+  const words = len >>> 2;
+  for (let i = 0; i < words; i++) wire32[first + i] ^= mask;
+  for (let i = words << 2; i < len; i++) {
+    wire[WIRE_PAYLOAD + i] ^= wire[WIRE_PAYLOAD - 4 + (i & 3)];
+  }
+  return wire.subarray(start, WIRE_PAYLOAD + len);
+}
 
 /** Masking keys, drawn from one getRandomValues call per 256 frames. */
 const maskPool = new Uint32Array(256);

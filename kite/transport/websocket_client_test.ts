@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { TcpWebSocket } from "./websocket_client.ts";
+
+/** A `Deno.serve` echo: every text message comes back unchanged. */
+function echoServer() {
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen() {} },
+    (request) => {
+      const { socket, response } = Deno.upgradeWebSocket(request);
+      socket.onmessage = (e) => socket.send(e.data);
+      return response;
+    },
+  );
+  return {
+    url: new URL(`ws://127.0.0.1:${server.addr.port}/`),
+    close: () => server.shutdown(),
+  };
+}
+
+/** Connects and collects the echoed texts. */
+async function connect(url: URL) {
+  const socket = await TcpWebSocket.connect(url, {
+    timeoutMs: 5_000,
+    maxMessageBytes: 1 << 20,
+  });
+  const got: string[] = [];
+  let closed = "";
+  let wake = () => {};
+  socket.start({
+    onText(text) {
+      got.push(text);
+      wake();
+    },
+    onClose(code, reason) {
+      closed = `${code} ${reason}`;
+      wake();
+    },
+  });
+  return {
+    socket,
+    async take(n: number): Promise<string[]> {
+      while (got.length < n) {
+        if (closed) {
+          throw new Error(`closed (${closed}) after ${got.length} of ${n}`);
+        }
+        await new Promise<void>((r) => wake = r);
+      }
+      return got.splice(0, n);
+    },
+  };
+}
+
+/** Texts at the frame-length boundaries, multi-byte ones and odd lengths. */
+const TEXTS = [
+  "",
+  "a",
+  "abc",
+  "x".repeat(125),
+  "x".repeat(126),
+  "é".repeat(63), // 126 bytes from 63 characters
+  "日本語 🪁 ".repeat(500),
+  "y".repeat(16 * 1024), // the largest built in the shared buffer
+  "z".repeat(16 * 1024 + 1), // the smallest that is not
+  "w".repeat(70_000), // a 64-bit length
+];
+
+Deno.test("TcpWebSocket sends texts of every frame size intact, one at a time", async () => {
+  const server = echoServer();
+  const { socket, take } = await connect(server.url);
+  try {
+    for (const text of TEXTS) {
+      socket.send(text);
+      assert.deepEqual(await take(1), [text]);
+    }
+  } finally {
+    socket.close();
+    await socket.finished;
+    await server.close();
+  }
+});
+
+Deno.test("TcpWebSocket keeps order and content when sends overlap writes on several sockets", async () => {
+  const server = echoServer();
+  const clients = await Promise.all([1, 2, 3].map(() => connect(server.url)));
+  try {
+    // Sent without waiting: later frames queue behind a write under way,
+    // and sockets take turns with the shared frame buffer.
+    const sent = clients.map((_, c) =>
+      TEXTS.flatMap((t, i) => [`${c}:${i}:${t}`, `${c}:${i}!`])
+    );
+    for (let i = 0; i < sent[0].length; i++) {
+      clients.forEach((client, c) => client.socket.send(sent[c][i]));
+    }
+    for (const [c, client] of clients.entries()) {
+      assert.deepEqual(await client.take(sent[c].length), sent[c]);
+    }
+  } finally {
+    for (const { socket } of clients) socket.close();
+    await Promise.all(clients.map(({ socket }) => socket.finished));
+    await server.close();
+  }
+});
