@@ -209,9 +209,12 @@ export class Client {
     return this.#pending.size;
   }
 
-  /** Number of live local callbacks on this connection. */
+  /**
+   * Number of live local callbacks on this connection: functions passed to
+   * the remote, and the response callbacks of calls waiting for replies.
+   */
   get callbackCount(): number {
-    return this.#callbacks.size;
+    return this.#callbacks.size + this.#pending.size;
   }
 
   /** The local kite this connection belongs to. */
@@ -401,22 +404,21 @@ export class Client {
     if (this.#pending.size >= limits.maxPendingCalls) {
       return Promise.reject(tooManyPendingCalls(limits.maxPendingCalls));
     }
-    if (this.#callbacks.size >= limits.maxCallbacks) {
+    if (this.callbackCount >= limits.maxCallbacks) {
       return Promise.reject(tooManyCallbacks(limits.maxCallbacks));
     }
     return new Promise((resolve, reject) => {
       const pending: PendingCall = { method, resolve, reject };
       const callbacks: Callbacks = {};
-      const id = this.#callbacks.registerOnce((...reply: unknown[]) =>
-        this.#settle(id, reply)
-      );
+      // The pending call is the response callback: its id comes from the
+      // table's counter, the reply finds it in #pending (see #receive).
+      const id = this.#callbacks.newId();
       callbacks[id] = [0, "responseCallback"];
       // Go field order: kite, authentication, responseCallback, withArgs (spec §3.1).
       // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (§12 #6).
       this.#pending.set(id, pending);
       if (timeoutMs > 0) {
         pending.timer = this.#kite.clock.setTimeout(() => {
-          this.#callbacks.delete(id);
           this.#pending.delete(id);
           reject(
             new KiteError(
@@ -483,7 +485,6 @@ export class Client {
 
   #forget(id: number): PendingCall | undefined {
     const pending = this.#pending.get(id);
-    this.#callbacks.delete(id);
     if (!pending) return undefined;
     this.#pending.delete(id);
     if (pending.timer !== undefined) {
@@ -562,7 +563,7 @@ export class Client {
     const before = table.size;
     const id = table.register(fn, fresh);
     const max = this.#kite.config.maxCallbacks;
-    if (table.size > before && table.size > max) {
+    if (table.size > before && this.callbackCount > max) {
       table.delete(id);
       throw tooManyCallbacks(max);
     }
@@ -628,6 +629,9 @@ export class Client {
     }
     unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
     if (typeof msg.method === "number") {
+      if (this.#pending.has(msg.method)) {
+        return this.#settle(msg.method, msg.arguments);
+      }
       const fn = this.#callbacks.get(msg.method);
       if (!fn) {
         this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);

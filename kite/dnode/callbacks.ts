@@ -32,7 +32,15 @@ export class CallbackTable {
     return id;
   };
 
-  /** Registers a one-shot function (e.g. a response callback): no dedupe. */
+  /**
+   * Takes the next id without registering a function, for a callback the
+   * caller keeps itself (a call's response callback lives with the call).
+   */
+  newId(): number {
+    return this.#next++;
+  }
+
+  /** Registers a one-shot function: no dedupe. */
   registerOnce(fn: AnyFunction): number {
     const id = this.#next++;
     (this.#byId ??= new Map()).set(id, fn);
