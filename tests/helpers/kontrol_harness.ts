@@ -18,7 +18,6 @@ import { KvStorage } from "../../storage/kv.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { fixtureKey } from "../fixtures/jwt.ts";
 import { testKite } from "./kite_harness.ts";
-import { GUARD_MS } from "./wait.ts";
 
 export { eventually, freePort } from "./wait.ts";
 
