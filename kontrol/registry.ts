@@ -34,9 +34,20 @@ interface Entry {
   record: KiteRecord;
   /** Last registration or heartbeat. */
   lastSeen: number;
+  /** When the next refresh is counted from; -Infinity after a failed one. */
   lastWrite: number;
+  /** When this process last wrote the record (kept after failures). */
+  wroteAt: number;
   off: (() => void) | undefined;
 }
+
+/**
+ * How much later than this process's last write another write of the same
+ * kite must be for a deregistration to leave it alone: covers the gap
+ * between taking the time and the storage stamping it, and clock skew
+ * between Kontrol hosts.
+ */
+export const FOREIGN_WRITE_MARGIN_MS = 250;
 
 /** Tracks live registrations of one Kontrol process. */
 export class Registry {
@@ -99,6 +110,7 @@ export class Registry {
       record,
       lastSeen: now,
       lastWrite: now,
+      wroteAt: now,
       off: undefined,
     };
     if (client) {
@@ -122,6 +134,7 @@ export class Registry {
     this.#entries.set(id, entry);
     if (now - entry.lastWrite >= this.#timing.updateIntervalMs) {
       entry.lastWrite = now;
+      entry.wroteAt = now;
       this.#storage.update(entry.record).then(() => {
         if (!this.#refreshFailing) return;
         this.#refreshFailing = false;
@@ -144,13 +157,26 @@ export class Registry {
     return this.#entries.has(id);
   }
 
-  /** Removes a registration from storage and stops supervising it. */
+  /**
+   * Stops supervising a kite and removes it from storage — unless the kite
+   * registered again through another Kontrol since this one last wrote it
+   * (a connection this process saw close late, or a heartbeat that stopped
+   * here because the kite moved): that newer entry stays.
+   */
   async deregister(id: string, why: string): Promise<void> {
     const entry = this.#entries.get(id);
     if (!entry) return;
     this.#drop(id);
-    this.#logger.debug(`deregistering ${id}: ${why}`);
     try {
+      const [stored] = await this.#storage.get(makeQuery({ id }));
+      if (!stored) return;
+      if (stored.updatedAt > entry.wroteAt + FOREIGN_WRITE_MARGIN_MS) {
+        this.#logger.debug(
+          `not deregistering ${id} (${why}): registered again elsewhere`,
+        );
+        return;
+      }
+      this.#logger.debug(`deregistering ${id}: ${why}`);
       await this.#storage.delete(entry.record.kite);
     } catch (err) {
       this.#logger.warning(
