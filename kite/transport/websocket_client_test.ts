@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { within } from "../../tests/helpers/wait.ts";
 import { TcpWebSocket } from "./websocket_client.ts";
 
 /** A `Deno.serve` echo: every text message comes back unchanged. */
@@ -43,7 +44,10 @@ async function connect(url: URL) {
         if (closed) {
           throw new Error(`closed (${closed}) after ${got.length} of ${n}`);
         }
-        await new Promise<void>((r) => wake = r);
+        await within(
+          new Promise<void>((r) => wake = r),
+          `echo ${got.length + 1} of ${n}`,
+        );
       }
       return got.splice(0, n);
     },
