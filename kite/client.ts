@@ -62,6 +62,14 @@ interface PendingCall {
   timer?: number;
 }
 
+/** What a served call answers through its response callback (spec §3.2). */
+export interface CallReply {
+  /** `null`, or the error as Go's JSON shape. */
+  error: unknown;
+  /** The handler's result; `null` on error. */
+  result: unknown;
+}
+
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
 
 /**
@@ -536,6 +544,29 @@ export class Client {
     pending.reject(err);
   }
 
+  /**
+   * @internal Answers a call through the remote's response callback `id`
+   * with `{error, result}`; a plain result is encoded without scrubbing
+   * (same bytes as {@linkcode Client.callRemote}).
+   */
+  reply(id: number, reply: CallReply): void {
+    const { error, result } = reply;
+    if (
+      error !== null ||
+      (result !== null && typeof result !== "number" &&
+        typeof result !== "string" && typeof result !== "boolean")
+    ) return this.callRemote(id, [reply]);
+    const session = this.#session;
+    if (!session || session.closed) {
+      this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
+      return;
+    }
+    session.send(
+      '{"method":' + id + ',"arguments":[{"error":null,"result":' +
+        JSON.stringify(result) + '}],"callbacks":{}}',
+    );
+  }
+
   /** Sends a call to callback `id` of the remote (a function it passed us). */
   callRemote(id: number, args: unknown[]): void {
     const session = this.#session;
@@ -627,30 +658,56 @@ export class Client {
       this.#session?.close(3400, `invalid message: ${(err as Error).message}`);
       return;
     }
-    unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
-    if (typeof msg.method === "number") {
-      if (this.#pending.has(msg.method)) {
-        return this.#settle(msg.method, msg.arguments);
+    if (typeof msg.method === "string") {
+      // A plain call names one function, its response callback: the reply
+      // goes to that id directly, with no callable stub made for it.
+      const replyTo = responseCallbackOnly(msg.callbacks);
+      if (replyTo === undefined) {
+        unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
       }
-      const fn = this.#callbacks.get(msg.method);
-      if (!fn) {
-        this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
-        return;
-      }
-      try {
-        const out = fn(...msg.arguments);
-        if (out instanceof Promise) {
-          out.catch((err) =>
-            this.#kite.logger.warning(`callback failed: ${err}`)
-          );
-        }
-      } catch (err) {
-        this.#kite.logger.warning(`callback failed: ${err}`);
-      }
+      this.#kite.serveRequest(
+        this,
+        msg.method,
+        msg.arguments,
+        msg.callbacks,
+        replyTo,
+      );
       return;
     }
-    this.#kite.serveRequest(this, msg.method, msg.arguments, msg.callbacks);
+    unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
+    if (this.#pending.has(msg.method)) {
+      return this.#settle(msg.method, msg.arguments);
+    }
+    const fn = this.#callbacks.get(msg.method);
+    if (!fn) {
+      this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
+      return;
+    }
+    try {
+      const out = fn(...msg.arguments);
+      if (out instanceof Promise) {
+        out.catch((err) =>
+          this.#kite.logger.warning(`callback failed: ${err}`)
+        );
+      }
+    } catch (err) {
+      this.#kite.logger.warning(`callback failed: ${err}`);
+    }
   }
+}
+
+/**
+ * The id of the only callback of a call when it is the response callback
+ * (path `[0, "responseCallback"]`, spec §3.1), else `undefined`.
+ */
+function responseCallbackOnly(callbacks: Callbacks): number | undefined {
+  const ids = Object.keys(callbacks);
+  if (ids.length !== 1) return undefined;
+  const path = callbacks[ids[0]];
+  return path.length === 2 && (path[0] === 0 || path[0] === "0") &&
+      path[1] === "responseCallback"
+    ? Number(ids[0])
+    : undefined;
 }
 
 /** A bare kite.js error object, `{type?, message}`. */

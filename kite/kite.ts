@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Client, type ClientOptions } from "./client.ts";
+import { type CallReply, Client, type ClientOptions } from "./client.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   configFromEnv,
@@ -447,6 +447,7 @@ export class Kite {
     method: string,
     args: unknown[],
     callbacks: Callbacks,
+    replyTo?: number,
   ): void {
     const options = args.length === 1 ? args[0] : undefined;
     if (
@@ -456,9 +457,12 @@ export class Kite {
       return;
     }
     const o = options as Record<string, unknown>;
-    const respond = typeof o.responseCallback === "function"
-      ? o.responseCallback as (reply: unknown) => void
-      : undefined;
+    const respond: ((reply: CallReply) => void) | undefined =
+      replyTo !== undefined
+        ? (reply) => client.reply(replyTo, reply)
+        : typeof o.responseCallback === "function"
+        ? o.responseCallback as (reply: CallReply) => void
+        : undefined;
     const claimed = identityFromJSON(o.kite) ?? makeIdentity({});
     if (client.side === "accepted" && client.remote === undefined) {
       client.remote = claimed;
@@ -559,7 +563,7 @@ export class Kite {
   async #run(
     m: Method,
     req: Request,
-    respond?: (reply: unknown) => void,
+    respond?: (reply: CallReply) => void,
   ): Promise<void> {
     let result: unknown = null;
     let error: KiteError | undefined;
@@ -597,7 +601,7 @@ export class Kite {
   /** Sends the reply of a call, if the caller asked for one. */
   #reply(
     req: Request,
-    respond: ((reply: unknown) => void) | undefined,
+    respond: ((reply: CallReply) => void) | undefined,
     result: unknown,
     error: KiteError | undefined,
   ): void {
