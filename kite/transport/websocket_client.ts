@@ -186,7 +186,12 @@ export class TcpWebSocket {
 
   #writeOut(bytes: Uint8Array): void {
     this.#inFlight = bytes;
-    this.#conn.write(bytes).then(this.#wrote, this.#writeFailed);
+    try {
+      this.#conn.write(bytes).then(this.#wrote, this.#writeFailed);
+    } catch {
+      // A connection closed under us may refuse at once, not in a promise.
+      this.#writeFailed();
+    }
   }
 
   #wrote = (n: number): void => {
