@@ -40,6 +40,10 @@ export interface CallPathOptions {
 export interface CallPathResult {
   name: string;
   sequentialPerSec: number;
+  /** Sequential calls/s of each round, in round order. */
+  sequentialRounds: number[];
+  /** 100-in-flight calls/s of each round, in round order. */
+  inFlightRounds: number[];
   p50Us: number;
   p99Us: number;
   inFlightPerSec: number;
@@ -325,6 +329,8 @@ function summarize(name: string, s: Samples): CallPathResult {
   const out: CallPathResult = {
     name,
     sequentialPerSec: round(median(s.seq)),
+    sequentialRounds: s.seq.map((v) => round(v)),
+    inFlightRounds: s.fly.map((v) => round(v)),
     p50Us: round(quantile(s.lat, 0.5)),
     p99Us: round(quantile(s.lat, 0.99)),
     inFlightPerSec: round(median(s.fly)),
