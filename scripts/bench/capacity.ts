@@ -9,14 +9,9 @@
  */
 import { generateKeyPair } from "../../kite/auth/keys.ts";
 import { signKiteKey } from "../../kontrol/tokens.ts";
-import {
-  denoCommand,
-  descendants,
-  freePort,
-  lines,
-  rssOf,
-  startServer,
-} from "./process.ts";
+import { descendants, lines } from "../../tests/helpers/processes.ts";
+import { freePort } from "../../tests/helpers/wait.ts";
+import { denoCommand, rssOf, startServer } from "./process.ts";
 import { median, round } from "./stats.ts";
 
 const KIB = 1024;

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { lines } from "../../tests/helpers/processes.ts";
 
 /** A benchmark server running in its own process. */
 export interface BenchServer {
@@ -23,22 +24,6 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** Raise the open-file limit to the hard limit first (for many connections). */
   manyFiles?: boolean;
-}
-
-/** Yields the lines of a text stream. */
-export async function* lines(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-    }
-  }
-  if (rest) yield rest;
 }
 
 /**
@@ -124,36 +109,4 @@ export async function rssOf(pid: number): Promise<number> {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(status);
   if (!m) throw new Error(`no VmRSS for process ${pid}`);
   return Number(m[1]) * 1024;
-}
-
-/** Every descendant of a process (children first), from `/proc`. */
-export async function descendants(pid: number): Promise<number[]> {
-  const out: number[] = [];
-  let tasks: string[] = [];
-  try {
-    for await (const t of Deno.readDir(`/proc/${pid}/task`)) tasks.push(t.name);
-  } catch {
-    tasks = [];
-  }
-  for (const t of tasks) {
-    let text = "";
-    try {
-      text = await Deno.readTextFile(`/proc/${pid}/task/${t}/children`);
-    } catch {
-      continue;
-    }
-    for (const c of text.trim().split(/\s+/).filter(Boolean)) {
-      const child = Number(c);
-      out.push(child, ...await descendants(child));
-    }
-  }
-  return out;
-}
-
-/** A free TCP port on 127.0.0.1 (bound and released). */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = l.addr as Deno.NetAddr;
-  l.close();
-  return port;
 }

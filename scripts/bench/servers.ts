@@ -14,6 +14,7 @@
  * @module
  */
 import { mathKite } from "../../examples/math/server.ts";
+import { lines } from "../../tests/helpers/processes.ts";
 
 const mode = Deno.args[0];
 let port: number;
@@ -55,19 +56,11 @@ if (mode === "raw") {
 console.log(JSON.stringify({ port }));
 
 const gc = (globalThis as { gc?: () => void }).gc;
-const lines = Deno.stdin.readable.pipeThrough(new TextDecoderStream());
-let rest = "";
-for await (const chunk of lines) {
-  rest += chunk;
-  let nl: number;
-  while ((nl = rest.indexOf("\n")) >= 0) {
-    const command = rest.slice(0, nl).trim();
-    rest = rest.slice(nl + 1);
-    if (command !== "mem") continue;
-    gc?.();
-    const { rss, heapUsed, external } = Deno.memoryUsage();
-    console.log(JSON.stringify({ rss, heapUsed, external }));
-  }
+for await (const command of lines(Deno.stdin.readable)) {
+  if (command.trim() !== "mem") continue;
+  gc?.();
+  const { rss, heapUsed, external } = Deno.memoryUsage();
+  console.log(JSON.stringify({ rss, heapUsed, external }));
 }
 // stdin closed: the parent is gone.
 Deno.exit(0);

@@ -10,6 +10,7 @@ import type { Client } from "../../kite/client.ts";
 import { mathKite } from "../../examples/math/server.ts";
 import { Kontrol } from "../../kontrol/kontrol.ts";
 import { KvStorage } from "../../storage/kv.ts";
+import { freePort } from "../../tests/helpers/wait.ts";
 import { kiteStats, type ServerStats } from "./stats.ts";
 
 /** A logger that drops everything (restarts make a lot of expected noise). */
@@ -44,14 +45,6 @@ export interface KontrolServer {
   restart(downMs: number): Promise<void>;
   /** Stops it for good and removes its data. */
   close(): Promise<void>;
-}
-
-/** A free TCP port on 127.0.0.1. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -24,6 +24,7 @@
  *
  * @module
  */
+import { lines } from "./processes.ts";
 
 /** How a kite.js peer carries dnode messages (protocol doc 1.7). */
 export type KitejsTransport = "raw" | "sockjs";
@@ -395,22 +396,6 @@ async function drainText(
   for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
     into.append(chunk);
   }
-}
-
-/** Yields complete lines from a byte stream. */
-async function* lines(
-  stream: ReadableStream<Uint8Array>,
-): AsyncGenerator<string> {
-  let rest = "";
-  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-    rest += chunk;
-    let nl: number;
-    while ((nl = rest.indexOf("\n")) >= 0) {
-      yield rest.slice(0, nl);
-      rest = rest.slice(nl + 1);
-    }
-  }
-  if (rest) yield rest;
 }
 
 function killQuietly(child: Deno.ChildProcess, signal: Deno.Signal): void {

@@ -1,6 +1,7 @@
 /**
  * Process-tree helpers on Linux `/proc`: `deno task` starts its command as
  * a child, so tests find `kontrol/main.ts` (and kill it by pid) this way.
+ * Also the line reader for child processes' output.
  *
  * @module
  */
@@ -46,4 +47,20 @@ export function commandLine(pid: number): string[] {
   } catch {
     return [];
   }
+}
+
+/** Yields the lines of a child's output stream (the last one even without a newline). */
+export async function* lines(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<string> {
+  let rest = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    rest += chunk;
+    let nl: number;
+    while ((nl = rest.indexOf("\n")) >= 0) {
+      yield rest.slice(0, nl);
+      rest = rest.slice(nl + 1);
+    }
+  }
+  if (rest) yield rest;
 }
