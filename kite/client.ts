@@ -70,6 +70,9 @@ export interface CallReply {
   result: unknown;
 }
 
+/** The `callbacks` of a message that carries no function. */
+const NO_CALLBACKS: Callbacks = Object.freeze({});
+
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
 
 /**
@@ -545,42 +548,38 @@ export class Client {
   }
 
   /**
-   * @internal Answers a call through the remote's response callback `id`
-   * with `{error, result}`; a plain result is encoded without scrubbing
-   * (same bytes as {@linkcode Client.callRemote}).
+   * @internal Answers a call through the remote's response callback `id`.
+   * A successful reply whose result is null, a number, a string or a
+   * boolean cannot hold a function, so it is not scrubbed.
    */
   reply(id: number, reply: CallReply): void {
     const { error, result } = reply;
-    if (
-      error !== null ||
-      (result !== null && typeof result !== "number" &&
-        typeof result !== "string" && typeof result !== "boolean")
-    ) return this.callRemote(id, [reply]);
-    const session = this.#session;
-    if (!session || session.closed) {
-      this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
-      return;
-    }
-    session.send(
-      '{"method":' + id + ',"arguments":[{"error":null,"result":' +
-        JSON.stringify(result) + '}],"callbacks":{}}',
-    );
+    const plain = error === null &&
+      (result === null || typeof result === "number" ||
+        typeof result === "string" || typeof result === "boolean");
+    this.#sendToCallback(id, [reply], !plain);
   }
 
   /** Sends a call to callback `id` of the remote (a function it passed us). */
   callRemote(id: number, args: unknown[]): void {
+    this.#sendToCallback(id, args, true);
+  }
+
+  #sendToCallback(
+    id: number,
+    args: unknown[],
+    mayHoldFunctions: boolean,
+  ): void {
     const session = this.#session;
     if (!session || session.closed) {
       this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
       return;
     }
+    if (!mayHoldFunctions) {
+      return session.send(encodeMessage(id, args, NO_CALLBACKS));
+    }
     const callbacks: Callbacks = {};
-    const scrubbed = scrub(
-      args,
-      [],
-      callbacks,
-      this.#register,
-    ) as unknown[];
+    const scrubbed = scrub(args, [], callbacks, this.#register) as unknown[];
     session.send(encodeMessage(id, scrubbed, callbacks));
   }
 
