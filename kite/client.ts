@@ -12,6 +12,7 @@ import {
   CallbackTable,
   decodeMessage,
   encodeMessage,
+  encodeResultMessage,
   FUNCTION_PLACEHOLDER,
   scrub,
   unscrub,
@@ -69,9 +70,6 @@ export interface CallReply {
   /** The handler's result; `null` on error. */
   result: unknown;
 }
-
-/** The `callbacks` of a message that carries no function. */
-const NO_CALLBACKS: Callbacks = Object.freeze({});
 
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
 
@@ -557,30 +555,27 @@ export class Client {
     const plain = error === null &&
       (result === null || typeof result === "number" ||
         typeof result === "string" || typeof result === "boolean");
-    this.#sendToCallback(id, [reply], !plain);
+    if (!plain) return this.#sendToCallback(id, [reply]);
+    const session = this.#session;
+    if (!session || session.closed) return this.#notSent(id);
+    session.send(encodeResultMessage(id, result));
   }
 
   /** Sends a call to callback `id` of the remote (a function it passed us). */
   callRemote(id: number, args: unknown[]): void {
-    this.#sendToCallback(id, args, true);
+    this.#sendToCallback(id, args);
   }
 
-  #sendToCallback(
-    id: number,
-    args: unknown[],
-    mayHoldFunctions: boolean,
-  ): void {
+  #sendToCallback(id: number, args: unknown[]): void {
     const session = this.#session;
-    if (!session || session.closed) {
-      this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
-      return;
-    }
-    if (!mayHoldFunctions) {
-      return session.send(encodeMessage(id, args, NO_CALLBACKS));
-    }
+    if (!session || session.closed) return this.#notSent(id);
     const callbacks: Callbacks = {};
     const scrubbed = scrub(args, [], callbacks, this.#register) as unknown[];
     session.send(encodeMessage(id, scrubbed, callbacks));
+  }
+
+  #notSent(id: number): void {
+    this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
   }
 
   /**

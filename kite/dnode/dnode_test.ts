@@ -12,6 +12,7 @@ import {
   decodeMessage,
   DnodeError,
   encodeMessage,
+  encodeResultMessage,
   scrub,
   unscrub,
 } from "./mod.ts";
@@ -52,6 +53,50 @@ Deno.test("encodeMessage() reproduces recorded Go messages byte for byte", () =>
     }
   }
   assert(count > 50);
+});
+
+Deno.test("encodeResultMessage() reproduces recorded Go plain replies byte for byte", () => {
+  let count = 0;
+  for (const file of recordingFiles("go-kite")) {
+    for (const m of recordedMessages(file)) {
+      const msg = decodeMessage(m.text);
+      const [reply] = msg.arguments as { error?: unknown; result?: unknown }[];
+      if (
+        typeof msg.method !== "number" || msg.arguments.length !== 1 ||
+        Object.keys(msg.callbacks).length > 0 || reply === null ||
+        typeof reply !== "object" || reply.error !== null ||
+        Object.keys(reply).join() !== "error,result" ||
+        (reply.result !== null && typeof reply.result === "object")
+      ) continue;
+      assertEquals(encodeResultMessage(msg.method, reply.result), m.text);
+      count++;
+    }
+  }
+  assert(count > 5, `only ${count} plain replies found in the recordings`);
+});
+
+Deno.test("encodeResultMessage() writes what encodeMessage() writes for every plain result", () => {
+  const results = [
+    null,
+    0,
+    -0,
+    16,
+    -1.5e-7,
+    NaN,
+    Infinity,
+    true,
+    false,
+    "",
+    'quote " backslash \\ newline \n',
+    "é ☃ 😀 \ud800",
+  ];
+  for (const result of results) {
+    assertEquals(
+      encodeResultMessage(42, result),
+      encodeMessage(42, [{ error: null, result }], {}),
+      String(result),
+    );
+  }
 });
 
 Deno.test("decodeMessage() treats a numeric string method as a method name", () => {

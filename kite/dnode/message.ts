@@ -151,3 +151,14 @@ export function encodeMessage(
   return '{"method":' + JSON.stringify(method) + ',"arguments":' +
     JSON.stringify(args) + ',"callbacks":' + JSON.stringify(callbacks) + "}";
 }
+
+/**
+ * Encodes a successful reply to response callback `id` whose result holds
+ * no function: the same text as
+ * `encodeMessage(id, [{error: null, result}], {})`, built without
+ * stringifying the envelope (it runs once per served call).
+ */
+export function encodeResultMessage(id: number, result: unknown): string {
+  return '{"method":' + id + ',"arguments":[{"error":null,"result":' +
+    JSON.stringify(result) + '}],"callbacks":{}}';
+}

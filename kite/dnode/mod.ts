@@ -4,7 +4,12 @@
  *
  * @module
  */
-export { decodeMessage, DnodeError, encodeMessage } from "./message.ts";
+export {
+  decodeMessage,
+  DnodeError,
+  encodeMessage,
+  encodeResultMessage,
+} from "./message.ts";
 export { FUNCTION_PLACEHOLDER, scrub, unscrub } from "./scrub.ts";
 export { CallbackTable } from "./callbacks.ts";
 export type {
