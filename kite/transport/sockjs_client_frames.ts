@@ -55,3 +55,55 @@ export function readServerFrame(
 export function encodeClientMessage(message: string): string {
   return "[" + JSON.stringify(message) + "]";
 }
+
+/** Longest message kept to compare the next one with. */
+const REMEMBERED_CHARS = 4096;
+/** Shortest shared start worth keeping escaped. */
+const MIN_SHARED_CHARS = 64;
+
+/**
+ * Encodes one session's outgoing messages, with the same text as
+ * {@linkcode encodeClientMessage}. Calls on a connection start alike (the
+ * method, the caller's identity, its credentials): the start two messages
+ * in a row shared is kept escaped, and a message that starts with it has
+ * only the rest escaped.
+ */
+export class ClientMessageEncoder {
+  /** The last message that did not start with `#head`. */
+  #last = "";
+  #head = "";
+  /** `JSON.stringify(#head)` without its closing quote. */
+  #escapedHead = "";
+
+  /** The client frame carrying `message`. */
+  encode(message: string): string {
+    const head = this.#head;
+    if (head !== "" && message.startsWith(head)) {
+      const rest = JSON.stringify(message.slice(head.length));
+      return "[" + this.#escapedHead + rest.slice(1) + "]";
+    }
+    this.#learn(message);
+    return encodeClientMessage(message);
+  }
+
+  #learn(message: string): void {
+    const last = this.#last;
+    this.#last = message.length <= REMEMBERED_CHARS ? message : "";
+    let n = sharedStart(last, message);
+    if (n < MIN_SHARED_CHARS) return;
+    // Never end between the halves of a surrogate pair: each half would be
+    // escaped on its own (same string, other bytes).
+    const c = message.charCodeAt(n - 1);
+    if (c >= 0xd800 && c <= 0xdbff) n--;
+    this.#head = message.slice(0, n);
+    this.#escapedHead = JSON.stringify(this.#head).slice(0, -1);
+  }
+}
+
+/** Length of the longest common start of `a` and `b`. */
+function sharedStart(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  let i = 0;
+  while (i < n && a.charCodeAt(i) === b.charCodeAt(i)) i++;
+  return i;
+}
