@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  ClientMessageEncoder,
   encodeClientMessage,
   PROTOCOL_ERROR,
   readServerFrame,
@@ -91,36 +90,4 @@ Deno.test("encodeClientMessage() writes the exact frame the Go client sent", asy
     assert.equal(encodeClientMessage(message), frame);
   }
   assert.equal(encodeClientMessage('a"\n<'), JSON.stringify(['a"\n<']));
-});
-
-Deno.test("ClientMessageEncoder writes what encodeClientMessage writes, message after message", () => {
-  const envelope =
-    '{"method":"square","arguments":[{"kite":{"username":"é \\"q\\" \\\\",' +
-    '"id":"😀"},"authentication":null,"responseCallback":"[Function]","withArgs":';
-  const call = (method: string, args: string, id: number) =>
-    envelope.replace("square", method) + args +
-    '}],"callbacks":{"' + id + '":[0,"responseCallback"]}}';
-  const pair = "x".repeat(70) + "😀";
-  const messages = [
-    call("square", "[4]", 1),
-    call("square", "[5]", 2), // learns the shared start
-    call("square", '["a \\"quoted\\" \\n line"]', 3), // reuses it
-    envelope, // exactly the shared start and nothing after
-    call("square", "[4]", 4).slice(0, 40), // shorter than the start
-    call("cube", "[2]", 5), // another method: escaped whole
-    call("cube", "[3]", 6),
-    call("square", "[6]", 7),
-    pair + "😀a", // 😀 and 😁 share their first half: the shared start
-    pair + "😁b", // would end inside a surrogate pair
-    pair + "😁c",
-    "y".repeat(5000), // too long to be remembered
-    "y".repeat(5000) + "z",
-    "",
-  ];
-  const encoder = new ClientMessageEncoder();
-  for (const message of messages) {
-    const frame = encoder.encode(message);
-    assert.equal(frame, encodeClientMessage(message));
-    assert.deepEqual(JSON.parse(frame), [message]);
-  }
 });

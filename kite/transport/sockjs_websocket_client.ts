@@ -11,7 +11,7 @@ import type {
 } from "./client_session.ts";
 import type { SessionHandler } from "./session.ts";
 import {
-  ClientMessageEncoder,
+  encodeClientMessage,
   readServerFrame,
 } from "./sockjs_client_frames.ts";
 import {
@@ -24,18 +24,12 @@ import {
   type WebSocketFraming,
 } from "./websocket_client_session.ts";
 
-/**
- * SockJS framing over WebSocket for one session: `["msg"]` out; `o`, `h`,
- * `a`, `m`, `c` in.
- */
-export function sockjsWebsocketFraming(): WebSocketFraming {
-  const encoder = new ClientMessageEncoder();
-  return {
-    transport: "websocket",
-    encode: (message) => encoder.encode(message),
-    decode: readServerFrame,
-  };
-}
+/** SockJS framing over WebSocket: `["msg"]` out; `o`, `h`, `a`, `m`, `c` in. */
+export const SOCKJS_WEBSOCKET_FRAMING: WebSocketFraming = {
+  transport: "websocket",
+  encode: encodeClientMessage,
+  decode: readServerFrame,
+};
 
 /**
  * Dials a kite URL such as `http://127.0.0.1:3636/kite` over SockJS
@@ -50,7 +44,7 @@ export function dialSockjsWebsocket(
 ): Promise<ClientSession> {
   const id = randomSessionId();
   const url = sockjsWebsocketUrl(kiteUrl, randomServerId(), id);
-  return openWebSocketSession(url, sockjsWebsocketFraming(), handler, {
+  return openWebSocketSession(url, SOCKJS_WEBSOCKET_FRAMING, handler, {
     ...options,
     id,
     // Go clients send `Origin: <scheme>://<host>` (spec §1.5 step 5).
