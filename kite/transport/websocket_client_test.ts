@@ -104,3 +104,84 @@ Deno.test("TcpWebSocket keeps order and content when sends overlap writes on sev
     await server.close();
   }
 });
+
+/** Frames from a server, unmasked, as RFC 6455 §5.2 lays them out. */
+function serverFrame(fin: boolean, opcode: number, payload: Uint8Array) {
+  if (payload.length > 125) throw new Error("test frames stay short");
+  return new Uint8Array([
+    (fin ? 0x80 : 0) | opcode,
+    payload.length,
+    ...payload,
+  ]);
+}
+
+/**
+ * A hand-written WebSocket server that answers the handshake, then writes
+ * `frames` in one go: the bytes Deno's own server would never send.
+ */
+async function rawFramesServer(frames: Uint8Array[]) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const served = (async () => {
+    const conn = await listener.accept();
+    const buf = new Uint8Array(4096);
+    let head = "";
+    while (!head.includes("\r\n\r\n")) {
+      const n = await conn.read(buf);
+      if (n === null) return conn.close();
+      head += new TextDecoder().decode(buf.subarray(0, n));
+    }
+    const key = /sec-websocket-key: *(\S+)/i.exec(head)![1];
+    const digest = await crypto.subtle.digest(
+      "SHA-1",
+      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
+    );
+    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
+    const response = "HTTP/1.1 101 Switching Protocols\r\n" +
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
+    await conn.write(new TextEncoder().encode(response));
+    for (const f of frames) await conn.write(f);
+    // Wait for the client to hang up.
+    while (await conn.read(buf).catch(() => null) !== null);
+    conn.close();
+  })();
+  const { port } = listener.addr as Deno.NetAddr;
+  return {
+    url: new URL(`ws://127.0.0.1:${port}/`),
+    async close() {
+      await served;
+      listener.close();
+    },
+  };
+}
+
+Deno.test("TcpWebSocket joins fragments, keeps a real U+FFFD and closes with 1007 on invalid UTF-8", async () => {
+  const utf8 = (s: string) => new TextEncoder().encode(s);
+  const server = await rawFramesServer([
+    serverFrame(false, 1, utf8("frag")),
+    serverFrame(false, 0, utf8("men")),
+    serverFrame(true, 0, utf8("ted é")),
+    serverFrame(true, 1, utf8("replacement \uFFFD is text")),
+    serverFrame(true, 1, new Uint8Array([0x61, 0xff, 0x62])),
+    serverFrame(true, 1, utf8("never delivered")),
+  ]);
+  const socket = await TcpWebSocket.connect(server.url, {
+    timeoutMs: 5_000,
+    maxMessageBytes: 1 << 20,
+  });
+  const got: string[] = [];
+  const closed = new Promise<string>((resolve) =>
+    socket.start({
+      onText: (text) => got.push(text),
+      onClose: (code, reason) => resolve(`${code} ${reason}`),
+    })
+  );
+  try {
+    assert.equal(await within(closed, "the close"), "1007 invalid UTF-8");
+    assert.deepEqual(got, ["fragmented é", "replacement \uFFFD is text"]);
+  } finally {
+    socket.close();
+    await within(socket.finished, "the socket to finish");
+    await within(server.close(), "the server to stop");
+  }
+});
