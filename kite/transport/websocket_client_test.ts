@@ -119,7 +119,7 @@ function serverFrame(fin: boolean, opcode: number, payload: Uint8Array) {
  * A hand-written WebSocket server that answers the handshake, then writes
  * `frames` in one go: the bytes Deno's own server would never send.
  */
-async function rawFramesServer(frames: Uint8Array[]) {
+function rawFramesServer(frames: Uint8Array[]) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = (async () => {
     const conn = await listener.accept();
@@ -157,7 +157,7 @@ async function rawFramesServer(frames: Uint8Array[]) {
 
 Deno.test("TcpWebSocket joins fragments, keeps a real U+FFFD and closes with 1007 on invalid UTF-8", async () => {
   const utf8 = (s: string) => new TextEncoder().encode(s);
-  const server = await rawFramesServer([
+  const server = rawFramesServer([
     serverFrame(false, 1, utf8("frag")),
     serverFrame(false, 0, utf8("men")),
     serverFrame(true, 0, utf8("ted é")),
