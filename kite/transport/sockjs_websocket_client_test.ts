@@ -1,4 +1,8 @@
 import assert from "node:assert/strict";
+import {
+  acceptBareWebSocket,
+  textFrame,
+} from "../../tests/helpers/bare_websocket.ts";
 import type { ClientSession } from "./client_session.ts";
 import type { CloseInfo, SessionHandler } from "./session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
@@ -277,47 +281,13 @@ function replayServer(
 ): { url: URL; done: Promise<void>; listener: Deno.Listener } {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const done = (async () => {
-    const conn = await listener.accept();
-    const head = await readHead(conn);
-    const key = /sec-websocket-key: *(\S+)/i.exec(head)![1];
-    const digest = await crypto.subtle.digest(
-      "SHA-1",
-      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
-    );
-    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
-    // The exact 101 sockjs-go sends (spec §1.2), then the frames, then TCP close.
-    const answer =
-      "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n" +
-      `Connection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`;
-    const parts = [new TextEncoder().encode(answer), ...frames.map(textFrame)];
-    for (const part of parts) await conn.write(part);
+    const conn = await acceptBareWebSocket(listener);
+    // The frames, then TCP close.
+    for (const frame of frames) await conn.write(textFrame(frame));
     conn.close();
   })();
   const port = (listener.addr as Deno.NetAddr).port;
   return { url: new URL(`http://127.0.0.1:${port}/kite`), done, listener };
-}
-
-async function readHead(conn: Deno.Conn): Promise<string> {
-  const buf = new Uint8Array(4096);
-  let head = "";
-  while (!head.includes("\r\n\r\n")) {
-    const n = await conn.read(buf);
-    if (n === null) throw new Error("eof before head end");
-    head += new TextDecoder().decode(buf.subarray(0, n));
-  }
-  return head;
-}
-
-/** An unmasked server text frame (payloads here stay under 64 KiB). */
-function textFrame(text: string): Uint8Array {
-  const payload = new TextEncoder().encode(text);
-  const header = payload.length < 126
-    ? [0x81, payload.length]
-    : [0x81, 126, payload.length >> 8, payload.length & 0xff];
-  const out = new Uint8Array(header.length + payload.length);
-  out.set(header);
-  out.set(payload, header.length);
-  return out;
 }
 
 Deno.test("replaying go-kite 01 byte for byte: messages delivered, the closing empty frame ends the session", async () => {

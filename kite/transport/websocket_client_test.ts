@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { within } from "../../tests/helpers/wait.ts";
+import {
+  acceptBareWebSocket,
+  serverFrame,
+  textFrame,
+} from "../../tests/helpers/bare_websocket.ts";
 import { TcpWebSocket } from "./websocket_client.ts";
 
 /** A `Deno.serve` echo: every text message comes back unchanged. */
@@ -105,43 +110,17 @@ Deno.test("TcpWebSocket keeps order and content when sends overlap writes on sev
   }
 });
 
-/** Frames from a server, unmasked, as RFC 6455 §5.2 lays them out. */
-function serverFrame(fin: boolean, opcode: number, payload: Uint8Array) {
-  if (payload.length > 125) throw new Error("test frames stay short");
-  return new Uint8Array([
-    (fin ? 0x80 : 0) | opcode,
-    payload.length,
-    ...payload,
-  ]);
-}
-
 /**
- * A hand-written WebSocket server that answers the handshake, then writes
- * `frames` in one go: the bytes Deno's own server would never send.
+ * A hand-written server that answers the handshake, then writes `frames`
+ * in one go: the bytes Deno's own server would never send.
  */
 function rawFramesServer(frames: Uint8Array[]) {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const served = (async () => {
-    const conn = await listener.accept();
-    const buf = new Uint8Array(4096);
-    let head = "";
-    while (!head.includes("\r\n\r\n")) {
-      const n = await conn.read(buf);
-      if (n === null) return conn.close();
-      head += new TextDecoder().decode(buf.subarray(0, n));
-    }
-    const key = /sec-websocket-key: *(\S+)/i.exec(head)![1];
-    const digest = await crypto.subtle.digest(
-      "SHA-1",
-      new TextEncoder().encode(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"),
-    );
-    const accept = btoa(String.fromCharCode(...new Uint8Array(digest)));
-    const response = "HTTP/1.1 101 Switching Protocols\r\n" +
-      "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
-      `Sec-WebSocket-Accept: ${accept}\r\n\r\n`;
-    await conn.write(new TextEncoder().encode(response));
+    const conn = await acceptBareWebSocket(listener);
     for (const f of frames) await conn.write(f);
     // Wait for the client to hang up.
+    const buf = new Uint8Array(4096);
     while (await conn.read(buf).catch(() => null) !== null);
     conn.close();
   })();
@@ -158,12 +137,12 @@ function rawFramesServer(frames: Uint8Array[]) {
 Deno.test("TcpWebSocket joins fragments, keeps a real U+FFFD and closes with 1007 on invalid UTF-8", async () => {
   const utf8 = (s: string) => new TextEncoder().encode(s);
   const server = rawFramesServer([
-    serverFrame(false, 1, utf8("frag")),
-    serverFrame(false, 0, utf8("men")),
-    serverFrame(true, 0, utf8("ted é")),
-    serverFrame(true, 1, utf8("replacement \uFFFD is text")),
-    serverFrame(true, 1, new Uint8Array([0x61, 0xff, 0x62])),
-    serverFrame(true, 1, utf8("never delivered")),
+    serverFrame(utf8("frag"), { fin: false }),
+    serverFrame(utf8("men"), { fin: false, opcode: 0 }),
+    serverFrame(utf8("ted é"), { opcode: 0 }),
+    textFrame("replacement \uFFFD is text"),
+    serverFrame(new Uint8Array([0x61, 0xff, 0x62])),
+    textFrame("never delivered"),
   ]);
   const socket = await TcpWebSocket.connect(server.url, {
     timeoutMs: 5_000,
