@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
+import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
 import {
   acceptBareWebSocket,
   textFrame,
 } from "../../tests/helpers/bare_websocket.ts";
 import type { ClientSession } from "./client_session.ts";
-import type { CloseInfo, SessionHandler } from "./session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
 
 const OPTIONS = {
@@ -23,39 +23,6 @@ async function recordedFrames(
   const text = await Deno.readTextFile(new URL(file, VECTORS));
   return text.trim().split("\n").map((line) => JSON.parse(line))
     .filter((r) => r.type === "ws");
-}
-
-/** A FIFO whose `next()` waits for the next item. */
-class Queue<T> {
-  #items: T[] = [];
-  #waiters: ((item: T) => void)[] = [];
-  push(item: T): void {
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-  next(): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
-}
-
-/** A handler that records what the session delivers. */
-function recorder(onMessage?: (message: string) => void) {
-  const messages = new Queue<string>();
-  const closes: CloseInfo[] = [];
-  const closed = Promise.withResolvers<CloseInfo>();
-  const handler: SessionHandler = {
-    onMessage(message) {
-      onMessage?.(message);
-      messages.push(message);
-    },
-    onClose(info) {
-      closes.push(info);
-      closed.resolve(info);
-    },
-  };
-  return { handler, messages, closes, closed: closed.promise };
 }
 
 interface Peer {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
+import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
 import type { ClientSession } from "./client_session.ts";
-import type { CloseInfo, SessionHandler } from "./session.ts";
+import type { SessionHandler } from "./session.ts";
 import { dialXhrPolling } from "./xhr_polling_client.ts";
 
 const OPTIONS = {
@@ -30,23 +31,6 @@ async function recordedBodies(
     if (dir === "s2c" || lastRoute.endsWith(`/${route}`)) out.push(r.body);
   }
   return out;
-}
-
-/** A FIFO whose `next()` waits for the next item. */
-class Queue<T> {
-  readonly all: T[] = [];
-  #items: T[] = [];
-  #waiters: ((item: T) => void)[] = [];
-  push(item: T): void {
-    this.all.push(item);
-    const waiter = this.#waiters.shift();
-    if (waiter) waiter(item);
-    else this.#items.push(item);
-  }
-  next(): Promise<T> {
-    if (this.#items.length > 0) return Promise.resolve(this.#items.shift()!);
-    return new Promise((resolve) => this.#waiters.push(resolve));
-  }
 }
 
 /** One request the test answers by hand. */
@@ -140,23 +124,6 @@ async function dropped(request: Pending): Promise<true> {
   clearTimeout(timer);
   assert.ok(got, `the client never dropped ${request.path}`);
   return got;
-}
-
-function recorder(onMessage?: (message: string) => void) {
-  const messages = new Queue<string>();
-  const closes: CloseInfo[] = [];
-  const closed = Promise.withResolvers<CloseInfo>();
-  const handler: SessionHandler = {
-    onMessage(message) {
-      onMessage?.(message);
-      messages.push(message);
-    },
-    onClose(info) {
-      closes.push(info);
-      closed.resolve(info);
-    },
-  };
-  return { handler, messages, closes, closed: closed.promise };
 }
 
 /** Dials and answers the opening poll. */
