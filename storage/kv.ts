@@ -18,7 +18,9 @@
  *
  * The three kite entries are written in one atomic operation guarded by the
  * versionstamp of `["kiteIds", id]`, so they never diverge; a lost race is
- * retried. Queries list the exact-field prefix of `["kites", …]`.
+ * retried. Writes that arrive while a commit is in flight share the next
+ * commit (up to 32 kites), since every commit waits for the disk. Queries
+ * list the exact-field prefix of `["kites", …]`.
  *
  * Liveness is `updatedAt` plus {@linkcode KvStorage.deleteStale}, never
  * `expireIn`: expired KV entries stay readable for a while after they expire
@@ -80,9 +82,27 @@ export const DEFAULT_POLL_INTERVAL = 1000;
 const LOG_TTL = 60_000;
 /** Attempts of an atomic operation before giving up under contention. */
 const MAX_ATTEMPTS = 100;
+/**
+ * Most kite writes committed together: KV allows 100 checks and 1,000
+ * mutations per atomic operation, and a write needs 1 check and at most 7.
+ */
+const MAX_BATCH = 32;
 
 type KiteValue = Omit<StoredKite, "kite">;
 type StoredPair = StoredKeyPair & { seq: number };
+type WriteMode = "add" | "update" | "upsert" | "owned";
+
+interface QueuedWrite {
+  record: KiteRecord;
+  mode: WriteMode;
+  resolve(written: boolean): void;
+  reject(error: unknown): void;
+}
+
+interface WritePlan {
+  next: StoredKite;
+  events: StorageEvent[];
+}
 
 /** {@linkcode Storage} over a `Deno.Kv` database (engine `kv`). */
 export class KvStorage implements Storage {
@@ -98,6 +118,8 @@ export class KvStorage implements Storage {
   #follower?: Follower;
   #stopping = new Set<Promise<void>>();
   #closed = false;
+  #queued: QueuedWrite[] = [];
+  #flushing = false;
 
   /** Wraps an opened KV handle; the caller keeps ownership unless `closeKv`. */
   constructor(kv: Deno.Kv, options: KvStorageOptions = {}) {
@@ -298,44 +320,181 @@ export class KvStorage implements Storage {
     if (this.#closeKv) this.#kv.close();
   }
 
-  async #write(
-    record: KiteRecord,
-    mode: "add" | "update" | "upsert" | "owned",
-  ): Promise<boolean> {
+  /**
+   * Queues a kite write. Writes that arrive while a commit is in flight are
+   * committed together in one atomic operation (group commit): each KV
+   * commit costs a disk sync, so a burst of registrations would otherwise be
+   * bounded by one sync per kite.
+   */
+  #write(record: KiteRecord, mode: WriteMode): Promise<boolean> {
     const id = record?.kite?.id;
     if (typeof id !== "string" || id === "") {
-      throw new TypeError("kite record needs a non-empty kite.id");
+      return Promise.reject(
+        new TypeError("kite record needs a non-empty kite.id"),
+      );
     }
+    return new Promise((resolve, reject) => {
+      this.#queued.push({ record, mode, resolve, reject });
+      if (!this.#flushing) void this.#flush();
+    });
+  }
+
+  /** Commits queued writes, a batch at a time, until none are left. */
+  async #flush(): Promise<void> {
+    this.#flushing = true;
+    try {
+      while (this.#queued.length > 0) {
+        await this.#commitBatch(this.#nextBatch());
+      }
+    } finally {
+      this.#flushing = false;
+    }
+  }
+
+  /**
+   * Takes up to {@linkcode MAX_BATCH} queued writes of distinct ids, in
+   * order; a second write of an id waits for the next batch, as it must see
+   * the first one's result.
+   */
+  #nextBatch(): QueuedWrite[] {
+    const batch: QueuedWrite[] = [];
+    const ids = new Set<string>();
+    const rest: QueuedWrite[] = [];
+    for (const write of this.#queued) {
+      const id = write.record.kite.id;
+      if (batch.length < MAX_BATCH && !ids.has(id)) {
+        ids.add(id);
+        batch.push(write);
+      } else {
+        rest.push(write);
+      }
+    }
+    this.#queued = rest;
+    return batch;
+  }
+
+  /**
+   * Commits `batch` in one atomic operation guarded by every kite's current
+   * entry. If that fails (another writer changed one of the kites, or the
+   * batch exceeds a KV limit) each write is retried on its own.
+   */
+  async #commitBatch(batch: QueuedWrite[]): Promise<void> {
+    if (batch.length === 1) return settle(batch[0], this.#writeOne(batch[0]));
+    let previous: Deno.KvEntryMaybe<StoredKite>[];
+    try {
+      previous = await this.#readKites(batch.map((w) => w.record.kite.id));
+    } catch (error) {
+      for (const write of batch) write.reject(error);
+      return;
+    }
+    const op = this.#kv.atomic();
+    const planned: [QueuedWrite, StorageEvent[]][] = [];
+    const events: StorageEvent[] = [];
+    for (let i = 0; i < batch.length; i++) {
+      try {
+        const plan = this.#plan(batch[i], previous[i]);
+        if (typeof plan === "boolean") {
+          batch[i].resolve(plan);
+          continue;
+        }
+        this.#stage(op, previous[i], plan);
+        planned.push([batch[i], plan.events]);
+        events.push(...plan.events);
+      } catch (error) {
+        batch[i].reject(error);
+      }
+    }
+    if (planned.length === 0) return;
+    this.#log(op, events);
+    let committed = false;
+    try {
+      committed = (await op.commit()).ok;
+    } catch {
+      // Retried one by one below, where a real failure is reported.
+    }
+    if (!committed) {
+      await Promise.all(planned.map(([w]) => settle(w, this.#writeOne(w))));
+      return;
+    }
+    for (const [write, writeEvents] of planned) {
+      for (const event of writeEvents) this.#watchers.emit(event);
+      write.resolve(true);
+    }
+  }
+
+  /** One write on its own, retried while another writer races it. */
+  async #writeOne(write: QueuedWrite): Promise<boolean> {
+    const id = write.record.kite.id;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const previous = await this.#kv.get<StoredKite>(["kiteIds", id]);
-      const old = previous.value ?? undefined;
-      if (mode === "add" && old) throw new Error(`kite already exists: ${id}`);
-      if (
-        mode === "owned" && old && old.kite.username !== record.kite.username
-      ) return false;
-      const next: StoredKite = {
-        kite: { ...record.kite },
-        url: record.url,
-        keyId: mode === "update" && old ? old.keyId : record.keyId,
-        updatedAt: this.#clock.now(),
-      };
-      const op = this.#kv.atomic().check(previous);
-      if (old) {
-        const oldKey = kiteKey(old.kite);
-        if (!sameKey(oldKey, kiteKey(next.kite))) op.delete(oldKey);
-        if (old.updatedAt !== next.updatedAt) op.delete(timeKey(old));
-      }
-      op.set(kiteKey(next.kite), valueOf(next))
-        .set(["kiteIds", id], next)
-        .set(timeKey(next), null);
-      const events = writeEvents(old, next);
-      this.#log(op, events);
+      const plan = this.#plan(write, previous);
+      if (typeof plan === "boolean") return plan;
+      const op = this.#kv.atomic();
+      this.#stage(op, previous, plan);
+      this.#log(op, plan.events);
       if ((await op.commit()).ok) {
-        for (const event of events) this.#watchers.emit(event);
+        for (const event of plan.events) this.#watchers.emit(event);
         return true;
       }
     }
     throw contention(`write ${id}`);
+  }
+
+  /** The stored entries of `ids`, in order (KV reads at most 10 per call). */
+  async #readKites(ids: string[]): Promise<Deno.KvEntryMaybe<StoredKite>[]> {
+    const reads: Promise<Deno.KvEntryMaybe<StoredKite>[]>[] = [];
+    for (let i = 0; i < ids.length; i += 10) {
+      reads.push(
+        this.#kv.getMany<StoredKite[]>(
+          ids.slice(i, i + 10).map((id) => ["kiteIds", id]),
+        ),
+      );
+    }
+    return (await Promise.all(reads)).flat();
+  }
+
+  /**
+   * What a write does over the stored entry: the new record and its events,
+   * or a result without writing (`false`: another user owns the id).
+   * @throws {Error} when adding an id that exists.
+   */
+  #plan(
+    write: QueuedWrite,
+    previous: Deno.KvEntryMaybe<StoredKite>,
+  ): WritePlan | boolean {
+    const { record, mode } = write;
+    const old = previous.value ?? undefined;
+    if (mode === "add" && old) {
+      throw new Error(`kite already exists: ${record.kite.id}`);
+    }
+    if (mode === "owned" && old && old.kite.username !== record.kite.username) {
+      return false;
+    }
+    const next: StoredKite = {
+      kite: { ...record.kite },
+      url: record.url,
+      keyId: mode === "update" && old ? old.keyId : record.keyId,
+      updatedAt: this.#clock.now(),
+    };
+    return { next, events: writeEvents(old, next) };
+  }
+
+  /** Adds a planned write, guarded by `previous`, to `op`. */
+  #stage(
+    op: Deno.AtomicOperation,
+    previous: Deno.KvEntryMaybe<StoredKite>,
+    { next }: WritePlan,
+  ): void {
+    op.check(previous);
+    const old = previous.value;
+    if (old) {
+      const oldKey = kiteKey(old.kite);
+      if (!sameKey(oldKey, kiteKey(next.kite))) op.delete(oldKey);
+      if (old.updatedAt !== next.updatedAt) op.delete(timeKey(old));
+    }
+    op.set(kiteKey(next.kite), valueOf(next))
+      .set(["kiteIds", next.kite.id], next)
+      .set(timeKey(next), null);
   }
 
   /** Deletes all entries of a kite if `entry` is current; false on a race. */
@@ -526,6 +685,18 @@ function withoutSeq(pair: StoredPair): StoredKeyPair {
     private: pair.private,
     deleted: pair.deleted,
   };
+}
+
+/** Settles a queued write with the outcome of `result`. */
+async function settle(
+  write: QueuedWrite,
+  result: Promise<boolean>,
+): Promise<void> {
+  try {
+    write.resolve(await result);
+  } catch (error) {
+    write.reject(error);
+  }
 }
 
 function contention(what: string): Error {

@@ -127,3 +127,63 @@ Deno.test("KvStorage sees kites written by another process", async () => {
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("KvStorage commits a burst of writes together, each on its own merits", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const storage = new KvStorage(kv);
+  try {
+    const taken = kite("taken");
+    await storage.add({ kite: taken, url: "http://t/kite", keyId: "k" });
+    const burst = Array.from({ length: 100 }, (_, i) => kite(`b${i}`));
+    // 40 kites with 10 KB urls: 32 of them exceed KV's per-commit size
+    // limit, so their batch must fall back to one commit each.
+    const long = Array.from({ length: 40 }, (_, i) => kite(`long${i}`));
+    const longUrl = `http://${"x".repeat(10_000)}/kite`;
+    // A key over KV's 2 KiB limit: only this write may fail.
+    const tooLong = { ...kite("too-long"), name: "n".repeat(2_100) };
+    const results = await Promise.allSettled([
+      ...burst.map((k) =>
+        storage.upsertOwned({ kite: k, url: "u", keyId: "k" })
+      ),
+      storage.add({ kite: taken, url: "http://again/kite", keyId: "k" }),
+      storage.upsertOwned({
+        kite: { ...taken, username: "mallory" },
+        url: "http://m/kite",
+        keyId: "k",
+      }),
+      ...long.map((k) => storage.upsert({ kite: k, url: longUrl, keyId: "k" })),
+      storage.upsert({ kite: tooLong, url: "u", keyId: "k" }),
+    ]);
+    const outcome = (r: PromiseSettledResult<unknown>) =>
+      r.status === "fulfilled" ? r.value : (r.reason as Error).message;
+    assertEquals(results.slice(0, 100).map(outcome), burst.map(() => true));
+    assertEquals(outcome(results[100]), `kite already exists: ${taken.id}`);
+    assertEquals(outcome(results[101]), false, "another user's id refused");
+    assertEquals(
+      results.slice(102, 142).map(outcome),
+      long.map(() => undefined),
+    );
+    assertEquals(
+      outcome(results[142]),
+      "Key too large for write (max 2048 bytes)",
+    );
+
+    const stamps = new Set<string>();
+    for (const k of [...burst, ...long]) {
+      const byId = await kv.get<{ url: string }>(["kiteIds", k.id]);
+      assertEquals(byId.value?.url, burst.includes(k) ? "u" : longUrl);
+      stamps.add(byId.versionstamp!);
+    }
+    assert(stamps.size < 60, `${stamps.size} commits for 140 writes`);
+    const [stored] = await storage.get(makeQuery({ id: taken.id }));
+    assertEquals([stored.kite.username, stored.url], [
+      "alice",
+      "http://t/kite",
+    ]);
+    const all = await storage.get(makeQuery({ username: "alice" }));
+    assertEquals(all.length, 1 + burst.length + long.length);
+  } finally {
+    await storage.close();
+    kv.close();
+  }
+});
