@@ -46,12 +46,16 @@ export async function openStorage(s: KontrolSettings): Promise<Storage> {
 /** Starts Kontrol from settings; resolves once it accepts connections. */
 export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
   const started = performance.now();
-  const storage = await openStorage(s);
-  const pair = await loadKeyPair({
-    publicKeyFile: s.publicKeyFile,
-    privateKeyFile: s.privateKeyFile,
-    dataDir: s.data,
-  });
+  // On a first start the key pair is generated (RSA, 70-350 ms): the
+  // storage opens meanwhile.
+  const [storage, pair] = await Promise.all([
+    openStorage(s),
+    loadKeyPair({
+      publicKeyFile: s.publicKeyFile,
+      privateKeyFile: s.privateKeyFile,
+      dataDir: s.data,
+    }),
+  ]);
   const kontrol = new Kontrol({
     storage,
     kontrolURL: s.kontrolURL,
