@@ -107,6 +107,17 @@ export async function loadKeyPair(
 }
 
 /**
+ * True when {@linkcode loadKeyPair} would generate a new pair (a first
+ * start): no private key file is configured and `dataDir` holds none yet.
+ */
+export async function needsNewKeyPair(
+  options: LoadKeyPairOptions,
+): Promise<boolean> {
+  if (options.privateKeyFile || options.publicKeyFile) return false;
+  return !(await exists(`${options.dataDir}/keys/${KEY_FILES.private}`));
+}
+
+/**
  * A stable key pair id: a UUID (version 8, RFC 9562) made from the SHA-256
  * of the trimmed public key PEM.
  */
@@ -203,17 +214,26 @@ async function exists(path: string): Promise<boolean> {
 }
 
 /** Creates `path`; `false` when another process created it first. */
+/**
+ * Creates `path` with `text` unless it exists (false then). The file appears
+ * whole: written aside, then hard-linked into place, so a Kontrol starting
+ * at the same moment (or `--initial`) never reads it half written.
+ */
 async function writeNew(
   path: string,
   text: string,
   mode: number,
 ): Promise<boolean> {
+  const aside = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeTextFile(aside, text, { mode, createNew: true });
   try {
-    await Deno.writeTextFile(path, text, { mode, createNew: true });
+    await Deno.link(aside, path);
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return false;
     throw error;
+  } finally {
+    await Deno.remove(aside);
   }
 }
 

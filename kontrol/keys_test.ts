@@ -97,6 +97,24 @@ Deno.test("loadOrCreateKeyPair() generates once and keeps the id across loads", 
   });
 });
 
+Deno.test("loadOrCreateKeyPair() started four times at once agrees on one pair, files whole", async () => {
+  await withTempDir(async (dir) => {
+    const keys = `${dir}/keys`;
+    const loads = await Promise.all(
+      Array.from({ length: 4 }, () => loadOrCreateKeyPair(keys)),
+    );
+    assert.equal(loads.filter((l) => l.created).length, 1);
+    for (const l of loads) assert.deepEqual(l.pair, loads[0].pair);
+    const names = [];
+    for await (const e of Deno.readDir(keys)) names.push(e.name);
+    assert.deepEqual(names.sort(), Object.values(KEY_FILES).sort());
+    assert.equal(
+      (await Deno.stat(`${keys}/${KEY_FILES.private}`)).mode! & 0o077,
+      0,
+    );
+  });
+});
+
 Deno.test("loadOrCreateKeyPair() uses an operator's PKCS#1 key and fills in the rest", async () => {
   await withTempDir(async (dir) => {
     await Deno.writeTextFile(
