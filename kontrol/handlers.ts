@@ -54,7 +54,7 @@ export async function signingPair(
   if (!pair) {
     throw new KiteError("genericError", "no valid authentication key found");
   }
-  return pair.deleted ? kontrol.selfPair : pair;
+  return pair.deleted ? await kontrol.currentPair() : pair;
 }
 
 /** A (cached) token for calling kites of `audience`, for user `subject`. */
@@ -92,7 +92,9 @@ export async function pairForKontrolKey(
   if (!stored) {
     throw new KiteError("genericError", "no valid authentication key found");
   }
-  if (stored.deleted) return { pair: kontrol.selfPair, rotated: true };
+  if (stored.deleted) {
+    return { pair: await kontrol.currentPair(), rotated: true };
+  }
   return { pair: stored, rotated: false };
 }
 

@@ -80,6 +80,8 @@ export class Kontrol {
   readonly options: Readonly<KontrolOptions>;
   readonly #clock: Clock;
   #selfPair: StoredKeyPair | undefined;
+  /** Settles when {@linkcode Kontrol.init} has settled the signing pair. */
+  #initialized: Promise<void> | undefined;
   #sweeper: number | undefined;
   #kontrolURL: string | undefined;
   readonly #trusted = new TrustedKeys();
@@ -145,9 +147,25 @@ export class Kontrol {
 
   /**
    * Loads the key pairs, generating one when storage has none (or adding
-   * `pair` when given), and starts sweeping stale entries.
+   * `pair` when given), and starts sweeping stale entries. `pair` may still
+   * be on its way (a first start generating it): Kontrol can serve
+   * meanwhile, as only signing with its own pair
+   * ({@linkcode Kontrol.currentPair}) needs it, and that waits.
    */
-  async init(pair?: KeyPair): Promise<void> {
+  init(pair?: KeyPair | Promise<KeyPair>): Promise<void> {
+    // A pending pair that fails is reported by the promise returned here,
+    // not as an unhandled rejection while storage is read first.
+    if (pair instanceof Promise) pair.catch(() => {});
+    const done = this.#init(pair);
+    this.#initialized = done.then(() => {}, () => {});
+    return done;
+  }
+
+  async #init(pending?: KeyPair | Promise<KeyPair>): Promise<void> {
+    // Trust the pairs storage holds before anything else: kites whose keys
+    // they signed are served while a new pair is still being generated.
+    await this.#loadSelfPair();
+    const pair = await pending;
     if (pair) {
       const pem = trimPem(pair.public);
       if (!await this.storage.getKeyFromPublic(pem)) {
@@ -243,6 +261,16 @@ export class Kontrol {
     }
   }
 
+  /**
+   * {@linkcode Kontrol.selfPair}, once {@linkcode Kontrol.init} has settled
+   * it (at once when it has).
+   * @throws {Error} when Kontrol has no pair (init not called, or failed).
+   */
+  async currentPair(): Promise<StoredKeyPair> {
+    await this.#initialized;
+    return this.selfPair;
+  }
+
   /** The pair new kite keys and tokens are signed with: the newest live one. */
   get selfPair(): StoredKeyPair {
     if (!this.#selfPair) {
@@ -262,9 +290,9 @@ export class Kontrol {
   }
 
   /** Signs a kite.key for `username` with the current pair (like `kontrol -initial`). */
-  signKiteKey(username: string): Promise<string> {
-    const pair = this.selfPair;
-    return signKiteKey({
+  async signKiteKey(username: string): Promise<string> {
+    const pair = await this.currentPair();
+    return await signKiteKey({
       username,
       kontrolUser: this.username,
       kontrolURL: this.kontrolURL,

@@ -10,7 +10,7 @@ import { readEnv } from "../kite/config.ts";
 import { writeKiteKey } from "../kite/auth/kitekey.ts";
 import type { Storage } from "../storage/storage.ts";
 import { Kontrol } from "./kontrol.ts";
-import { loadKeyPair } from "./keys.ts";
+import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
 
 /** Opens the configured storage engine; drivers load only when chosen. */
@@ -43,29 +43,49 @@ export async function openStorage(s: KontrolSettings): Promise<Storage> {
   }
 }
 
-/** Starts Kontrol from settings; resolves once it accepts connections. */
+/**
+ * Starts Kontrol from settings; resolves once it accepts connections and has
+ * its signing pair. A first start generates that pair (RSA, 70-350 ms) while
+ * Kontrol already serves: only minting kite keys waits for it. Key files
+ * that exist are loaded, and checked, before serving.
+ */
 export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
   const started = performance.now();
-  // On a first start the key pair is generated (RSA, 70-350 ms): the
-  // storage opens meanwhile.
-  const [storage, pair] = await Promise.all([
-    openStorage(s),
-    loadKeyPair({
-      publicKeyFile: s.publicKeyFile,
-      privateKeyFile: s.privateKeyFile,
-      dataDir: s.data,
-    }),
-  ]);
+  const keyOptions = {
+    publicKeyFile: s.publicKeyFile,
+    privateKeyFile: s.privateKeyFile,
+    dataDir: s.data,
+  };
+  const generating = await needsNewKeyPair(keyOptions);
+  const pair = loadKeyPair(keyOptions);
+  let storage: Storage;
+  try {
+    storage = await openStorage(s);
+  } catch (err) {
+    pair.catch(() => {}); // the storage error is the one to report
+    throw err;
+  }
   const kontrol = new Kontrol({
     storage,
     kontrolURL: s.kontrolURL,
     username: s.username,
   });
-  await kontrol.init(pair);
-  await kontrol.kite.serve({ port: s.port, hostname: s.ip });
-  const ms = Math.round(performance.now() - started);
+  const since = () => Math.round(performance.now() - started);
+  try {
+    const initialized = kontrol.init(pair);
+    if (!generating) await initialized;
+    await kontrol.kite.serve({ port: s.port, hostname: s.ip });
+    console.log(
+      `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ready in ${since()} ms)`,
+    );
+    await initialized;
+  } catch (err) {
+    await kontrol.kite.close();
+    await storage.close();
+    throw err;
+  }
   console.log(
-    `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ready in ${ms} ms)`,
+    `Kontrol signing with key pair ${kontrol.selfPair.id} (${since()} ms)`,
   );
   return kontrol;
 }
@@ -111,7 +131,14 @@ async function main(): Promise<number> {
     }
     return 0;
   }
-  const kontrol = await startKontrol(settings);
+  let kontrol: Kontrol;
+  try {
+    kontrol = await startKontrol(settings);
+  } catch (err) {
+    // Bad key files, an unreachable storage, a port in use: one clear line.
+    console.error(`kontrol: ${(err as Error).message}`);
+    return 1;
+  }
   console.log(
     `Write a kite.key for your kites with:  deno task kontrol --initial --username <you>`,
   );

@@ -8,6 +8,9 @@ import { KiteError } from "../mod.ts";
 import type { Kite } from "../mod.ts";
 import { makeQuery } from "../kite/protocol.ts";
 import { signKiteKey, signToken } from "../kontrol/tokens.ts";
+import { Kontrol } from "../kontrol/kontrol.ts";
+import { MemoryStorage } from "../storage/memory.ts";
+import type { KeyPair } from "../storage/storage.ts";
 import { secretKite } from "../examples/secret/server.ts";
 import { fixtureKey } from "./fixtures/jwt.ts";
 import {
@@ -347,5 +350,61 @@ Deno.test("registerMachine with a hook signs a kite.key for the claimed user", a
   } finally {
     await caller.close();
     await tk.close();
+  }
+});
+
+Deno.test("Kontrol serves while its key pair is still coming; minting a kite.key waits for it", async () => {
+  const pair = Promise.withResolvers<KeyPair>();
+  const storage = new MemoryStorage();
+  const kontrol = new Kontrol({
+    storage,
+    machineAuthenticate: () => Promise.resolve(),
+    kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
+  });
+  const initialized = kontrol.init(pair.promise);
+  const { url } = await kontrol.kite.serve({ port: 0, hostname: "127.0.0.1" });
+  const caller = testKite("caller", { username: "carol" });
+  try {
+    const client = caller.newClient(url, { auth: null });
+    await client.dial();
+    let minted: unknown;
+    const minting = client.tell("registerMachine", { authType: "password" })
+      .then((key) => minted = key);
+    assertEquals(await client.tell("kite.ping"), "pong", "served at once");
+    assertEquals(minted, undefined, "no kite.key before the pair exists");
+    pair.resolve({
+      id: "",
+      public: KONTROL_PUBLIC,
+      private: fixtureKey("kontrol_pkcs8.pem"),
+    });
+    await initialized;
+    await minting;
+    assert(typeof minted === "string");
+    assert(await verifiesWith(minted, KONTROL_PUBLIC), "signed with the pair");
+    assertEquals(jwtParts(minted).claims.sub, "carol");
+  } finally {
+    await caller.close();
+    await kontrol.kite.close();
+    await storage.close();
+  }
+});
+
+Deno.test("Kontrol.init reports a key pair that fails to load; signing then fails clearly", async () => {
+  const storage = new MemoryStorage();
+  const kontrol = new Kontrol({ storage });
+  try {
+    await assertRejects(
+      () => kontrol.init(Promise.reject(new Error("private.pem: bad PEM"))),
+      Error,
+      "private.pem: bad PEM",
+    );
+    await assertRejects(
+      () => kontrol.signKiteKey("carol"),
+      Error,
+      "Kontrol has no key pair",
+    );
+  } finally {
+    await kontrol.kite.close();
+    await storage.close();
   }
 });

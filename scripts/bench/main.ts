@@ -84,6 +84,7 @@ console.table({
   ])),
   "deno task kontrol → accepting": {
     "ms, first start (key pair made)": ready.firstStartMs,
+    "ms, first start until signing": ready.firstSigningMs,
     "ms, restart": ready.restartMs,
   },
 });
@@ -182,8 +183,9 @@ const goals: Goal[] = [
   },
   {
     target: "deno task kontrol ready ≤ 300 ms (restart / first start)",
-    measured: `${ready.restartMs} / ${ready.firstStartMs} ms`,
-    met: ready.restartMs <= 300,
+    measured:
+      `${ready.restartMs} / ${ready.firstStartMs} ms (first start signing after ${ready.firstSigningMs} ms)`,
+    met: ready.restartMs <= 300 && ready.firstStartMs <= 300,
   },
   {
     target: "≤ 30 KiB Kontrol memory per registered kite",
