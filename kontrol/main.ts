@@ -71,8 +71,8 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     username: s.username,
   });
   const since = () => Math.round(performance.now() - started);
+  const initialized = kontrol.init(pair);
   try {
-    const initialized = kontrol.init(pair);
     if (!generating) await initialized;
     await kontrol.kite.serve({ port: s.port, hostname: s.ip });
     console.log(
@@ -80,6 +80,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     );
     await initialized;
   } catch (err) {
+    initialized.catch(() => {}); // e.g. the port was taken: report that
     await kontrol.kite.close();
     await storage.close();
     throw err;
