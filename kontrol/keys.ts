@@ -231,9 +231,24 @@ async function writeNew(
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.AlreadyExists) return false;
-    throw error;
+    // A file system without hard links: create in place, as a last resort.
+    return await createInPlace(path, text, mode);
   } finally {
     await Deno.remove(aside);
+  }
+}
+
+async function createInPlace(
+  path: string,
+  text: string,
+  mode: number,
+): Promise<boolean> {
+  try {
+    await Deno.writeTextFile(path, text, { mode, createNew: true });
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) return false;
+    throw error;
   }
 }
 
