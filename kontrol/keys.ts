@@ -97,13 +97,18 @@ export async function loadKeyPair(
         `public key file ${options.publicKeyFile} given without its private key file`,
       );
     }
-    return (await loadOrCreateKeyPair(`${options.dataDir}/keys`)).pair;
+    return (await loadOrCreateKeyPair(generatedKeysDir(options.dataDir))).pair;
   }
   const pem = await loadKeyPairFiles({
     privateKeyFile: options.privateKeyFile,
     publicKeyFile: options.publicKeyFile || undefined,
   });
   return { id: await keyIdFor(pem.public), ...pem };
+}
+
+/** Where {@linkcode loadKeyPair} keeps a pair it generated. */
+function generatedKeysDir(dataDir: string): string {
+  return `${dataDir}/keys`;
 }
 
 /**
@@ -114,7 +119,8 @@ export async function needsNewKeyPair(
   options: LoadKeyPairOptions,
 ): Promise<boolean> {
   if (options.privateKeyFile || options.publicKeyFile) return false;
-  return !(await exists(`${options.dataDir}/keys/${KEY_FILES.private}`));
+  const dir = generatedKeysDir(options.dataDir);
+  return !(await exists(`${dir}/${KEY_FILES.private}`));
 }
 
 /**
