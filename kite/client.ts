@@ -6,6 +6,7 @@
  * @module
  */
 import { Backoff, type BackoffOptions } from "./backoff.ts";
+import { CallTemplates } from "./call_templates.ts";
 import {
   type AnyFunction,
   type Callbacks,
@@ -169,6 +170,8 @@ export class Client {
   #onConnectFns: Set<() => void> | undefined;
   #onDisconnectFns: Set<(info: CloseInfo) => void> | undefined;
   #onTokenExpireFns: Set<() => void> | undefined;
+  /** Made on the first plain call received: most connections only call out. */
+  #templates: CallTemplates | undefined;
 
   /** @internal Use {@linkcode Kite.newClient}. */
   constructor(
@@ -634,6 +637,19 @@ export class Client {
 
   #receive(text: string): void {
     const maxDepth = this.#kite.config.maxJsonDepth;
+    const call = this.#templates?.match(text, maxDepth);
+    if (call !== undefined) {
+      const replyTo = call.replyTo;
+      this.#kite.serveCall(
+        this,
+        call.method,
+        call.claimed,
+        call.auth,
+        call.withArgs,
+        (reply) => this.reply(replyTo, reply),
+      );
+      return;
+    }
     if (exceedsJsonDepth(text, maxDepth)) {
       this.#kite.logger.warning(
         `closing connection: ${tooDeepReason(maxDepth)}`,
@@ -658,6 +674,12 @@ export class Client {
       const replyTo = responseCallbackOnly(msg.callbacks);
       if (replyTo === undefined) {
         unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
+      } else {
+        (this.#templates ??= new CallTemplates()).learn(
+          text,
+          msg.method,
+          msg.arguments,
+        );
       }
       this.#kite.serveRequest(
         this,

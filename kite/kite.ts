@@ -463,7 +463,29 @@ export class Kite {
         : typeof o.responseCallback === "function"
         ? o.responseCallback as (reply: CallReply) => void
         : undefined;
-    const claimed = identityFromJSON(o.kite) ?? makeIdentity({});
+    this.serveCall(
+      client,
+      method,
+      identityFromJSON(o.kite) ?? makeIdentity({}),
+      o.authentication as Auth | null | undefined,
+      o.withArgs,
+      respond,
+    );
+  }
+
+  /**
+   * @internal Serves a call whose options object is already read: the
+   * identity the caller claims (a fresh object: the request may keep it),
+   * its credentials, `withArgs` as sent, and where the reply goes.
+   */
+  serveCall(
+    client: Client,
+    method: string,
+    claimed: KiteIdentity,
+    auth: Auth | null | undefined,
+    w: unknown,
+    respond: ((reply: CallReply) => void) | undefined,
+  ): void {
     if (client.side === "accepted" && client.remote === undefined) {
       client.remote = claimed;
       for (const fn of this.#hooks.firstRequest) this.#safely(() => fn(client));
@@ -489,9 +511,7 @@ export class Kite {
       respond?.({ error: err.toJSON(), result: null });
       return;
     }
-    const auth = o.authentication as Auth | null | undefined;
     // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (spec §3.1, §12 #6).
-    const w = o.withArgs;
     const withArgs = w === undefined || w === null
       ? []
       : Array.isArray(w)

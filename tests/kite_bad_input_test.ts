@@ -55,6 +55,14 @@ async function withServer(fn: (h: Harness) => Promise<void>): Promise<void> {
   }
 }
 
+/** Sends `text` on `raw`; the kite must close it as an invalid message. */
+async function closesAsInvalid(raw: RawSocket, text: string): Promise<void> {
+  sockjsSend(raw, text);
+  const frame = await raw.next(`the close for ${text}`);
+  assertMatch(frame, /^c\[3400,"invalid message: /, text);
+  await within(raw.closed, `the socket to close after ${text}`);
+}
+
 /** The reply to a good call on `raw`, proving the connection still works. */
 async function goodCallWorks(raw: RawSocket, cb: number): Promise<void> {
   sockjsSend(raw, goCall("square", [9], cb));
@@ -87,10 +95,7 @@ Deno.test("bad input: text that is not a dnode message closes only that connecti
     for (const text of notDnode) {
       const raw = await RawSocket.sockjs(server.url);
       try {
-        sockjsSend(raw, text);
-        const frame = await raw.next(`the close for ${text}`);
-        assertMatch(frame, /^c\[3400,"invalid message: /, text);
-        await within(raw.closed, `the socket to close after ${text}`);
+        await closesAsInvalid(raw, text);
       } finally {
         await raw.close();
       }
@@ -337,4 +342,38 @@ Deno.test("bad input: values JSON cannot carry fail the call instead of hanging"
     await caller.close();
     await server.close();
   }
+});
+
+Deno.test("bad input: a call that starts like the ones before it is still checked whole", async () => {
+  // Two calls of `echo` teach the connection their start (kite/call_templates.ts);
+  // what follows is read against it, right or wrong.
+  const call = goCall("echo", [1], 50);
+  const broken = [
+    call.replace('"withArgs":[1]', '"withArgs":[1'),
+    call.replace('"withArgs":[1]', '"withArgs":'),
+    call.replace('"50"', '"5x"'),
+    call.slice(0, -1),
+    goCall("echo", JSON.parse("[".repeat(70) + "]".repeat(70)), 50),
+  ];
+  await withServer(async ({ server, stillServing }) => {
+    for (const text of broken) {
+      const raw = await RawSocket.sockjs(server.url);
+      try {
+        for (let cb = 1; cb <= 3; cb++) {
+          const w = [cb, '}],"callbacks":{"', { callbacks: { x: [cb] } }];
+          sockjsSend(raw, goCall("echo", [w], cb));
+          const [reply] = sockjsMessages(await raw.next(`reply ${cb}`));
+          assertEquals(reply, {
+            method: cb,
+            arguments: [{ error: null, result: w }],
+            callbacks: {},
+          });
+        }
+        await closesAsInvalid(raw, text);
+      } finally {
+        await raw.close();
+      }
+      await stillServing();
+    }
+  });
 });

@@ -122,8 +122,11 @@ function checkCallbacks(value: unknown, limits: DecodeLimits): Callbacks {
 const ZERO = 0x30;
 const NINE = 0x39;
 
-/** `/^(0|[1-9][0-9]{0,15})$/`, without a regular expression on the hot path. */
-function isCallbackId(id: string): boolean {
+/**
+ * Whether `id` is a callback id as dnode writes it: `/^(0|[1-9][0-9]{0,15})$/`,
+ * tested without a regular expression (it runs for every call).
+ */
+export function isCallbackId(id: string): boolean {
   const n = id.length;
   if (n === 0 || n > 16) return false;
   const first = id.charCodeAt(0);

@@ -9,6 +9,7 @@ export {
   DnodeError,
   encodeMessage,
   encodeResultMessage,
+  isCallbackId,
 } from "./message.ts";
 export { FUNCTION_PLACEHOLDER, scrub, unscrub } from "./scrub.ts";
 export { CallbackTable } from "./callbacks.ts";

@@ -1,0 +1,150 @@
+/**
+ * Calls that start as an earlier call did (spec §3.1): a caller sends the
+ * same method, identity and credentials in every call on a connection, and
+ * only `withArgs` and the response callback id change. Such a call is read
+ * against a template — the start of an earlier call, compared, not parsed
+ * again — and only its `withArgs` goes through `JSON.parse`.
+ *
+ * A call fits a template when its text is the template followed by
+ * `W}],"callbacks":{"ID":[0,"responseCallback"]}}`, where `W` parses as
+ * JSON and `ID` is a callback id. The template is the canonical JSON of the
+ * method, identity and credentials it was learned from, up to
+ * `"withArgs":`; so a fitting text is valid JSON, and means exactly that
+ * call with `W` and `ID` in place. Anything else is decoded in full.
+ *
+ * @module
+ */
+import { FUNCTION_PLACEHOLDER, isCallbackId } from "./dnode/mod.ts";
+import { exceedsJsonDepth } from "./limits.ts";
+import {
+  type Auth,
+  identityFromJSON,
+  type KiteIdentity,
+  makeIdentity,
+} from "./protocol.ts";
+
+/** A call read from a template. */
+export interface TemplateCall {
+  /** The method called. */
+  method: string;
+  /** The identity the caller claims, a fresh object. */
+  claimed: KiteIdentity;
+  /** The credentials sent (a fresh copy when an object). */
+  auth: Auth | null | undefined;
+  /** `withArgs` as sent. */
+  withArgs: unknown;
+  /** The id of the response callback. */
+  replyTo: number;
+}
+
+interface Template {
+  text: string;
+  method: string;
+  claimed: KiteIdentity;
+  auth: Auth | null | undefined;
+}
+
+const BEFORE_ID = '}],"callbacks":{"';
+const AFTER_ID = '":[0,"responseCallback"]}}';
+/** Brackets open around `withArgs`: the message, `arguments`, the options. */
+const WITH_ARGS_DEPTH = 3;
+/** Templates per connection: callers repeat a few methods. */
+const MAX_TEMPLATES = 8;
+/** Methods remembered when decoded in full: a template is made on the second. */
+const MAX_RECENT = 8;
+/** Calls that could not give a template before a connection stops trying. */
+const MAX_MISSES = 8;
+
+/** The templates of one connection. */
+export class CallTemplates {
+  #templates: Template[] = [];
+  #recent: string[] = [];
+  #misses = 0;
+
+  /**
+   * The call `text` holds when it fits a template, else `undefined` (then
+   * decode it in full). `maxDepth` is the nesting limit of the whole text.
+   */
+  match(text: string, maxDepth: number): TemplateCall | undefined {
+    const templates = this.#templates;
+    for (let i = 0; i < templates.length; i++) {
+      if (text.startsWith(templates[i].text)) {
+        return read(templates[i], text, maxDepth);
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Learns from a plain call decoded in full (its only callback is the
+   * response callback): a method seen twice gets a template when `text`
+   * starts as the canonical JSON of its method, identity and credentials.
+   */
+  learn(text: string, method: string, args: unknown[]): void {
+    if (this.#misses >= MAX_MISSES) return;
+    const templates = this.#templates;
+    // Fits a template's start but not its end (e.g. it passes a function).
+    if (templates.some((t) => text.startsWith(t.text))) return;
+    const recent = this.#recent;
+    if (!recent.includes(method)) {
+      if (recent.push(method) > MAX_RECENT) recent.shift();
+      return;
+    }
+    const options = args.length === 1 ? args[0] : undefined;
+    if (options === null || typeof options !== "object") return;
+    const o = options as Record<string, unknown>;
+    const start = '{"method":' + JSON.stringify(method) +
+      ',"arguments":[{"kite":' + JSON.stringify(o.kite) +
+      ',"authentication":' + JSON.stringify(o.authentication) +
+      ',"responseCallback":"' + FUNCTION_PLACEHOLDER + '","withArgs":';
+    if (!text.startsWith(start)) {
+      this.#misses++;
+      return;
+    }
+    if (templates.push(learned(start, method, o)) > MAX_TEMPLATES) {
+      templates.shift();
+    }
+  }
+}
+
+function learned(
+  text: string,
+  method: string,
+  o: Record<string, unknown>,
+): Template {
+  return {
+    text,
+    method,
+    claimed: identityFromJSON(o.kite) ?? makeIdentity({}),
+    auth: o.authentication as Auth | null | undefined,
+  };
+}
+
+function read(
+  t: Template,
+  text: string,
+  maxDepth: number,
+): TemplateCall | undefined {
+  if (!text.endsWith(AFTER_ID)) return undefined;
+  const idEnd = text.length - AFTER_ID.length;
+  const argsEnd = text.lastIndexOf(BEFORE_ID, idEnd - BEFORE_ID.length);
+  if (argsEnd < t.text.length) return undefined;
+  const id = text.slice(argsEnd + BEFORE_ID.length, idEnd);
+  if (!isCallbackId(id)) return undefined;
+  const w = text.slice(t.text.length, argsEnd);
+  if (exceedsJsonDepth(w, maxDepth - WITH_ARGS_DEPTH)) return undefined;
+  let withArgs: unknown;
+  try {
+    withArgs = JSON.parse(w);
+  } catch {
+    return undefined;
+  }
+  const auth = t.auth;
+  return {
+    method: t.method,
+    claimed: { ...t.claimed },
+    auth: auth !== null && typeof auth === "object" ? { ...auth } : auth,
+    withArgs,
+    replyTo: Number(id),
+  };
+}
