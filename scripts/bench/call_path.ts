@@ -9,9 +9,9 @@
  * over SockJS websocket and raw websocket, a kite.js 1.0.13 client against
  * a kite.js server (Node) and against our kite. Servers run in their own
  * processes; Deno clients run in this one, kite.js clients in a Node
- * process per round. Contenders alternate within each round, after one
- * uncounted warm-up round; figures are medians over the rounds, latencies
- * are quantiles over all samples.
+ * process per round. Contenders alternate within each round, in reverse
+ * order every other round, after one uncounted warm-up round; figures are
+ * medians over the rounds, latencies are quantiles over all samples.
  *
  * @module
  */
@@ -435,9 +435,12 @@ export async function benchCallPath(
     ];
     const samples = new Map<string, Samples>();
     // Round 0 is not counted: it lets the JIT compile both sides' code, which
-    // would otherwise count against whichever contender comes first.
+    // would otherwise count against whichever contender comes first. Odd
+    // rounds run in reverse order: in a fixed order the first kite contender
+    // always met a server that had sat idle through both echo contenders.
+    const order = [...calls, ...auth];
     for (let r = 0; r <= o.rounds; r++) {
-      for (const [name, run] of [...calls, ...auth]) {
+      for (const [name, run] of r % 2 ? [...order].reverse() : order) {
         let s = samples.get(name);
         if (s === undefined || r === 0) {
           s = emptySamples();
