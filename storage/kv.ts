@@ -18,9 +18,9 @@
  *
  * The three kite entries are written in one atomic operation guarded by the
  * versionstamp of `["kiteIds", id]`, so they never diverge; a lost race is
- * retried. Writes that arrive while a commit is in flight share the next
- * commit (up to 32 kites), since every commit waits for the disk. Queries
- * list the exact-field prefix of `["kites", …]`.
+ * retried. Writes and deletes that arrive while a commit is in flight share
+ * the next commit (up to 32 kites), since every commit waits for the disk.
+ * Queries list the exact-field prefix of `["kites", …]`.
  *
  * Liveness is `updatedAt` plus {@linkcode KvStorage.deleteStale}, never
  * `expireIn`: expired KV entries stay readable for a while after they expire
@@ -90,9 +90,12 @@ const MAX_BATCH = 32;
 
 type KiteValue = Omit<StoredKite, "kite">;
 type StoredPair = StoredKeyPair & { seq: number };
-type WriteMode = "add" | "update" | "upsert" | "owned";
+type WriteMode = "add" | "update" | "upsert" | "owned" | "delete";
 
 interface QueuedWrite {
+  /** The kite's id. */
+  id: string;
+  /** What to store; for a delete, only its `kite.id` counts. */
   record: KiteRecord;
   mode: WriteMode;
   resolve(written: boolean): void;
@@ -100,7 +103,8 @@ interface QueuedWrite {
 }
 
 interface WritePlan {
-  next: StoredKite;
+  /** The new record; `undefined` removes the kite. */
+  next: StoredKite | undefined;
   events: StorageEvent[];
 }
 
@@ -165,14 +169,13 @@ export class KvStorage implements Storage {
     return this.#write(record, "owned");
   }
 
-  /** Removes a kite by id; resolves `true` when something was removed. */
-  async delete(kite: KiteIdentity): Promise<boolean> {
-    for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-      const entry = await this.#kv.get<StoredKite>(["kiteIds", kite.id]);
-      if (!entry.value) return false;
-      if (await this.#remove(entry as Deno.KvEntry<StoredKite>)) return true;
-    }
-    throw contention(`delete ${kite.id}`);
+  /**
+   * Removes a kite by id; resolves `true` when something was removed.
+   * Deletes share commits with other writes, as writes do.
+   */
+  delete(kite: KiteIdentity): Promise<boolean> {
+    if (kite?.id === "") return Promise.resolve(false);
+    return this.#write({ kite, url: "", keyId: "" }, "delete");
   }
 
   /** Kites matching `query` (spec §8.4). @throws {QueryError} */
@@ -334,7 +337,7 @@ export class KvStorage implements Storage {
       );
     }
     return new Promise((resolve, reject) => {
-      this.#queued.push({ record, mode, resolve, reject });
+      this.#queued.push({ id, record, mode, resolve, reject });
       if (!this.#flushing) void this.#flush();
     });
   }
@@ -361,9 +364,8 @@ export class KvStorage implements Storage {
     const ids = new Set<string>();
     const rest: QueuedWrite[] = [];
     for (const write of this.#queued) {
-      const id = write.record.kite.id;
-      if (batch.length < MAX_BATCH && !ids.has(id)) {
-        ids.add(id);
+      if (batch.length < MAX_BATCH && !ids.has(write.id)) {
+        ids.add(write.id);
         batch.push(write);
       } else {
         rest.push(write);
@@ -382,7 +384,7 @@ export class KvStorage implements Storage {
     if (batch.length === 1) return settle(batch[0], this.#writeOne(batch[0]));
     let previous: Deno.KvEntryMaybe<StoredKite>[];
     try {
-      previous = await this.#readKites(batch.map((w) => w.record.kite.id));
+      previous = await this.#readKites(batch.map((w) => w.id));
     } catch (error) {
       for (const write of batch) write.reject(error);
       return;
@@ -424,7 +426,7 @@ export class KvStorage implements Storage {
 
   /** One write on its own, retried while another writer races it. */
   async #writeOne(write: QueuedWrite): Promise<boolean> {
-    const id = write.record.kite.id;
+    const id = write.id;
     for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
       const previous = await this.#kv.get<StoredKite>(["kiteIds", id]);
       const plan = this.#plan(write, previous);
@@ -454,8 +456,9 @@ export class KvStorage implements Storage {
   }
 
   /**
-   * What a write does over the stored entry: the new record and its events,
-   * or a result without writing (`false`: another user owns the id).
+   * What a write does over the stored entry: the new record (none for a
+   * delete) and its events, or a result without writing (`false`: another
+   * user owns the id, or there is nothing to delete).
    * @throws {Error} when adding an id that exists.
    */
   #plan(
@@ -464,6 +467,11 @@ export class KvStorage implements Storage {
   ): WritePlan | boolean {
     const { record, mode } = write;
     const old = previous.value ?? undefined;
+    if (mode === "delete") {
+      return old
+        ? { next: undefined, events: [deregisterEvent(old.kite)] }
+        : false;
+    }
     if (mode === "add" && old) {
       throw new Error(`kite already exists: ${record.kite.id}`);
     }
@@ -487,6 +495,11 @@ export class KvStorage implements Storage {
   ): void {
     op.check(previous);
     const old = previous.value;
+    if (!next) {
+      if (old) op.delete(kiteKey(old.kite)).delete(timeKey(old));
+      op.delete(previous.key);
+      return;
+    }
     if (old) {
       const oldKey = kiteKey(old.kite);
       if (!sameKey(oldKey, kiteKey(next.kite))) op.delete(oldKey);

@@ -128,6 +128,73 @@ Deno.test("KvStorage sees kites written by another process", async () => {
   }
 });
 
+/** Counts the atomic commits made on `kv` from now on. */
+function countCommits(kv: Deno.Kv): { readonly commits: number } {
+  const counter = { commits: 0 };
+  const atomic = kv.atomic.bind(kv);
+  kv.atomic = () => {
+    const op = atomic();
+    const commit = op.commit.bind(op);
+    op.commit = () => {
+      counter.commits++;
+      return commit();
+    };
+    return op;
+  };
+  return counter;
+}
+
+Deno.test("KvStorage removes a burst of kites together, each on its own merits", async () => {
+  const kv = await Deno.openKv(":memory:");
+  const storage = new KvStorage(kv);
+  const events: StorageEvent[] = [];
+  const stop = storage.watch(
+    makeQuery({ username: "alice" }),
+    (e) => events.push(e),
+  );
+  try {
+    const burst = Array.from({ length: 100 }, (_, i) => kite(`d${i}`));
+    const kept = kite("kept");
+    for (const k of [...burst, kept]) {
+      await storage.add({ kite: k, url: "u", keyId: "k" });
+    }
+    events.length = 0;
+    const counter = countCommits(kv);
+    const unknown = kite("never-stored");
+    const again = kite("re-added");
+    const results = await Promise.all([
+      ...burst.map((k) => storage.delete(k)),
+      storage.delete(burst[0]), // already being removed: nothing left to remove
+      storage.delete(unknown),
+      storage.add({ kite: again, url: "u", keyId: "k" }),
+      storage.delete(again), // queued after its add: removes it
+    ]);
+    assertEquals(results, [
+      ...burst.map(() => true),
+      false,
+      false,
+      undefined,
+      true,
+    ]);
+    assert(counter.commits < 20, `${counter.commits} commits for 102 writes`);
+    assertEquals(
+      events.filter((e) => e.action === "DEREGISTER").map((e) => e.kite.id)
+        .sort(),
+      [...burst, again].map((k) => k.id).sort(),
+    );
+    const left = await storage.get(makeQuery({ username: "alice" }));
+    assertEquals(left.map((r) => r.kite), [kept]);
+    for (const prefix of ["kites", "kitesByTime", "kiteIds"]) {
+      const entries = await Array.fromAsync(kv.list({ prefix: [prefix] }));
+      assertEquals(entries.length, 1, `${prefix}: only the kept kite's entry`);
+    }
+  } finally {
+    stop();
+    await storage.close();
+    kv.close();
+  }
+});
+
 Deno.test("KvStorage commits a burst of writes together, each on its own merits", async () => {
   const kv = await Deno.openKv(":memory:");
   const storage = new KvStorage(kv);
