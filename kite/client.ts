@@ -172,6 +172,8 @@ export class Client {
   #onTokenExpireFns: Set<() => void> | undefined;
   /** Made on the first plain call received: most connections only call out. */
   #templates: CallTemplates | undefined;
+  #lastEnvelope: { identity: string; auth: string; text: string } | undefined;
+  #lastHead: { method: string; envelope: string; text: string } | undefined;
 
   /** @internal Use {@linkcode Kite.newClient}. */
   constructor(
@@ -454,11 +456,11 @@ export class Client {
         const callbacksJSON = withArgs === args
           ? '{"' + id + '":[0,"responseCallback"]}'
           : JSON.stringify(callbacks);
-        session.send(
-          '{"method":' + JSON.stringify(method) + ',"arguments":[' +
-            this.#envelope() + JSON.stringify(withArgs) + '}],"callbacks":' +
-            callbacksJSON + "}",
-        );
+        const head = this.#head(method);
+        const rest = JSON.stringify(withArgs) + '}],"callbacks":' +
+          callbacksJSON + "}";
+        if (session.sendJoined) session.sendJoined(head, rest);
+        else session.send(head + rest);
       } catch (err) {
         this.#forget(id);
         reject(
@@ -478,8 +480,16 @@ export class Client {
     const auth = this.auth;
     const authText = auth === null ? "null" : encodeAuth(auth);
     if (authText !== undefined) {
-      return '{"kite":' + encodeIdentity(identity) + ',"authentication":' +
+      // Both texts come from caches: the same strings while nothing changed.
+      const identityText = encodeIdentity(identity);
+      const last = this.#lastEnvelope;
+      if (last?.identity === identityText && last.auth === authText) {
+        return last.text;
+      }
+      const text = '{"kite":' + identityText + ',"authentication":' +
         authText + ',"responseCallback":"[Function]","withArgs":';
+      this.#lastEnvelope = { identity: identityText, auth: authText, text };
+      return text;
     }
     // Anything but null or a plain {type, key}: let JSON decide, every time.
     const probe = JSON.stringify({
@@ -489,6 +499,21 @@ export class Client {
       withArgs: 0,
     });
     return probe.slice(0, -2); // without the probe's `0}`
+  }
+
+  /**
+   * A call's text up to its arguments' value: the same string as long as
+   * the method and the envelope stay the same, so a transport that escapes
+   * it can reuse the escape (`Session.sendJoined`).
+   */
+  #head(method: string): string {
+    const envelope = this.#envelope();
+    const last = this.#lastHead;
+    if (last?.method === method && last.envelope === envelope) return last.text;
+    const text = '{"method":' + JSON.stringify(method) + ',"arguments":[' +
+      envelope;
+    this.#lastHead = { method, envelope, text };
+    return text;
   }
 
   get #retry(): Backoff {

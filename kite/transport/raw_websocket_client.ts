@@ -22,6 +22,7 @@ const identity = (text: string): string => text;
 export const RAW_WEBSOCKET_FRAMING: WebSocketFraming = {
   transport: "raw-websocket",
   encode: identity,
+  encodeJoined: (head, rest) => head + rest,
   decode: identity,
 };
 

@@ -43,6 +43,13 @@ export interface Session {
    * @throws {Error} when the session is closed.
    */
   send(message: string): void;
+  /**
+   * Optional: sends `head + rest`, where `head` (ending in an ASCII
+   * character) starts many messages in a row, such as a caller's identity.
+   * Transports that escape messages escape the same `head` only once.
+   * @throws {Error} when the session is closed.
+   */
+  sendJoined?(head: string, rest: string): void;
   /** Closes the session; `onClose` follows. Safe to call twice. */
   close(code?: number, reason?: string): void;
 }

@@ -55,3 +55,28 @@ export function readServerFrame(
 export function encodeClientMessage(message: string): string {
   return "[" + JSON.stringify(message) + "]";
 }
+
+/** The last head a session sent, and its escaped form up to `"` (none). */
+export interface EscapedHead {
+  head: string;
+  escaped: string;
+}
+
+/**
+ * The same text as {@linkcode encodeClientMessage}`(head + rest)`, with the
+ * JSON escape of `head` kept in `memo` for the next message with that head.
+ * A head that could end inside a surrogate pair is not split off.
+ */
+export function encodeJoinedClientMessage(
+  head: string,
+  rest: string,
+  memo: EscapedHead,
+): string {
+  if (head !== memo.head) {
+    const last = head.charCodeAt(head.length - 1);
+    if (!(last < 0x80)) return encodeClientMessage(head + rest);
+    memo.head = head;
+    memo.escaped = JSON.stringify(head).slice(0, -1);
+  }
+  return "[" + memo.escaped + JSON.stringify(rest).slice(1) + "]";
+}

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import {
   encodeClientMessage,
+  encodeJoinedClientMessage,
+  type EscapedHead,
   PROTOCOL_ERROR,
   readServerFrame,
 } from "./sockjs_client_frames.ts";
@@ -90,4 +92,45 @@ Deno.test("encodeClientMessage() writes the exact frame the Go client sent", asy
     assert.equal(encodeClientMessage(message), frame);
   }
   assert.equal(encodeClientMessage('a"\n<'), JSON.stringify(['a"\n<']));
+});
+
+Deno.test("encodeJoinedClientMessage() writes the same frame as encodeClientMessage(head + rest)", () => {
+  const heads = [
+    '{"method":"square","arguments":[{"kite":{"name":"a\\b\\"c"},"withArgs":',
+    "",
+    "tab\there and \u2028 and \u0000:",
+    "ends in an emoji 😀",
+    "ends in half a pair \ud83d",
+    "é",
+    '{"method":"cube"',
+    '{"method":"sqrt"', // as long as the one before it
+  ];
+  const rests = [
+    '[4]}],"callbacks":{"1":[0,"responseCallback"]}}',
+    "",
+    "\ude00 low half",
+    '"\\\n',
+  ];
+  const memo: EscapedHead = { head: "", escaped: "" };
+  // Each head twice in a row (the memo is used), then the next one.
+  for (const head of heads) {
+    for (const rest of [...rests, ...rests]) {
+      assert.equal(
+        encodeJoinedClientMessage(head, rest, memo),
+        encodeClientMessage(head + rest),
+        JSON.stringify([head, rest]),
+      );
+    }
+  }
+  // A head with the same text as the memo's, built anew, also matches.
+  const built = ["{", '"method":', '"square"'].join("");
+  encodeJoinedClientMessage(built, "1", memo);
+  assert.equal(
+    encodeJoinedClientMessage(
+      ["{", '"method":', '"square"'].join(""),
+      "2",
+      memo,
+    ),
+    encodeClientMessage(built + "2"),
+  );
 });

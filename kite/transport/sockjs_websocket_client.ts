@@ -12,6 +12,7 @@ import type {
 import type { SessionHandler } from "./session.ts";
 import {
   encodeClientMessage,
+  encodeJoinedClientMessage,
   readServerFrame,
 } from "./sockjs_client_frames.ts";
 import {
@@ -28,6 +29,7 @@ import {
 export const SOCKJS_WEBSOCKET_FRAMING: WebSocketFraming = {
   transport: "websocket",
   encode: encodeClientMessage,
+  encodeJoined: encodeJoinedClientMessage,
   decode: readServerFrame,
 };
 

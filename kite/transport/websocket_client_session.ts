@@ -11,6 +11,7 @@ import type {
 } from "./client_session.ts";
 import { describeError, dialError } from "./dial_error.ts";
 import type { CloseInfo, SessionHandler } from "./session.ts";
+import type { EscapedHead } from "./sockjs_client_frames.ts";
 import { hostPort } from "./sockjs_client_url.ts";
 import { TcpWebSocket } from "./websocket_client.ts";
 
@@ -20,6 +21,11 @@ export interface WebSocketFraming {
   readonly transport: "websocket" | "raw-websocket";
   /** The text frame that carries one outgoing message. */
   encode(message: string): string;
+  /**
+   * The frame of `head + rest` (see `Session.sendJoined`); `memo` is the
+   * session's own, kept between calls.
+   */
+  encodeJoined(head: string, rest: string, memo: EscapedHead): string;
   /**
    * What one incoming text frame means: one message, messages in order,
    * nothing (`undefined`), or how the session ends.
@@ -74,6 +80,7 @@ class WebSocketClientSession implements ClientSession {
   readonly #socket: TcpWebSocket;
   readonly #framing: WebSocketFraming;
   readonly #handler: SessionHandler;
+  readonly #head: EscapedHead = { head: "", escaped: "" };
   readonly #signal: AbortSignal | undefined;
   /** Set once the session is ending: what `onClose` reports. */
   #ending: CloseInfo | undefined;
@@ -116,6 +123,11 @@ class WebSocketClientSession implements ClientSession {
   send(message: string): void {
     if (this.closed) throw new Error("session is closed");
     this.#socket.send(this.#framing.encode(message));
+  }
+
+  sendJoined(head: string, rest: string): void {
+    if (this.closed) throw new Error("session is closed");
+    this.#socket.send(this.#framing.encodeJoined(head, rest, this.#head));
   }
 
   close(code = 1000, reason = "closed by client"): void {
