@@ -44,9 +44,9 @@ export interface Session {
    */
   send(message: string): void;
   /**
-   * Optional: sends `head + rest`, where `head` (ending in an ASCII
-   * character) starts many messages in a row, such as a caller's identity.
-   * Transports that escape messages escape the same `head` only once.
+   * Optional: sends `head + rest`, where `head` starts many messages in a
+   * row (a caller's method and identity). Transports that escape messages
+   * escape the same `head` once, not with every message.
    * @throws {Error} when the session is closed.
    */
   sendJoined?(head: string, rest: string): void;

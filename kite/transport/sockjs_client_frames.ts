@@ -56,7 +56,10 @@ export function encodeClientMessage(message: string): string {
   return "[" + JSON.stringify(message) + "]";
 }
 
-/** The last head a session sent, and its escaped form up to `"` (none). */
+/**
+ * The last head a session sent, and `JSON.stringify(head)` without its
+ * closing `"`.
+ */
 export interface EscapedHead {
   head: string;
   escaped: string;
