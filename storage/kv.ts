@@ -513,11 +513,8 @@ export class KvStorage implements Storage {
   /** Deletes all entries of a kite if `entry` is current; false on a race. */
   async #remove(entry: Deno.KvEntry<StoredKite>): Promise<boolean> {
     const event = deregisterEvent(entry.value.kite);
-    const op = this.#kv.atomic()
-      .check(entry)
-      .delete(entry.key)
-      .delete(kiteKey(entry.value.kite))
-      .delete(timeKey(entry.value));
+    const op = this.#kv.atomic();
+    this.#stage(op, entry, { next: undefined, events: [event] });
     this.#log(op, [event]);
     if (!(await op.commit()).ok) return false;
     this.#watchers.emit(event);
