@@ -68,7 +68,10 @@ export class CallTemplates {
   match(text: string, maxDepth: number): TemplateCall | undefined {
     const templates = this.#templates;
     for (let i = 0; i < templates.length; i++) {
-      if (text.startsWith(templates[i].text)) {
+      const start = templates[i].text;
+      // What startsWith means; V8 compares equal strings several times
+      // faster than it runs startsWith on a start this long.
+      if (text.substring(0, start.length) === start) {
         return read(templates[i], text, maxDepth);
       }
     }
