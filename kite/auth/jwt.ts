@@ -123,8 +123,15 @@ export function decodeJwt(token: string): DecodedJwt {
  * @throws {JwtFormatError} when the token is not a well-formed JWT.
  */
 export function readExpiry(token: string): number | undefined {
-  return decodeJwt(token).claims.exp || undefined;
+  // A getKites answer holds the same token for every kite it finds.
+  if (lastExpiry?.token !== token) {
+    lastExpiry = { token, exp: decodeJwt(token).claims.exp || undefined };
+  }
+  return lastExpiry.exp;
 }
+
+/** The last token {@linkcode readExpiry} read, with its `exp`. */
+let lastExpiry: { token: string; exp: number | undefined } | undefined;
 
 /**
  * The `alg` problem jwt-go reports before any key is looked at, or
@@ -194,11 +201,25 @@ const DECODE_TABLE: Int8Array = (() => {
   return table;
 })();
 
+const URL_ALPHABET_ONLY = /^[A-Za-z0-9_-]*$/;
+/** Newer runtimes have it; older ones take the loop below. */
+const hasFromBase64 = typeof Uint8Array.fromBase64 === "function";
+
 /**
  * jwt-go's `DecodeSegment`: pads to a multiple of 4 and decodes with Go's
  * non-strict URL alphabet, reporting `illegal base64 data at input byte N`.
  */
 function decodeSegment(segment: string): Uint8Array {
+  // The usual segment holds nothing but the URL alphabet: decoded natively.
+  // Like Go's decoder, "loose" drops the bits after the last whole byte; a
+  // length Go refuses fails here too, and gets Go's message below.
+  if (hasFromBase64 && URL_ALPHABET_ONLY.test(segment)) {
+    try {
+      return Uint8Array.fromBase64(segment, { alphabet: "base64url" });
+    } catch {
+      // Go's error text below.
+    }
+  }
   const clean = segment.replace(/[\r\n]/g, "");
   const padded = clean + "=".repeat((4 - (clean.length % 4)) % 4);
   const out: number[] = [];
@@ -231,6 +252,7 @@ function illegalBase64(at: number): JwtFormatError {
   return new JwtFormatError(`illegal base64 data at input byte ${at}`);
 }
 
+const utf8 = new TextDecoder();
 const JSON_WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 const JSON_VALUE_START = new Set(
   [...'{["-0123456789tfn'].map((c) => c.charCodeAt(0)),
@@ -247,7 +269,7 @@ function parseJson(bytes: Uint8Array): unknown {
       `invalid character ${goQuoteChar(first)} looking for beginning of value`,
     );
   }
-  const text = new TextDecoder().decode(bytes);
+  const text = utf8.decode(bytes);
   try {
     return JSON.parse(text);
   } catch (error) {

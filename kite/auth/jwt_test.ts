@@ -96,6 +96,22 @@ Deno.test("decodeJwt() accepts padded segments as jwt-go does", () => {
   assert.equal(decodeJwt(`${header}.${b64url("{}")}.x`).header.alg, "RS256");
 });
 
+Deno.test("decodeJwt() reads every segment length, and extra bits, as Go does", () => {
+  // Go's non-strict decoder drops the bits after the last whole byte and
+  // strips CR and LF: 'R' differs from 'Q' only there.
+  assert.equal(b64url('{"a":1}'), "eyJhIjoxfQ");
+  for (const header of ["eyJhIjoxfQ", "eyJhIjoxfR", "eyJhIjox\r\nfQ"]) {
+    assert.deepEqual(decodeJwt(`${header}.e30.x`).header, { a: 1 });
+  }
+  for (let n = 0; n < 40; n++) {
+    const json = JSON.stringify({ s: "é✓😀".repeat(n % 3) + "x".repeat(n) });
+    assert.deepEqual(
+      decodeJwt(`${b64url(json)}.e30.x`).header,
+      JSON.parse(json),
+    );
+  }
+});
+
 Deno.test("decodeJwt() treats null claims as unset", () => {
   const { claims } = decodeJwt(
     forgeJwt({ alg: "RS256" }, { aud: null, exp: null, sub: "x" }),
@@ -140,4 +156,10 @@ Deno.test("readExpiry() reads exp without verifying", () => {
   assert.equal(readExpiry(POSTGRES_TOKEN), 1795413210);
   assert.equal(readExpiry(TRUSTED_KITE_KEY), undefined);
   assert.throws(() => readExpiry("garbage"), JwtFormatError);
+  // The same token again is answered from memory; others still are read.
+  assert.equal(readExpiry(POSTGRES_TOKEN), 1795413210);
+  assert.throws(() => readExpiry(""), JwtFormatError);
+  assert.equal(readExpiry(TRUSTED_KITE_KEY), undefined);
+  assert.equal(readExpiry(TRUSTED_KITE_KEY), undefined);
+  assert.equal(readExpiry(POSTGRES_TOKEN), 1795413210);
 });
