@@ -13,7 +13,7 @@ import {
   benchKontrolReady,
 } from "./capacity.ts";
 import { benchKontrol } from "./kontrol.ts";
-import { round } from "./stats.ts";
+import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
 const cpu = (await Deno.readTextFile("/proc/cpuinfo").catch(() => ""))
@@ -23,7 +23,7 @@ const machine =
 console.log(`Kite benchmarks on ${machine}${quick ? " (quick)" : ""}\n`);
 
 let t = performance.now();
-const { calls, auth } = await benchCallPath(
+const { calls, auth, pinned } = await benchCallPath(
   quick ? { rounds: 3, ms: 400 } : { rounds: 7, ms: 1000 },
 );
 progress("call path", t);
@@ -33,6 +33,11 @@ const kitejs = by("kite.js → kite.js (Node)");
 const x = (a: number, b: number) => round(a / b, 2);
 console.log(
   "Call path, square(4) (callbacks: squareCb(4, fn), fn called once):",
+);
+console.log(
+  pinned
+    ? "clients on CPU 0, servers on CPU 1"
+    : "not pinned to CPUs (taskset missing or one CPU): rates move more",
 );
 console.table(calls.map((c) => ({
   contender: c.name,
@@ -101,50 +106,56 @@ interface Goal {
   met: boolean;
 }
 
-/**
- * The lowest and highest ratio of `a` to `b` within one round: how much the
- * ratio of medians could move on this machine.
- */
-function roundSpread(a: number[], b: number[]): string {
-  const r = a.map((v, i) => v / b[i]);
-  return `rounds ${Math.min(...r).toFixed(2)}–${Math.max(...r).toFixed(2)}`;
+/** The ratio of `a` to `b` in each round. */
+function roundRatios(a: number[], b: number[]): number[] {
+  return a.map((v, i) => v / b[i]);
 }
 
-/** The call-path targets of the issue for one kite contender. */
+/**
+ * The call-path targets of the issue for one kite contender. Each is judged
+ * two ways, and met only when both reach it: the ratio of the two medians,
+ * and the median of the ratios within each round (where the contenders ran
+ * side by side); the spread of those shows how far one round can stray.
+ */
 function callGoals(k: CallPathResult): Goal[] {
-  const rows: [string, number, number, string][] = [
+  const rows: [string, number, number, number[]][] = [
     [
       "seq ≥ 0.85× raw",
       k.sequentialPerSec / floor.sequentialPerSec,
       0.85,
-      roundSpread(k.sequentialRounds, floor.sequentialRounds),
+      roundRatios(k.sequentialRounds, floor.sequentialRounds),
     ],
     [
       "100 in flight ≥ 0.6× raw",
       k.inFlightPerSec / floor.inFlightPerSec,
       0.6,
-      roundSpread(k.inFlightRounds, floor.inFlightRounds),
+      roundRatios(k.inFlightRounds, floor.inFlightRounds),
     ],
     [
       "seq ≥ 2× kite.js",
       k.sequentialPerSec / kitejs.sequentialPerSec,
       2,
-      roundSpread(k.sequentialRounds, kitejs.sequentialRounds),
+      roundRatios(k.sequentialRounds, kitejs.sequentialRounds),
     ],
     [
       "100 in flight ≥ 2× kite.js",
       k.inFlightPerSec / kitejs.inFlightPerSec,
       2,
-      roundSpread(k.inFlightRounds, kitejs.inFlightRounds),
+      roundRatios(k.inFlightRounds, kitejs.inFlightRounds),
     ],
   ];
-  return rows.map(([what, got, want, spread]) => ({
-    target: `${k.name}: ${what}`,
-    // Three decimals, and the comparison on the exact ratio: 0.846 is not
-    // 0.85.
-    measured: `${got.toFixed(3)}× (${spread})`,
-    met: got >= want,
-  }));
+  return rows.map(([what, got, want, rounds]) => {
+    const paired = median(rounds);
+    return {
+      target: `${k.name}: ${what}`,
+      // Three decimals, and the comparison on the exact ratio: 0.846 is
+      // not 0.85.
+      measured: `${got.toFixed(3)}× (round ratios: median ${
+        paired.toFixed(3)
+      }, ${Math.min(...rounds).toFixed(2)}–${Math.max(...rounds).toFixed(2)})`,
+      met: got >= want && paired >= want,
+    };
+  });
 }
 
 /** The Kontrol targets of the issue, from the registry benchmark. */
@@ -202,6 +213,7 @@ const out = {
   date: new Date().toISOString(),
   machine,
   quick,
+  pinned,
   calls,
   auth,
   idle,

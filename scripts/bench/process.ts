@@ -103,6 +103,23 @@ export async function startServer(
   };
 }
 
+/**
+ * Runs every thread of process `pid` on the CPUs `cpus` (taskset's list
+ * syntax: `"1"`, `"0-3"`); false where taskset is missing or refuses.
+ */
+export async function pinProcess(pid: number, cpus: string): Promise<boolean> {
+  try {
+    const out = await new Deno.Command("taskset", {
+      args: ["--all-tasks", "--pid", "--cpu-list", cpus, String(pid)],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return out.success;
+  } catch {
+    return false;
+  }
+}
+
 /** Resident set size of a process in bytes, from `/proc/<pid>/status`. */
 export async function rssOf(pid: number): Promise<number> {
   const status = await Deno.readTextFile(`/proc/${pid}/status`);

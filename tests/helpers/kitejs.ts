@@ -65,6 +65,8 @@ export interface KitejsServer {
   url: string;
   /** The TCP port it listens on. */
   port: number;
+  /** Its process id. */
+  pid: number;
   /** What kite.js logged on stderr so far (last 64 KiB). */
   stderr(): string;
   /** Stops the process (SIGTERM by PID) and waits for it to exit. Idempotent. */
@@ -510,6 +512,7 @@ export async function startKitejsServer(
     return {
       url,
       port,
+      pid: child.pid,
       stderr: () => stderr.toString(),
       close,
       [Symbol.asyncDispose]: close,
