@@ -156,6 +156,8 @@ export class Client {
   readonly #options: ClientOptions;
   readonly #callbacks = new CallbackTable();
   readonly #pending = new Map<number, PendingCall>();
+  /** The call whose message is being handed to the session. */
+  #sending: number | undefined;
   /** Made when first needed: accepted connections never reconnect. */
   #backoff: Backoff | undefined;
   #session: Session | undefined;
@@ -263,6 +265,7 @@ export class Client {
         timeoutMs: this.#options.timeoutMs ?? cfg.timeoutMs,
         pollTimeoutMs: cfg.timeoutMs,
         maxMessageBytes: cfg.maxMessageBytes,
+        maxBufferedBytes: cfg.maxBufferedBytes,
       });
     } catch (err) {
       const text = (err as Error).message;
@@ -459,9 +462,14 @@ export class Client {
         const head = this.#head(method);
         const rest = JSON.stringify(withArgs) + '}],"callbacks":' +
           callbacksJSON + "}";
+        // A send may end the session (a peer that stopped reading): this
+        // call then fails with that reason, not as disconnected.
+        this.#sending = id;
         if (session.sendJoined) session.sendJoined(head, rest);
         else session.send(head + rest);
+        this.#sending = undefined;
       } catch (err) {
+        this.#sending = undefined;
         this.#forget(id);
         reject(
           new KiteError("sendError", (err as Error).message, { cause: err }),
@@ -643,6 +651,7 @@ export class Client {
     this.#callbacks.clear();
     const error = new KiteError("disconnect", DISCONNECT_MESSAGE);
     for (const [id, pending] of this.#pending) {
+      if (id === this.#sending) continue; // its send fails it
       if (pending.timer !== undefined) {
         this.#kite.clock.clearTimeout(pending.timer);
       }

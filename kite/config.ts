@@ -79,7 +79,8 @@ export interface KiteConfig {
   /**
    * Bytes waiting for a peer that does not read (WebSocket `bufferedAmount`
    * plus the session queue); past it the session closes with code 4008. A
-   * burst of replies bigger than this, sent at once, counts too.
+   * burst of replies bigger than this, sent at once, counts too. Connections
+   * this kite dials have the same limit on what they send.
    * @default {16777216}
    */
   maxBufferedBytes: number;

@@ -9,6 +9,7 @@ import type { KiteConfig } from "../kite/config.ts";
 import type { CloseInfo } from "../kite/transport/session.ts";
 import { SockJsServer } from "../kite/transport/sockjs_server.ts";
 import { DeafSocket, FrameSocket, rawHttp } from "../scripts/fuzz/wire.ts";
+import { acceptBareWebSocket } from "./helpers/bare_websocket.ts";
 import {
   assert,
   assertEquals,
@@ -19,6 +20,7 @@ import {
   goCall,
   type MemoryLogger,
   settle,
+  type Settled,
   sockjsMessages,
   testKite,
   waitFor,
@@ -303,6 +305,44 @@ Deno.test("limit maxBufferedBytes: a WebSocket peer that never reads is closed w
       assertEquals(await client.tell("square", 8), 64);
     },
   );
+});
+
+Deno.test("limit maxBufferedBytes on the dialing side: calls to a server that stopped reading fail instead of piling up", async () => {
+  const limit = 1 << 20;
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = acceptBareWebSocket(listener); // then never reads
+  const caller = testKite("caller", { maxBufferedBytes: limit });
+  const client = caller.newClient(`ws://127.0.0.1:${listener.addr.port}/`, {
+    transport: "raw-websocket",
+  });
+  try {
+    await client.dial();
+    const peer = await accepted;
+    const big = "x".repeat(64 * 1024);
+    const calls: Promise<Settled>[] = [];
+    // The kernel takes some megabytes first; a refused send drops the
+    // connection. 1,000 calls of 64 KiB would be 64 MiB with no limit.
+    while (client.connected && calls.length < 1_000) {
+      calls.push(settle(client.tell("echo", big)));
+      if (calls.length % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    assert(calls.length < 1_000, "no call was refused");
+    const outcomes = (await Promise.all(calls)).map((r) =>
+      r.ok
+        ? "answered"
+        : `${(r.error as KiteError).type}: ${(r.error as KiteError).message}`
+    );
+    assertEquals(
+      outcomes.pop(),
+      `sendError: Cannot send: Slow consumer: too much unread data, over ${limit} bytes`,
+    );
+    assertEquals(new Set(outcomes).size, 1, outcomes.join("\n"));
+    assertMatch(outcomes[0], /^disconnect: /);
+    peer.close();
+  } finally {
+    await caller.close();
+    listener.close();
+  }
 });
 
 Deno.test("limit maxBufferedBytes: replies an XHR client never polls for end the session with c[4008]", async () => {

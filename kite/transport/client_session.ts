@@ -25,6 +25,8 @@ export interface ClientTransportOptions {
   pollTimeoutMs: number;
   /** Largest accepted incoming frame, bytes. */
   maxMessageBytes: number;
+  /** Outgoing bytes waiting for a server that does not read, at most. */
+  maxBufferedBytes: number;
   /** Aborts the dial; once the session is open, closes it. */
   signal?: AbortSignal;
 }

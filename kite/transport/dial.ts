@@ -37,6 +37,11 @@ export interface DialOptions {
   pollTimeoutMs?: number;
   /** Largest accepted incoming frame, bytes. @default {1048576} */
   maxMessageBytes?: number;
+  /**
+   * Outgoing bytes waiting for a server that does not read; a send past it
+   * closes the session with code 4008. @default {16777216}
+   */
+  maxBufferedBytes?: number;
   /** Aborts the dial; once the session is open, aborting closes it. */
   signal?: AbortSignal;
 }
@@ -49,6 +54,8 @@ export const DEFAULT_TIMEOUT_MS = 15_000;
 export const DEFAULT_POLL_TIMEOUT_MS = 15_000;
 /** 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;
+/** 16 MiB, as a serving kite allows its peers. */
+export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 << 20;
 
 /**
  * Parses `KITE_TRANSPORT` values as Go does (`WebSocket`, `XHRPolling`,
@@ -158,6 +165,11 @@ function transportOptions(options: DialOptions): ClientTransportOptions {
       "maxMessageBytes",
       options.maxMessageBytes,
       DEFAULT_MAX_MESSAGE_BYTES,
+    ),
+    maxBufferedBytes: positive(
+      "maxBufferedBytes",
+      options.maxBufferedBytes,
+      DEFAULT_MAX_BUFFERED_BYTES,
     ),
     signal: options.signal,
   };

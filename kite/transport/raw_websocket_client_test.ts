@@ -6,6 +6,7 @@ const OPTIONS = {
   timeoutMs: 5_000,
   pollTimeoutMs: 5_000,
   maxMessageBytes: 1 << 20,
+  maxBufferedBytes: 16 << 20,
 };
 
 /** Recorded kite.js traffic (see /work/shared/vectors/kitejs/README.md). */

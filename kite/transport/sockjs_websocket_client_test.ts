@@ -11,6 +11,7 @@ const OPTIONS = {
   timeoutMs: 5_000,
   pollTimeoutMs: 5_000,
   maxMessageBytes: 1 << 20,
+  maxBufferedBytes: 16 << 20,
 };
 
 /** Recorded traffic (see /work/shared/vectors/go-kite/README.md). */

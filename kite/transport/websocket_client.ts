@@ -10,6 +10,8 @@
  * @module
  */
 
+import { backlogTooBig } from "./sockjs_session.ts";
+
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();
 
@@ -19,6 +21,11 @@ export interface TcpWebSocketOptions {
   timeoutMs: number;
   /** Largest accepted incoming message, bytes. */
   maxMessageBytes: number;
+  /**
+   * Bytes of frames waiting behind a write the peer does not take; a send
+   * past it closes the socket with code 4008. @default {16777216}
+   */
+  maxBufferedBytes?: number;
   /** `Origin` header to send (Go clients send one, spec §1.5). */
   origin?: string;
   /** Aborts the connect and handshake. */
@@ -73,6 +80,7 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
 export class TcpWebSocket {
   readonly #conn: Deno.Conn;
   readonly #max: number;
+  readonly #maxBuffered: number;
   #handler: TcpWebSocketHandler | undefined;
   #buf: Uint8Array = new Uint8Array(0);
   #fragments: Uint8Array[] = [];
@@ -88,9 +96,14 @@ export class TcpWebSocket {
   #reading: Promise<void> = Promise.resolve();
   readonly #released: PromiseWithResolvers<void> = Promise.withResolvers();
 
-  private constructor(conn: Deno.Conn, max: number, leftover: Uint8Array) {
+  private constructor(
+    conn: Deno.Conn,
+    options: TcpWebSocketOptions,
+    leftover: Uint8Array,
+  ) {
     this.#conn = conn;
-    this.#max = max;
+    this.#max = options.maxMessageBytes;
+    this.#maxBuffered = options.maxBufferedBytes ?? 16 << 20;
     this.#buf = leftover;
   }
 
@@ -144,7 +157,7 @@ export class TcpWebSocket {
       if (headers.get("sec-websocket-accept") !== await acceptKey(key)) {
         throw new Error("handshake answered a wrong Sec-WebSocket-Accept");
       }
-      return new TcpWebSocket(conn, options.maxMessageBytes, rest);
+      return new TcpWebSocket(conn, options, rest);
     } catch (err) {
       conn.close();
       throw signal.aborted ? failure() : err;
@@ -162,9 +175,14 @@ export class TcpWebSocket {
     return Promise.all([this.#released.promise, this.#reading]).then(() => {});
   }
 
-  /** Sends one text message (masked, one write). */
+  /**
+   * Sends one text message (masked, one write).
+   * @throws {Error} when closed, or when more than `maxBufferedBytes` wait
+   * for a peer that stopped reading (the socket is then closed, code 4008).
+   */
   send(text: string): void {
     if (this.#closed) throw new Error("session is closed");
+    if (this.#queuedBytes > this.#maxBuffered) this.#abandon();
     if (text.length <= SCRATCH_CHARS) {
       // Idle socket, shared buffer free (the usual case one call at a
       // time): the frame is built in place there and written from there.
@@ -177,6 +195,21 @@ export class TcpWebSocket {
       return this.#write(frame(1, scratch.subarray(0, n)));
     }
     this.#write(frame(1, encoder.encode(text)));
+  }
+
+  /**
+   * Closes at once on a peer that does not read: what waits for it, the
+   * close frame too, would never get there.
+   */
+  #abandon(): never {
+    const { code, reason } = backlogTooBig(this.#maxBuffered);
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    this.#finish(code, reason);
+    try {
+      this.#conn.close(); // fails the write under way, which lets #finish end
+    } catch { /* already closed */ }
+    throw new Error(`Cannot send: ${reason}`);
   }
 
   /** Sends a close frame and closes the socket. */

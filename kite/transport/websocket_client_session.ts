@@ -64,6 +64,7 @@ export async function openWebSocketSession(
     socket = await TcpWebSocket.connect(url, {
       timeoutMs: options.timeoutMs,
       maxMessageBytes: options.maxMessageBytes,
+      maxBufferedBytes: options.maxBufferedBytes,
       origin: options.origin,
       signal,
     });

@@ -164,3 +164,49 @@ Deno.test("TcpWebSocket joins fragments, keeps a real U+FFFD and closes with 100
     await within(server.close(), "the server to stop");
   }
 });
+
+Deno.test("TcpWebSocket closes with 4008 when the peer stops reading, not growing without end", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const accepted = acceptBareWebSocket(listener); // then never reads
+  const socket = await TcpWebSocket.connect(
+    new URL(`ws://127.0.0.1:${listener.addr.port}/`),
+    { timeoutMs: 5_000, maxMessageBytes: 1 << 20, maxBufferedBytes: 1 << 20 },
+  );
+  const peer = await accepted;
+  const closed = new Promise<string>((resolve) =>
+    socket.start({
+      onText() {},
+      onClose: (code, reason) => resolve(`${code} ${reason}`),
+    })
+  );
+  const chunk = "x".repeat(64 * 1024);
+  let sent = 0;
+  let refused: Error | undefined;
+  try {
+    // The kernel's buffers take some megabytes first; each send returns at
+    // once, so the loop yields now and then to let writes complete.
+    while (refused === undefined && sent < 1_000) {
+      try {
+        socket.send(chunk);
+        sent++;
+      } catch (error) {
+        refused = error as Error;
+      }
+      if (sent % 16 === 0) await new Promise((r) => setTimeout(r, 0));
+    }
+    assert.match(
+      refused?.message ?? "no refusal",
+      /^Cannot send: Slow consumer: too much unread data, over 1048576 bytes$/,
+    );
+    assert.equal(
+      await within(closed, "the close"),
+      "4008 Slow consumer: too much unread data, over 1048576 bytes",
+    );
+    assert.throws(() => socket.send("more"), /session is closed/);
+    await within(socket.finished, "the socket to let go of its connection");
+  } finally {
+    socket.close();
+    peer.close();
+    listener.close();
+  }
+});

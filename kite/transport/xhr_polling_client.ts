@@ -23,6 +23,7 @@ import {
   type XhrSessionUrls,
   xhrSessionUrls,
 } from "./sockjs_client_url.ts";
+import { backlogTooBig } from "./sockjs_session.ts";
 
 /** Close code for a session lost to the network or to the server. */
 const ABNORMAL_CLOSURE = 1006;
@@ -165,6 +166,8 @@ class XhrPollingSession implements ClientSession {
   /** Set when no request may run any more. */
   #stopped = false;
   #queue: string[] = [];
+  /** Length of the queued messages, in UTF-16 units. */
+  #queuedLength = 0;
   #sending: Promise<void> | undefined;
   #sendAbort: AbortController | undefined;
   #pollAbort: AbortController | undefined;
@@ -199,7 +202,15 @@ class XhrPollingSession implements ClientSession {
 
   send(message: string): void {
     if (this.#ending !== undefined) throw new Error("session is closed");
+    const limit = this.#options.maxBufferedBytes;
+    if (this.#queuedLength > limit) {
+      // The server takes no xhr_send: what waits would never get there.
+      const info = backlogTooBig(limit);
+      this.#end(info, false);
+      throw new Error(`Cannot send: ${info.reason}`);
+    }
     this.#queue.push(message);
+    this.#queuedLength += message.length;
     this.#sending ??= this.#sendLoop();
   }
 
@@ -232,6 +243,7 @@ class XhrPollingSession implements ClientSession {
   #stop(): void {
     this.#stopped = true;
     this.#queue = [];
+    this.#queuedLength = 0;
     this.#sendAbort?.abort();
     this.#pollAbort?.abort();
   }
@@ -324,6 +336,7 @@ class XhrPollingSession implements ClientSession {
       while (this.#queue.length > 0 && !this.#stopped) {
         const batch = this.#queue;
         this.#queue = [];
+        this.#queuedLength = 0;
         const failure = await this.#postSend(
           batch.length === 1
             ? encodeClientMessage(batch[0])

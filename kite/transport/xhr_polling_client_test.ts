@@ -8,6 +8,7 @@ const OPTIONS = {
   timeoutMs: 5_000,
   pollTimeoutMs: 5_000,
   maxMessageBytes: 1 << 20,
+  maxBufferedBytes: 16 << 20,
 };
 
 /** Recorded traffic (see /work/shared/vectors/go-kite/README.md). */
@@ -212,6 +213,28 @@ Deno.test("sends queued while one is in flight go out next, together and in orde
   session.close();
   await session.finished;
   assert.equal(server.sends.all.length, 2);
+});
+
+Deno.test("sends waiting for a server that takes no xhr_send close the session with 4008", async () => {
+  await using server = new XhrServer(false);
+  const { handler, closed } = recorder();
+  const session = await dialOpen(server, handler, {
+    ...OPTIONS,
+    maxBufferedBytes: 100,
+  });
+  session.send("first"); // goes out, and is never answered
+  await server.sends.next();
+  for (let i = 0; i < 3; i++) session.send("y".repeat(40));
+  assert.throws(
+    () => session.send("one too many"),
+    /^Error: Cannot send: Slow consumer: too much unread data, over 100 bytes$/,
+  );
+  assert.deepEqual(await closed, {
+    code: 4008,
+    reason: "Slow consumer: too much unread data, over 100 bytes",
+  });
+  await session.finished;
+  assert.equal(server.sends.all.length, 1);
 });
 
 Deno.test("a c frame in a poll closes the session with its code and reason", async () => {
