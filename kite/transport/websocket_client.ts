@@ -23,9 +23,9 @@ export interface TcpWebSocketOptions {
   maxMessageBytes: number;
   /**
    * Bytes of frames waiting behind a write the peer does not take; a send
-   * past it closes the socket with code 4008. @default {16777216}
+   * past it closes the socket with code 4008.
    */
-  maxBufferedBytes?: number;
+  maxBufferedBytes: number;
   /** `Origin` header to send (Go clients send one, spec §1.5). */
   origin?: string;
   /** Aborts the connect and handshake. */
@@ -103,7 +103,7 @@ export class TcpWebSocket {
   ) {
     this.#conn = conn;
     this.#max = options.maxMessageBytes;
-    this.#maxBuffered = options.maxBufferedBytes ?? 16 << 20;
+    this.#maxBuffered = options.maxBufferedBytes;
     this.#buf = leftover;
   }
 

@@ -28,6 +28,7 @@ async function connect(url: URL) {
   const socket = await TcpWebSocket.connect(url, {
     timeoutMs: 5_000,
     maxMessageBytes: 1 << 20,
+    maxBufferedBytes: 16 << 20,
   });
   const got: string[] = [];
   let closed = "";
@@ -147,6 +148,7 @@ Deno.test("TcpWebSocket joins fragments, keeps a real U+FFFD and closes with 100
   const socket = await TcpWebSocket.connect(server.url, {
     timeoutMs: 5_000,
     maxMessageBytes: 1 << 20,
+    maxBufferedBytes: 16 << 20,
   });
   const got: string[] = [];
   const closed = new Promise<string>((resolve) =>

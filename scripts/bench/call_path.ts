@@ -147,6 +147,7 @@ function rawTcp(port: number): Opener {
           TcpWebSocket.connect(new URL(`ws://127.0.0.1:${port}/`), {
             timeoutMs: 10_000,
             maxMessageBytes: 1 << 20,
+            maxBufferedBytes: 16 << 20,
           }),
       ),
     );
