@@ -171,7 +171,9 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       throw new KiteError("argumentError", "query is missing");
     }
     const query = queryFromArgs(arg.query);
-    const found = await kontrol.storage.get(query);
+    // Shuffled, as Go's Kontrol does: callers that take the first match
+    // spread over the instances instead of all hitting the same one.
+    const found = shuffle([...await kontrol.storage.get(query)]);
     const audience = audienceFor(query);
     const kites: KiteWithToken[] = await Promise.all(found.map(async (k) => ({
       kite: k.kite,
@@ -263,4 +265,13 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     }
     return await kontrol.signKiteKey(r.remoteKite.username);
   }).disableAuthentication();
+}
+
+/** Shuffles `items` in place (Fisher–Yates) and returns it. */
+function shuffle<T>(items: T[]): T[] {
+  for (let i = items.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [items[i], items[j]] = [items[j], items[i]];
+  }
+  return items;
 }

@@ -6,7 +6,7 @@
  */
 import { KiteError } from "../mod.ts";
 import type { Kite } from "../mod.ts";
-import { makeQuery } from "../kite/protocol.ts";
+import { makeIdentity, makeQuery } from "../kite/protocol.ts";
 import { signKiteKey, signToken } from "../kontrol/tokens.ts";
 import { Kontrol } from "../kontrol/kontrol.ts";
 import { MemoryStorage } from "../storage/memory.ts";
@@ -149,6 +149,42 @@ for (const engine of ENGINES) {
 
       assertEquals(await bob.kontrol.getToken(found.kite), token);
       assertEquals(await bob.kontrol.getKey(), KONTROL_PUBLIC);
+    }));
+
+  Deno.test(`${engine}: getKites shuffles its matches, as Go's Kontrol does`, () =>
+    withKontrol(engine, async (tk, own) => {
+      for (let i = 0; i < 6; i++) {
+        await tk.storage.upsert({
+          kite: makeIdentity({
+            name: "math",
+            username: "alice",
+            id: `id-${i}`,
+            environment: "test",
+            region: "r",
+            version: "1.0.0",
+            hostname: "h",
+          }),
+          url: `http://127.0.0.1:${9000 + i}/kite`,
+          keyId: tk.kontrol.selfPair.id,
+        });
+      }
+      const bob = own(await kontrolKite(tk, "caller", "bob"));
+      const orders = new Set<string>();
+      const firsts = new Set<string>();
+      for (let i = 0; i < 30; i++) {
+        const found = await bob.getKites({
+          username: "alice",
+          environment: "test",
+          name: "math",
+        });
+        assertEquals(found.length, 6);
+        for (const f of found) f.renewer.stop();
+        orders.add(found.map((f) => f.kite.id).join(","));
+        firsts.add(found[0].kite.id);
+      }
+      // 30 draws of 720 orders all equal has odds of 720^-29: never.
+      assert(orders.size > 1, `one order every time: ${[...orders]}`);
+      assert(firsts.size > 1, "the same kite came first every time");
     }));
 
   Deno.test(`${engine}: an empty match is {kites: []}`, () =>
