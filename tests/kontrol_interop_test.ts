@@ -21,14 +21,15 @@ import {
   type TestKontrol,
   verifiesWith,
 } from "./helpers/kontrol_harness.ts";
-import { readRecording, VECTORS_DIR } from "./helpers/vectors.ts";
+import { readRecording, readVectorText } from "./helpers/vectors.ts";
 import { fixtureKey } from "./fixtures/jwt.ts";
 
 /** The Go Kontrol of the recordings is called `testuser`, like its kite.key user. */
 const KONTROL_USER = "testuser";
-const RECORDED_KONTROL_KEY = trimPem(
-  Deno.readTextFileSync(`${VECTORS_DIR}go-kite/kontrol-public-key.pem`),
-);
+/** The recordings' Kontrol key; read inside a test so a missing file fails that test. */
+function recordedKontrolKey(): string {
+  return trimPem(readVectorText("go-kite/kontrol-public-key.pem"));
+}
 
 interface Frame {
   conn: number;
@@ -66,7 +67,7 @@ function substitute(frame: string, ours: string): string {
   const key = keyIn(frame);
   if (!key) return frame;
   const claims = jwtParts(key).claims;
-  if (claims.kontrolKey !== RECORDED_KONTROL_KEY) return frame;
+  if (claims.kontrolKey !== recordedKontrolKey()) return frame;
   return frame.replaceAll(key, ours);
 }
 

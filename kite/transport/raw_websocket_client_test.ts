@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { dialRawWebsocket } from "./raw_websocket_client.ts";
 import type { CloseInfo, SessionHandler } from "./session.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   timeoutMs: 5_000,
@@ -9,11 +10,8 @@ const OPTIONS = {
   maxBufferedBytes: 16 << 20,
 };
 
-/** Recorded kite.js traffic (see /work/shared/vectors/kitejs/README.md). */
-const RECORDING = new URL(
-  "../../../shared/vectors/kitejs/raw-websocket.jsonl",
-  import.meta.url,
-);
+/** Recorded kite.js traffic (see tests/fixtures/vectors/kitejs/README.md). */
+const RECORDING = new URL("kitejs/raw-websocket.jsonl", VECTORS_URL);
 
 async function recordedFrames(dir: "c2s" | "s2c"): Promise<string[]> {
   const text = await Deno.readTextFile(RECORDING);

@@ -6,9 +6,10 @@ import {
   PROTOCOL_ERROR,
   readServerFrame,
 } from "./sockjs_client_frames.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
-/** Recorded traffic (see /work/shared/vectors/go-kite/README.md). */
-const VECTORS = new URL("../../../shared/vectors/go-kite/", import.meta.url);
+/** Recorded traffic (see tests/fixtures/vectors/go-kite/README.md). */
+const VECTORS = new URL("go-kite/", VECTORS_URL);
 
 interface Record {
   type: string;

@@ -9,9 +9,10 @@ import {
   utf8Length,
   XHR_STREAMING_PRELUDE,
 } from "./sockjs_frames.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
-/** Recorded traffic (see /work/shared/vectors/*\/README.md). */
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url).pathname;
+/** Recorded traffic (see tests/fixtures/vectors/*\/README.md). */
+const VECTORS = VECTORS_URL;
 
 interface Recorded {
   dir: "c2s" | "s2c";
@@ -22,12 +23,14 @@ interface Recorded {
 async function recordedFrames(): Promise<Recorded[]> {
   const out: Recorded[] = [];
   for (const dir of ["go-kite", "kitejs"]) {
-    for await (const entry of Deno.readDir(`${VECTORS}/${dir}`)) {
+    for await (const entry of Deno.readDir(new URL(`${dir}/`, VECTORS))) {
       if (!entry.name.endsWith(".jsonl") || entry.name.startsWith("raw")) {
         continue;
       }
       if (entry.name === "auth-rejected.jsonl") continue; // raw WebSocket
-      const text = await Deno.readTextFile(`${VECTORS}/${dir}/${entry.name}`);
+      const text = await Deno.readTextFile(
+        new URL(`${dir}/${entry.name}`, VECTORS),
+      );
       for (const line of text.split("\n")) {
         if (!line) continue;
         const r = JSON.parse(line);

@@ -6,6 +6,7 @@ import {
 } from "../../tests/helpers/bare_websocket.ts";
 import type { ClientSession } from "./client_session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   timeoutMs: 5_000,
@@ -14,8 +15,8 @@ const OPTIONS = {
   maxBufferedBytes: 16 << 20,
 };
 
-/** Recorded traffic (see /work/shared/vectors/go-kite/README.md). */
-const VECTORS = new URL("../../../shared/vectors/go-kite/", import.meta.url);
+/** Recorded traffic (see tests/fixtures/vectors/go-kite/README.md). */
+const VECTORS = new URL("go-kite/", VECTORS_URL);
 
 /** The WebSocket frames of one recording, in order. */
 async function recordedFrames(

@@ -3,8 +3,10 @@ import { ManualClock } from "../clock.ts";
 import type { CloseInfo, Session } from "./session.ts";
 import { decodeServerFrame, XHR_STREAMING_PRELUDE } from "./sockjs_frames.ts";
 import { SockJsServer, type SockJsServerOptions } from "./sockjs_server.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
-const VECTORS = new URL("../../../shared/vectors/", import.meta.url).pathname;
+/** Recorded traffic (see tests/fixtures/vectors/*\/README.md). */
+const VECTORS = VECTORS_URL;
 
 // ---------------------------------------------------------------- helpers
 
@@ -127,7 +129,7 @@ interface GoRecord {
 }
 
 async function readVector(name: string): Promise<GoRecord[]> {
-  const lines = (await Deno.readTextFile(`${VECTORS}/${name}`)).split("\n");
+  const lines = (await Deno.readTextFile(new URL(name, VECTORS))).split("\n");
   return lines.filter((l) => l).map((l) => JSON.parse(l));
 }
 

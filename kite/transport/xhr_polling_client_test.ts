@@ -3,6 +3,7 @@ import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
 import type { ClientSession } from "./client_session.ts";
 import type { SessionHandler } from "./session.ts";
 import { dialXhrPolling } from "./xhr_polling_client.ts";
+import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   timeoutMs: 5_000,
@@ -11,11 +12,8 @@ const OPTIONS = {
   maxBufferedBytes: 16 << 20,
 };
 
-/** Recorded traffic (see /work/shared/vectors/go-kite/README.md). */
-const RECORDING = new URL(
-  "../../../shared/vectors/go-kite/10-xhr-polling.jsonl",
-  import.meta.url,
-);
+/** Recorded traffic (see tests/fixtures/vectors/go-kite/README.md). */
+const RECORDING = new URL("go-kite/10-xhr-polling.jsonl", VECTORS_URL);
 
 /** Bodies of the recorded requests to `route`, or of all recorded answers. */
 async function recordedBodies(

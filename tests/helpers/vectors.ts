@@ -1,12 +1,21 @@
 /**
- * Reads the recorded Go kite and kite.js traffic under `../shared/vectors/`.
+ * Reads the recorded Go kite and kite.js traffic kept in this repository
+ * under `tests/fixtures/vectors/` (how it was recorded: the README.md beside
+ * each peer's recordings).
  *
  * @module
  */
 
-/** Directory holding `go-kite/` and `kitejs/`. */
-export const VECTORS_DIR: string =
-  new URL("../../../shared/vectors/", import.meta.url).pathname;
+/** Directory holding `go-kite/` and `kitejs/`, inside the repository. */
+export const VECTORS_URL: URL = new URL(
+  "../fixtures/vectors/",
+  import.meta.url,
+);
+
+/** The text of one fixture file, e.g. `go-kite/kontrol-public-key.pem`. */
+export function readVectorText(file: string): string {
+  return Deno.readTextFileSync(new URL(file, VECTORS_URL));
+}
 
 /** One dnode message found in a recording, with where it came from. */
 export interface RecordedMessage {
@@ -20,15 +29,14 @@ export interface RecordedMessage {
 
 /** Every line of a recording, parsed. */
 export function readRecording(file: string): Record<string, unknown>[] {
-  return Deno.readTextFileSync(VECTORS_DIR + file).split("\n").filter((l) =>
-    l.trim()
-  )
+  return readVectorText(file).split("\n").filter((l) => l.trim())
     .map((l) => JSON.parse(l));
 }
 
 /** The recording files of one peer (`go-kite` or `kitejs`). */
 export function recordingFiles(peer: "go-kite" | "kitejs"): string[] {
-  return [...Deno.readDirSync(VECTORS_DIR + peer)].map((e) => e.name)
+  return [...Deno.readDirSync(new URL(`${peer}/`, VECTORS_URL))]
+    .map((e) => e.name)
     .filter((n) => n.endsWith(".jsonl")).sort().map((n) => `${peer}/${n}`);
 }
 
