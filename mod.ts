@@ -77,6 +77,7 @@ export type {
   TokenRenewerState,
 } from "./kite/auth/token_renewer.ts";
 export type { AnyFunction } from "./kite/dnode/scrub.ts";
+export type { CallbackPath, Callbacks } from "./kite/dnode/message.ts";
 export type {
   Auth,
   KiteEvent,
@@ -92,3 +93,4 @@ export type {
   TransportName,
 } from "./kite/transport/session.ts";
 export type { ClientTransport } from "./kite/transport/dial.ts";
+export type { CallReply, ServingKite } from "./kite/serve/serving_kite.ts";

@@ -32,7 +32,9 @@ import type {
   SessionHandler,
 } from "./transport/session.ts";
 import { type ClientTransport, dial } from "./transport/dial.ts";
-import type { Kite } from "./kite.ts";
+import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
+
+export type { CallReply } from "./serve/serving_kite.ts";
 
 /** Options for {@linkcode Kite.newClient}. */
 export interface ClientOptions {
@@ -62,14 +64,6 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: KiteError): void;
   timer?: number;
-}
-
-/** What a served call answers through its response callback (spec §3.2). */
-export interface CallReply {
-  /** `null`, or the error as Go's JSON shape. */
-  error: unknown;
-  /** The handler's result; `null` on error. */
-  result: unknown;
 }
 
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
@@ -152,7 +146,7 @@ export class Client {
   /** Credentials sent with every call (`null`: none). */
   auth: Auth | null;
 
-  readonly #kite: Kite;
+  readonly #kite: ServingKite<Client>;
   readonly #options: ClientOptions;
   readonly #callbacks = new CallbackTable();
   readonly #pending = new Map<number, PendingCall>();
@@ -179,7 +173,7 @@ export class Client {
 
   /** @internal Use {@linkcode Kite.newClient}. */
   constructor(
-    kite: Kite,
+    kite: ServingKite<Client>,
     url: string,
     options: ClientOptions = {},
     session?: Session,
@@ -234,7 +228,7 @@ export class Client {
   }
 
   /** The local kite this connection belongs to. */
-  get localKite(): Kite {
+  get localKite(): ServingKite<Client> {
     return this.#kite;
   }
 

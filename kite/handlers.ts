@@ -4,9 +4,11 @@
  * @module
  */
 import type { Client } from "./client.ts";
+import type { Clock } from "./clock.ts";
 import { readEnv } from "./config.ts";
 import { KiteError } from "./errors.ts";
-import type { Kite } from "./kite.ts";
+import type { Logger } from "./log.ts";
+import type { Handler, Method } from "./method.ts";
 
 /** Shape of `kite.systemInfo` (Go keys, spec §5). */
 export interface SystemInfo {
@@ -54,8 +56,18 @@ const MIN_REMOTE_HEARTBEAT_MS = 1_000;
 /** Heartbeat tickers, one per connection (Go keeps one per kite; §12 #24). */
 const heartbeats = new WeakMap<Client, () => void>();
 
+/** The part of a kite the default handlers use (a `Kite` is one). */
+export interface HandlerHost {
+  /** Registers a method. */
+  handle(name: string, handler: Handler): Method;
+  /** Time source for heartbeats. */
+  readonly clock: Clock;
+  /** Where `kite.log` writes. */
+  readonly logger: Logger;
+}
+
 /** Registers `kite.ping`, `kite.systemInfo`, `kite.heartbeat`, `kite.log`, `kite.print`, `kite.echo`, `kite.prompt`, `kite.getPass`. */
-export function addDefaultHandlers(kite: Kite): void {
+export function addDefaultHandlers(kite: HandlerHost): void {
   kite.handle("kite.ping", () => "pong").disableAuthentication();
   kite.handle("kite.systemInfo", () => systemInfo());
   kite.handle("kite.heartbeat", (r) => {

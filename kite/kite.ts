@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { type CallReply, Client, type ClientOptions } from "./client.ts";
+import { Client, type ClientOptions } from "./client.ts";
 import { type Clock, systemClock } from "./clock.ts";
 import {
   configFromEnv,
@@ -24,6 +24,7 @@ import {
   makeIdentity,
 } from "./protocol.ts";
 import { newRequestId, Request } from "./request.ts";
+import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
@@ -94,7 +95,7 @@ export type HttpHandler = (
  * await kite.serve({ port: 3636 });
  * ```
  */
-export class Kite {
+export class Kite implements ServingKite<Client> {
   /** The effective configuration. */
   readonly config: KiteConfig;
   /** This kite's seven-field identity. */

@@ -6,9 +6,11 @@
  */
 import { TokenRenewer } from "./auth/token_renewer.ts";
 import { Backoff } from "./backoff.ts";
-import type { Client } from "./client.ts";
+import type { Client, ClientOptions } from "./client.ts";
+import type { Clock } from "./clock.ts";
+import type { KiteConfig } from "./config.ts";
 import { KiteError } from "./errors.ts";
-import type { Kite } from "./kite.ts";
+import type { Logger } from "./log.ts";
 import {
   type KiteEvent,
   type KiteIdentity,
@@ -20,6 +22,26 @@ import {
 
 /** Retry interval for failed registrations (Go `kontrolRetryDuration`). */
 const REGISTER_RETRY_MS = 10_000;
+
+/** The part of a kite its Kontrol client uses (a `Kite` is one). */
+export interface KontrolHost {
+  /** Settings; register replies update `kiteKey` and `kontrolKey`. */
+  readonly config: KiteConfig;
+  /** The identity registered. */
+  readonly identity: KiteIdentity;
+  /** The kite's own URL, registered by default. */
+  readonly url: string;
+  /** Time source for retries and heartbeats. */
+  readonly clock: Clock;
+  /** Where retries are logged. */
+  readonly logger: Logger;
+  /** Dials another kite (Kontrol, or a kite it found). */
+  newClient(url: string, options?: ClientOptions): Client;
+  /** Runs `fn` when the kite closes. */
+  addCloser(fn: () => void | Promise<void>): () => void;
+  /** Called when the trusted Kontrol key or kite key changed. */
+  onTrustChange(): void;
+}
 
 /** A kite found through Kontrol: a ready-to-dial client plus what Kontrol said. */
 export interface FoundKite extends KiteWithToken {
@@ -59,7 +81,7 @@ export interface RegisterHTTPOptions {
  * with whichever answers first.
  */
 export class KontrolClient {
-  readonly #kite: Kite;
+  readonly #kite: KontrolHost;
   /** One client per Kontrol URL, created on first use. */
   readonly #clients = new Map<string, Client>();
   #client: Client | undefined;
@@ -77,7 +99,7 @@ export class KontrolClient {
   #stopHeartbeats: (() => void) | undefined;
 
   /** @internal Use `kite.kontrol`. */
-  constructor(kite: Kite) {
+  constructor(kite: KontrolHost) {
     this.#kite = kite;
   }
 

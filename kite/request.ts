@@ -5,7 +5,7 @@
  */
 import { Args } from "./args.ts";
 import type { Client } from "./client.ts";
-import type { Kite } from "./kite.ts";
+import type { ServingKite } from "./serve/serving_kite.ts";
 import type { Auth, KiteIdentity } from "./protocol.ts";
 
 /** One incoming call. */
@@ -17,7 +17,7 @@ export class Request {
   /** The connection the call came on: call methods back on the caller with it. */
   readonly client: Client;
   /** The kite serving the call. */
-  readonly localKite: Kite;
+  readonly localKite: ServingKite<Client>;
   /** Credentials the caller sent, if any. */
   readonly auth: Auth | null;
   /** The caller's identity as it claimed it. */
@@ -36,7 +36,7 @@ export class Request {
     method: string;
     withArgs: unknown[];
     client: Client;
-    localKite: Kite;
+    localKite: ServingKite<Client>;
     auth: Auth | null;
     remoteKite: KiteIdentity;
   }) {

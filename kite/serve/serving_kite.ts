@@ -1,0 +1,61 @@
+/**
+ * The one seam between an accepted (or dialed) connection and its kite:
+ * everything a connection may do to the kite that owns it. `Client`
+ * depends on this interface, never on `Kite`, so the serving side has no
+ * import cycle (kite → client → serve, never back).
+ *
+ * @module
+ */
+import type { KiteConfig } from "../config.ts";
+import type { Clock } from "../clock.ts";
+import type { Callbacks } from "../dnode/mod.ts";
+import type { Logger } from "../log.ts";
+import type { Auth, KiteIdentity } from "../protocol.ts";
+
+/** What a served call answers through its response callback (spec §3.2). */
+export interface CallReply {
+  /** `null`, or the error as Go's JSON shape. */
+  error: unknown;
+  /** The handler's result; `null` on error. */
+  result: unknown;
+}
+
+/**
+ * What a connection sees of its kite. `C` is the connection type (`Client`);
+ * a type parameter rather than an import keeps this file below `client.ts`.
+ */
+export interface ServingKite<C> {
+  /** Limits and settings the connection enforces. */
+  readonly config: KiteConfig;
+  /** This kite's identity, sent with every call. */
+  readonly identity: KiteIdentity;
+  /** Time source for call timeouts and reconnect delays. */
+  readonly clock: Clock;
+  /** Where the connection logs. */
+  readonly logger: Logger;
+  /** The credentials dialed connections send by default. */
+  defaultAuth(): Auth | null;
+  /** Serves one decoded incoming call (spec §3.4). */
+  serveRequest(
+    conn: C,
+    method: string,
+    args: unknown[],
+    callbacks: Callbacks,
+    replyTo?: number,
+  ): void;
+  /** Serves a call whose options object is already read (see `CallTemplates`). */
+  serveCall(
+    conn: C,
+    method: string,
+    claimed: KiteIdentity,
+    auth: Auth | null | undefined,
+    withArgs: unknown,
+    respond: ((reply: CallReply) => void) | undefined,
+  ): void;
+  /** The connection's session opened. */
+  notifyConnect(conn: C): void;
+  /** The connection's session ended. */
+  notifyDisconnect(conn: C): void;
+  /** A dialed connection was closed by its user. */
+  forgetClient(conn: C): void;
+}
