@@ -16,7 +16,7 @@ export interface BackoffOptions {
   jitter?: number;
 }
 
-/** Go kite's reconnect defaults (cenkalti/backoff, spec §11.3). */
+/** Go kite's reconnect defaults (cenkalti/backoff, docs/protocol.md §10). */
 export const DEFAULT_BACKOFF: Required<BackoffOptions> = {
   initialMs: 500,
   maxMs: 60_000,

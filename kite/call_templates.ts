@@ -1,5 +1,5 @@
 /**
- * Calls that start as an earlier call did (spec §3.1): a caller sends the
+ * Calls that start as an earlier call did (docs/protocol.md §3.1): a caller sends the
  * same method, identity and credentials in every call on a connection, and
  * only `withArgs` and the response callback id change. Such a call is read
  * against a template — the start of an earlier call, compared, not parsed

@@ -1,7 +1,7 @@
 /**
  * One connection to a remote kite, in either direction (Go `kite.Client`):
  * the dialing side and the accepting side can both call methods and
- * callbacks on each other over it (spec §1.1).
+ * callbacks on each other over it (docs/protocol.md §1.1).
  *
  * @module
  */
@@ -50,13 +50,13 @@ export interface ClientOptions {
   remote?: KiteIdentity;
   /**
    * Fetches a fresh token when the remote answers "token is expired"; the
-   * call is then retried once (spec §6.10). Gets the token the failed call
+   * call is then retried once (docs/protocol.md §6.10). Gets the token the failed call
    * carried, so a renewal that already happened need not be repeated.
    */
   renewToken?: (expired: string) => Promise<string>;
 }
 
-/** Which side opened the connection; only accepted ones authenticate (spec §6.9). */
+/** Which side opened the connection; only accepted ones authenticate (docs/protocol.md §6.9). */
 export type ConnectionSide = "dialed" | "accepted";
 
 interface PendingCall {
@@ -184,7 +184,7 @@ export class Client {
     this.side = session ? "accepted" : "dialed";
     this.remote = options.remote;
     // Calls back over an accepted connection carry no credentials, as in Go
-    // (spec §6.9); a kite.js client would reject a kiteKey.
+    // (docs/protocol.md §6.9); a kite.js client would reject a kiteKey.
     this.auth = options.auth !== undefined
       ? options.auth
       : session
@@ -425,8 +425,8 @@ export class Client {
       // table's counter, the reply finds it in #pending (see #receive).
       const id = this.#callbacks.newId();
       callbacks[id] = [0, "responseCallback"];
-      // Go field order: kite, authentication, responseCallback, withArgs (spec §3.1).
-      // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (§12 #6).
+      // Go field order: kite, authentication, responseCallback, withArgs (docs/protocol.md §3.1).
+      // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (docs/protocol.md §12 #6).
       this.#pending.set(id, pending);
       if (timeoutMs > 0) {
         pending.timer = this.#kite.clock.setTimeout(() => {
@@ -475,7 +475,7 @@ export class Client {
   /**
    * The start of a call's options object, up to `"withArgs":` — the same
    * text as `JSON.stringify({kite, authentication, responseCallback:
-   * "[Function]", withArgs})` starts with (Go field order, spec §3.1).
+   * "[Function]", withArgs})` starts with (Go field order, docs/protocol.md §3.1).
    */
   #envelope(): string {
     const identity = this.#kite.identity;
@@ -532,7 +532,7 @@ export class Client {
     return pending;
   }
 
-  /** Resolves a call from the arguments the remote passed to its response callback (spec §3.2). */
+  /** Resolves a call from the arguments the remote passed to its response callback (docs/protocol.md §3.2). */
   #settle(id: number, reply: unknown[]): void {
     const pending = this.#forget(id);
     if (!pending) return;
@@ -549,7 +549,7 @@ export class Client {
       return pending.resolve(result ?? null);
     }
     // kite.js peers answer positionally: (err, result), or just (err) when
-    // they fail (spec §12 #8).
+    // they fail (docs/protocol.md §12 #8).
     if (
       reply.length === 2 || (reply.length === 1 && first === null) ||
       (reply.length === 1 && looksLikeError(first))
@@ -742,7 +742,7 @@ export class Client {
 
 /**
  * The id of the only callback of a call when it is the response callback
- * (path `[0, "responseCallback"]`, spec §3.1), else `undefined`.
+ * (path `[0, "responseCallback"]`, docs/protocol.md §3.1), else `undefined`.
  */
 function responseCallbackOnly(callbacks: Callbacks): number | undefined {
   const ids = Object.keys(callbacks);

@@ -1,6 +1,6 @@
 /**
  * Kite configuration: defaults in one place, environment variables read in
- * one function (spec §7).
+ * one function (docs/protocol.md §7).
  *
  * @module
  */
@@ -19,7 +19,7 @@ export interface KiteConfig {
   region: string;
   /** Host name reported in the identity. @default {Deno.hostname()} */
   hostname: string;
-  /** Kite id; a fresh UUID when empty (spec §4.1). @default {""} */
+  /** Kite id; a fresh UUID when empty (docs/protocol.md §4.1). @default {""} */
   id: string;
   /** Listen address. @default {"0.0.0.0"} */
   ip: string;
@@ -90,7 +90,7 @@ export interface KiteConfig {
   sockjsDisconnectDelayMs: number;
 }
 
-/** The defaults (Go `DefaultConfig`, spec §7.2). */
+/** The defaults (Go `DefaultConfig`, docs/protocol.md §7.2). */
 export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   username: "unknown",
   environment: "unknown",
@@ -166,7 +166,7 @@ export function parseGoDuration(text: string): number {
 }
 
 /**
- * Reads `KITE_*` variables (spec §7.1) into a partial config. Only set
+ * Reads `KITE_*` variables (docs/protocol.md §7.1) into a partial config. Only set
  * variables appear in the result. Invalid values throw a RangeError that
  * names the variable.
  */

@@ -1,5 +1,5 @@
 /**
- * The one error class that crosses the wire (spec §3.3).
+ * The one error class that crosses the wire (docs/protocol.md §3.3).
  *
  * @module
  */
@@ -28,7 +28,7 @@ const TYPES: ReadonlySet<string> = new Set<KiteErrorType>([
   "invalidResponse",
 ]);
 
-/** JSON form of a kite error, in Go field order (spec §3.3). */
+/** JSON form of a kite error, in Go field order (docs/protocol.md §3.3). */
 export interface KiteErrorJSON {
   /** Error category. */
   type: string;
@@ -84,7 +84,7 @@ export class KiteError extends Error {
     this.id = options.id ?? "";
   }
 
-  /** Go's `Error()` rendering: `<type>: <message> (<id>)` (spec §3.3). */
+  /** Go's `Error()` rendering: `<type>: <message> (<id>)` (docs/protocol.md §3.3). */
   override toString(): string {
     const prefix = this.type === "genericError" ? "" : `${this.type}: `;
     const suffix = this.id ? ` (${this.id})` : "";

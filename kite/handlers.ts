@@ -1,5 +1,5 @@
 /**
- * The methods every kite serves (spec §5).
+ * The methods every kite serves (docs/protocol.md §5).
  *
  * @module
  */
@@ -10,7 +10,7 @@ import { KiteError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Handler, Method } from "./method.ts";
 
-/** Shape of `kite.systemInfo` (Go keys, spec §5). */
+/** Shape of `kite.systemInfo` (Go keys, docs/protocol.md §5). */
 export interface SystemInfo {
   /** Always `RUNNING`. */
   state: string;
@@ -53,7 +53,7 @@ export function systemInfo(): SystemInfo {
 /** Shortest `kite.heartbeat` period granted to a caller on an accepted connection. */
 const MIN_REMOTE_HEARTBEAT_MS = 1_000;
 
-/** Heartbeat tickers, one per connection (Go keeps one per kite; §12 #24). */
+/** Heartbeat tickers, one per connection (Go keeps one per kite; docs/protocol.md §12 #24). */
 const heartbeats = new WeakMap<Client, () => void>();
 
 /** The part of a kite the default handlers use (a `Kite` is one). */
@@ -95,7 +95,7 @@ export function addDefaultHandlers(kite: HandlerHost): void {
       fn();
       timer = clock.setTimeout(tick, periodMs);
     };
-    // The first ping goes out before the reply (spec §5, §8.5).
+    // The first ping goes out before the reply (docs/protocol.md §5, §8.5).
     fn();
     timer = clock.setTimeout(tick, periodMs);
     const stop = () => {

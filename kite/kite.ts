@@ -44,7 +44,7 @@ export interface AuthOutcome {
   claims?: Record<string, unknown>;
 }
 
-/** Checks the `authentication` field of accepted calls (spec §6). */
+/** Checks the `authentication` field of accepted calls (docs/protocol.md §6). */
 export interface RequestAuthenticator {
   /** Resolves for valid credentials; throws an `authenticationError` otherwise. */
   authenticate(auth: Auth | null | undefined): Promise<AuthOutcome>;
@@ -442,7 +442,7 @@ export class Kite implements ServingKite<Client> {
     for (const fn of this.#hooks.disconnect) this.#safely(() => fn(client));
   }
 
-  /** @internal Serves one incoming call (spec §3.4). */
+  /** @internal Serves one incoming call (docs/protocol.md §3.4). */
   serveRequest(
     client: Client,
     method: string,
@@ -512,7 +512,7 @@ export class Kite implements ServingKite<Client> {
       respond?.({ error: err.toJSON(), result: null });
       return;
     }
-    // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (spec §3.1, §12 #6).
+    // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (docs/protocol.md §3.1, §12 #6).
     const withArgs = w === undefined || w === null
       ? []
       : Array.isArray(w)
@@ -589,7 +589,7 @@ export class Kite implements ServingKite<Client> {
     let result: unknown = null;
     let error: KiteError | undefined;
     try {
-      // Only the side that accepted the connection authenticates (spec §6.9).
+      // Only the side that accepted the connection authenticates (docs/protocol.md §6.9).
       if (m.authenticate && req.client.side === "accepted") {
         const outcome = await this.authenticator.authenticate(req.auth);
         req.username = outcome.username;
@@ -651,7 +651,7 @@ export class Kite implements ServingKite<Client> {
 
   /**
    * A call whose `arguments` is not `[options]` (this crashes a Go kite,
-   * spec §3.4): answer through its response callback when one is named,
+   * docs/protocol.md §3.4): answer through its response callback when one is named,
    * else drop it.
    */
   #rejectMalformed(client: Client, method: string, callbacks: Callbacks): void {

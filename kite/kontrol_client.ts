@@ -1,6 +1,6 @@
 /**
  * The kite side of Kontrol: registering, finding other kites, tokens and
- * keys (spec §8.2, §8.3, §8.5, §6.10; Go `kontrolclient.go`).
+ * keys (docs/protocol.md §8.2, §8.3, §8.5, §6.10; Go `kontrolclient.go`).
  *
  * @module
  */
@@ -50,7 +50,7 @@ export interface FoundKite extends KiteWithToken {
   /**
    * Keeps `client.auth` fresh: armed while the client is connected, it
    * renews 30 s before `exp` and at once when a call is refused with
-   * `token is expired` (spec §6.10). `stop()` it to turn proactive renewal off.
+   * `token is expired` (docs/protocol.md §6.10). `stop()` it to turn proactive renewal off.
    */
   renewer: TokenRenewer;
 }
@@ -211,7 +211,7 @@ export class KontrolClient {
     });
     const self = client;
     // Re-register on every (re)connection, e.g. after Kontrol restarts or
-    // when another Kontrol takes over (spec §8.5 step 6).
+    // when another Kontrol takes over (docs/protocol.md §8.5 step 6).
     client.onConnect(() => {
       if (this.#registered && !this.#registering && this.#registeredURL) {
         void this.#registerLoop(this.#registeredURL).catch(() => {});
@@ -290,7 +290,7 @@ export class KontrolClient {
   /**
    * Registers over HTTP (`POST /register`) and sends `GET /heartbeat` every
    * `heartbeatInterval` seconds; registers again when Kontrol answers
-   * `registeragain` (spec §8.3).
+   * `registeragain` (docs/protocol.md §8.3).
    */
   async registerHTTP(
     url: string = this.#kite.url,
@@ -382,7 +382,7 @@ export class KontrolClient {
         token: found.token,
         clock: kite.clock,
         // The full identity keeps the audience of the first token; Go's id-only
-        // query would widen it to "/" (spec §12 #18).
+        // query would widen it to "/" (docs/protocol.md §12 #18).
         getToken: () => this.getToken(found.kite),
         onRenew: (token) => {
           kite.logger.debug(`renewed the token for ${what}`);
@@ -432,7 +432,7 @@ export class KontrolClient {
     return { ...found, client, renewer };
   }
 
-  /** A token for calling `kite` (Kontrol caches it, spec §6.4). */
+  /** A token for calling `kite` (Kontrol caches it, docs/protocol.md §6.4). */
   async getToken(
     kite: KiteIdentity | Partial<KontrolQuery>,
     options: GetTokenOptions = {},
@@ -491,7 +491,7 @@ export class KontrolClient {
     for (const client of clients) client.close();
   }
 
-  /** After a key rotation Kontrol sends a new kite key / public key (spec §6.8). */
+  /** After a key rotation Kontrol sends a new kite key / public key (docs/protocol.md §6.8). */
   #applyRegisterResult(result: RegisterResult): void {
     const cfg = this.#kite.config;
     if (result.kiteKey) {

@@ -1,5 +1,5 @@
 /**
- * A small levelled logger (`KITE_LOG_LEVEL`, spec §7.1).
+ * A small levelled logger (`KITE_LOG_LEVEL`, docs/protocol.md §7.1).
  *
  * @module
  */

@@ -1,13 +1,13 @@
 /**
  * Wire-level identity and query types shared by kites, Kontrol and storage
- * (spec §4, §8.2, §8.4).
+ * (docs/protocol.md §4, §8.2, §8.4).
  *
  * @module
  */
 
 /**
  * The seven fields that identify a kite. JSON key order is the Go order
- * (`name, username, id, environment, region, version, hostname`, spec §4.1).
+ * (`name, username, id, environment, region, version, hostname`, docs/protocol.md §4.1).
  */
 export interface KiteIdentity {
   /** Kind of service, e.g. `math`. */
@@ -26,7 +26,7 @@ export interface KiteIdentity {
   hostname: string;
 }
 
-/** The identity field names from general to specific (spec §8.4). */
+/** The identity field names from general to specific (docs/protocol.md §8.4). */
 export const QUERY_FIELDS = [
   "username",
   "environment",
@@ -42,11 +42,11 @@ export type QueryField = typeof QUERY_FIELDS[number];
 
 /**
  * A Kontrol query: the seven identity fields, where an empty string means
- * "any" (spec §8.4).
+ * "any" (docs/protocol.md §8.4).
  */
 export type KontrolQuery = Record<QueryField, string>;
 
-/** Credentials sent in the `authentication` field of a call (spec §6.1). */
+/** Credentials sent in the `authentication` field of a call (docs/protocol.md §6.1). */
 export interface Auth {
   /** `kiteKey`, `token`, or a custom type. */
   type: string;
@@ -54,11 +54,11 @@ export interface Auth {
   key: string;
 }
 
-/** Result of Kontrol's `register` (spec §8.2). */
+/** Result of Kontrol's `register` (docs/protocol.md §8.2). */
 export interface RegisterResult {
   /** The URL Kontrol stored. */
   url: string;
-  /** `0` over dnode, `10` over HTTP (spec §12 #14). */
+  /** `0` over dnode, `10` over HTTP (docs/protocol.md §12 #14). */
   heartbeatInterval: number;
   /** New Kontrol public key after a key rotation. */
   publicKey?: string;
@@ -66,7 +66,7 @@ export interface RegisterResult {
   kiteKey?: string;
 }
 
-/** A kite as returned by Kontrol's `getKites` (spec §8.2). */
+/** A kite as returned by Kontrol's `getKites` (docs/protocol.md §8.2). */
 export interface KiteWithToken {
   /** The kite's identity. */
   kite: KiteIdentity;
@@ -78,7 +78,7 @@ export interface KiteWithToken {
   token: string;
 }
 
-/** A registration event pushed to watchers (spec §8.6). */
+/** A registration event pushed to watchers (docs/protocol.md §8.6). */
 export interface KiteEvent {
   /** What happened. */
   action: "REGISTER" | "DEREGISTER";
@@ -116,13 +116,13 @@ export function makeQuery(fields: Partial<KontrolQuery>): KontrolQuery {
   };
 }
 
-/** `/username/environment/name/version/region/hostname/id` (spec §4.2). */
+/** `/username/environment/name/version/region/hostname/id` (docs/protocol.md §4.2). */
 export function kiteToString(kite: KiteIdentity | KontrolQuery): string {
   return "/" + QUERY_FIELDS.map((f) => kite[f]).join("/");
 }
 
 /**
- * Parses the string form of spec §4.2. Missing trailing parts are empty.
+ * Parses the string form of docs/protocol.md §4.2. Missing trailing parts are empty.
  * @throws {TypeError} when the string does not start with `/` or has more
  * than seven parts.
  */
@@ -141,7 +141,7 @@ export function kiteFromString(text: string): KiteIdentity {
 
 /**
  * Returns a description of the first invalid field (empty or containing `/`),
- * or `undefined` when all seven fields are valid (spec §8.2 `validateKiteKey`).
+ * or `undefined` when all seven fields are valid (docs/protocol.md §8.2 `validateKiteKey`).
  */
 export function identityProblem(kite: KiteIdentity): string | undefined {
   for (const f of QUERY_FIELDS) {

@@ -70,7 +70,7 @@ const HEX = Array.from(
   (_, i) => i.toString(16).padStart(2, "0"),
 );
 
-/** A random 16-hex-char request id (spec §3.3). */
+/** A random 16-hex-char request id (docs/protocol.md §3.3). */
 export function newRequestId(): string {
   const b = crypto.getRandomValues(new Uint8Array(8));
   let s = "";

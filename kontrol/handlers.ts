@@ -1,6 +1,6 @@
 /**
  * Kontrol's kite methods: `register`, `getKites`, `getToken`, `getKey`,
- * `registerMachine`, `cancelWatcher` (spec §8.2).
+ * `registerMachine`, `cancelWatcher` (docs/protocol.md §8.2).
  *
  * @module
  */
@@ -21,7 +21,7 @@ import type { StoredKeyPair } from "../storage/storage.ts";
 import type { Kontrol } from "./kontrol.ts";
 import { audienceFor } from "./tokens.ts";
 
-/** How long Kontrol waits for `kite.heartbeat` to be accepted (spec §8.5 step 3). */
+/** How long Kontrol waits for `kite.heartbeat` to be accepted (docs/protocol.md §8.5 step 3). */
 const HEARTBEAT_CALL_TIMEOUT_MS = 4_000;
 
 /** Reads the seven query fields from untrusted input; other keys are ignored. */
@@ -77,7 +77,7 @@ export async function tokenFor(
 }
 
 /**
- * Resolves the key pair behind a caller's kite key (spec §8.2 `register`):
+ * Resolves the key pair behind a caller's kite key (docs/protocol.md §8.2 `register`):
  * a live pair is used as is; a deleted one means the caller gets a new kite
  * key signed with the current pair.
  */
@@ -143,7 +143,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       { kite: identity, url, keyId: pair.id },
       r.client,
     );
-    // Go sends kite.heartbeat before the register reply (spec §8.2, §8.5).
+    // Go sends kite.heartbeat before the register reply (docs/protocol.md §8.2, §8.5).
     const seconds = kontrol.registry.timing.heartbeatIntervalMs / 1000;
     r.client.tellWithTimeout(
       "kite.heartbeat",

@@ -1,6 +1,6 @@
 /**
  * Kontrol's HTTP endpoints: `POST /register` and `GET /heartbeat?id=`
- * (spec §8.3).
+ * (docs/protocol.md §8.3).
  *
  * @module
  */

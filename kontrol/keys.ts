@@ -2,7 +2,7 @@
  * Kontrol's key pair files: loading the PEM files an operator provides
  * (PKCS#1 or PKCS#8 private key, PKIX public key or certificate, as the Go
  * Kontrol's `-public-key-file`/`-private-key-file`), or generating a pair
- * once and keeping it, with a stable id, in a data directory (spec §8.7,
+ * once and keeping it, with a stable id, in a data directory (docs/protocol.md §8.7,
  * §12 #28).
  *
  * @module
@@ -39,7 +39,7 @@ export interface LoadKeyPairFilesOptions {
 /**
  * Reads and checks a key pair from PEM files. The public key is returned as
  * written (trimmed) when it is PKIX, so `kontrolKey` claims of kite keys
- * issued earlier stay byte-identical (spec §6.5); a certificate is converted
+ * issued earlier stay byte-identical (docs/protocol.md §6.5); a certificate is converted
  * to PKIX.
  *
  * @throws {KeyFormatError} when a file is not a usable RSA key, or the two
@@ -83,7 +83,7 @@ export interface LoadKeyPairOptions {
  * Kontrol's signing pair at start-up: the operator's PEM files when
  * `privateKeyFile` is set, else the pair kept in `<dataDir>/keys`
  * (generated on first use). A pair from files gets an id derived from its
- * public key, so it is the same on every start (spec §12 #28).
+ * public key, so it is the same on every start (docs/protocol.md §12 #28).
  *
  * @throws {KeyFormatError} when the files are not a usable key pair, or only
  * a public key file is given.
@@ -150,7 +150,7 @@ export interface LoadedKeyPair {
 /**
  * The key pair kept in `dir` (`private.pem`, `public.pem`, `key-id`),
  * generating an RSA 2048 pair on first use. The id is persisted so tokens
- * stay valid for kites registered before a restart (spec §12 #28). A
+ * stay valid for kites registered before a restart (docs/protocol.md §12 #28). A
  * `private.pem` put there by an operator is used as is; a missing public key
  * or id is filled in.
  *

@@ -1,5 +1,5 @@
 /**
- * Kontrol: the registry and auth kite (spec §8).
+ * Kontrol: the registry and auth kite (docs/protocol.md §8).
  *
  * @module
  */
@@ -32,7 +32,7 @@ export interface KontrolOptions {
   username?: string;
   /** Time source. @default {systemClock} */
   clock?: Clock;
-  /** Heartbeat timing (spec §8.5). */
+  /** Heartbeat timing (docs/protocol.md §8.5). */
   timing?: Partial<RegistryTiming>;
   /** Token lifetime. @default {48 h} */
   tokenTtlMs?: number;
@@ -46,7 +46,7 @@ export interface KontrolOptions {
   kiteConfig?: Partial<KiteConfig>;
 }
 
-/** Kontrol's kite version (spec §8.1). */
+/** Kontrol's kite version (docs/protocol.md §8.1). */
 export const KONTROL_VERSION = "0.0.1";
 
 /**
@@ -72,7 +72,7 @@ export class Kontrol {
   readonly storage: Storage;
   /** Live registrations of this process. */
   readonly registry: Registry;
-  /** Issued tokens, reused while valid (spec §6.4). */
+  /** Issued tokens, reused while valid (docs/protocol.md §6.4). */
   readonly tokens: TokenCache;
   /** Kontrol's username (token issuer). */
   readonly username: string;
@@ -116,7 +116,7 @@ export class Kontrol {
       leewayMs: options.tokenLeewayMs,
     });
     // Any key pair Kontrol ever had (deleted ones too) is trusted for
-    // kiteKey auth, so old kites can reach `register` and get a new key (§6.5, §8.7).
+    // kiteKey auth, so old kites can reach `register` and get a new key (docs/protocol.md §6.5, §8.7).
     this.kite.authenticator = new Authenticator({
       localKite: () => this.kite.identity,
       trustedKeys: this.#trusted,
@@ -124,7 +124,7 @@ export class Kontrol {
       clock: this.#clock,
       verifyTtlMs: this.kite.config.verifyTtlMs,
       // An unknown pair reads `kiteKey: not found`, as Go's Kontrol answers
-      // (spec §6.5, go-kite/08 connection 2).
+      // (docs/protocol.md §6.5, go-kite/08 connection 2).
       verifyKontrolKey: async (pem) => {
         if (await this.storage.getKeyFromPublic(trimPem(pem))) return true;
         throw new Error("not found");
@@ -250,7 +250,7 @@ export class Kontrol {
     return pair;
   }
 
-  /** Retires a key pair: it stays trusted so its kites can re-register and get a new key (§8.7). */
+  /** Retires a key pair: it stays trusted so its kites can re-register and get a new key (docs/protocol.md §8.7). */
   async deleteKeyPair(id: string): Promise<void> {
     await this.storage.deleteKey(id);
     this.#pairs.clear();

@@ -1,5 +1,5 @@
 /**
- * Liveness of registered kites (spec §8.5), improved on Go: a kite whose
+ * Liveness of registered kites (docs/protocol.md §8.5), improved on Go: a kite whose
  * connection closes is deregistered at once, and one silent for
  * `heartbeat interval + grace` is deregistered by a timer — never by a
  * storage TTL.
@@ -23,7 +23,7 @@ export interface RegistryTiming {
   updateIntervalMs: number;
 }
 
-/** Go's constants (spec §8.5). */
+/** Go's constants (docs/protocol.md §8.5). */
 export const DEFAULT_TIMING: RegistryTiming = {
   heartbeatIntervalMs: 10_000,
   heartbeatGraceMs: 20_000,

@@ -1,5 +1,5 @@
 /**
- * Kontrol's settings from `KONTROL_*` variables and flags (spec §8.1), read
+ * Kontrol's settings from `KONTROL_*` variables and flags (docs/protocol.md §8.1), read
  * in one place by both the launcher and `main.ts`.
  *
  * @module

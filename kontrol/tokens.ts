@@ -1,7 +1,7 @@
 /**
  * What Kontrol signs: kite keys (`-initial`, `registerMachine`) and tokens
- * (`getKites`, `getToken`), byte-compatible with the Go Kontrol (spec §6.2–
- * §6.4, §6.7), plus the token cache of spec §6.4.
+ * (`getKites`, `getToken`), byte-compatible with the Go Kontrol (docs/protocol.md §6.2–
+ * §6.4, §6.7), plus the token cache of docs/protocol.md §6.4.
  *
  * @module
  */
@@ -105,7 +105,7 @@ export interface SignTokenOptions {
 /**
  * Signs a token: claims `aud, exp, jti, iat, iss, nbf, sub` in Go's order,
  * `exp` = now + TTL + leeway, `iat` = `nbf` = now − leeway, header
- * `{"alg":"RS256","typ":"JWT"}` (spec §6.4).
+ * `{"alg":"RS256","typ":"JWT"}` (docs/protocol.md §6.4).
  */
 export async function signToken(options: SignTokenOptions): Promise<string> {
   const now = (options.clock ?? systemClock).now();
@@ -131,7 +131,7 @@ export async function signToken(options: SignTokenOptions): Promise<string> {
 }
 
 /**
- * The token audience for a query (Go `getAudience`, spec §6.7):
+ * The token audience for a query (Go `getAudience`, docs/protocol.md §6.7):
  * `/user/env/name` when name is set, else `/user/env` when environment is
  * set, else `/user` — so an id-only query yields `/`.
  */
@@ -142,7 +142,7 @@ export function audienceFor(query: Partial<KontrolQuery>): string {
   return `/${username}`;
 }
 
-/** What a cached token is keyed by (Go `token.String()`, spec §6.4). */
+/** What a cached token is keyed by (Go `token.String()`, docs/protocol.md §6.4). */
 export interface TokenCacheKey {
   /** The token's `aud`. */
   audience: string;
@@ -179,7 +179,7 @@ export interface TokenCacheOptions {
 /**
  * Signed tokens by audience + subject + issuer + key pair id, each kept for
  * TTL − leeway, so repeated `getKites`/`getToken` calls return the same
- * string (spec §6.4). Entries expire lazily; nothing runs in the background.
+ * string (docs/protocol.md §6.4). Entries expire lazily; nothing runs in the background.
  */
 export class TokenCache {
   #options: TokenCacheOptions;
@@ -286,7 +286,7 @@ function unix(ms: number): number {
 /**
  * Signs `claims` as an RS256 JWT with Go's header and claim bytes: claims in
  * insertion order, empty ones left out (`omitempty`), `<`, `>`, `&` escaped
- * as Go's encoder does (spec §12 #22).
+ * as Go's encoder does (docs/protocol.md §12 #22).
  */
 async function sign(
   claims: Record<string, string | number>,

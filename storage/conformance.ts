@@ -4,7 +4,7 @@
  *
  * Kite and key pair ids are UUIDs and every kite refers to a stored key pair,
  * so engines with PostgreSQL's schema (uuid columns, a foreign key from
- * `kite.key_id` to `key.id`, spec §8.8) run it unchanged.
+ * `kite.key_id` to `key.id`, docs/protocol.md §8.8) run it unchanged.
  *
  * @example
  * ```ts
@@ -384,7 +384,7 @@ const CASES: Case[] = [
     },
   },
   {
-    name: "get() implements every query form of spec §8.4",
+    name: "get() implements every query form of docs/protocol.md §8.4",
     fn: queryForms,
   },
   {
@@ -494,7 +494,7 @@ const CASES: Case[] = [
           await f.clock.advance(60_000);
           fresh = await f.add({ hostname: "fresh" });
           await f.clock.advance(40_000);
-          before = f.clock.now() - 90_000; // spec §8.5 KeyTTL
+          before = f.clock.now() - 90_000; // docs/protocol.md §8.5 KeyTTL
         } else {
           assertEquals(
             await f.storage.deleteStale(oldAt - 1),
@@ -710,7 +710,7 @@ const CASES: Case[] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Query forms (spec §8.4)
+// Query forms (docs/protocol.md §8.4)
 
 async function queryForms(f: Fixture): Promise<void> {
   const k = {

@@ -11,11 +11,11 @@
  * | `<prefix>/keys/<id>` | JSON `{"id","public","private","deleted"}` | none |
  * | `<prefix>/keysByPublic/<sha256 hex of the public PEM>` | the key pair id | none |
  *
- * The kite path follows the Go Kontrol's etcd v2 layout (spec §8.8), but the
+ * The kite path follows the Go Kontrol's etcd v2 layout (docs/protocol.md §8.8), but the
  * two cannot share data: Go uses the separate v2 keyspace with a TTL per key.
  * Here each storage instance holds ONE lease (kept alive by the client) and
  * attaches every kite it writes to it, so the kites of a Kontrol that dies
- * expire on their own after `leaseTtlSeconds` (Go's `KeyTTL`, spec §8.5);
+ * expire on their own after `leaseTtlSeconds` (Go's `KeyTTL`, docs/protocol.md §8.5);
  * `deleteStale` removes kites that stopped heartbeating while their Kontrol
  * lives. Both kite keys are written in one transaction.
  *
@@ -94,7 +94,7 @@ export type * from "./storage.ts";
 
 /** Default key prefix. */
 export const DEFAULT_ETCD_PREFIX = "/kite";
-/** Default lease TTL: Go Kontrol's `KeyTTL` (spec §8.5). */
+/** Default lease TTL: Go Kontrol's `KeyTTL` (docs/protocol.md §8.5). */
 export const DEFAULT_ETCD_LEASE_TTL_SECONDS = 90;
 /** Default bound on one storage operation. */
 export const DEFAULT_ETCD_TIMEOUT_MS = 5_000;
@@ -128,7 +128,7 @@ export class EtcdStorageError extends Error {
 /**
  * Reads etcd storage options from `KONTROL_MACHINES` (a comma-separated list
  * of client URLs; `host:port` gets `http://`), defaulting to
- * `http://127.0.0.1:2379` as the Go Kontrol does (spec §8.8).
+ * `http://127.0.0.1:2379` as the Go Kontrol does (docs/protocol.md §8.1).
  */
 export function etcdOptionsFromEnv(
   env: { get(name: string): string | undefined } = Deno.env,
@@ -721,7 +721,7 @@ export class EtcdStorage implements Storage {
   }
 
   /**
-   * Kites matching `query`, read by key prefix and filtered (spec §8.4).
+   * Kites matching `query`, read by key prefix and filtered (docs/protocol.md §8.4).
    * @throws {QueryError} for an invalid query.
    */
   get(query: KontrolQuery): Promise<StoredKite[]> {

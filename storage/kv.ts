@@ -24,7 +24,7 @@
  *
  * Liveness is `updatedAt` plus {@linkcode KvStorage.deleteStale}, never
  * `expireIn`: expired KV entries stay readable for a while after they expire
- * (spec §8.5 wants a kite gone 90 s after its last refresh, exactly).
+ * (docs/protocol.md §8.5 wants a kite gone 90 s after its last refresh, exactly).
  *
  * Watches: listeners of this instance are called straight after a write
  * commits. Every write also appends its events to the `["events", …]` log
@@ -178,7 +178,7 @@ export class KvStorage implements Storage {
     return this.#write({ kite, url: "", keyId: "" }, "delete");
   }
 
-  /** Kites matching `query` (spec §8.4). @throws {QueryError} */
+  /** Kites matching `query` (docs/protocol.md §8.4). @throws {QueryError} */
   async get(query: KontrolQuery): Promise<StoredKite[]> {
     const q = compileQuery(query);
     if (q.idOnly) {

@@ -104,7 +104,7 @@ export class MemoryStorage implements Storage {
     });
   }
 
-  /** Kites matching `query` (spec §8.4). @throws {QueryError} */
+  /** Kites matching `query` (docs/protocol.md §8.4). @throws {QueryError} */
   get(query: KontrolQuery): Promise<StoredKite[]> {
     return settle(() => {
       const q = compileQuery(query);

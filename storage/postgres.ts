@@ -1,6 +1,6 @@
 /**
  * Kontrol storage on PostgreSQL (`npm:postgres`), with the Go Kontrol's
- * schema so a Go Kontrol and ours can share one database (spec §8.8).
+ * schema so a Go Kontrol and ours can share one database (docs/protocol.md §8.8).
  *
  * Tables (schema `kite`, created by the migrations in
  * `storage/postgres/schema.ts`, which also documents roles and grants):
@@ -91,19 +91,19 @@ export type {
 export type { Clock } from "../kite/clock.ts";
 export type * from "./storage.ts";
 
-/** Default host (spec §8.1). */
+/** Default host (docs/protocol.md §8.1). */
 export const DEFAULT_POSTGRES_HOST = "localhost";
-/** Default port (spec §8.1). */
+/** Default port (docs/protocol.md §8.1). */
 export const DEFAULT_POSTGRES_PORT = 5432;
-/** Default connect timeout in seconds (spec §8.1). */
+/** Default connect timeout in seconds (docs/protocol.md §8.1). */
 export const DEFAULT_POSTGRES_CONNECT_TIMEOUT_SECONDS = 20;
 /** Default bound on one storage operation. */
 export const DEFAULT_POSTGRES_TIMEOUT_MS = 10_000;
 /** Default pool size. */
 export const DEFAULT_POSTGRES_MAX_CONNECTIONS = 10;
-/** Go's cleaner interval (spec §8.5). */
+/** Go's cleaner interval (docs/protocol.md §8.5). */
 export const DEFAULT_CLEANER_INTERVAL_MS = 120_000;
-/** Go's `KeyTTL`: rows older than this are stale (spec §8.5). */
+/** Go's `KeyTTL`: rows older than this are stale (docs/protocol.md §8.5). */
 export const DEFAULT_CLEANER_MAX_AGE_MS = 90_000;
 
 /** Options for {@linkcode PostgresStorage}. */
@@ -145,7 +145,7 @@ export class PostgresStorageError extends Error {
 /**
  * Reads `KONTROL_POSTGRES_HOST`, `…_PORT`, `…_USERNAME`, `…_PASSWORD`,
  * `…_DBNAME` and `…_CONNECTTIMEOUT` (seconds) as the Go Kontrol does
- * (spec §7.1, §8.1): host `localhost`, port 5432 and timeout 20 by default;
+ * (docs/protocol.md §7.1, §8.1): host `localhost`, port 5432 and timeout 20 by default;
  * username and database name are required.
  * @throws {TypeError} when a required variable is missing or a number is not
  * an integer.
@@ -196,7 +196,7 @@ const UUID_RE =
 function checkUuid(value: unknown, what: string): string {
   if (typeof value !== "string" || !UUID_RE.test(value)) {
     throw new TypeError(
-      `${what} must be a UUID with PostgreSQL storage (a uuid column, spec §8.8), got ${
+      `${what} must be a UUID with PostgreSQL storage (a uuid column, docs/protocol.md §8.8), got ${
         JSON.stringify(value)
       }`,
     );
@@ -784,7 +784,7 @@ export class PostgresStorage implements Storage {
   }
 
   /**
-   * Kites matching `query` (spec §8.4): equality on the prefix fields in
+   * Kites matching `query` (docs/protocol.md §8.4): equality on the prefix fields in
    * SQL, then the shared filter. @throws {QueryError} for an invalid query.
    */
   get(query: KontrolQuery): Promise<StoredKite[]> {
@@ -824,7 +824,7 @@ export class PostgresStorage implements Storage {
 
   /**
    * Runs {@linkcode PostgresStorage.deleteStale} every `intervalMs` for rows
-   * older than `maxAgeMs`, like the Go Kontrol's cleaner (spec §8.5), on
+   * older than `maxAgeMs`, like the Go Kontrol's cleaner (docs/protocol.md §8.5), on
    * the storage's clock. Failures go to `onError`. Returns a stop function;
    * `close` stops it too.
    */

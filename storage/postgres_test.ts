@@ -234,7 +234,7 @@ Deno.test({
           TypeError,
           "UUID",
         );
-        // A kite must name a stored key pair (foreign key, spec §8.8).
+        // A kite must name a stored key pair (foreign key, docs/protocol.md §8.8).
         const orphan = crypto.randomUUID();
         const err = await assertRejects(
           () => storage.add({ kite: kite("x"), url: "u", keyId: orphan }),
@@ -382,7 +382,7 @@ interface Column {
   default: string | null;
 }
 
-/** Compares the catalog with the schema of spec §8.8. */
+/** Compares the catalog with the schema of docs/protocol.md §8.8. */
 async function checkGoSchema(admin: postgres.Sql): Promise<void> {
   const columns = await admin<Column[]>`
     SELECT table_name AS table, column_name AS column,
@@ -462,7 +462,7 @@ async function checkGoSchema(admin: postgres.Sql): Promise<void> {
 }
 
 /**
- * Recreates the database as the Go Kontrol's SQL files leave it (spec §8.8:
+ * Recreates the database as the Go Kontrol's SQL files leave it (docs/protocol.md §8.8:
  * `001-schema.sql`, `002-table.sql`, `003-migration-*.sql`, including the
  * roles), with a row a Go Kontrol wrote, then starts our storage on it.
  */
@@ -510,7 +510,7 @@ async function goCompatibility(
     CREATE INDEX kite_key_deleted_at_public_idx
       ON kite.key USING btree (deleted_at DESC NULLS FIRST, public);
   `).simple();
-  // What a Go Kontrol writes: AddKey, then Upsert's INSERT (spec §8.8).
+  // What a Go Kontrol writes: AddKey, then Upsert's INSERT (docs/protocol.md §8.8).
   const goKey = crypto.randomUUID();
   const goKite = kite("gokite");
   await admin`INSERT INTO kite.key (id, public, private)

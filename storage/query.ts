@@ -1,5 +1,5 @@
 /**
- * Query semantics shared by every storage adapter (spec §8.4). Adapters call
+ * Query semantics shared by every storage adapter (docs/protocol.md §8.4). Adapters call
  * {@linkcode compileQuery} once per query, use `prefix` / `idOnly` to narrow
  * what they read, and `matches` to filter what they read.
  *
@@ -35,7 +35,7 @@ import {
   type QueryField,
 } from "../kite/protocol.ts";
 
-/** An invalid query; `message` is the text shown to the caller (spec §8.4). */
+/** An invalid query; `message` is the text shown to the caller (docs/protocol.md §8.4). */
 export class QueryError extends Error {
   /** Creates a query error with the user-facing `message`. */
   constructor(message: string, options?: ErrorOptions) {
@@ -101,7 +101,7 @@ export function compileQuery(query: KontrolQuery): CompiledQuery {
 
   // Deliberately exact equality for region/hostname/id: Go's constraint path
   // compares "/region/hostname/id" as a string prefix, so region `eu` matched
-  // `eu-west` there (spec §8.4); we do not reproduce that.
+  // `eu-west` there (docs/protocol.md §8.4); we do not reproduce that.
   const exact = filled.filter((f) => !(f === "version" && versionTest));
   const matches = (kite: KiteIdentity): boolean => {
     for (const f of exact) if (kite[f] !== q[f]) return false;
@@ -134,7 +134,7 @@ const CONSTRAINT_RE = new RegExp(
   `^\\s*(~>|>=|<=|!=|=|>|<)?\\s*(${VERSION_SOURCE})\\s*$`,
 );
 
-/** True when `text` is a plain version in go-version's grammar (spec §8.4). */
+/** True when `text` is a plain version in go-version's grammar (docs/protocol.md §8.4). */
 function isPlainVersion(text: string): boolean {
   return VERSION_RE.test(text);
 }

@@ -8,7 +8,7 @@
 import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import type { Clock } from "../kite/clock.ts";
 
-/** What Kontrol stores for a registered kite (Go `RegisterValue`, spec §8.8). */
+/** What Kontrol stores for a registered kite (Go `RegisterValue`, docs/protocol.md §8.8). */
 export interface KiteRecord {
   /** The kite's identity; `id` is its primary key. */
   kite: KiteIdentity;
@@ -56,7 +56,7 @@ export interface KiteStorage {
   /** Removes a kite by id; resolves `true` when something was removed. */
   delete(kite: KiteIdentity): Promise<boolean>;
   /**
-   * Kites matching a query (spec §8.4, see `storage/query.ts`). An empty
+   * Kites matching a query (docs/protocol.md §8.4, see `storage/query.ts`). An empty
    * match is an empty array. @throws {QueryError} for an invalid query.
    */
   get(query: KontrolQuery): Promise<StoredKite[]>;
@@ -72,7 +72,7 @@ export interface KiteStorage {
   ): Unsubscribe;
 }
 
-/** An RSA key pair Kontrol signs with (spec §8.7). PEM strings, trimmed. */
+/** An RSA key pair Kontrol signs with (docs/protocol.md §8.7). PEM strings, trimmed. */
 export interface KeyPair {
   /** Stable id (UUID). */
   id: string;
@@ -82,7 +82,7 @@ export interface KeyPair {
   private: string;
 }
 
-/** A stored key pair; deleted pairs stay readable (spec §8.7). */
+/** A stored key pair; deleted pairs stay readable (docs/protocol.md §8.7). */
 export interface StoredKeyPair extends KeyPair {
   /** True after {@linkcode KeyPairStorage.deleteKey}. */
   deleted: boolean;

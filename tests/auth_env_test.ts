@@ -1,5 +1,5 @@
 /**
- * The environment as Go reads it (spec §6.11, §7.1), in a real `deno run`
+ * The environment as Go reads it (docs/protocol.md §6.11, §7.1), in a real `deno run`
  * process: `KITE_HOME` (else `~/.kite`) picks the kite.key; `KITE_USERNAME`,
  * `KITE_KONTROL_URL` and `KITE_VERIFY_TTL` override what it says.
  */

@@ -292,7 +292,7 @@ Deno.test('a Go-shaped call with "authentication":null reaches a method without 
   await withSecret(clock, async ({ url, ran }) => {
     const raw = await RawSocket.sockjs(url);
     try {
-      // Go sends withArgs:null for no arguments (spec §3.1).
+      // Go sends withArgs:null for no arguments (docs/protocol.md §3.1).
       sockjsSend(raw, goCall("whoami", null, 0, null));
       assertEquals(sockjsMessages(await raw.next("the whoami reply")), [{
         method: 0,

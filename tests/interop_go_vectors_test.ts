@@ -51,7 +51,7 @@ function goKind(value: unknown): string {
   return typeof value === "object" ? "object" : typeof value;
 }
 
-/** What Go's handler-side `Unmarshal` failure reads like (protocol doc §3.3). */
+/** What Go's handler-side `Unmarshal` failure reads like (docs/protocol.md §3.3). */
 function unmarshalError(value: unknown, goType: string): Error {
   return new Error(
     `json: cannot unmarshal ${
@@ -76,7 +76,7 @@ function recordedMathIdentity(): Record<string, string> {
  * Mimics examples/math/math-kite (Go): `square({number, name})` calls
  * `kite.log` back on the caller without waiting, then answers. It holds a
  * kite.key, as a registered Go kite would: calls back over an accepted
- * connection must still go out with `authentication:null` (§6.9).
+ * connection must still go out with `authentication:null` (docs/protocol.md §6.9).
  */
 function goMathKite(): { kite: Kite; logs: Promise<unknown>[] } {
   const id = recordedMathIdentity();
@@ -325,7 +325,7 @@ Deno.test("Go vectors 01: callback replies are matched by numeric id only", asyn
       assertEquals(JSON.parse(await socket.message("square reply")).method, 1);
       logs[0].then(() => settled = true, () => settled = true);
 
-      // "0" as a string is a method name (§2.3): no callback is called, and
+      // "0" as a string is a method name (docs/protocol.md §2.3): no callback is called, and
       // with a responseCallback it gets methodNotFound.
       socket.send(JSON.stringify([JSON.stringify({ ...answer, method: "0" })]));
       const asName = JSON.parse(

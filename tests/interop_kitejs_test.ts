@@ -1,6 +1,6 @@
 // Interop with a real kite.js 1.0.13 peer (Node.js, tests/kitejs/): a kite.js
 // client calling our kite over every transport it has, and our client calling
-// a kite.js server, including the kite.js quirks of protocol doc §3.4 / §12.
+// a kite.js server, including the kite.js quirks of docs/protocol.md §3.4 / §12.
 import { mathKite } from "../examples/math/server.ts";
 import { type Client, Kite, KiteError, type Request } from "../mod.ts";
 import {
@@ -137,7 +137,7 @@ for (
 
 Deno.test("our kite calls back a method a kite.js client serves, without credentials", async () => {
   // A kite.key makes our *dialing* clients send kiteKey auth; a call back over
-  // an accepted connection must still carry none (Go sends null, §6.9), or
+  // an accepted connection must still carry none (Go sends null, docs/protocol.md §6.9), or
   // kite.js rejects it ("Unknown auth type: kiteKey").
   const kite = new Kite("caller-back", "1.0.0", {
     config: { disableAuthentication: true, logLevel: "ERROR" },
@@ -195,7 +195,7 @@ Deno.test("our kite calls back a method a kite.js client serves, without credent
     message: "client says no",
   });
   // A kite.js client whose method throws answers through its own kite.echo,
-  // positionally (null, {error}): it looks like a success (spec §12 #26).
+  // positionally (null, {error}): it looks like a success (docs/protocol.md §12 #26).
   assertEquals(throws.result, {
     ok: true,
     value: { error: { message: "client blew up" } },

@@ -106,7 +106,7 @@ Deno.test("bad input: text that is not a dnode message closes only that connecti
 
 Deno.test("bad input: broken SockJS framing and oversized frames close only that connection", async () => {
   await withServer(async ({ server, stillServing }) => {
-    // A client frame must be a JSON array of strings (spec §12 #2).
+    // A client frame must be a JSON array of strings (docs/protocol.md §12 #2).
     for (const frame of ["not json", "[1]", '{"a":1}']) {
       const raw = await RawSocket.sockjs(server.url);
       try {

@@ -153,7 +153,7 @@ for (const transport of TRANSPORTS) {
       return `client said: ${answer}`;
     });
     // The caller keeps authentication on: calls arriving on a connection
-    // it dialed are not authenticated (spec §6.9).
+    // it dialed are not authenticated (docs/protocol.md §6.9).
     const caller = testKite("caller");
     const seen: { auth: unknown; from: string }[] = [];
     caller.handle("clientMethod", (r) => {

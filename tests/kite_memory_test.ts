@@ -59,7 +59,7 @@ Deno.test(`${CALLS} calls on one connection leave no callbacks behind on either 
     assertEquals(client.callbackCount, 0);
 
     // Functions sent once each live until released (the remote may call
-    // them again, spec §2.5); releasing them frees every entry.
+    // them again, docs/protocol.md §2.5); releasing them frees every entry.
     const fresh: (() => void)[] = [];
     await hammer(2_000, (i) => {
       const fn = () => void called++;

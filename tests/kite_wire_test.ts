@@ -97,7 +97,7 @@ Deno.test("client wire: a SockJS call has Go's envelope, field order and callbac
     const callbackArgs: unknown[] = [];
     const call = client.tell("square", 4, (n: number) => callbackArgs.push(n));
     const frame = await fake.frame(0);
-    // A SockJS client frame is a JSON array holding one string (spec §12 #2).
+    // A SockJS client frame is a JSON array holding one string (docs/protocol.md §12 #2).
     const outer = JSON.parse(frame);
     assert(Array.isArray(outer) && outer.length === 1, frame);
     const text = outer[0] as string;
@@ -116,7 +116,7 @@ Deno.test("client wire: a SockJS call has Go's envelope, field order and callbac
     assertEquals(await within(call, "the reply"), 16);
     assertEquals(callbackArgs, [16]);
 
-    // No arguments: withArgs is [] (Go sends null; kite.js needs a value, §12 #6);
+    // No arguments: withArgs is [] (Go sends null; kite.js needs a value, docs/protocol.md §12 #6);
     // the next call's response callback takes the next id.
     const ping = client.tell("kite.ping");
     const pingText = JSON.parse(await fake.frame(1))[0] as string;
@@ -194,7 +194,7 @@ Deno.test("client wire: raw-websocket sends bare dnode text to the kite URL itse
     );
     assertEquals(await within(call, "the reply"), 16);
 
-    // kite.js answers positionally, (err, result) (spec §12 #8).
+    // kite.js answers positionally, (err, result) (docs/protocol.md §12 #8).
     const positional = client.tell("square", 5);
     await fake.frame(1);
     fake.send('{"method":1,"arguments":[null,25],"callbacks":{}}');
@@ -334,7 +334,7 @@ Deno.test("server wire: authentication on by default, off per method; null crede
       assertEquals(body.error.code, "");
       assertMatch(body.error.id, /^[0-9a-f]{16}$/);
       assertEquals(body.result, null);
-      // kite.js omits the field entirely (§12 #7): same as null.
+      // kite.js omits the field entirely (docs/protocol.md §12 #7): same as null.
       const noField = JSON.parse(goCall("secret", [], 9));
       delete noField.arguments[0].authentication;
       sockjsSend(raw, JSON.stringify(noField));

@@ -25,7 +25,7 @@ function assertBasicResults(results: KitejsCallResult[]): void {
   assertEquals(square, { method: "square", ok: true, result: 16 });
   assertEquals(squareCb.ok, true);
   assertEquals(squareCb.result, 16);
-  // kite.js servers rewrite every outgoing call's (err, result) into one object (protocol doc 3.4).
+  // kite.js servers rewrite every outgoing call's (err, result) into one object (docs/protocol.md §3.4).
   assertEquals(squareCb.callbackArgs, [{ error: null, result: 16 }]);
   assertEquals(echo.result, { s: "héllo ✓", a: [1, "two", null] });
   assertEquals(fail, {
@@ -128,7 +128,7 @@ Deno.test("kite.js server calls back into a kite.js client that serves an api", 
   assertEquals(run.served.length, 1);
   assertEquals(run.served[0].method, "clientMethod");
   assertEquals(run.served[0].withArgs, [5]);
-  // kite.js omits `authentication` altogether when it has none (pitfall 7).
+  // kite.js omits `authentication` altogether when it has none (docs/protocol.md §12 #7).
   assert(!("authentication" in run.served[0]), "no authentication key");
 });
 

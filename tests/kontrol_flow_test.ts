@@ -2,7 +2,7 @@
  * Kontrol flows on real sockets, once per storage engine (memory, Deno KV):
  * register → `kite.heartbeat` → getKites → a token that opens an
  * auth-required method → getToken (cached) → getKey, and the refusals of
- * spec §8.2 and §8.4.
+ * docs/protocol.md §8.2 and §8.4.
  */
 import { KiteError } from "../mod.ts";
 import type { Kite } from "../mod.ts";
@@ -81,7 +81,7 @@ for (const engine of ENGINES) {
       await secret.serve();
 
       const registered = await secret.register();
-      // dnode register answers heartbeatInterval 0, nothing else (spec §8.2).
+      // dnode register answers heartbeatInterval 0, nothing else (docs/protocol.md §8.2).
       assertEquals(registered, { url: secret.url, heartbeatInterval: 0 });
       assertEquals(Object.keys(registered), ["url", "heartbeatInterval"]);
       await eventually(
@@ -201,7 +201,7 @@ for (const engine of ENGINES) {
       assertEquals(await bob.getKites({ username: "nobody" }), []);
     }));
 
-  Deno.test(`${engine}: invalid queries get the §8.4 errors`, () =>
+  Deno.test(`${engine}: invalid queries get the errors of docs/protocol.md §8.4`, () =>
     withKontrol(engine, async (tk, own) => {
       const bob = own(await kontrolKite(tk, "caller", "bob"));
       const cases: [unknown, string][] = [
@@ -310,7 +310,7 @@ for (const engine of ENGINES) {
           () => foreign.tell(method, { url: "http://127.0.0.1:1/kite" }),
           KiteError,
         ) as KiteError;
-        // Go's Kontrol: the key pair is unknown to its store (spec §6.5).
+        // Go's Kontrol: the key pair is unknown to its store (docs/protocol.md §6.5).
         assertEquals(
           [err.type, err.message],
           ["authenticationError", "kiteKey: not found"],

@@ -1,5 +1,5 @@
 /**
- * Kontrol's HTTP routes (spec §8.3): `POST /register` with Go's body,
+ * Kontrol's HTTP routes (docs/protocol.md §8.3): `POST /register` with Go's body,
  * `GET /heartbeat?id=`, their exact answers, and `kite.registerHTTP()`
  * end to end, including `registeragain` after Kontrol forgot the kite.
  */

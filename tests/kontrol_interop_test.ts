@@ -3,7 +3,7 @@
  * go-kite/05 (register + heartbeat), 06 (getKites + getToken) and 08 (error
  * cases) are replayed byte for byte, with the recorded kite.key swapped for
  * one our Kontrol signed (same claims layout), and every reply must match
- * the recorded one except for ids, keys and tokens (spec §8.2, §8.4, §8.5,
+ * the recorded one except for ids, keys and tokens (docs/protocol.md §8.2, §8.4, §8.5,
  * §6.4). Plus a kite.js client calling getKites.
  */
 import { ManualClock } from "../kite/clock.ts";
@@ -157,7 +157,7 @@ Deno.test("go-kite/05: register answers as recorded, kite.heartbeat first; the r
     const c2s = wsFrames("05-kontrol-register-heartbeat.jsonl", 1, "c2s");
     const { raw, got } = await replayRegister(tk, kiteKey);
     try {
-      // kite.heartbeat [10, fn] comes before the register reply (spec §8.2).
+      // kite.heartbeat [10, fn] comes before the register reply (docs/protocol.md §8.2).
       const recordedIdentity = JSON.parse(s2c[0]).arguments[0].kite;
       const ourIdentity = JSON.parse(got[0]).arguments[0].kite;
       assertEquals(Object.keys(ourIdentity), Object.keys(recordedIdentity));
@@ -226,7 +226,7 @@ Deno.test("go-kite/06: getKites and getToken answer as recorded, with Go's token
         ),
       );
 
-      // Token: Go's header bytes, claim order and lifetime (spec §6.4).
+      // Token: Go's header bytes, claim order and lifetime (docs/protocol.md §6.4).
       const token: string = ours.token;
       assertEquals(token.split(".")[0], recorded.token.split(".")[0]);
       assert(await verifiesWith(token, KONTROL_PUBLIC));

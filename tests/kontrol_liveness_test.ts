@@ -1,5 +1,5 @@
 /**
- * Liveness of dnode registrations (spec §8.5) with a ManualClock: silence
+ * Liveness of dnode registrations (docs/protocol.md §8.5) with a ManualClock: silence
  * for 30 s deregisters, a closed connection deregisters at once, and an old
  * connection's close does not undo a newer registration of the same id.
  */

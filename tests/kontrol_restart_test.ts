@@ -1,7 +1,7 @@
 /**
  * `registerForever` across a Kontrol restart on Deno KV: 20 kites
  * registered with Kontrol A come back to Kontrol B (same KV file, same
- * port) on their own, and none is lost (spec §8.5 step 6).
+ * port) on their own, and none is lost (docs/protocol.md §8.5 step 6).
  */
 import { makeQuery } from "../kite/protocol.ts";
 import type { Kite } from "../mod.ts";

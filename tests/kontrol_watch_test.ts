@@ -1,5 +1,5 @@
 /**
- * The watch API (spec §8.6, ours only: Go's Kontrol dropped it):
+ * The watch API (docs/protocol.md §8.6, ours only: Go's Kontrol dropped it):
  * `kite.watchKites` gets REGISTER (with url and token) and DEREGISTER
  * events, cancel stops them at Kontrol, and a watcher's subscriptions end
  * when its connection does.

@@ -18,7 +18,7 @@ server.handle("hello", async (r) => {
 await server.serve({ port: 0, hostname: "127.0.0.1" });
 
 const client = new Kite("visitor", "1.0.0");
-// Calls arriving on a connection we dialed are not authenticated (spec §6.9).
+// Calls arriving on a connection we dialed are not authenticated (docs/protocol.md §6.9).
 client.handle("whoAreYou", () => "Ada");
 const conn = client.newClient(server.url);
 await conn.dial();

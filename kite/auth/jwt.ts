@@ -1,6 +1,6 @@
 /**
  * Decoding JWTs the way the Go kite's jwt-go v3.2.0 does, so that failures
- * read the same on the wire (spec §3.3, §6.2, §6.6). Nothing here checks a
+ * read the same on the wire (docs/protocol.md §3.3, §6.2, §6.6). Nothing here checks a
  * signature: that is done with `jose` in `verify.ts` and `kitekey.ts`.
  *
  * @module
@@ -23,10 +23,10 @@ const KNOWN_ALGS: ReadonlySet<string> = new Set([
   "none",
 ]);
 
-/** The RSA PKCS#1 v1.5 algorithms Kite accepts (spec §6.2). */
+/** The RSA PKCS#1 v1.5 algorithms Kite accepts (docs/protocol.md §6.2). */
 export const RSA_ALGS: readonly string[] = ["RS256", "RS384", "RS512"];
 
-/** The JWT header Go writes, byte for byte (spec §6.2). */
+/** The JWT header Go writes, byte for byte (docs/protocol.md §6.2). */
 export const GO_JWT_HEADER = '{"alg":"RS256","typ":"JWT"}';
 
 /**
@@ -79,7 +79,7 @@ const TIME_CLAIMS = ["exp", "iat", "nbf"];
 /**
  * Splits and decodes a compact JWT without verifying it. Errors carry the
  * text jwt-go would produce (e.g. `not.a.jwt` →
- * `invalid character '\u009e' looking for beginning of value`, spec §6.6).
+ * `invalid character '\u009e' looking for beginning of value`, docs/protocol.md §6.6).
  *
  * @throws {JwtFormatError} when the token is not a well-formed JWT.
  */
@@ -118,7 +118,7 @@ export function decodeJwt(token: string): DecodedJwt {
 
 /**
  * Reads `exp` of a token without verifying anything (as the Go token renewer
- * does, spec §6.10). Returns Unix seconds, or `undefined` when there is none.
+ * does, docs/protocol.md §6.10). Returns Unix seconds, or `undefined` when there is none.
  *
  * @throws {JwtFormatError} when the token is not a well-formed JWT.
  */
@@ -137,7 +137,7 @@ let lastExpiry: { token: string; exp: number | undefined } | undefined;
  * The `alg` problem jwt-go reports before any key is looked at, or
  * `undefined` when the algorithm is one of {@linkcode RSA_ALGS}. Other
  * algorithms jwt-go knows (`none`, `HS256`, `PS256`…) are refused as
- * `invalid signing method`, like Go's key functions do (spec §6.6 step 1).
+ * `invalid signing method`, like Go's key functions do (docs/protocol.md §6.6 step 1).
  */
 export function algProblem(
   header: Record<string, unknown>,
@@ -150,7 +150,7 @@ export function algProblem(
 }
 
 /**
- * jwt-go's `StandardClaims.Valid` with no leeway (spec §6.2): returns the
+ * jwt-go's `StandardClaims.Valid` with no leeway (docs/protocol.md §6.2): returns the
  * failure text, or `undefined` when the time claims hold at `nowSeconds`.
  * Like jwt-go, a later failing check overwrites an earlier one.
  */
@@ -183,7 +183,7 @@ export function goDuration(seconds: number): string {
   return `${sign}${s}s`;
 }
 
-/** Unpadded base64url, as JWT segments are written (spec §6.2). */
+/** Unpadded base64url, as JWT segments are written (docs/protocol.md §6.2). */
 export function base64UrlEncode(bytes: Uint8Array): string {
   let binary = "";
   for (const b of bytes) binary += String.fromCharCode(b);
@@ -323,7 +323,7 @@ function jsonKind(value: unknown): string {
 
 /**
  * Applies Go's struct typing to the claims: string claims must be strings,
- * time claims integers; `null` leaves a claim unset (spec §6.2).
+ * time claims integers; `null` leaves a claim unset (docs/protocol.md §6.2).
  */
 function checkClaimTypes(raw: Record<string, unknown>): KiteClaims {
   const claims: KiteClaims = {};

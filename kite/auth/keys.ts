@@ -2,7 +2,7 @@
  * RSA key handling shared by the verifier and Kontrol: PEM parsing, PKCS#1 →
  * PKCS#8 wrapping, key generation, and a bounded cache of imported keys.
  *
- * Accepted forms follow the Go kite (spec §6.2): public keys as PKIX PEM
+ * Accepted forms follow the Go kite (docs/protocol.md §6.2): public keys as PKIX PEM
  * (`BEGIN PUBLIC KEY`) or inside an X.509 certificate; private keys as
  * PKCS#8 (`BEGIN PRIVATE KEY`) or PKCS#1 (`BEGIN RSA PRIVATE KEY`, what
  * `openssl genrsa` writes). PKCS#1 public keys (`BEGIN RSA PUBLIC KEY`) are
@@ -46,7 +46,7 @@ const HASH: Record<RsaAlg, string> = {
 
 /**
  * Removes surrounding whitespace, as Go's `strings.TrimSpace`. Kite-key trust
- * compares PEM strings byte for byte after this (spec §6.5, §12 #16).
+ * compares PEM strings byte for byte after this (docs/protocol.md §6.5, §12 #16).
  */
 export function trimPem(pem: string): string {
   return pem.trim();
@@ -294,7 +294,7 @@ export async function publicKeyFromPrivate(
 
 /**
  * Rewrites a public key PEM (PKIX or X.509 certificate) as PKIX PEM, the
- * form Go peers expect in `kontrolKey` (spec §6.3).
+ * form Go peers expect in `kontrolKey` (docs/protocol.md §6.3).
  * @throws {KeyFormatError} when the PEM is not an RSA public key.
  */
 export async function toPkixPem(publicPem: string): Promise<string> {

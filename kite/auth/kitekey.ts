@@ -1,6 +1,6 @@
 /**
  * The `kite.key` file: where it lives, reading it (verified with the key
- * embedded in itself, as Go does) and writing it (spec §6.3, §6.11).
+ * embedded in itself, as Go does) and writing it (docs/protocol.md §6.3, §6.11).
  *
  * @module
  */
@@ -17,13 +17,13 @@ export const KITE_KEY_HINT: string =
   "run `deno task kontrol --initial --username <name>` (or ask your Kontrol admin) " +
   "to write $KITE_HOME/kite.key";
 
-/** Claims of a kite.key (spec §6.3); missing string claims are `""`. */
+/** Claims of a kite.key (docs/protocol.md §6.3); missing string claims are `""`. */
 export interface KiteKeyClaims {
   /** Key id (UUID); Go copies it to `Config.Id`. */
   jti: string;
   /** Issued at, Unix seconds (back-dated by Kontrol's leeway). */
   iat: number;
-  /** The Kontrol's username; the issuer tokens must carry (spec §6.6). */
+  /** The Kontrol's username; the issuer tokens must carry (docs/protocol.md §6.6). */
   iss: string;
   /** The user this key belongs to; the kite's username. */
   sub: string;
@@ -78,7 +78,7 @@ export interface KiteHomeEnv {
 }
 
 /**
- * The kite home directory: `$KITE_HOME`, else `~/.kite` (spec §6.11).
+ * The kite home directory: `$KITE_HOME`, else `~/.kite` (docs/protocol.md §6.11).
  * Reads the process environment unless `env` is given.
  * @throws {KiteKeyError} when neither `KITE_HOME` nor a home directory is set.
  */
@@ -127,7 +127,7 @@ export interface ReadKiteKeyOptions {
 /**
  * Reads and checks a kite.key (default `$KITE_HOME/kite.key`). Like Go's
  * `kitekey.Parse`, the signature is checked with the `kontrolKey` embedded
- * in the key itself, and the time claims must hold (spec §6.3). This proves
+ * in the key itself, and the time claims must hold (docs/protocol.md §6.3). This proves
  * the file is intact; it does not make the embedded key trusted by anyone
  * else.
  *
@@ -217,7 +217,7 @@ export async function verifyKiteKey(
 /**
  * Writes `jwt` as `<home>/kite.key` (default {@linkcode kiteHome}) with
  * directory mode 0700 and file mode 0400, replacing an existing key, as
- * Go's `kitekey.Write` (spec §6.11). Returns the file path.
+ * Go's `kitekey.Write` (docs/protocol.md §6.11). Returns the file path.
  *
  * @throws {TypeError} when `jwt` does not look like a JWT.
  */

@@ -14,7 +14,7 @@ import {
   KiteKeyError,
 } from "./kitekey.ts";
 
-/** The settings a kite.key supplies (spec §6.3): username, Kontrol URL, key and issuer. */
+/** The settings a kite.key supplies (docs/protocol.md §6.3): username, Kontrol URL, key and issuer. */
 export function kiteKeyConfig(
   raw: string,
   source = "kite.key",

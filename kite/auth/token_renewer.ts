@@ -23,7 +23,7 @@ export interface TokenRenewerOptions {
   token: string;
   /**
    * Fetches a new token, e.g. Kontrol `getToken` with the remote kite's id
-   * (which yields audience `/`, spec §12 #18).
+   * (which yields audience `/`, docs/protocol.md §12 #18).
    */
   getToken: () => Promise<string>;
   /** Called with each new token. */
@@ -223,7 +223,7 @@ function expiryMs(token: string): number | undefined {
   return exp === undefined ? undefined : exp * 1000;
 }
 
-/** Go stops renewing on `ErrNoKitesAvailable` or `no kites found` (spec §6.10). */
+/** Go stops renewing on `ErrNoKitesAvailable` or `no kites found` (docs/protocol.md §6.10). */
 function isNoKitesFound(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
   return /no kites (found|availabi?le)/.test(message);

@@ -12,7 +12,7 @@ import {
 const PRIVATE = fixtureKey("kontrol_pkcs8.pem");
 const PUBLIC = fixtureKey("kontrol_public.pem");
 const START = Date.UTC(2026, 10, 1);
-const TTL_S = 48 * 3600 + 300; // exp is 48 h 5 min after issue (spec §6.4)
+const TTL_S = 48 * 3600 + 300; // exp is 48 h 5 min after issue (docs/protocol.md §6.4)
 
 /** A fake Kontrol `getToken` that signs Go-shaped tokens at the clock's time. */
 class FakeKontrol {

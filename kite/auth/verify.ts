@@ -1,9 +1,9 @@
 /**
- * Server-side authentication of incoming calls (spec §6.5–§6.7): the
+ * Server-side authentication of incoming calls (docs/protocol.md §6.5–§6.7): the
  * built-in `kiteKey` and `token` types, custom types, and the caches that
  * keep verification off the hot path. Failure texts are Go's, because Go
  * clients react to them (`token is expired` triggers a token renewal,
- * spec §12 #17).
+ * docs/protocol.md §12 #17).
  *
  * @module
  */
@@ -27,7 +27,7 @@ export interface AuthResult {
 /** Checks one credential of a custom type; throws an Error to refuse it. */
 export type AuthenticatorFunc = (key: string) => Promise<AuthResult>;
 
-/** Default kite-key trust cache TTL, Go's `VerifyTTL` default (spec §6.5). */
+/** Default kite-key trust cache TTL, Go's `VerifyTTL` default (docs/protocol.md §6.5). */
 export const DEFAULT_VERIFY_TTL_MS: number = 5 * 60_000;
 
 /** Default bound on cached verifications and trust decisions. */
@@ -35,13 +35,13 @@ export const DEFAULT_MAX_CACHE_ENTRIES = 10_000;
 
 /** Options for {@linkcode Authenticator}. */
 export interface VerifierOptions {
-  /** The local kite's identity, for audience checks (spec §6.7). */
+  /** The local kite's identity, for audience checks (docs/protocol.md §6.7). */
   localKite: () => KiteIdentity;
   /** The Kontrol public keys this kite trusts. */
   trustedKeys: TrustedKeys;
   /**
    * The issuer tokens must carry: the `iss` of the local kite.key (Go
-   * `Config.KontrolUser`, spec §6.6 step 2). When it returns `undefined`,
+   * `Config.KontrolUser`, docs/protocol.md §6.6 step 2). When it returns `undefined`,
    * any issuer is accepted: trust then rests on the signature alone, which
    * is safe as long as a Kontrol key pair is not shared between Kontrols
    * with different usernames. An empty string is compared like any other.
@@ -57,13 +57,13 @@ export interface VerifierOptions {
    */
   verifyTtlMs?: number;
   /**
-   * Replaces the default audience rules of spec §6.7. Return `false` or
+   * Replaces the default audience rules of docs/protocol.md §6.7. Return `false` or
    * throw (the Error's message is sent) to refuse.
    */
   verifyAudience?: (local: KiteIdentity, aud: string) => boolean;
   /**
    * Extra kite-key trust check for PEMs not in `trustedKeys`; Kontrol
-   * installs one that accepts any key in its key-pair store (spec §6.5).
+   * installs one that accepts any key in its key-pair store (docs/protocol.md §6.5).
    * `false` gives `kontrol key is not trusted` (cached for `verifyTtlMs`); a
    * thrown Error's message is sent instead (e.g. Kontrol's `not found`) and
    * nothing is cached.
@@ -85,8 +85,8 @@ export interface TrustedKey {
 
 /**
  * The Kontrol public keys a kite trusts. Several at once, so a Kontrol key
- * rotation (spec §8.7) can add the new key before removing the old one.
- * PEMs are compared byte for byte after trimming (spec §12 #16).
+ * rotation (docs/protocol.md §8.7) can add the new key before removing the old one.
+ * PEMs are compared byte for byte after trimming (docs/protocol.md §12 #16).
  */
 export class TrustedKeys {
   #byId = new Map<string, string>();
@@ -156,7 +156,7 @@ export class TrustedKeys {
 }
 
 /**
- * Go's default audience rules (spec §6.7): `/` is accepted by every kite;
+ * Go's default audience rules (docs/protocol.md §6.7): `/` is accepted by every kite;
  * otherwise the username must equal the local one, and environment and name
  * must match when present. Returns Go's failure text, or `undefined`.
  */
@@ -247,7 +247,7 @@ export class Authenticator {
    * Checks the credentials of one call.
    * @throws {KiteError} of type `authenticationError` with Go's texts:
    * `No authentication information is provided`,
-   * `Unknown authentication type: <t>`, or `<type>: <cause>` (spec §6.6).
+   * `Unknown authentication type: <t>`, or `<type>: <cause>` (docs/protocol.md §6.6).
    */
   async authenticate(auth: Auth | null | undefined): Promise<AuthResult> {
     if (auth === null || typeof auth !== "object") {
@@ -334,7 +334,7 @@ export class Authenticator {
       claims = decoded.claims;
       this.#remember(`kiteKey\n${key}`, claims, pem, nowMs);
     }
-    // `iss` is not checked for kite keys (spec §6.5 step 3).
+    // `iss` is not checked for kite keys (docs/protocol.md §6.5 step 3).
     check(timeProblem(claims, Math.floor(nowMs / 1000)));
     if (!claims.sub) refuse("token has no username");
     return { username: claims.sub, type: "kiteKey", claims };
@@ -379,7 +379,7 @@ export class Authenticator {
     }
     // A broken configuration must not look like an expired token.
     if (imported === 0) throw importProblem;
-    // On purpose: makes Go clients fetch a new token (spec §6.6 step 4).
+    // On purpose: makes Go clients fetch a new token (docs/protocol.md §6.6 step 4).
     return refuse("token is expired");
   }
 

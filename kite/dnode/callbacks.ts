@@ -7,7 +7,7 @@ import type { AnyFunction } from "./scrub.ts";
 
 /**
  * Local callbacks of one connection. Ids count up from 0 and are never
- * reused (spec §2.2). Passing the same function again reuses its id, so a
+ * reused (docs/protocol.md §2.2). Passing the same function again reuses its id, so a
  * loop that sends one callback a million times holds one entry.
  */
 export class CallbackTable {

@@ -1,5 +1,5 @@
 /**
- * dnode messages: `{method, arguments, callbacks, links}` (spec §2.1, §2.3).
+ * dnode messages: `{method, arguments, callbacks, links}` (docs/protocol.md §2.1, §2.3).
  *
  * @module
  */
@@ -42,7 +42,7 @@ const DEFAULT_MAX_PATH = 64;
 
 /**
  * Parses and validates one dnode message. `method` must be a string or a
- * non-negative integer (a numeric *string* stays a method name, spec §2.3);
+ * non-negative integer (a numeric *string* stays a method name, docs/protocol.md §2.3);
  * missing `arguments`/`callbacks` are accepted as empty; `links` is ignored.
  * @throws {DnodeError} with a description of the problem.
  */
@@ -141,7 +141,7 @@ export function isCallbackId(id: string): boolean {
 
 /**
  * Encodes a message with Go's field order `method, arguments, callbacks`
- * (spec §2.1). `args` must already be scrubbed.
+ * (docs/protocol.md §2.1). `args` must already be scrubbed.
  */
 export function encodeMessage(
   method: string | number,

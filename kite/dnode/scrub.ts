@@ -1,6 +1,6 @@
 /**
  * Sending functions: replace them by `"[Function]"` and record their paths
- * (spec §2.2). Receiving them: put callables at the recorded paths (§2.4).
+ * (docs/protocol.md §2.2). Receiving them: put callables at the recorded paths (§2.4).
  *
  * @module
  */

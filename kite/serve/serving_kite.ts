@@ -12,7 +12,7 @@ import type { Callbacks } from "../dnode/mod.ts";
 import type { Logger } from "../log.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 
-/** What a served call answers through its response callback (spec §3.2). */
+/** What a served call answers through its response callback (docs/protocol.md §3.2). */
 export interface CallReply {
   /** `null`, or the error as Go's JSON shape. */
   error: unknown;
@@ -35,7 +35,7 @@ export interface ServingKite<C> {
   readonly logger: Logger;
   /** The credentials dialed connections send by default. */
   defaultAuth(): Auth | null;
-  /** Serves one decoded incoming call (spec §3.4). */
+  /** Serves one decoded incoming call (docs/protocol.md §3.4). */
   serveRequest(
     conn: C,
     method: string,

@@ -1,7 +1,7 @@
 /**
  * Dialing a kite: picks the client transport — SockJS WebSocket (what Go
  * clients use), raw WebSocket (kite.js's default) or xhr-polling (Go's
- * `XHRPolling`) — spec §1.5, §1.7.
+ * `XHRPolling`) — docs/protocol.md §1.5–§1.7.
  *
  * @module
  */
@@ -25,7 +25,7 @@ export interface DialOptions {
   /** The transport. @default {"websocket"} */
   transport?: ClientTransport;
   /**
-   * Handshake / XHR open timeout, ms (spec §1.4 `Config.Timeout`).
+   * Handshake / XHR open timeout, ms (docs/protocol.md §1.4 `Config.Timeout`).
    * @default {15000}
    */
   timeoutMs?: number;
@@ -48,9 +48,9 @@ export interface DialOptions {
 
 /** The transport Go clients use. */
 export const DEFAULT_TRANSPORT: ClientTransport = "websocket";
-/** Go's `Config.Timeout` (spec §1.4). */
+/** Go's `Config.Timeout` (docs/protocol.md §1.4). */
 export const DEFAULT_TIMEOUT_MS = 15_000;
-/** Go waits `Config.Timeout` for a poll's first byte (spec §1.4). */
+/** Go waits `Config.Timeout` for a poll's first byte (docs/protocol.md §1.4). */
 export const DEFAULT_POLL_TIMEOUT_MS = 15_000;
 /** 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;

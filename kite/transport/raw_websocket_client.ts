@@ -1,5 +1,5 @@
 /**
- * The raw WebSocket client, kite.js's default (spec §1.7): the URL exactly
+ * The raw WebSocket client, kite.js's default (docs/protocol.md §1.7): the URL exactly
  * as given, one bare message per text frame both ways.
  *
  * @module

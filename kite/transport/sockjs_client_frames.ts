@@ -1,5 +1,5 @@
 /**
- * The SockJS frames as a client sees them (spec §1.3, §1.5 steps 6–7): what
+ * The SockJS frames as a client sees them (docs/protocol.md §1.3, §1.5 steps 6–7): what
  * a server frame means for the session, and how a message goes out.
  *
  * @module
@@ -20,7 +20,7 @@ export function readServerFrame(
   frame: string,
 ): string[] | CloseInfo | undefined {
   // sockjs-go writes an empty frame when a session ends without a close
-  // frame (§1.3); the Go client fails with "unexpected empty message".
+  // frame (docs/protocol.md §1.3); the Go client fails with "unexpected empty message".
   if (frame === "") {
     return { code: PROTOCOL_ERROR, reason: "sockjs: unexpected empty frame" };
   }
@@ -30,7 +30,7 @@ export function readServerFrame(
   } catch (error) {
     return {
       code: PROTOCOL_ERROR,
-      // An empty batch is fatal to Go clients too ("no message", §12 #3).
+      // An empty batch is fatal to Go clients too ("no message", docs/protocol.md §12 #3).
       reason: frame === "a[]"
         ? "sockjs: empty a[] frame"
         : `sockjs: ${(error as Error).message}`,
@@ -42,14 +42,14 @@ export function readServerFrame(
     case "close":
       return { code: decoded.code, reason: decoded.reason };
     default:
-      // `o` may arrive after the first send (§1.3); `h` is ignored (§1.4).
+      // `o` may arrive after the first send (docs/protocol.md §1.3); `h` is ignored (§1.4).
       return undefined;
   }
 }
 
 /**
  * One outgoing message as a client frame: a JSON array of one string
- * (sockjs-go ends the session on anything else, §12 #2). Same text as
+ * (sockjs-go ends the session on anything else, docs/protocol.md §12 #2). Same text as
  * `JSON.stringify([message])` without the array.
  */
 export function encodeClientMessage(message: string): string {

@@ -1,5 +1,5 @@
 /**
- * The URLs a SockJS client opens (spec §1.5): a random server id and session
+ * The URLs a SockJS client opens (docs/protocol.md §1.5, §1.6): a random server id and session
  * id under the kite URL's path.
  *
  * @module
@@ -67,7 +67,7 @@ export interface XhrSessionUrls {
 
 /**
  * The xhr-polling URLs under the kite URL. Go concatenates strings here and
- * breaks on a trailing slash or a query (§12 pitfall 21); we join the path
+ * breaks on a trailing slash or a query (docs/protocol.md §12 #21); we join the path
  * and keep the query.
  */
 export function xhrSessionUrls(

@@ -1,5 +1,5 @@
 /**
- * SockJS framing (spec §1.3): the frames a server writes (`o`, `h`,
+ * SockJS framing (docs/protocol.md §1.3): the frames a server writes (`o`, `h`,
  * `a[...]`, `c[code,"reason"]`) and the client frames it reads (a JSON array
  * of strings). Knows nothing of dnode: every message is an opaque string.
  *
@@ -14,7 +14,7 @@ export const HEARTBEAT_FRAME = "h";
 
 /**
  * What an `xhr_streaming` response starts with: 2048 `h` and a newline, so
- * that browsers start delivering the body at once (spec §1.2).
+ * that browsers start delivering the body at once (docs/protocol.md §1.2).
  */
 export const XHR_STREAMING_PRELUDE: string = "h".repeat(2048) + "\n";
 
@@ -33,15 +33,15 @@ export interface CloseReason {
  * 1011.
  */
 export const CLOSE_REASONS: {
-  /** The local side closed the session (spec Appendix A). */
+  /** The local side closed the session (docs/protocol.md Appendix A). */
   readonly goAway: CloseReason;
-  /** A second receiver tried to attach to an XHR session (spec §1.3). */
+  /** A second receiver tried to attach to an XHR session (docs/protocol.md §1.3). */
   readonly anotherConnection: CloseReason;
-  /** The client dropped a pending XHR request (spec §1.5 step 5). */
+  /** The client dropped a pending XHR request (docs/protocol.md §1.6 step 5). */
   readonly interrupted: CloseReason;
   /** An XHR client stopped polling for longer than the disconnect delay. */
   readonly timedOut: CloseReason;
-  /** A client frame was not a JSON array of strings (spec §12 #2). */
+  /** A client frame was not a JSON array of strings (docs/protocol.md §12 #2). */
   readonly brokenFraming: CloseReason;
   /** A client frame or body exceeded the configured limit. */
   readonly tooBig: CloseReason;
@@ -62,10 +62,10 @@ export const CLOSE_REASONS: {
 
 /**
  * Encodes queued messages as one `a[...]` frame. Never call it with an empty
- * list: Go clients treat `a[]` as a fatal error (spec §12 #3).
+ * list: Go clients treat `a[]` as a fatal error (docs/protocol.md §12 #3).
  *
  * `<`, `>` and `&` are not escaped as Go's `quote` does; no peer depends on
- * it (spec §12 #22).
+ * it (docs/protocol.md §12 #22).
  */
 export function encodeMessages(messages: readonly string[]): string {
   // One message is the common case; skip stringifying the array around it.
@@ -111,7 +111,7 @@ export type ServerFrame =
 /**
  * Decodes a frame sent by a SockJS server, without the trailing newline XHR
  * transports add. Also accepts the non-standard `m"…"` single-message frame
- * that the Go client reads (spec §1.5 step 6).
+ * that the Go client reads (docs/protocol.md §1.5 step 6).
  *
  * @throws {SyntaxError} when the text is not a valid server frame, including
  * an empty frame and `a[]`.

@@ -1,7 +1,7 @@
 /**
  * The SockJS server transport: what a Go kite's sockjs-go handler serves
- * under `/kite` (spec §1.2–1.4), plus the raw WebSocket that kite.js clients
- * dial (spec §1.7). It hands whole message strings to the layer above
+ * under `/kite` (docs/protocol.md §1.2–1.4), plus the raw WebSocket that kite.js clients
+ * dial (docs/protocol.md §1.7). It hands whole message strings to the layer above
  * through {@linkcode Session} and knows nothing of dnode.
  *
  * @example
@@ -80,7 +80,7 @@ export interface SockJsServerOptions {
 /** The numeric options, each checked against a lower bound. */
 type NumericOption = Exclude<keyof typeof SOCKJS_SERVER_DEFAULTS, "prefix">;
 
-/** The defaults of {@linkcode SockJsServerOptions} (kite values, spec §1.4). */
+/** The defaults of {@linkcode SockJsServerOptions} (kite values, docs/protocol.md §1.4). */
 export const SOCKJS_SERVER_DEFAULTS: {
   readonly prefix: string;
   readonly heartbeatMs: number;
@@ -101,7 +101,7 @@ export const SOCKJS_SERVER_DEFAULTS: {
   maxBufferedBytes: 16_777_216,
 };
 
-// `{server}` and `{session}` are `[^/.]+` (spec §1.2).
+// `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
 const SESSION_ROUTE =
   /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming)$/;
 const NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0";
@@ -207,7 +207,7 @@ export class SockJsServer {
       if (method === "OPTIONS") return corsOptions(request, "OPTIONS, GET");
       return notAllowed("OPTIONS, GET");
     }
-    // kite.js's raw client dials the kite URL as given (spec §1.7).
+    // kite.js's raw client dials the kite URL as given (docs/protocol.md §1.7).
     if (method === "GET" && isWebSocketUpgrade(request)) {
       const remoteAddr = formatAddr(info?.remoteAddr);
       return this.#webSocket(request, remoteAddr, false, crypto.randomUUID());
@@ -254,7 +254,7 @@ export class SockJsServer {
     let upgrade: { socket: WebSocket; response: Response };
     try {
       // Deno negotiates no extension, so kite.js's permessage-deflate offer
-      // is declined (spec §1.7).
+      // is declined (docs/protocol.md §1.7).
       upgrade = Deno.upgradeWebSocket(request);
     } catch {
       return badUpgrade();
@@ -421,7 +421,7 @@ function infoResponse(request: Request): Response {
   headers.set("Cache-Control", NO_CACHE);
   headers.set("Content-Type", "application/json; charset=UTF-8");
   const entropy = crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
-  // Go key order and trailing newline (spec §1.7).
+  // Go key order and trailing newline (docs/protocol.md §1.2).
   return new Response(
     `{"websocket":true,"cookie_needed":false,"origins":["*:*"],"entropy":${entropy}}\n`,
     { headers },
@@ -468,7 +468,7 @@ async function readBody(
     }
     return await request.text();
   }
-  // Chunked, as sockjs-client sends it (spec §1.7).
+  // Chunked, as sockjs-client sends it (docs/protocol.md §1.7).
   if (!request.body) return "";
   const chunks: Uint8Array[] = [];
   let size = 0;

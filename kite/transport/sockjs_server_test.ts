@@ -287,7 +287,7 @@ Deno.test("websocket sends o first, then echoes client frames sent before o was 
   await using client = await Client.open(
     sessionUrl(h.ws, "8d3f0c1a9b2e4f6071ab"),
   );
-  // Like the Go client: send at once, without waiting for o (spec §1.3).
+  // Like the Go client: send at once, without waiting for o (docs/protocol.md §1.3).
   client.send('["first"]');
   assert.equal(await client.next(), "o");
   assert.equal(await client.next(), 'a["first"]');

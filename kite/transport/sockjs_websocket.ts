@@ -1,6 +1,6 @@
 /**
  * Server sessions over a WebSocket: SockJS-framed
- * (`{prefix}/{server}/{session}/websocket`) and raw (spec §1.3, §1.7).
+ * (`{prefix}/{server}/{session}/websocket`) and raw (docs/protocol.md §1.3, §1.7).
  *
  * @module
  */
@@ -31,7 +31,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
   /**
    * Wires the socket's events. `onSession` runs when the socket opens, just
    * after `o` is sent; frames the client sent before seeing `o` are read
-   * after it (spec §1.3: the Go client does not wait for `o`).
+   * after it (docs/protocol.md §1.3: the Go client does not wait for `o`).
    */
   constructor(
     host: SessionHost,
@@ -145,7 +145,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
   }
 
   #armHeartbeat(): void {
-    // Fixed period from the open; traffic does not move it (spec §1.3).
+    // Fixed period from the open; traffic does not move it (docs/protocol.md §1.3).
     if (this.host.heartbeatMs > 0) this.host.heartbeats.add(this);
   }
 

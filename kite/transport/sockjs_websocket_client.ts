@@ -1,5 +1,5 @@
 /**
- * The SockJS WebSocket client, as the Go client dials (spec §1.5): straight
+ * The SockJS WebSocket client, as the Go client dials (docs/protocol.md §1.5): straight
  * to `{kite url}/{server}/{session}/websocket`, with no `/info` request.
  *
  * @module
@@ -49,7 +49,7 @@ export function dialSockjsWebsocket(
   return openWebSocketSession(url, SOCKJS_WEBSOCKET_FRAMING, handler, {
     ...options,
     id,
-    // Go clients send `Origin: <scheme>://<host>` (spec §1.5 step 5).
+    // Go clients send `Origin: <scheme>://<host>` (docs/protocol.md §1.5 step 5).
     origin: `${kiteUrl.protocol}//${kiteUrl.host}`,
   });
 }

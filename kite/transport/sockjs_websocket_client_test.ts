@@ -262,7 +262,7 @@ function replayServer(
 Deno.test("replaying go-kite 01 byte for byte: messages delivered, the closing empty frame ends the session", async () => {
   const frames = (await recordedFrames("01-math-kite-call.jsonl"))
     .filter((r) => r.dir === "s2c").map((r) => r.frame);
-  // sockjs-go's goodbye after a peer close is one empty frame (spec §1.3).
+  // sockjs-go's goodbye after a peer close is one empty frame (docs/protocol.md §1.3).
   assert.equal(frames.at(-1), "");
   const server = replayServer(frames);
   const { handler, messages, closes, closed } = recorder();

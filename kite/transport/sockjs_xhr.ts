@@ -1,6 +1,6 @@
 /**
  * SockJS sessions carried by HTTP requests: `xhr` polling and
- * `xhr_streaming` receive, `xhr_send` delivers (spec §1.2, §1.5). One
+ * `xhr_streaming` receive, `xhr_send` delivers (docs/protocol.md §1.2, §1.6). One
  * receiving request is attached at a time; between requests the outgoing
  * messages wait in the session's queue.
  *
@@ -36,7 +36,7 @@ export interface XhrReceiver {
   end(): void;
 }
 
-/** An `xhr` poll: answered with exactly one frame (spec §1.3). */
+/** An `xhr` poll: answered with exactly one frame (docs/protocol.md §1.3). */
 export class XhrPollReceiver implements XhrReceiver {
   /** The response the request handler returns. */
   readonly response: Promise<Response>;
@@ -213,7 +213,7 @@ export class XhrSession extends SockJsSession {
 
   /**
    * The client dropped `receiver` while it waited: like sockjs-go, the
-   * session ends at once (spec §1.5 step 5).
+   * session ends at once (docs/protocol.md §1.6 step 5).
    */
   interrupted(receiver: XhrReceiver): void {
     if (receiver !== this.#receiver) return;

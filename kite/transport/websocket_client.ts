@@ -26,7 +26,7 @@ export interface TcpWebSocketOptions {
    * past it closes the socket with code 4008.
    */
   maxBufferedBytes: number;
-  /** `Origin` header to send (Go clients send one, spec §1.5). */
+  /** `Origin` header to send (Go clients send one, docs/protocol.md §1.5). */
   origin?: string;
   /** Aborts the connect and handshake. */
   signal?: AbortSignal;

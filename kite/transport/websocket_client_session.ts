@@ -46,7 +46,7 @@ const INTERNAL_ERROR = 1011;
 
 /**
  * Opens a WebSocket on `url` and resolves with a session as soon as the
- * handshake is done: the Go client does not wait for the SockJS `o` (§1.3).
+ * handshake is done: the Go client does not wait for the SockJS `o` (docs/protocol.md §1.3).
  *
  * @throws {Error} naming `url` and the cause when the dial fails, times out
  * or is aborted.

@@ -1,5 +1,5 @@
 /**
- * The SockJS xhr-polling client, Go's `XHRPolling` (spec §1.5): `POST …/xhr`
+ * The SockJS xhr-polling client, Go's `XHRPolling` (docs/protocol.md §1.6): `POST …/xhr`
  * opens the session and then long-polls for one frame per answer;
  * `POST …/xhr_send` carries the client's messages.
  *
@@ -32,7 +32,7 @@ const MESSAGE_TOO_BIG = 1009;
 /** Close code for a message handler that threw. */
 const INTERNAL_ERROR = 1011;
 
-/** Go sends every XHR request as `text/plain` (spec §1.5). */
+/** Go sends every XHR request as `text/plain` (docs/protocol.md §1.6). */
 const TEXT_PLAIN: HeadersInit = { "Content-Type": "text/plain" };
 
 /**
@@ -188,7 +188,7 @@ class XhrPollingSession implements ClientSession {
     this.#handler = handler;
     this.#options = options;
     options.signal?.addEventListener("abort", this.#onAbort, { once: true });
-    // Go polls again as soon as the opening `o` is in (spec §1.5).
+    // Go polls again as soon as the opening `o` is in (docs/protocol.md §1.6).
     this.#receiving = this.#receiveLoop();
   }
 
@@ -221,7 +221,7 @@ class XhrPollingSession implements ClientSession {
   /**
    * Ends the session and reports `info`. A local close (`drain`) first lets
    * messages queued by `send` go out, as a WebSocket would; then it drops
-   * the poll in flight, which ends the session on sockjs-go (§1.5 step 5).
+   * the poll in flight, which ends the session on sockjs-go (docs/protocol.md §1.6 step 5).
    */
   #end(info: CloseInfo, drain: boolean): void {
     if (this.#ending !== undefined) {
@@ -260,7 +260,7 @@ class XhrPollingSession implements ClientSession {
 
   /**
    * One poll: the 200 body, `undefined` to poll again (no first byte within
-   * `pollTimeoutMs`, spec §1.4), or how the session ends.
+   * `pollTimeoutMs`, docs/protocol.md §1.4), or how the session ends.
    */
   async #poll(): Promise<string | CloseInfo | undefined> {
     const abort = new AbortController();

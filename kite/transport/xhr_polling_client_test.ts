@@ -68,7 +68,7 @@ class XhrServer {
             }),
           );
         };
-        // sockjs-go answers a dropped poll 200 with an empty body (§1.2).
+        // sockjs-go answers a dropped poll 200 with an empty body (docs/protocol.md §1.6 step 5).
         const drop = () => answer(200, "");
         this.#open.add(drop);
         request.signal.addEventListener("abort", drop);

@@ -3,7 +3,7 @@
  * migrations.
  *
  * Version 1 is the Go Kontrol's schema (`kontrol/002-table.sql` and the two
- * `003-migration-*.sql` files, spec §8.8): same schema, tables, column names
+ * `003-migration-*.sql` files, docs/protocol.md §8.8): same schema, tables, column names
  * and types, constraint and index names, so a Go Kontrol and ours can share
  * one database. Every statement is `IF NOT EXISTS`, so running it on a
  * database the Go SQL files created changes nothing there. Version 2 adds
@@ -77,7 +77,7 @@ EXCEPTION WHEN OTHERS THEN
 END
 $$`;
 
-/** A row's identity as JSON with Go field order (spec §4.1). */
+/** A row's identity as JSON with Go field order (docs/protocol.md §4.1). */
 function identityJson(row: "OLD" | "NEW"): string {
   return `json_build_object(
       'name', ${row}.kitename, 'username', ${row}.username, 'id', ${row}.id,

@@ -10,7 +10,7 @@ const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 
 /**
  * Accepts one connection, reads the client's handshake and answers it
- * with the exact 101 sockjs-go sends (spec §1.2). Frames are up to the
+ * with the exact 101 sockjs-go sends (docs/protocol.md §1.2). Frames are up to the
  * caller.
  */
 export async function acceptBareWebSocket(

@@ -26,7 +26,7 @@
  */
 import { lines } from "./processes.ts";
 
-/** How a kite.js peer carries dnode messages (protocol doc 1.7). */
+/** How a kite.js peer carries dnode messages (docs/protocol.md §1.7). */
 export type KitejsTransport = "raw" | "sockjs";
 
 /** A single sockjs-client transport, to pin the client to it. */

@@ -156,7 +156,7 @@ const api = {
     });
   },
   // Not a Kontrol: a stub so the kite.js Kontrol client can be exercised
-  // without one. Answers in Go Kontrol's shape (protocol doc 8.2) with one
+  // without one. Answers in Go Kontrol's shape (docs/protocol.md §8.2) with one
   // descriptor built from the query and this server's URL, and adds
   // `received` (the argument kite.js sent) so tests can inspect it.
   getKites(...all) {
@@ -187,7 +187,7 @@ const api = {
 class InteropKiteServer extends KiteServer {
   // Quirk: KiteServer's error path (auth rejected, handler threw) builds a
   // `kite.echo` request from this.getKiteInfo(), which KiteServer lacks, so a
-  // stock server sends no reply at all (protocol doc 3.4, pitfall 26). This is
+  // stock server sends no reply at all (docs/protocol.md §3.4, §12 #26). This is
   // the minimal patch that makes those errors reach the caller.
   getKiteInfo() {
     const o = this.options;
