@@ -38,6 +38,17 @@ export { Backoff, DEFAULT_BACKOFF } from "./kite/backoff.ts";
 export { KontrolClient } from "./kite/kontrol_client.ts";
 export { TokenRenewer } from "./kite/auth/token_renewer.ts";
 export { TokenBucket } from "./kite/throttle.ts";
+export { DEFAULT_POOL_OPTIONS, KitePool } from "./kite/discovery/pool.ts";
+export {
+  PowerOfTwoChoices,
+  RandomBalancer,
+  RoundRobin,
+} from "./kite/discovery/balancer.ts";
+export { CircuitBreaker, DEFAULT_BREAKER } from "./kite/discovery/breaker.ts";
+export {
+  DEFAULT_RETRY_BUDGET,
+  RetryBudget,
+} from "./kite/discovery/retry_budget.ts";
 export {
   identityProblem,
   kiteFromString,
@@ -72,6 +83,21 @@ export type {
   RegisterHTTPOptions,
 } from "./kite/kontrol_client.ts";
 export type { GetTokenOptions } from "./kite/kontrol_client.ts";
+export type {
+  PoolCallOptions,
+  PoolEvent,
+  PoolFallback,
+  PoolInstance,
+  PoolOptions,
+  PoolResult,
+} from "./kite/discovery/pool.ts";
+export type {
+  Balanceable,
+  Balancer,
+  BalancerName,
+} from "./kite/discovery/balancer.ts";
+export type { BreakerOptions, BreakerState } from "./kite/discovery/breaker.ts";
+export type { RetryBudgetOptions } from "./kite/discovery/retry_budget.ts";
 export type {
   TokenRenewerOptions,
   TokenRenewerState,

@@ -35,6 +35,7 @@ import {
   type RegisterHTTPOptions,
 } from "./kontrol_client.ts";
 import type { KiteEvent, KontrolQuery, RegisterResult } from "./protocol.ts";
+import { KitePool, type PoolOptions } from "./discovery/pool.ts";
 
 /** What an authenticator returns for valid credentials. */
 export interface AuthOutcome {
@@ -410,6 +411,15 @@ export class Kite implements ServingKite<Client> {
     fn: (event: KiteEvent) => void,
   ): Promise<CancelWatch> {
     return this.kontrol.watchKites(query, fn);
+  }
+
+  /**
+   * Calls a service, not an instance: a {@linkcode KitePool} over every
+   * kite matching `query`, kept current through a Kontrol watch, with
+   * balancing, safe retries, circuit breakers and fallbacks.
+   */
+  pool(query: Partial<KontrolQuery>, options?: PoolOptions): KitePool {
+    return new KitePool(this, query, options);
   }
 
   /** @internal Called when the trusted Kontrol key or kite key changed. */

@@ -368,6 +368,11 @@ export class KontrolClient {
     return (result.kites ?? []).map((k) => this.#found(k));
   }
 
+  /** @internal A ready-to-dial client for a kite Kontrol named (used by pools). */
+  found(found: KiteWithToken): FoundKite {
+    return this.#found(found);
+  }
+
   /**
    * A client for `found` with a token renewer that runs while the client is
    * connected (Go starts it on connect and stops it on disconnect).

@@ -29,22 +29,8 @@ import {
   startTestKontrol,
   type TestKontrol,
   verifiesWith,
+  withKontrol,
 } from "./helpers/kontrol_harness.ts";
-
-/** Runs `fn` with a Kontrol and closes every kite it created afterwards. */
-async function withKontrol(
-  engine: (typeof ENGINES)[number],
-  fn: (tk: TestKontrol, own: (k: Kite) => Kite) => Promise<void>,
-): Promise<void> {
-  const tk = await startTestKontrol({ engine });
-  const kites: Kite[] = [];
-  try {
-    await fn(tk, (k) => (kites.push(k), k));
-  } finally {
-    for (const k of kites.reverse()) await k.close();
-    await tk.close();
-  }
-}
 
 /** Calls a Kontrol method with the caller's Kontrol connection (kiteKey auth). */
 async function callKontrol(

@@ -127,6 +127,21 @@ export async function startTestKontrol(
   }
 }
 
+/** Runs `fn` with a Kontrol and closes every kite it owned (in reverse), then Kontrol. */
+export async function withKontrol(
+  engine: Engine,
+  fn: (tk: TestKontrol, own: (k: Kite) => Kite) => Promise<void>,
+): Promise<void> {
+  const tk = await startTestKontrol({ engine });
+  const kites: Kite[] = [];
+  try {
+    await fn(tk, (k) => (kites.push(k), k));
+  } finally {
+    for (const k of kites.reverse()) await k.close();
+    await tk.close();
+  }
+}
+
 /**
  * A quiet test kite (environment `test`) holding a kite.key for `username`
  * signed by `tk`'s Kontrol: its Kontrol URL, key and username come from it.

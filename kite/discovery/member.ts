@@ -1,0 +1,108 @@
+/**
+ * One instance of a pool: its client (dialed on first use), breaker,
+ * outstanding calls and smoothed latency.
+ *
+ * @module
+ */
+import type { Clock } from "../clock.ts";
+import type { FoundKite } from "../kontrol_client.ts";
+import type { KiteIdentity } from "../protocol.ts";
+import type { Balanceable } from "./balancer.ts";
+import {
+  type BreakerOptions,
+  type BreakerState,
+  CircuitBreaker,
+} from "./breaker.ts";
+
+/** What a pool shows of one instance (a snapshot). */
+export interface PoolInstance {
+  /** The kite's id. */
+  id: string;
+  /** The URL it registered. */
+  url: string;
+  /** Its identity as Kontrol knows it. */
+  kite: KiteIdentity;
+  /** Whether a connection to it is open. */
+  connected: boolean;
+  /** Calls sent to it and not answered yet. */
+  outstanding: number;
+  /** Smoothed answer time, ms (0 before the first answer). */
+  latencyMs: number;
+  /** Its circuit breaker. */
+  breaker: BreakerState;
+  /** Consecutive connection-level failures. */
+  failures: number;
+  /**
+   * False when the last resync with Kontrol did not list it but its
+   * connection was still open: it stays until its first failure.
+   */
+  listed: boolean;
+}
+
+/** Weight of the newest answer time in the latency average. */
+const LATENCY_WEIGHT = 0.2;
+
+/** @internal One instance of a pool. */
+export class Member implements Balanceable {
+  readonly found: FoundKite;
+  readonly breaker: CircuitBreaker;
+  outstanding = 0;
+  latencyMs = 0;
+  listed = true;
+  removed = false;
+
+  constructor(
+    found: FoundKite,
+    breaker: BreakerOptions,
+    clock: Clock,
+    onBreaker: (member: Member, state: BreakerState) => void,
+  ) {
+    this.found = found;
+    this.breaker = new CircuitBreaker(
+      breaker,
+      clock,
+      (state) => onBreaker(this, state),
+    );
+  }
+
+  get id(): string {
+    return this.found.kite.id;
+  }
+
+  /** Records an answer that took `ms`. */
+  observe(ms: number): void {
+    this.latencyMs = this.latencyMs === 0
+      ? ms
+      : this.latencyMs + (ms - this.latencyMs) * LATENCY_WEIGHT;
+  }
+
+  /** Dials unless connected (concurrent callers share one dial). */
+  async connect(): Promise<void> {
+    if (!this.found.client.connected) await this.found.client.dial();
+  }
+
+  /** Takes it out of the pool; its connection closes once its calls are done. */
+  remove(): void {
+    this.removed = true;
+    this.found.renewer.stop();
+    this.closeIfIdle();
+  }
+
+  closeIfIdle(): void {
+    if (this.removed && this.outstanding === 0) this.found.client.close();
+  }
+
+  get info(): PoolInstance {
+    return {
+      id: this.id,
+      url: this.found.url,
+      kite: this.found.kite,
+      connected: this.found.client.connected,
+      outstanding: this.outstanding,
+      latencyMs: this.latencyMs,
+      breaker: this.breaker.state,
+      failures: this.breaker.failures,
+      listed: this.listed,
+    };
+  }
+}

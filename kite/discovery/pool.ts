@@ -1,0 +1,450 @@
+/**
+ * A pool calls a service, not an instance: it finds the kites matching a
+ * query through Kontrol, keeps the set current with a watch, balances
+ * calls over them, retries where that is safe, keeps a circuit breaker
+ * per instance and answers from a fallback when no instance can.
+ *
+ * @module
+ */
+import type { BackoffOptions } from "../backoff.ts";
+import { KiteError } from "../errors.ts";
+import type { Kite } from "../kite.ts";
+import type { KiteEvent, KiteWithToken, KontrolQuery } from "../protocol.ts";
+import { type Balancer, balancerFor, type BalancerName } from "./balancer.ts";
+import type { BreakerOptions, BreakerState } from "./breaker.ts";
+import { Member, type PoolInstance } from "./member.ts";
+import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
+import { callOnce, type Failure } from "./attempt.ts";
+import { KontrolWatch } from "./watch.ts";
+
+export type { PoolInstance } from "./member.ts";
+
+/** Answers a call no instance could take (a degraded answer). */
+export type PoolFallback = (
+  method: string,
+  args: unknown[],
+  error: KiteError,
+) => unknown;
+
+/** Options for {@linkcode Kite.pool}. */
+export interface PoolOptions {
+  /** How an instance is picked: a name or an object with `pick()`. @default {"p2c"} */
+  balancer?: BalancerName | Balancer;
+  /**
+   * Methods safe to run twice: a call to them that loses its connection
+   * after it was sent is retried on another instance. Calls that were
+   * certainly not run (dial failure, send error, breaker open, shed with
+   * `requestLimitError`) are retried for every method.
+   * @default {[]}
+   */
+  idempotent?: readonly string[];
+  /** Instances one call may try, the first included. @default {3} */
+  maxAttempts?: number;
+  /** Delays between attempts (jittered). @default {{initialMs: 5, maxMs: 100}} */
+  backoff?: BackoffOptions;
+  /** Caps retries at a share of calls. @default {{ratio: 0.2, reserve: 10}} */
+  retryBudget?: RetryBudgetOptions;
+  /** Per-instance circuit breaker settings. */
+  breaker?: BreakerOptions;
+  /** Timeout of {@linkcode KitePool.tell}, ms (0: none). @default {0} */
+  timeoutMs?: number;
+  /** Answers any method when no instance can. */
+  fallback?: PoolFallback;
+  /** Answers one method when no instance can (before `fallback`). */
+  fallbacks?: Record<string, (args: unknown[], error: KiteError) => unknown>;
+}
+
+/** Defaults of {@linkcode PoolOptions}. */
+export const DEFAULT_POOL_OPTIONS = {
+  maxAttempts: 3,
+  backoff: { initialMs: 5, maxMs: 100, multiplier: 2, jitter: 0.5 },
+  timeoutMs: 0,
+} as const;
+
+/** What {@linkcode KitePool.call} resolves with. */
+export interface PoolResult {
+  /** The method's result, or the fallback's answer. */
+  result: unknown;
+  /** True when the fallback answered. */
+  degraded: boolean;
+  /** The instance that answered (none when degraded). */
+  instance?: PoolInstance;
+  /** Instances tried. */
+  attempts: number;
+}
+
+/** Options of one {@linkcode KitePool.call}. */
+export interface PoolCallOptions {
+  /** Whole-call timeout over every attempt, ms (0: none). @default {the pool's `timeoutMs`} */
+  timeoutMs?: number;
+}
+
+/** What a pool reports to {@linkcode KitePool.onEvent} listeners. */
+export type PoolEvent =
+  | { type: "add"; instance: PoolInstance }
+  | {
+    type: "remove";
+    instance: PoolInstance;
+    reason: "deregister" | "resync" | "unreachable" | "replaced";
+  }
+  | { type: "breaker"; instance: PoolInstance; state: BreakerState }
+  | {
+    type: "retry";
+    method: string;
+    attempt: number;
+    error: KiteError;
+    instance: PoolInstance;
+  }
+  | { type: "degraded"; method: string; error: KiteError }
+  | { type: "sync"; instances: number }
+  | { type: "watchError"; error: KiteError };
+
+/**
+ * A service behind Kontrol: every kite matching a query. Get one from
+ * {@linkcode Kite.pool}.
+ *
+ * @example
+ * ```ts ignore
+ * const math = kite.pool({ username: "alice", environment: "prod", name: "math" }, {
+ *   idempotent: ["square"],
+ * });
+ * console.log(await math.tellWithTimeout("square", 1_000, 4)); // 16
+ * await math.close();
+ * ```
+ */
+export class KitePool {
+  /** The query the pool watches. */
+  readonly query: Partial<KontrolQuery>;
+  readonly #kite: Kite;
+  readonly #members = new Map<string, Member>();
+  readonly #balancer: Balancer;
+  readonly #idempotent: ReadonlySet<string>;
+  readonly #budget: RetryBudget;
+  readonly #options: PoolOptions;
+  readonly #listeners = new Set<(event: PoolEvent) => void>();
+  readonly #watch: KontrolWatch;
+  readonly #removeCloser: () => void;
+  #closed = false;
+
+  /** @internal Use {@linkcode Kite.pool}. */
+  constructor(
+    kite: Kite,
+    query: Partial<KontrolQuery>,
+    options: PoolOptions = {},
+  ) {
+    const attempts = options.maxAttempts ?? DEFAULT_POOL_OPTIONS.maxAttempts;
+    if (!Number.isInteger(attempts) || attempts < 1) {
+      throw new RangeError(
+        `pool maxAttempts must be a whole number >= 1, got ${attempts}`,
+      );
+    }
+    this.query = query;
+    this.#kite = kite;
+    this.#options = options;
+    this.#balancer = balancerFor(options.balancer ?? "p2c");
+    this.#idempotent = new Set(options.idempotent ?? []);
+    this.#budget = new RetryBudget(options.retryBudget);
+    this.#watch = new KontrolWatch(kite, query, {
+      sync: (kites) => this.#sync(kites),
+      event: (event) => this.#event(event),
+      error: (error) => {
+        kite.logger.warning(`pool watch failed: ${error.message}`);
+        this.#emit({ type: "watchError", error });
+      },
+    });
+    this.#removeCloser = kite.addCloser(() => this.close());
+  }
+
+  /** Resolves once the first list of instances arrived from Kontrol. */
+  get ready(): Promise<void> {
+    return this.#watch.first;
+  }
+
+  /** The instances the pool sees now, with their health. */
+  get instances(): PoolInstance[] {
+    return [...this.#members.values()].map((m) => m.info);
+  }
+
+  /** Calls `fn` with every {@linkcode PoolEvent}; returns an unsubscribe function. */
+  onEvent(fn: (event: PoolEvent) => void): () => void {
+    this.#listeners.add(fn);
+    return () => this.#listeners.delete(fn);
+  }
+
+  /**
+   * Calls `method` on one instance and resolves with its result.
+   * @throws {KiteError} the instance's error, or the last connection-level
+   * failure once no instance could take the call.
+   */
+  async tell(method: string, ...args: unknown[]): Promise<unknown> {
+    return (await this.call(method, args)).result;
+  }
+
+  /** Like {@linkcode KitePool.tell}, failing with `timeout` after `ms` over all attempts. */
+  async tellWithTimeout(
+    method: string,
+    ms: number,
+    ...args: unknown[]
+  ): Promise<unknown> {
+    return (await this.call(method, args, { timeoutMs: ms })).result;
+  }
+
+  /** Calls `method` and tells which instance answered, or whether the fallback did. */
+  async call(
+    method: string,
+    args: unknown[] = [],
+    options: PoolCallOptions = {},
+  ): Promise<PoolResult> {
+    if (this.#closed) {
+      throw new KiteError("sendError", "can't send, the pool is closed");
+    }
+    const clock = this.#kite.clock;
+    const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 0;
+    const deadline = timeoutMs > 0 ? clock.now() + timeoutMs : Infinity;
+    await this.#waitReady(method, timeoutMs);
+    this.#budget.deposit();
+    const maxAttempts = this.#options.maxAttempts ??
+      DEFAULT_POOL_OPTIONS.maxAttempts;
+    const tried = new Set<Member>();
+    let last: KiteError | undefined;
+    let attempt = 0;
+    while (attempt < maxAttempts) {
+      const member = this.#choose(tried);
+      if (!member) {
+        last = this.#unavailable(method, tried.size > 0, last);
+        break;
+      }
+      attempt++;
+      tried.add(member);
+      const outcome = await callOnce(
+        member,
+        method,
+        args,
+        deadline,
+        clock,
+        this.#idempotent.has(method),
+      );
+      if (outcome.ok) {
+        return {
+          result: outcome.result,
+          degraded: false,
+          instance: member.info,
+          attempts: attempt,
+        };
+      }
+      last = outcome.error;
+      this.#afterFailure(member, outcome);
+      if (!outcome.retry) throw last;
+      if (attempt >= maxAttempts || !this.#budget.withdraw()) break;
+      this.#emit({
+        type: "retry",
+        method,
+        attempt,
+        error: last,
+        instance: member.info,
+      });
+      await this.#pause(attempt, deadline);
+      if (clock.now() >= deadline) {
+        last = new KiteError(
+          "timeout",
+          `No response to "${method}" method in ${timeoutMs}ms (${attempt} attempts)`,
+          { cause: last },
+        );
+        break;
+      }
+    }
+    const error = last ?? this.#unavailable(method, false, undefined);
+    return await this.#degrade(method, args, error, attempt);
+  }
+
+  /** Stops watching and closes every connection the pool opened. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#removeCloser();
+    await this.#watch.close();
+    for (const member of this.#members.values()) {
+      member.remove();
+      member.found.client.close();
+    }
+    this.#members.clear();
+    this.#listeners.clear();
+  }
+
+  async #waitReady(method: string, timeoutMs: number): Promise<void> {
+    if (timeoutMs <= 0) return await this.#watch.first;
+    const clock = this.#kite.clock;
+    let timer = 0;
+    const expired = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(() =>
+        reject(
+          new KiteError(
+            "timeout",
+            `No response to "${method}" method in ${timeoutMs}ms: Kontrol ${this.#kite.kontrol.url} has not listed the pool's kites yet`,
+          ),
+        ), timeoutMs);
+    });
+    try {
+      await Promise.race([this.#watch.first, expired]);
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+
+  #choose(tried: ReadonlySet<Member>): Member | undefined {
+    const candidates: Member[] = [];
+    for (const m of this.#members.values()) {
+      if (!tried.has(m) && m.breaker.available) candidates.push(m);
+    }
+    while (candidates.length > 0) {
+      const i = this.#balancer.pick(candidates);
+      const m = candidates[i] ?? candidates[0];
+      if (m.breaker.acquire()) return m;
+      candidates.splice(candidates.indexOf(m), 1);
+    }
+    return undefined;
+  }
+
+  #afterFailure(member: Member, outcome: Failure): void {
+    // An instance Kontrol no longer lists goes at its first failure.
+    if (outcome.connectionLevel && !member.listed && !member.removed) {
+      this.#remove(member, "unreachable");
+    }
+  }
+
+  #unavailable(
+    method: string,
+    triedSome: boolean,
+    last: KiteError | undefined,
+  ): KiteError {
+    if (triedSome && last) return last;
+    const all = [...this.#members.values()];
+    const where = `kites matching ${JSON.stringify(this.query)}`;
+    if (all.length === 0) {
+      return new KiteError(
+        "sendError",
+        `no instance to call "${method}" on: Kontrol lists no ${where}`,
+      );
+    }
+    const soonest = Math.min(...all.map((m) => m.breaker.openUntil));
+    const wait = Math.max(0, soonest - this.#kite.clock.now());
+    return new KiteError(
+      "sendError",
+      `no instance to call "${method}" on: the circuit breaker of all ${all.length} ${where} is open (next probe in ${wait}ms); set a fallback to answer meanwhile`,
+      { cause: last },
+    );
+  }
+
+  async #degrade(
+    method: string,
+    args: unknown[],
+    error: KiteError,
+    attempts: number,
+  ): Promise<PoolResult> {
+    const fallback = this.#options.fallbacks?.[method];
+    const any = this.#options.fallback;
+    if (!fallback && !any) throw error;
+    this.#emit({ type: "degraded", method, error });
+    const result = fallback
+      ? await fallback(args, error)
+      : await any!(method, args, error);
+    return { result, degraded: true, attempts };
+  }
+
+  /** Jittered backoff before attempt `attempt + 1`, within the deadline. */
+  #pause(attempt: number, deadline: number): Promise<void> {
+    const b = { ...DEFAULT_POOL_OPTIONS.backoff, ...this.#options.backoff };
+    const base = Math.min(b.maxMs, b.initialMs * b.multiplier ** (attempt - 1));
+    const spread = base * b.jitter;
+    const clock = this.#kite.clock;
+    const ms = Math.min(
+      Math.max(0, base - spread + Math.random() * 2 * spread),
+      Math.max(0, deadline - clock.now()),
+    );
+    return new Promise((resolve) => clock.setTimeout(resolve, ms));
+  }
+
+  #sync(kites: KiteWithToken[]): void {
+    const seen = new Set<string>();
+    for (const k of kites) {
+      seen.add(k.kite.id);
+      this.#add(k);
+    }
+    for (const m of [...this.#members.values()]) {
+      if (seen.has(m.id)) continue;
+      // Not listed (yet) after a Kontrol restart: keep it while it works.
+      if (m.found.client.connected) m.listed = false;
+      else this.#remove(m, "resync");
+    }
+    this.#emit({ type: "sync", instances: this.#members.size });
+  }
+
+  #event(event: KiteEvent): void {
+    const id = event?.kite?.id;
+    if (typeof id !== "string") return;
+    if (event.action === "DEREGISTER") {
+      const m = this.#members.get(id);
+      if (m) this.#remove(m, "deregister");
+      return;
+    }
+    if (event.action !== "REGISTER" || !event.url || !event.token) return;
+    this.#add({
+      kite: event.kite,
+      url: event.url,
+      keyId: "",
+      token: event.token,
+    });
+  }
+
+  #add(k: KiteWithToken): void {
+    if (this.#closed) return;
+    const known = this.#members.get(k.kite.id);
+    if (known && known.found.url === k.url) {
+      known.listed = true;
+      return;
+    }
+    let member: Member;
+    try {
+      member = new Member(
+        this.#kite.kontrol.found(k),
+        this.#options.breaker ?? {},
+        this.#kite.clock,
+        (m, state) => this.#emit({ type: "breaker", instance: m.info, state }),
+      );
+    } catch (err) {
+      this.#kite.logger.warning(
+        `pool skips ${k.kite.name} (${k.kite.id}): ${(err as Error).message}`,
+      );
+      return;
+    }
+    if (known) this.#remove(known, "replaced");
+    this.#members.set(member.id, member);
+    this.#emit({ type: "add", instance: member.info });
+  }
+
+  #remove(
+    member: Member,
+    reason: "deregister" | "resync" | "unreachable" | "replaced",
+  ): void {
+    if (this.#members.get(member.id) === member) {
+      this.#members.delete(member.id);
+    }
+    member.remove();
+    this.#emit({ type: "remove", instance: member.info, reason });
+  }
+
+  #emit(event: PoolEvent): void {
+    for (const fn of this.#listeners) {
+      try {
+        const out = fn(event) as unknown;
+        if (out instanceof Promise) {
+          out.catch((err) =>
+            this.#kite.logger.warning(`pool event listener failed: ${err}`)
+          );
+        }
+      } catch (err) {
+        this.#kite.logger.warning(`pool event listener failed: ${err}`);
+      }
+    }
+  }
+}
