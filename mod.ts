@@ -87,6 +87,7 @@ export type {
   PoolCallOptions,
   PoolEvent,
   PoolFallback,
+  PoolHost,
   PoolInstance,
   PoolOptions,
   PoolResult,

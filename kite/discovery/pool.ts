@@ -8,16 +8,16 @@
  */
 import type { BackoffOptions } from "../backoff.ts";
 import { KiteError } from "../errors.ts";
-import type { Kite } from "../kite.ts";
 import type { KiteEvent, KiteWithToken, KontrolQuery } from "../protocol.ts";
 import { type Balancer, balancerFor, type BalancerName } from "./balancer.ts";
 import type { BreakerOptions, BreakerState } from "./breaker.ts";
 import { Member, type PoolInstance } from "./member.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
 import { callOnce, type Failure } from "./attempt.ts";
-import { KontrolWatch } from "./watch.ts";
+import { KontrolWatch, type PoolHost } from "./watch.ts";
 
 export type { PoolInstance } from "./member.ts";
+export type { PoolHost } from "./watch.ts";
 
 /** Answers a call no instance could take (a degraded answer). */
 export type PoolFallback = (
@@ -26,7 +26,7 @@ export type PoolFallback = (
   error: KiteError,
 ) => unknown;
 
-/** Options for {@linkcode Kite.pool}. */
+/** Options for `Kite.pool()`. */
 export interface PoolOptions {
   /** How an instance is picked: a name or an object with `pick()`. @default {"p2c"} */
   balancer?: BalancerName | Balancer;
@@ -101,7 +101,7 @@ export type PoolEvent =
 
 /**
  * A service behind Kontrol: every kite matching a query. Get one from
- * {@linkcode Kite.pool}.
+ * `Kite.pool()`.
  *
  * @example
  * ```ts ignore
@@ -115,7 +115,7 @@ export type PoolEvent =
 export class KitePool {
   /** The query the pool watches. */
   readonly query: Partial<KontrolQuery>;
-  readonly #kite: Kite;
+  readonly #kite: PoolHost;
   readonly #members = new Map<string, Member>();
   readonly #balancer: Balancer;
   readonly #idempotent: ReadonlySet<string>;
@@ -126,9 +126,9 @@ export class KitePool {
   readonly #removeCloser: () => void;
   #closed = false;
 
-  /** @internal Use {@linkcode Kite.pool}. */
+  /** @internal Use `Kite.pool()`. */
   constructor(
-    kite: Kite,
+    kite: PoolHost,
     query: Partial<KontrolQuery>,
     options: PoolOptions = {},
   ) {

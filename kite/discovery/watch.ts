@@ -8,13 +8,29 @@
  */
 import { Backoff } from "../backoff.ts";
 import { KiteError } from "../errors.ts";
-import type { Kite } from "../kite.ts";
+import type { Clock } from "../clock.ts";
+import type { KontrolClient } from "../kontrol_client.ts";
+import type { Logger } from "../log.ts";
 import {
   type KiteEvent,
   type KiteWithToken,
   type KontrolQuery,
   makeQuery,
 } from "../protocol.ts";
+
+/** The part of a kite a pool and its watch use (a `Kite` is one). */
+export interface PoolHost {
+  /** Settings (`timeoutMs` bounds the calls to Kontrol). */
+  readonly config: { readonly timeoutMs: number };
+  /** Time source of backoffs and breakers. */
+  readonly clock: Clock;
+  /** Where watch failures are logged. */
+  readonly logger: Logger;
+  /** The kite's Kontrol client. */
+  readonly kontrol: KontrolClient;
+  /** Runs `fn` when the kite closes. */
+  addCloser(fn: () => void | Promise<void>): () => void;
+}
 
 /** What a {@linkcode KontrolWatch} reports. */
 export interface WatchHandlers {
@@ -28,7 +44,7 @@ export interface WatchHandlers {
 
 /** @internal Keeps one getKites watch alive until closed. */
 export class KontrolWatch {
-  readonly #kite: Kite;
+  readonly #kite: PoolHost;
   readonly #query: KontrolQuery;
   readonly #handlers: WatchHandlers;
   readonly #backoff = new Backoff({ initialMs: 100, maxMs: 5_000 });
@@ -42,7 +58,7 @@ export class KontrolWatch {
   #synced = false;
 
   constructor(
-    kite: Kite,
+    kite: PoolHost,
     query: Partial<KontrolQuery>,
     handlers: WatchHandlers,
   ) {
