@@ -15,6 +15,9 @@ export interface RetryBudgetOptions {
   window?: number;
 }
 
+/** Ten deposits of 0.1 make one retry, not 0.999…. */
+const EPSILON = 1e-9;
+
 /** Defaults of {@linkcode RetryBudgetOptions}. */
 export const DEFAULT_RETRY_BUDGET: Required<RetryBudgetOptions> = {
   ratio: 0.2,
@@ -61,13 +64,13 @@ export class RetryBudget {
 
   /** Takes one retry if the budget has one. */
   withdraw(): boolean {
-    if (this.#balance < 1) return false;
+    if (this.#balance < 1 - EPSILON) return false;
     this.#balance -= 1;
     return true;
   }
 
   /** Retries available now. */
   get available(): number {
-    return Math.floor(this.#balance);
+    return Math.floor(this.#balance + EPSILON);
   }
 }
