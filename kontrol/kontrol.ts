@@ -308,8 +308,14 @@ export class Kontrol {
    */
   async sweep(): Promise<void> {
     const maxAge = this.options.staleAfterMs ?? 90_000;
+    const storage = this.storage;
     try {
-      const gone = await this.storage.deleteStale(this.#clock.now() - maxAge);
+      // One clock decides (the storage's, spec'd in Storage.deleteOlderThan):
+      // this Kontrol's clock against other Kontrols' stamps would delete
+      // their live kites whenever the clocks differ.
+      const gone = storage.deleteOlderThan
+        ? await storage.deleteOlderThan(maxAge)
+        : await storage.deleteStale(this.#clock.now() - maxAge);
       for (const k of gone) this.kite.logger.debug(`swept stale kite ${k.id}`);
     } catch (err) {
       this.kite.logger.warning(

@@ -168,6 +168,16 @@ export class Registry {
     if (!entry) return;
     this.#drop(id);
     try {
+      if (this.#storage.deleteOwn) {
+        // The storage knows whether the entry is still its write: no clocks.
+        const removed = await this.#storage.deleteOwn(entry.record.kite);
+        this.#logger.debug(
+          removed
+            ? `deregistered ${id}: ${why}`
+            : `not deregistering ${id} (${why}): registered again elsewhere`,
+        );
+        return;
+      }
       const [stored] = await this.#storage.get(makeQuery({ id }));
       if (!stored) return;
       if (stored.updatedAt > entry.wroteAt + FOREIGN_WRITE_MARGIN_MS) {

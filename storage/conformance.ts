@@ -534,6 +534,72 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "deleteOlderThan() removes only kites not written for maxAgeMs",
+    fn: async (f) => {
+      const storage = f.storage;
+      if (!storage.deleteOlderThan) return;
+      const old = await f.add({ hostname: "old" });
+      if (f.clock) {
+        await f.clock.advance(60_000);
+        const fresh = await f.add({ hostname: "fresh" });
+        await f.clock.advance(40_000);
+        assertEquals(
+          sortedIds(await storage.deleteOlderThan(90_000)),
+          [old.id],
+          "the kite written 100 s ago is stale, the one 40 s ago is not",
+        );
+        assertEquals(await f.byId(old.id), undefined, "old kite gone");
+        assert(await f.byId(fresh.id), "fresh kite kept");
+        return;
+      }
+      assertEquals(
+        await storage.deleteOlderThan(3_600_000),
+        [],
+        "nothing is an hour old",
+      );
+      await f.tick(20);
+      assertEquals(
+        sortedIds(await storage.deleteOlderThan(0)),
+        [old.id],
+        "everything written before now is older than 0 ms",
+      );
+    },
+  },
+  {
+    name: "deleteOwn() removes a kite until another writer rewrites it",
+    needsPeer: true,
+    fn: async (f) => {
+      const storage = f.storage;
+      if (!storage.deleteOwn) return;
+      const peer = await f.target.openPeer!();
+      try {
+        const mine = await f.add({ hostname: "mine" });
+        assertEquals(await storage.deleteOwn(mine), true, "own kite removed");
+        assertEquals(await f.byId(mine.id), undefined, "and gone");
+
+        const moved = f.kite({ hostname: "moved" });
+        const record = { kite: moved, url: "http://m/kite", keyId: f.keyId };
+        await storage.upsert(record);
+        await f.tick(1_000);
+        await peer.upsert(record); // it registered again through the peer
+        assertEquals(
+          await storage.deleteOwn(moved),
+          false,
+          "a kite the peer wrote since is not ours to delete",
+        );
+        assert(await f.byId(moved.id), "the peer's entry stays");
+        assertEquals(await peer.deleteOwn!(moved), true, "the peer may");
+        assertEquals(
+          await storage.deleteOwn(f.kite()),
+          false,
+          "a kite never written here is not removed",
+        );
+      } finally {
+        await peer.close();
+      }
+    },
+  },
+  {
     name: "watch() delivers REGISTER/DEREGISTER for matching kites only",
     fn: async (f) => {
       const events = new Events();

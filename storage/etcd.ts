@@ -18,6 +18,10 @@
  * expire on their own after `leaseTtlSeconds` (Go's `KeyTTL`, docs/protocol.md §8.5);
  * `deleteStale` removes kites that stopped heartbeating while their Kontrol
  * lives. Both kite keys are written in one transaction.
+ * {@linkcode EtcdStorage.deleteOlderThan} judges only this instance's own
+ * kites against its own clock: another Kontrol's kites expire with its lease
+ * (etcd's clock), so Kontrols whose clocks differ never delete each other's
+ * live kites.
  *
  * Watchers are served by one etcd watch on `<prefix>/kites/`, so every
  * instance sees the writes of every other one: REGISTER when a kite key is
@@ -370,6 +374,11 @@ export class EtcdStorage implements Storage {
       watcher.once("connected", () => {
         this.#watchConnected = true;
         resolve();
+        // Every later "connected" is a reconnection: tell watchers events
+        // may have been missed (the driver resumes, unless compacted).
+        watcher.on("connected", () => {
+          if (this.#watcher === watcher) this.#watchers.gap();
+        });
       });
     });
     watcher.on("put", (kv) => this.#onPut(kv));
@@ -391,6 +400,7 @@ export class EtcdStorage implements Storage {
       );
       watcher.cancel().catch(() => {});
       this.#startWatch();
+      this.#watchReady.then(() => this.#watchers.gap());
     });
   }
 
@@ -581,17 +591,25 @@ export class EtcdStorage implements Storage {
   async #restoreOwned(): Promise<void> {
     const lease = await this.#currentLease();
     for (const [id, owned] of [...this.#owned]) {
+      // Stamped now: the kite is alive, and an old stamp would let the
+      // next sweep take it for stale.
+      const old = parseKiteValue(owned.value);
+      const value = old
+        ? JSON.stringify({ ...old, updatedAt: this.#clock.now() })
+        : owned.value;
       const res = await this.#ns
         .if(owned.key, "Version", "==", 0)
         .and(KITE_IDS + id, "Version", "==", 0)
         .then(
-          this.#ns.put(owned.key).value(owned.value).lease(lease),
+          this.#ns.put(owned.key).value(value).lease(lease),
           this.#ns.put(KITE_IDS + id).value(owned.key).lease(lease),
         )
         .commit();
       // Present means someone re-registered it meanwhile: theirs is newer.
       if (!res.succeeded) this.#owned.delete(id);
+      else this.#owned.set(id, { key: owned.key, value });
     }
+    this.#watchers.gap();
   }
 
   /** Runs a write that uses the lease, renewing the lease once if etcd lost it. */
@@ -779,11 +797,34 @@ export class EtcdStorage implements Storage {
 
   /** Removes kites whose `updatedAt` is before `before`; returns them. */
   deleteStale(before: number): Promise<KiteIdentity[]> {
-    return this.#op("deleteStale", async () => {
+    return this.#op("deleteStale", () => this.#deleteBefore(before, false));
+  }
+
+  /**
+   * Removes this instance's own kites (on its lease) not written for
+   * `maxAgeMs` by its clock; kites of other instances are left to their
+   * lease and their Kontrol. Returns the removed kites.
+   */
+  deleteOlderThan(maxAgeMs: number): Promise<KiteIdentity[]> {
+    if (!(maxAgeMs >= 0)) {
+      throw new RangeError(`maxAgeMs must be >= 0, got ${maxAgeMs}`);
+    }
+    return this.#op(
+      "deleteOlderThan",
+      () => this.#deleteBefore(this.#clock.now() - maxAgeMs, true),
+    );
+  }
+
+  async #deleteBefore(
+    before: number,
+    ownOnly: boolean,
+  ): Promise<KiteIdentity[]> {
+    {
       const kvs = (await this.#ns.getAll().prefix(KITES).exec()).kvs;
       const removed: KiteIdentity[] = [];
       let revision: string | undefined;
       for (const kv of kvs) {
+        if (ownOnly && kv.lease !== this.#grantedLeaseId) continue;
         const stored = this.#decode(kv);
         if (!stored || stored.updatedAt >= before) continue;
         const key = this.#relative(kv);
@@ -803,7 +844,36 @@ export class EtcdStorage implements Storage {
       }
       await this.#caughtUp(revision);
       return removed;
+    }
+  }
+
+  /**
+   * Removes a kite only while it is still on this instance's lease: once
+   * another Kontrol wrote it (it registered again there), it is left alone.
+   */
+  deleteOwn(kite: KiteIdentity): Promise<boolean> {
+    checkIdentity(kite);
+    return this.#op("deleteOwn", async () => {
+      const owned = this.#owned.get(kite.id);
+      const lease = this.#grantedLeaseId;
+      if (!owned || lease === undefined) return false;
+      const res = await this.#ns
+        .if(KITE_IDS + kite.id, "Lease", "==", lease)
+        .and(owned.key, "Lease", "==", lease)
+        .then(
+          this.#ns.delete().key(KITE_IDS + kite.id),
+          this.#ns.delete().key(owned.key),
+        )
+        .commit();
+      if (this.#owned.get(kite.id) === owned) this.#owned.delete(kite.id);
+      if (res.succeeded) await this.#caughtUp(res.header.revision);
+      return res.succeeded;
     });
+  }
+
+  /** Adds a listener told when watch events may have been missed. */
+  onWatchGap(listener: () => void): Unsubscribe {
+    return this.#watchers.onGap(listener);
   }
 
   /**

@@ -19,6 +19,7 @@ interface Watcher {
 /** A set of watch listeners, each filtered by its compiled query. */
 export class WatcherSet {
   #watchers = new Set<Watcher>();
+  #gapListeners = new Set<() => void>();
   #onEmpty: () => void;
 
   /** `onEmpty` runs when the last listener unsubscribes. */
@@ -70,9 +71,27 @@ export class WatcherSet {
     }
   }
 
+  /** Adds a listener for {@linkcode WatcherSet.gap}. */
+  onGap(listener: () => void): Unsubscribe {
+    this.#gapListeners.add(listener);
+    return () => void this.#gapListeners.delete(listener);
+  }
+
+  /** Tells the gap listeners that events may have been missed. */
+  gap(): void {
+    for (const listener of [...this.#gapListeners]) {
+      try {
+        listener();
+      } catch (error) {
+        console.error("storage watch gap listener failed", error);
+      }
+    }
+  }
+
   /** Removes every listener (without calling `onEmpty`). */
   clear(): void {
     this.#watchers.clear();
+    this.#gapListeners.clear();
   }
 }
 

@@ -15,12 +15,21 @@
  * must be UUIDs with this engine; anything else is a `TypeError`.
  *
  * `kite.kite` is UNLOGGED, as in Go: after a PostgreSQL crash it comes back
- * empty and kites reappear as they re-register.
+ * empty. Each instance notices the restart (the server's start time,
+ * `pg_postmaster_start_time()`, read whenever its LISTEN connection is
+ * re-established) and writes back every kite it wrote and has not deleted,
+ * as the etcd adapter does after losing its lease.
+ *
+ * Liveness uses the database's clock: without a `clock` option, `updated_at`
+ * is the server's `now()` and {@linkcode PostgresStorage.deleteOlderThan}
+ * compares with `now()`, so Kontrols whose clocks differ agree on what is
+ * stale.
  *
  * `watch` LISTENs on the `kite_events` channel, which a trigger on
  * `kite.kite` NOTIFYs on every insert and delete, so every Kontrol on the
  * database sees every registration — including a Go Kontrol's. Events that
- * happen while the LISTEN connection is down are missed.
+ * happen while the LISTEN connection is down are missed; `onWatchGap`
+ * listeners hear when it is back, so watchers can read the set again.
  *
  * Every operation is bounded by `timeoutMs` (and each connection attempt by
  * `connectTimeoutSeconds`) and fails with a {@linkcode PostgresStorageError}
@@ -331,6 +340,8 @@ export class PostgresStorage implements Storage {
   readonly #sql: postgres.Sql;
   readonly #listenSql: postgres.Sql;
   readonly #clock: Clock;
+  /** No clock given: stamps and staleness use the server's `now()`. */
+  readonly #serverClock: boolean;
   readonly #timeoutMs: number;
   readonly #where: string;
   readonly #username: string;
@@ -344,6 +355,14 @@ export class PostgresStorage implements Storage {
   #listenFailureReported = false;
   #listening = false;
   readonly #syncWaiters = new Map<string, () => void>();
+  /**
+   * Kites this instance wrote and has not deleted, with the `updated_at`
+   * of its last write (server text, exact): written back after a server
+   * reset, and the proof for {@linkcode PostgresStorage.deleteOwn}.
+   */
+  readonly #owned = new Map<string, { record: KiteRecord; stamp: string }>();
+  /** `pg_postmaster_start_time()` when last listened. */
+  #serverStart: string | undefined;
   #closed = false;
 
   /** Creates the connection pools; nothing connects before the first call. */
@@ -368,6 +387,7 @@ export class PostgresStorage implements Storage {
       );
     }
     this.#clock = options.clock ?? systemClock;
+    this.#serverClock = options.clock === undefined;
     this.#timeoutMs = timeoutMs;
     this.#where = `${host}:${port}/${options.database}`;
     this.#username = options.username;
@@ -519,9 +539,49 @@ export class PostgresStorage implements Storage {
 
   async #listen(): Promise<void> {
     await this.#listenSql.unsafe(`LISTEN ${KITE_EVENTS_CHANNEL}`);
+    const relisten = this.#serverStart !== undefined;
+    const [{ started }] = await this.#listenSql<[{ started: string }]>`
+      SELECT pg_postmaster_start_time()::text AS started`;
+    const restarted = relisten && started !== this.#serverStart;
+    this.#serverStart = started;
     this.#listening = true;
     this.#listenDelay = LISTEN_MIN_DELAY_MS;
     this.#listenFailureReported = false;
+    if (restarted) void this.#restore();
+    // Events may have passed while the connection was down.
+    else if (relisten) this.#watchers.gap();
+  }
+
+  /**
+   * The server restarted: a crash empties the UNLOGGED `kite.kite`, so
+   * write back every kite this instance wrote (those still there are just
+   * refreshed), then tell watchers to read the set again.
+   */
+  async #restore(): Promise<void> {
+    const owned = [...this.#owned.values()];
+    let failed = 0;
+    let lastError: unknown;
+    for (const { record } of owned) {
+      if (this.#closed) return;
+      try {
+        await this.#bounded(
+          "restore",
+          () => this.#write(this.#sql, record, true, false),
+        );
+      } catch (err) {
+        failed++;
+        lastError = err;
+      }
+    }
+    if (failed > 0) {
+      this.#onError(
+        new PostgresStorageError(
+          `PostgreSQL at ${this.#where} restarted: writing back ${failed} of ${owned.length} kite(s) failed; they return at their next refresh`,
+          { cause: lastError },
+        ),
+      );
+    }
+    this.#watchers.gap();
   }
 
   /** The LISTEN connection closed (server restart, network): listen again. */
@@ -713,13 +773,16 @@ export class PostgresStorage implements Storage {
     checkRecord(record);
     return this.#op("add", async (sql) => {
       const k = record.kite;
-      const at = new Date(this.#clock.now());
+      const at = this.#now(sql);
       try {
-        await sql`INSERT INTO kite.kite (username, environment, kitename,
+        const [{ stamp }] = await sql<[{ stamp: string }]>`
+          INSERT INTO kite.kite (username, environment, kitename,
             version, region, hostname, id, url, created_at, updated_at, key_id)
           VALUES (${k.username}, ${k.environment}, ${k.name}, ${k.version},
             ${k.region}, ${k.hostname}, ${k.id}, ${record.url}, ${at}, ${at},
-            ${record.keyId})`;
+            ${record.keyId})
+          RETURNING updated_at::text AS stamp`;
+        this.#owned.set(k.id, { record, stamp });
       } catch (err) {
         if (sqlState(err) === "23505") throw new KiteExistsError(k.id);
         if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
@@ -741,15 +804,24 @@ export class PostgresStorage implements Storage {
     return this.#op("upsert", (sql) => this.#write(sql, record, true));
   }
 
+  /** The time a write stamps: the server's `now()` unless a clock was given. */
+  #now(sql: postgres.Sql): postgres.Fragment {
+    return this.#serverClock
+      ? sql`now()`
+      : sql`${new Date(this.#clock.now())}::timestamptz`;
+  }
+
   async #write(
     sql: postgres.Sql,
     record: KiteRecord,
     replaceKeyId: boolean,
+    catchUp = true,
   ): Promise<void> {
     const k = record.kite;
-    const at = new Date(this.#clock.now());
+    const at = this.#now(sql);
     try {
-      await sql`INSERT INTO kite.kite (username, environment, kitename,
+      const [{ stamp }] = await sql<[{ stamp: string }]>`
+        INSERT INTO kite.kite (username, environment, kitename,
           version, region, hostname, id, url, created_at, updated_at, key_id)
         VALUES (${k.username}, ${k.environment}, ${k.name}, ${k.version},
           ${k.region}, ${k.hostname}, ${k.id}, ${record.url}, ${at}, ${at},
@@ -765,12 +837,14 @@ export class PostgresStorage implements Storage {
           updated_at = EXCLUDED.updated_at,
           key_id = ${
         replaceKeyId ? sql`EXCLUDED.key_id` : sql`kite.kite.key_id`
-      }`;
+      }
+        RETURNING updated_at::text AS stamp`;
+      this.#owned.set(k.id, { record, stamp });
     } catch (err) {
       if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
       throw err;
     }
-    await this.#caughtUp(sql);
+    if (catchUp) await this.#caughtUp(sql);
   }
 
   /** Removes a kite by id; `true` when something was removed. */
@@ -778,6 +852,26 @@ export class PostgresStorage implements Storage {
     const id = checkUuid(kite?.id, "kite id");
     return this.#op("delete", async (sql) => {
       const result = await sql`DELETE FROM kite.kite WHERE id = ${id}`;
+      this.#owned.delete(id);
+      if (result.count > 0) await this.#caughtUp(sql);
+      return result.count > 0;
+    });
+  }
+
+  /**
+   * Removes a kite unless someone wrote it after this instance's last
+   * write (its `updated_at` is later): the kite registered again through
+   * another Kontrol. Compares two stamps of the server, no client clock.
+   */
+  deleteOwn(kite: KiteIdentity): Promise<boolean> {
+    const id = checkUuid(kite?.id, "kite id");
+    return this.#op("deleteOwn", async (sql) => {
+      const owned = this.#owned.get(id);
+      if (!owned) return false;
+      // Sent as text: the driver rounds a timestamptz parameter to ms.
+      const result = await sql`DELETE FROM kite.kite
+        WHERE id = ${id} AND updated_at <= ${owned.stamp}::text::timestamptz`;
+      if (this.#owned.get(id) === owned) this.#owned.delete(id);
       if (result.count > 0) await this.#caughtUp(sql);
       return result.count > 0;
     });
@@ -817,15 +911,45 @@ export class PostgresStorage implements Storage {
         DELETE FROM kite.kite WHERE updated_at < ${new Date(before)}
         RETURNING username, environment, kitename, version, region, hostname,
           id, url, updated_at, key_id`;
-      if (rows.length > 0) await this.#caughtUp(sql);
-      return rows.map((row) => kiteFromRow(row).kite);
+      return await this.#deleted(sql, rows);
     });
   }
 
   /**
-   * Runs {@linkcode PostgresStorage.deleteStale} every `intervalMs` for rows
+   * Removes kites whose `updated_at` is more than `maxAgeMs` before the
+   * server's `now()` (or the given clock's time); returns them.
+   */
+  deleteOlderThan(maxAgeMs: number): Promise<KiteIdentity[]> {
+    if (!(maxAgeMs >= 0)) {
+      throw new RangeError(`maxAgeMs must be >= 0, got ${maxAgeMs}`);
+    }
+    return this.#op("deleteOlderThan", async (sql) => {
+      const limit = this.#serverClock
+        ? sql`now() - make_interval(secs => ${maxAgeMs / 1000})`
+        : sql`${new Date(this.#clock.now() - maxAgeMs)}::timestamptz`;
+      const rows = await sql<KiteRow[]>`
+        DELETE FROM kite.kite WHERE updated_at < ${limit}
+        RETURNING username, environment, kitename, version, region, hostname,
+          id, url, updated_at, key_id`;
+      return await this.#deleted(sql, rows);
+    });
+  }
+
+  async #deleted(sql: postgres.Sql, rows: KiteRow[]): Promise<KiteIdentity[]> {
+    for (const row of rows) this.#owned.delete(row.id);
+    if (rows.length > 0) await this.#caughtUp(sql);
+    return rows.map((row) => kiteFromRow(row).kite);
+  }
+
+  /** Adds a listener told when watch events may have been missed. */
+  onWatchGap(listener: () => void): Unsubscribe {
+    return this.#watchers.onGap(listener);
+  }
+
+  /**
+   * Runs {@linkcode PostgresStorage.deleteOlderThan} every `intervalMs` for rows
    * older than `maxAgeMs`, like the Go Kontrol's cleaner (docs/protocol.md §8.5), on
-   * the storage's clock. Failures go to `onError`. Returns a stop function;
+   * the database's clock (see {@linkcode PostgresStorage.deleteOlderThan}). Failures go to `onError`. Returns a stop function;
    * `close` stops it too.
    */
   startCleaner(
@@ -841,7 +965,7 @@ export class PostgresStorage implements Storage {
     let handle: number | undefined;
     const tick = async () => {
       try {
-        await this.deleteStale(this.#clock.now() - maxAgeMs);
+        await this.deleteOlderThan(maxAgeMs);
       } catch (err) {
         if (!stopped) {
           this.#onError(err instanceof Error ? err : new Error(String(err)));

@@ -63,6 +63,23 @@ export interface KiteStorage {
   /** Removes kites not written since `before` (ms epoch); returns them. */
   deleteStale(before: number): Promise<KiteIdentity[]>;
   /**
+   * Removes kites not written for `maxAgeMs` as judged by one clock — the
+   * storage's own (PostgreSQL `now()`), or only this instance's own writes
+   * against its own clock (etcd, whose other writers' kites expire with
+   * their lease) — so Kontrols whose clocks differ never delete each
+   * other's live kites. Optional: Kontrol's sweep prefers it to
+   * `deleteStale`, which compares a caller's clock with every writer's.
+   */
+  deleteOlderThan?(maxAgeMs: number): Promise<KiteIdentity[]>;
+  /**
+   * Removes a kite unless another writer has written it since this
+   * instance last did (it registered again through another Kontrol);
+   * resolves `true` when removed. Optional: storages that know their own
+   * writes offer it, so no clocks are compared; Kontrol otherwise compares
+   * `updatedAt` with the time of its own last write.
+   */
+  deleteOwn?(kite: KiteIdentity): Promise<boolean>;
+  /**
    * Calls `listener` for every later REGISTER/DEREGISTER of a kite matching
    * `query`, including changes made by other processes sharing the engine.
    */
@@ -70,6 +87,13 @@ export interface KiteStorage {
     query: KontrolQuery,
     listener: (event: StorageEvent) => void,
   ): Unsubscribe;
+  /**
+   * Calls `listener` whenever watch events may have been missed (the
+   * storage's watch or LISTEN connection was re-established, or the
+   * storage was reset): a watcher should read the current set again.
+   * Optional: storages whose watches cannot miss events omit it.
+   */
+  onWatchGap?(listener: () => void): Unsubscribe;
 }
 
 /** An RSA key pair Kontrol signs with (docs/protocol.md §8.7). PEM strings, trimmed. */
@@ -112,6 +136,9 @@ export interface Storage extends KiteStorage, KeyPairStorage {
 
 /** Options every adapter accepts. */
 export interface StorageOptions {
-  /** Time source for `updatedAt`. @default {systemClock} */
+  /**
+   * Time source for `updatedAt`. @default {systemClock; PostgreSQL: the
+   * database's `now()`}
+   */
   clock?: Clock;
 }

@@ -150,22 +150,31 @@ export function algProblem(
 }
 
 /**
- * jwt-go's `StandardClaims.Valid` with no leeway (docs/protocol.md §6.2): returns the
- * failure text, or `undefined` when the time claims hold at `nowSeconds`.
- * Like jwt-go, a later failing check overwrites an earlier one.
+ * How far in the future `iat`/`nbf` may be when a token or kite key is
+ * checked: the clock skew tolerated between the signing Kontrol and the
+ * verifier, on top of the 5 minutes Kontrol back-dates them (Go's
+ * `TokenLeeway`). `exp` gets no extra leeway (Kontrol extends it already).
+ */
+export const DEFAULT_CLOCK_SKEW_MS = 300_000;
+
+/**
+ * jwt-go's `StandardClaims.Valid` (docs/protocol.md §6.2), with `skewSeconds` of
+ * tolerance on `iat` and `nbf` (0: none, as jwt-go): returns the failure
+ * text, or `undefined` when the time claims hold at `nowSeconds`. Like
+ * jwt-go, a later failing check overwrites an earlier one.
  */
 export function timeProblem(
   claims: KiteClaims,
   nowSeconds: number,
+  skewSeconds = 0,
 ): string | undefined {
   let problem: string | undefined;
   if (claims.exp && nowSeconds > claims.exp) {
     problem = `token is expired by ${goDuration(nowSeconds - claims.exp)}`;
   }
-  if (claims.iat && nowSeconds < claims.iat) {
-    problem = "Token used before issued";
-  }
-  if (claims.nbf && nowSeconds < claims.nbf) problem = "token is not valid yet";
+  const late = nowSeconds + skewSeconds;
+  if (claims.iat && late < claims.iat) problem = "Token used before issued";
+  if (claims.nbf && late < claims.nbf) problem = "token is not valid yet";
   return problem;
 }
 

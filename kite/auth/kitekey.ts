@@ -6,7 +6,12 @@
  */
 import { compactVerify } from "jose";
 import { type Clock, systemClock } from "../clock.ts";
-import { algProblem, decodeJwt, timeProblem } from "./jwt.ts";
+import {
+  algProblem,
+  decodeJwt,
+  DEFAULT_CLOCK_SKEW_MS,
+  timeProblem,
+} from "./jwt.ts";
 import { type KeyCache, type RsaAlg, sharedKeyCache } from "./keys.ts";
 
 /** File name of the kite key inside the kite home. */
@@ -120,6 +125,8 @@ function joinPath(dir: string, name: string): string {
 export interface ReadKiteKeyOptions {
   /** Time source for the `iat` check. @default {systemClock} */
   clock?: Clock;
+  /** Clock skew tolerated on `iat`. @default {300000} */
+  clockSkewMs?: number;
   /** Where the embedded Kontrol key is imported. @default {sharedKeyCache} */
   keyCache?: KeyCache;
 }
@@ -202,6 +209,7 @@ export async function verifyKiteKey(
   const late = timeProblem(
     claims,
     Math.floor((options.clock ?? systemClock).now() / 1000),
+    Math.floor((options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS) / 1000),
   );
   if (late) throw new Error(late);
   return {

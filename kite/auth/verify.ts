@@ -11,7 +11,13 @@ import { compactVerify } from "jose";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 import { KiteError } from "../errors.ts";
 import { type Clock, systemClock } from "../clock.ts";
-import { algProblem, decodeJwt, type KiteClaims, timeProblem } from "./jwt.ts";
+import {
+  algProblem,
+  decodeJwt,
+  DEFAULT_CLOCK_SKEW_MS,
+  type KiteClaims,
+  timeProblem,
+} from "./jwt.ts";
 import { KeyCache, type RsaAlg, trimPem } from "./keys.ts";
 
 /** Who a call was authenticated as. */
@@ -56,6 +62,11 @@ export interface VerifierOptions {
    * @default {300000}
    */
   verifyTtlMs?: number;
+  /**
+   * Clock skew tolerated on `iat`/`nbf` (a Kontrol whose clock is ahead).
+   * @default {300000}
+   */
+  clockSkewMs?: number;
   /**
    * Replaces the default audience rules of docs/protocol.md §6.7. Return `false` or
    * throw (the Error's message is sent) to refuse.
@@ -305,7 +316,7 @@ export class Authenticator {
       this.#remember(`token\n${key}`, claims, pem, nowMs);
     }
     check(this.#issuerProblem(claims));
-    check(timeProblem(claims, Math.floor(nowMs / 1000)));
+    check(timeProblem(claims, Math.floor(nowMs / 1000), this.#skewSeconds));
     if (!claims.aud) refuse("token has no audience");
     if (!claims.sub) refuse("token has no username");
     check(this.#audienceProblem(claims.aud));
@@ -335,9 +346,15 @@ export class Authenticator {
       this.#remember(`kiteKey\n${key}`, claims, pem, nowMs);
     }
     // `iss` is not checked for kite keys (docs/protocol.md §6.5 step 3).
-    check(timeProblem(claims, Math.floor(nowMs / 1000)));
+    check(timeProblem(claims, Math.floor(nowMs / 1000), this.#skewSeconds));
     if (!claims.sub) refuse("token has no username");
     return { username: claims.sub, type: "kiteKey", claims };
+  }
+
+  get #skewSeconds(): number {
+    return Math.floor(
+      (this.#options.clockSkewMs ?? DEFAULT_CLOCK_SKEW_MS) / 1000,
+    );
   }
 
   #issuerProblem(claims: KiteClaims): string | undefined {

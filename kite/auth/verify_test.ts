@@ -292,7 +292,7 @@ Deno.test("authenticate() refuses a token whose nbf is in the future", async () 
     iss: "kontrol",
     sub: "bob",
   });
-  claims.nbf = Math.floor(NOW / 1000) + 1;
+  claims.nbf = Math.floor(NOW / 1000) + 301; // beyond the 5 min skew
   await refused(
     auth,
     { type: "token", key: await token(claims) },
@@ -308,7 +308,7 @@ Deno.test("authenticate() refuses a token issued in the future", async () => {
     sub: "bob",
   });
   delete claims.nbf;
-  claims.iat = Math.floor(NOW / 1000) + 60;
+  claims.iat = Math.floor(NOW / 1000) + 360;
   await refused(
     auth,
     { type: "token", key: await token(claims) },
@@ -316,7 +316,22 @@ Deno.test("authenticate() refuses a token issued in the future", async () => {
   );
 });
 
-Deno.test("authenticate() checks exp, nbf and iat with no leeway", async () => {
+Deno.test("authenticate() accepts iat and nbf up to 5 min ahead (a Kontrol's clock skew)", async () => {
+  const { auth } = setup();
+  const claims = goTokenClaims(NOW, {
+    aud: "/alice/prod/math",
+    iss: "kontrol",
+    sub: "bob",
+  });
+  claims.iat = claims.nbf = Math.floor(NOW / 1000) + 300;
+  const result = await auth.authenticate({
+    type: "token",
+    key: await token(claims),
+  });
+  assert.equal(result.username, "bob");
+});
+
+Deno.test("authenticate() checks exp with no leeway", async () => {
   const { auth, clock } = setup();
   const now = Math.floor(NOW / 1000);
   const claims = {
