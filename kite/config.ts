@@ -70,6 +70,12 @@ export interface KiteConfig {
    */
   maxConcurrentRequests: number;
   /**
+   * Requests the kite serves at the same time over all connections; more
+   * are answered at once with `requestLimitError` (load shedding: a pool
+   * tries another instance). @default {100000}
+   */
+  maxKiteRequests: number;
+  /**
    * Accepted sessions per kite over all transports; more are refused with
    * `503`. @default {10000}
    */
@@ -113,6 +119,7 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   maxCallbacks: 100_000,
   maxPendingCalls: 10_000,
   maxConcurrentRequests: 1_000,
+  maxKiteRequests: 100_000,
   maxConnections: 10_000,
   maxXhrSessions: 10_000,
   maxBufferedBytes: 16 << 20,

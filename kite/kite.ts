@@ -15,7 +15,11 @@ import type { Callbacks } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
 import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
-import { checkLimits, tooManyRequests } from "./limits.ts";
+import {
+  checkLimits,
+  tooManyKiteRequests,
+  tooManyRequests,
+} from "./limits.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
@@ -117,6 +121,8 @@ export class Kite implements ServingKite<Client> {
   readonly #dialed = new Set<Client>();
   /** Requests being served, per connection (limit `maxConcurrentRequests`). */
   readonly #inFlight = new WeakMap<Client, number>();
+  /** Requests being served over all connections (limit `maxKiteRequests`). */
+  #serving = 0;
   readonly #hooks = {
     connect: new Set<(c: Client) => void>(),
     disconnect: new Set<(c: Client) => void>(),
@@ -515,8 +521,14 @@ export class Kite implements ServingKite<Client> {
       return;
     }
     const busy = this.#inFlight.get(client) ?? 0;
-    if (busy >= this.config.maxConcurrentRequests) {
-      const err = tooManyRequests(this.config.maxConcurrentRequests);
+    if (
+      busy >= this.config.maxConcurrentRequests ||
+      this.#serving >= this.config.maxKiteRequests
+    ) {
+      // Shed fast: a pool takes requestLimitError as "try another instance".
+      const err = busy >= this.config.maxConcurrentRequests
+        ? tooManyRequests(this.config.maxConcurrentRequests)
+        : tooManyKiteRequests(this.config.maxKiteRequests);
       err.id = newRequestId();
       this.logger.debug(`${method} refused: ${err.message}`);
       respond?.({ error: err.toJSON(), result: null });
@@ -551,6 +563,7 @@ export class Kite implements ServingKite<Client> {
         return;
       }
       this.#inFlight.set(client, busy + 1);
+      this.#serving++;
       Promise.resolve(result).then(
         (value) => this.#reply(request, respond, value, undefined),
         (err) =>
@@ -559,10 +572,12 @@ export class Kite implements ServingKite<Client> {
       return;
     }
     this.#inFlight.set(client, busy + 1);
+    this.#serving++;
     this.#run(m, request, respond).finally(() => this.#settled(client));
   }
 
   #settled(client: Client): void {
+    this.#serving--;
     const left = (this.#inFlight.get(client) ?? 1) - 1;
     if (left > 0) this.#inFlight.set(client, left);
     else this.#inFlight.delete(client);

@@ -20,6 +20,8 @@ export interface KiteLimits {
   maxPendingCalls: number;
   /** Requests of one connection being served at the same time. */
   maxConcurrentRequests: number;
+  /** Requests a kite serves at the same time, over every connection. */
+  maxKiteRequests: number;
   /** Sessions a kite accepts at once, over every transport. */
   maxConnections: number;
   /** XHR sessions a kite keeps at once (a subset of the connections). */
@@ -35,6 +37,7 @@ export const LIMIT_NAMES: readonly (keyof KiteLimits)[] = [
   "maxCallbacks",
   "maxPendingCalls",
   "maxConcurrentRequests",
+  "maxKiteRequests",
   "maxConnections",
   "maxXhrSessions",
   "maxBufferedBytes",
@@ -133,5 +136,13 @@ export function tooManyRequests(max: number): KiteError {
   return new KiteError(
     "requestLimitError",
     `Too many requests in flight on this connection: limit is ${max} (maxConcurrentRequests)`,
+  );
+}
+
+/** The error a kite serving `max` requests already answers a new one with. */
+export function tooManyKiteRequests(max: number): KiteError {
+  return new KiteError(
+    "requestLimitError",
+    `Too many requests in flight on this kite: limit is ${max} (maxKiteRequests); try another instance`,
   );
 }

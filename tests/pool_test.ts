@@ -201,3 +201,43 @@ Deno.test("a breaker opens on a dead instance, is probed back, and all-open fail
     }
     assert(results.every((r) => r.degraded && r.result === -5));
   }));
+
+Deno.test("a kite over maxKiteRequests sheds at once; the pool takes the call elsewhere, even one not idempotent", () =>
+  withKontrol("memory", async (tk, own) => {
+    const busy = own(poolMathKite(100, {
+      env: false,
+      kiteKey: await tk.kiteKey("alice"),
+      logger: new MemoryLogger(),
+      config: {
+        ip: "127.0.0.1",
+        port: 0,
+        environment: "test",
+        maxKiteRequests: 1,
+      },
+    }));
+    await busy.serve();
+    await busy.register();
+    const other = own(await instance(tk));
+    const caller = own(await kontrolKite(tk, "caller", "bob"));
+    const pool = caller.pool(QUERY, { balancer: "round-robin" });
+    const shed: PoolEvent[] = [];
+    pool.onEvent((e) => {
+      if (e.type === "retry" && e.error.type === "requestLimitError") {
+        shed.push(e);
+      }
+    });
+    await pool.ready;
+    const results = await Promise.all(
+      Array.from({ length: 20 }, () => pool.call("tally")),
+    );
+    assertEquals(results.length, 20);
+    assert(shed.length > 0, "the busy kite shed calls");
+    assert(
+      shed.every((e) =>
+        e.type === "retry" && e.instance.id === busy.identity.id &&
+        e.error.message.includes("maxKiteRequests")
+      ),
+    );
+    const byOther = results.filter((r) => r.instance!.id === other.identity.id);
+    assert(byOther.length >= 18, `${byOther.length} of 20 went elsewhere`);
+  }));
