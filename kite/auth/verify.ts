@@ -18,7 +18,8 @@ import {
   type KiteClaims,
   timeProblem,
 } from "./jwt.ts";
-import { KeyCache, type RsaAlg, trimPem } from "./keys.ts";
+import { importPublicKey, KeyCache, type RsaAlg, trimPem } from "./keys.ts";
+import { BoundedCache } from "./cache.ts";
 
 /** Who a call was authenticated as. */
 export interface AuthResult {
@@ -38,6 +39,19 @@ export const DEFAULT_VERIFY_TTL_MS: number = 5 * 60_000;
 
 /** Default bound on cached verifications and trust decisions. */
 export const DEFAULT_MAX_CACHE_ENTRIES = 10_000;
+
+/**
+ * Default byte bound of each verification cache (verified credentials,
+ * trust decisions): their keys are credentials a caller chose.
+ */
+export const DEFAULT_MAX_CACHE_BYTES: number = 4 * 1024 * 1024;
+
+/**
+ * Default bound on the length of one credential (`authentication.key`), in
+ * characters, checked before anything parses it. A kite.key signed with a
+ * 4096-bit key is about 2,500 characters; a token about 700.
+ */
+export const DEFAULT_MAX_CREDENTIAL_LENGTH: number = 16 * 1024;
 
 /** Options for {@linkcode Authenticator}. */
 export interface VerifierOptions {
@@ -82,8 +96,16 @@ export interface VerifierOptions {
   verifyKontrolKey?: (pem: string) => Promise<boolean>;
   /** Where imported public keys are kept. @default {a new KeyCache} */
   keyCache?: KeyCache;
-  /** Bound on each cache. @default {10000} */
+  /** Bound on the entries of each cache. @default {10000} */
   maxCacheEntries?: number;
+  /** Bound on the bytes of each cache (keys included). @default {4194304} */
+  maxCacheBytes?: number;
+  /**
+   * Longest `authentication.key` accepted, in characters; longer ones are
+   * refused before they are parsed (`<type>: credential is too long …`).
+   * @default {16384}
+   */
+  maxCredentialLength?: number;
 }
 
 /** One trusted Kontrol key. */
@@ -201,12 +223,6 @@ interface Verified {
   claims: KiteClaims;
   /** The PEM whose signature matched. */
   pem: string;
-  until: number;
-}
-
-interface TrustDecision {
-  trusted: boolean;
-  until: number;
 }
 
 const NOT_TRUSTED = "kontrol key is not trusted";
@@ -231,11 +247,11 @@ export class Authenticator {
   #options: VerifierOptions;
   #clock: Clock;
   #ttl: number;
-  #max: number;
+  #maxCredential: number;
   #keys: KeyCache;
   #types = new Map<string, AuthenticatorFunc>();
-  #verified = new Map<string, Verified>();
-  #trust = new Map<string, TrustDecision>();
+  #verified: BoundedCache<Verified>;
+  #trust: BoundedCache<boolean>;
   #revision: number;
 
   /** Creates an authenticator with the `kiteKey` and `token` types. */
@@ -247,7 +263,14 @@ export class Authenticator {
     this.#options = options;
     this.#clock = options.clock ?? systemClock;
     this.#ttl = ttl === 0 ? DEFAULT_VERIFY_TTL_MS : ttl;
-    this.#max = options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES;
+    const bounds = {
+      maxEntries: options.maxCacheEntries ?? DEFAULT_MAX_CACHE_ENTRIES,
+      maxBytes: options.maxCacheBytes ?? DEFAULT_MAX_CACHE_BYTES,
+    };
+    this.#verified = new BoundedCache(bounds);
+    this.#trust = new BoundedCache(bounds);
+    this.#maxCredential = options.maxCredentialLength ??
+      DEFAULT_MAX_CREDENTIAL_LENGTH;
     this.#keys = options.keyCache ?? new KeyCache();
     this.#revision = options.trustedKeys.revision;
     this.#types.set("kiteKey", (key) => this.#kiteKey(key));
@@ -276,9 +299,14 @@ export class Authenticator {
       );
     }
     try {
-      const result = await authenticateKey(
-        typeof auth.key === "string" ? auth.key : "",
-      );
+      const key = typeof auth.key === "string" ? auth.key : "";
+      // Before any parsing: the size of a credential is the sender's choice.
+      if (key.length > this.#maxCredential) {
+        refuse(
+          `credential is too long (${key.length} characters, at most ${this.#maxCredential})`,
+        );
+      }
+      const result = await authenticateKey(key);
       if (typeof result?.username !== "string") {
         throw new Error("authenticator returned no username");
       }
@@ -302,7 +330,7 @@ export class Authenticator {
   async #token(key: string): Promise<AuthResult> {
     this.#syncRevision();
     const nowMs = this.#clock.now();
-    let claims = this.#cached(`token\n${key}`, nowMs)?.claims;
+    let claims = this.#verified.get(`token\n${key}`, nowMs)?.claims;
     if (!claims) {
       const decoded = decodeJwt(key);
       check(algProblem(decoded.header));
@@ -326,7 +354,7 @@ export class Authenticator {
   async #kiteKey(key: string): Promise<AuthResult> {
     this.#syncRevision();
     const nowMs = this.#clock.now();
-    let claims = this.#cached(`kiteKey\n${key}`, nowMs)?.claims;
+    let claims = this.#verified.get(`kiteKey\n${key}`, nowMs)?.claims;
     if (claims) {
       await this.#checkTrust(claims.kontrolKey!, nowMs);
     } else {
@@ -334,14 +362,10 @@ export class Authenticator {
       check(algProblem(decoded.header));
       const pem = decoded.claims.kontrolKey;
       if (!pem) refuse("no kontrol key found");
+      // The signature first, as Go does (spec §6.5): nothing is looked up
+      // or cached under a PEM until the sender proved it holds its private key.
+      await this.#verifySelfSigned(key, pem, decoded.header.alg as RsaAlg);
       await this.#checkTrust(pem, nowMs);
-      const alg = decoded.header.alg as RsaAlg;
-      const cryptoKey = await this.#keys.publicKey(pem, alg);
-      try {
-        await compactVerify(key, cryptoKey, { algorithms: [alg] });
-      } catch {
-        refuse("crypto/rsa: verification error");
-      }
       claims = decoded.claims;
       this.#remember(`kiteKey\n${key}`, claims, pem, nowMs);
     }
@@ -370,6 +394,31 @@ export class Authenticator {
     const custom = this.#options.verifyAudience;
     if (!custom) return audienceProblem(local, aud);
     return custom(local, aud) ? undefined : `audience not allowed (${aud})`;
+  }
+
+  /**
+   * Verifies a kite key with the PEM it carries. Only PEMs known to be
+   * trusted go through the shared key cache: any byte string imports as a
+   * public key, so caching those of strangers would let them fill it.
+   */
+  async #verifySelfSigned(key: string, pem: string, alg: RsaAlg) {
+    const trimmed = trimPem(pem);
+    const known = this.#options.trustedKeys.has(trimmed) ||
+      this.#trust.get(trimmed, this.#clock.now()) === true;
+    let cryptoKey: CryptoKey;
+    try {
+      cryptoKey = known
+        ? await this.#keys.publicKey(trimmed, alg)
+        : await importPublicKey(trimmed, { alg });
+    } catch {
+      // Not a key at all: no key of ours.
+      return refuse(NOT_TRUSTED);
+    }
+    try {
+      await compactVerify(key, cryptoKey, { algorithms: [alg] });
+    } catch {
+      refuse("crypto/rsa: verification error");
+    }
   }
 
   /** Returns the PEM of the trusted key that signed `token`. */
@@ -402,30 +451,17 @@ export class Authenticator {
 
   async #checkTrust(pem: string, nowMs: number): Promise<void> {
     const key = trimPem(pem);
-    const cached = this.#trust.get(key);
-    if (cached && cached.until > nowMs) {
-      if (!cached.trusted) refuse(NOT_TRUSTED);
+    const cached = this.#trust.get(key, nowMs);
+    if (cached !== undefined) {
+      if (!cached) refuse(NOT_TRUSTED);
       return;
     }
     let trusted = this.#options.trustedKeys.has(key);
     if (!trusted && this.#options.verifyKontrolKey) {
       trusted = await this.#options.verifyKontrolKey(key);
     }
-    if (this.#ttl > 0) {
-      this.#trust.delete(key);
-      this.#trust.set(key, { trusted, until: nowMs + this.#ttl });
-      this.#bound(this.#trust, nowMs);
-    }
+    if (this.#ttl > 0) this.#trust.set(key, trusted, nowMs + this.#ttl);
     if (!trusted) refuse(NOT_TRUSTED);
-  }
-
-  #cached(id: string, nowMs: number): Verified | undefined {
-    const entry = this.#verified.get(id);
-    if (entry && entry.until <= nowMs) {
-      this.#verified.delete(id);
-      return undefined;
-    }
-    return entry;
   }
 
   #remember(id: string, claims: KiteClaims, pem: string, nowMs: number): void {
@@ -435,14 +471,8 @@ export class Authenticator {
       nowMs + this.#ttl,
     );
     if (until <= nowMs) return;
-    this.#verified.set(id, { claims, pem, until });
-    this.#bound(this.#verified, nowMs);
-  }
-
-  #bound(map: Map<string, { until: number }>, nowMs: number): void {
-    if (map.size <= this.#max) return;
-    for (const [id, entry] of map) if (entry.until <= nowMs) map.delete(id);
-    while (map.size > this.#max) map.delete(map.keys().next().value!);
+    // The claims are about as large as the token that carried them.
+    this.#verified.set(id, { claims, pem }, until, id.length);
   }
 
   /** Forgets everything cached when the trusted key set changed. */

