@@ -174,12 +174,14 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     // Shuffled, as Go's Kontrol does: callers that take the first match
     // spread over the instances instead of all hitting the same one.
     const found = shuffle([...await kontrol.storage.get(query)]);
-    const audience = audienceFor(query);
+    // Each token names the kite it was found for, never more: Go builds
+    // `aud` from the query, so an id-only query got `/`, which every kite
+    // accepts (spec §6.7); Go kites accept the narrower `/user/env/name`.
     const kites: KiteWithToken[] = await Promise.all(found.map(async (k) => ({
       kite: k.kite,
       url: k.url,
       keyId: k.keyId,
-      token: await tokenFor(kontrol, audience, r.username, k.keyId),
+      token: await tokenFor(kontrol, audienceFor(k.kite), r.username, k.keyId),
     })));
     if (typeof arg.watchCallback !== "function") return { kites };
     const watcherID = crypto.randomUUID();
@@ -192,7 +194,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
         try {
           event.token = await tokenFor(
             kontrol,
-            audience,
+            audienceFor(ev.kite),
             r.username,
             ev.keyId ?? "",
           );
@@ -236,7 +238,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     }
     return tokenFor(
       kontrol,
-      audienceFor(query),
+      audienceFor(found[0].kite),
       r.username,
       found[0].keyId,
       arg.force === true,

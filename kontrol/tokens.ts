@@ -133,7 +133,9 @@ export async function signToken(options: SignTokenOptions): Promise<string> {
 /**
  * The token audience for a query (Go `getAudience`, docs/protocol.md §6.7):
  * `/user/env/name` when name is set, else `/user/env` when environment is
- * set, else `/user` — so an id-only query yields `/`.
+ * set, else `/user` — so an id-only query yields `/`. Kontrol's handlers
+ * pass the identity of the kite found, never the query, so that a token
+ * is only ever good for the kites of that user, environment and name.
  */
 export function audienceFor(query: Partial<KontrolQuery>): string {
   const { username = "", environment = "", name = "" } = query;

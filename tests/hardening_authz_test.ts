@@ -9,6 +9,11 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { settle, testKite, waitFor } from "./helpers/kite_harness.ts";
 import { residentBytes } from "./helpers/processes.ts";
 import { forgeJwt, signJwt } from "./fixtures/jwt.ts";
+import {
+  jwtParts,
+  kontrolKite,
+  startTestKontrol,
+} from "./helpers/kontrol_harness.ts";
 
 const MIB = 1024 * 1024;
 
@@ -110,3 +115,57 @@ async function aliceKiteKey(): Promise<string> {
     kontrolURL: "http://127.0.0.1:4000/kite",
   }, fixtureKey("kontrol_pkcs8.pem"));
 }
+
+Deno.test("authz: a token Kontrol signs for one kite by id is refused by the user's other kites", async () => {
+  const tk = await startTestKontrol();
+  const math = await kontrolKite(tk, "math", "alice");
+  const files = await kontrolKite(tk, "files", "alice");
+  const mallory = await kontrolKite(tk, "probe", "mallory");
+  for (const k of [math, files]) k.handle("secret", () => `${k.name} secret`);
+  try {
+    for (const k of [math, files]) {
+      await k.serve();
+      await k.register();
+    }
+    const kontrol = mallory.newClient(tk.url);
+    await kontrol.dial();
+    const byId = await kontrol.tell("getKites", {
+      query: { id: math.identity.id },
+    }) as { kites: { token: string }[] };
+    const byToken = await kontrol.tell("getToken", { id: math.identity.id });
+    const byUser = await kontrol.tell("getKites", {
+      query: { username: "alice" },
+    }) as { kites: { kite: { name: string }; token: string }[] };
+    const tokens: [string, string][] = [
+      ["getKites({id})", byId.kites[0].token],
+      ["getToken({id})", byToken as string],
+      [
+        "getKites({username})",
+        byUser.kites.find((k) => k.kite.name === "math")!.token,
+      ],
+    ];
+    for (const [how, token] of tokens) {
+      assertEquals(jwtParts(token).claims.aud, "/alice/test/math", how);
+      // Good for the kite it was asked for...
+      const toMath = mallory.newClient(math.url);
+      toMath.auth = { type: "token", key: token };
+      await toMath.dial();
+      assertEquals(await toMath.tell("secret"), "math secret", how);
+      toMath.close();
+      // ...and for no other.
+      const toFiles = mallory.newClient(files.url);
+      toFiles.auth = { type: "token", key: token };
+      await toFiles.dial();
+      const r = await settle(toFiles.tell("secret"));
+      toFiles.close();
+      assert(!r.ok && r.error instanceof KiteError, `${how} opened files`);
+      assertEquals(
+        r.error.message,
+        'token: audience: kite "math" not allowed (/alice/test/math)',
+      );
+    }
+  } finally {
+    for (const k of [mallory, files, math]) await k.close();
+    await tk.close();
+  }
+});

@@ -114,7 +114,11 @@ Deno.test("watchKites: REGISTER with url and token, DEREGISTER, then cancel stop
     assert(typeof reg.token === "string", "REGISTER carries a token");
     assert(await verifiesWith(reg.token!, KONTROL_PUBLIC));
     const claims = jwtParts(reg.token!).claims;
-    assertEquals([claims.aud, claims.sub], ["/alice/test", "bob"]);
+    assertEquals(
+      [claims.aud, claims.sub],
+      ["/alice/test/math", "bob"],
+      "the audience names the kite, not the query",
+    );
     // The token opens the kite it came with.
     const client = watcher.newClient(reg.url!, {
       auth: { type: "token", key: reg.token! },
