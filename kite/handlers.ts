@@ -9,6 +9,7 @@ import { readEnv } from "./config.ts";
 import { KiteError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Handler, Method } from "./method.ts";
+import { DEFAULT_OUTPUT_QUEUE_BYTES, OutputQueue } from "./output_queue.ts";
 
 /** Shape of `kite.systemInfo` (Go keys, docs/protocol.md §5). */
 export interface SystemInfo {
@@ -113,13 +114,28 @@ export function addDefaultHandlers(kite: HandlerHost): void {
   });
   kite.handle("kite.print", (r) => {
     const bytes = new TextEncoder().encode(r.args.one().string() + "\n");
-    Deno.stdout.writeSync(bytes);
+    const out = stdout ??= new OutputQueue(Deno.stdout);
+    if (!out.push(bytes)) {
+      const { writes } = out.dropped;
+      throw new KiteError(
+        "genericError",
+        out.failure !== undefined
+          ? `stdout of this kite failed: ${out.failure}`
+          : `stdout of this kite is not being read: ${out.queuedBytes} bytes wait (limit ${DEFAULT_OUTPUT_QUEUE_BYTES}); ${writes} prints dropped`,
+      );
+    }
     return bytes.length;
   });
   kite.handle("kite.echo", (r) => r.args.one().raw);
   kite.handle("kite.prompt", (r) => readLine(r.args.one().string(), true));
   kite.handle("kite.getPass", (r) => readLine(r.args.one().string(), false));
 }
+
+/**
+ * Output of `kite.print`, one queue per process (there is one stdout):
+ * written asynchronously, so a pipe nobody reads cannot freeze the kite.
+ */
+let stdout: OutputQueue | undefined;
 
 /** True while a `kite.prompt`/`kite.getPass` waits for the terminal. */
 let prompting = false;
