@@ -19,6 +19,7 @@ import {
   unscrub,
 } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
+import { guard } from "./guard.ts";
 import {
   exceedsJsonDepth,
   tooDeepReason,
@@ -258,7 +259,8 @@ export class Client {
         transport: this.#options.transport ?? cfg.transport,
         timeoutMs: this.#options.timeoutMs ?? cfg.timeoutMs,
         pollTimeoutMs: cfg.timeoutMs,
-        maxMessageBytes: cfg.maxMessageBytes,
+        // A server may answer with more than we accept from our callers.
+        maxMessageBytes: cfg.maxDialedMessageBytes,
         maxBufferedBytes: cfg.maxBufferedBytes,
       });
     } catch (err) {
@@ -439,6 +441,7 @@ export class Client {
           );
         }, timeoutMs);
       }
+      let sent: boolean;
       try {
         // Inside the try: a cyclic argument makes scrub() throw (and BigInt
         // makes encoding throw); the call then fails with sendError.
@@ -459,8 +462,9 @@ export class Client {
         // A send may end the session (a peer that stopped reading): this
         // call then fails with that reason, not as disconnected.
         this.#sending = id;
-        if (session.sendJoined) session.sendJoined(head, rest);
-        else session.send(head + rest);
+        sent = session.sendJoined
+          ? session.sendJoined(head, rest)
+          : session.send(head + rest);
         this.#sending = undefined;
       } catch (err) {
         this.#sending = undefined;
@@ -468,6 +472,11 @@ export class Client {
         reject(
           new KiteError("sendError", (err as Error).message, { cause: err }),
         );
+        return;
+      }
+      if (!sent) {
+        this.#forget(id);
+        reject(notSent(session));
       }
     });
   }
@@ -570,7 +579,7 @@ export class Client {
   #fail(pending: PendingCall, error: unknown): void {
     const err = KiteError.from(error);
     if (isTokenExpired(err)) {
-      for (const fn of this.#onTokenExpireFns ?? []) safely(fn);
+      for (const fn of this.#onTokenExpireFns ?? []) this.#guard(fn);
     }
     pending.reject(err);
   }
@@ -578,34 +587,54 @@ export class Client {
   /**
    * @internal Answers a call through the remote's response callback `id`.
    * A successful reply whose result is null, a number, a string or a
-   * boolean cannot hold a function, so it is not scrubbed.
+   * boolean cannot hold a function, so it is not scrubbed. A connection
+   * that is gone or closes on this send (its peer stopped reading) is not
+   * an error of the caller: false, logged.
+   * @throws {KiteError} when the reply cannot be encoded (a cycle, a
+   * BigInt, too many callbacks), so the kite can answer with an error.
    */
-  reply(id: number, reply: CallReply): void {
+  reply(id: number, reply: CallReply): boolean {
     const { error, result } = reply;
     const plain = error === null &&
       (result === null || typeof result === "number" ||
         typeof result === "string" || typeof result === "boolean");
     if (!plain) return this.#sendToCallback(id, [reply]);
     const session = this.#session;
-    if (!session || session.closed) return this.#notSent(id);
-    session.send(encodeResultMessage(id, result));
+    if (!session || session.closed) return this.#notSent(id, session);
+    return session.send(encodeResultMessage(id, result)) ||
+      this.#notSent(id, session);
   }
 
-  /** Sends a call to callback `id` of the remote (a function it passed us). */
-  callRemote(id: number, args: unknown[]): void {
-    this.#sendToCallback(id, args);
+  /**
+   * Sends a call to callback `id` of the remote (a function it passed us).
+   * Never throws, so timers and listeners may call it: false when the
+   * connection is gone or closed on this send (see `onDisconnect`), or when
+   * `args` cannot be sent (logged).
+   */
+  callRemote(id: number, args: unknown[]): boolean {
+    try {
+      return this.#sendToCallback(id, args);
+    } catch (err) {
+      this.#kite.logger.warning(
+        `callback ${id} not sent: ${(err as Error).message}`,
+      );
+      return false;
+    }
   }
 
-  #sendToCallback(id: number, args: unknown[]): void {
+  #sendToCallback(id: number, args: unknown[]): boolean {
     const session = this.#session;
-    if (!session || session.closed) return this.#notSent(id);
+    if (!session || session.closed) return this.#notSent(id, session);
     const callbacks: Callbacks = {};
     const scrubbed = scrub(args, [], callbacks, this.#register) as unknown[];
-    session.send(encodeMessage(id, scrubbed, callbacks));
+    return session.send(encodeMessage(id, scrubbed, callbacks)) ||
+      this.#notSent(id, session);
   }
 
-  #notSent(id: number): void {
-    this.#kite.logger.debug(`callback ${id} not sent: connection closed`);
+  #notSent(id: number, session: Session | undefined): false {
+    const why = session?.closeInfo?.reason ?? "connection closed";
+    this.#kite.logger.debug(`callback ${id} not sent: ${why}`);
+    return false;
   }
 
   /**
@@ -636,7 +665,7 @@ export class Client {
   #attach(session: Session): void {
     this.#session = session;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
-    for (const fn of this.#onConnectFns ?? []) safely(fn);
+    for (const fn of this.#onConnectFns ?? []) this.#guard(fn);
     this.#kite.notifyConnect(this);
   }
 
@@ -653,7 +682,7 @@ export class Client {
       pending.reject(error);
     }
     this.#abort.abort(error);
-    for (const fn of this.#onDisconnectFns ?? []) safely(() => fn(info));
+    for (const fn of this.#onDisconnectFns ?? []) this.#guard(() => fn(info));
     this.#kite.notifyDisconnect(this);
     if (this.#reconnecting && !this.#closedByUser) {
       this.#reconnectTimer = this.#kite.clock.setTimeout(
@@ -727,16 +756,16 @@ export class Client {
       this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
       return;
     }
-    try {
-      const out = fn(...msg.arguments);
-      if (out instanceof Promise) {
-        out.catch((err) =>
-          this.#kite.logger.warning(`callback failed: ${err}`)
-        );
-      }
-    } catch (err) {
-      this.#kite.logger.warning(`callback failed: ${err}`);
-    }
+    const args = msg.arguments;
+    guard(
+      () => fn(...args),
+      (err) => this.#kite.logger.warning(`callback failed: ${err}`),
+    );
+  }
+
+  /** Runs a listener of this connection; its failure is logged, never thrown. */
+  #guard(fn: () => unknown): void {
+    guard(fn, (err) => this.#kite.logger.warning(`listener failed: ${err}`));
   }
 }
 
@@ -766,10 +795,8 @@ function isTokenExpired(err: unknown): boolean {
     err.message.includes("token is expired");
 }
 
-function safely(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    console.error("kite: event listener failed:", err);
-  }
+/** The `sendError` of a call its session refused (closed, or closed by this send). */
+function notSent(session: Session): KiteError {
+  const why = session.closeInfo?.reason ?? "session is closed";
+  return new KiteError("sendError", `Cannot send: ${why}`);
 }

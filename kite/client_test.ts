@@ -12,7 +12,8 @@ function capture(): { client: Client; sent: string[]; kite: Kite } {
     id: "test",
     remoteAddr: "",
     closed: false,
-    send: (message) => void sent.push(message),
+    closeInfo: undefined,
+    send: (message) => sent.push(message) > 0,
     close: () => {},
   };
   const kite = new Kite("enc", "1.0.0", {

@@ -49,6 +49,14 @@ export interface KiteConfig {
    */
   maxMessageBytes: number;
   /**
+   * Largest incoming frame on a connection this kite dialed, bytes: what a
+   * server sends in one message (a `getKites` answer listing thousands of
+   * kites, a big result) can be larger than what a kite accepts from its
+   * own callers. Still a bound: a bigger frame closes the connection with
+   * 1009. @default {33554432}
+   */
+  maxDialedMessageBytes: number;
+  /**
    * Deepest nesting of arrays/objects in an incoming dnode message; a deeper
    * one closes the connection with code 3400. @default {64}
    */
@@ -115,6 +123,7 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   disableAuthentication: false,
   logLevel: "INFO",
   maxMessageBytes: 1 << 20,
+  maxDialedMessageBytes: 32 << 20,
   maxJsonDepth: 64,
   maxCallbacks: 100_000,
   maxPendingCalls: 10_000,

@@ -13,6 +13,7 @@ import {
 } from "./config.ts";
 import type { Callbacks } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
+import { guard, guardedClock, isThenable } from "./guard.ts";
 import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
 import {
@@ -158,7 +159,12 @@ export class Kite implements ServingKite<Client> {
       ...options.config,
     };
     checkLimits(this.config);
-    this.clock = options.clock ?? systemClock;
+    // Timers are set by network-triggered work (heartbeats, retries, call
+    // timeouts): none of them may end the process by throwing.
+    this.clock = guardedClock(
+      options.clock ?? systemClock,
+      (err) => this.logger.error(`timer failed: ${describe(err)}`),
+    );
     this.logger = options.logger ?? createLogger(name, this.config.logLevel);
     this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
     this.identity = makeIdentity({
@@ -474,11 +480,12 @@ export class Kite implements ServingKite<Client> {
       return;
     }
     const o = options as Record<string, unknown>;
+    // Replies go through client.reply (not the unscrubbed stub), which
+    // throws for a result it cannot encode, so #reply can answer an error.
+    const replyId = replyTo ?? responseCallbackId(callbacks);
     const respond: ((reply: CallReply) => void) | undefined =
-      replyTo !== undefined
-        ? (reply) => client.reply(replyTo, reply)
-        : typeof o.responseCallback === "function"
-        ? o.responseCallback as (reply: CallReply) => void
+      replyId !== undefined
+        ? (reply) => client.reply(replyId, reply)
         : undefined;
     this.serveCall(
       client,
@@ -682,27 +689,16 @@ export class Kite implements ServingKite<Client> {
   #rejectMalformed(client: Client, method: string, callbacks: Callbacks): void {
     const text =
       `invalid request for "${method}": arguments must hold exactly one options object`;
-    for (const id in callbacks) {
-      const p = callbacks[id];
-      if (
-        p.length === 2 && String(p[0]) === "0" && p[1] === "responseCallback"
-      ) {
-        client.callRemote(Number(id), [{
-          error: new KiteError("argumentError", text).toJSON(),
-          result: null,
-        }]);
-        return;
-      }
-    }
-    this.logger.warning(text);
+    const id = responseCallbackId(callbacks);
+    if (id === undefined) return this.logger.warning(text);
+    client.callRemote(id, [{
+      error: new KiteError("argumentError", text).toJSON(),
+      result: null,
+    }]);
   }
 
-  #safely(fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      this.logger.warning(`hook failed: ${err}`);
-    }
+  #safely(fn: () => unknown): void {
+    guard(fn, (err) => this.logger.warning(`hook failed: ${describe(err)}`));
   }
 
   async #safelyAsync(fn: () => void | Promise<void>): Promise<void> {
@@ -714,8 +710,17 @@ export class Kite implements ServingKite<Client> {
   }
 }
 
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return value !== null &&
-    (typeof value === "object" || typeof value === "function") &&
-    typeof (value as { then?: unknown }).then === "function";
+/** The id of a call's response callback (path `[0, "responseCallback"]`, spec §3.1). */
+function responseCallbackId(callbacks: Callbacks): number | undefined {
+  for (const id in callbacks) {
+    const p = callbacks[id];
+    if (
+      p.length === 2 && String(p[0]) === "0" && p[1] === "responseCallback"
+    ) return Number(id);
+  }
+  return undefined;
+}
+
+function describe(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }

@@ -61,7 +61,11 @@ export interface GetTokenOptions {
   force?: boolean;
 }
 
-/** Cancels a watch started with {@linkcode KontrolClient.watchKites}. */
+/**
+ * Cancels a watch started with {@linkcode KontrolClient.watchKites}. Never
+ * rejects (it may be called without `await`): when the connection is gone
+ * the watch went with it; a refusal is logged.
+ */
 export type CancelWatch = () => Promise<void>;
 
 /** Options for HTTP registration. */
@@ -470,15 +474,22 @@ export class KontrolClient {
       this.#kite.config.timeoutMs,
       { query: makeQuery(query), watchCallback: callback, who: null },
     ) as { watcherID?: string };
-    return async () => {
+    // Never rejects: callers drop it unawaited, and a connection that is
+    // gone took the watch with it (Kontrol cancels watchers on disconnect).
+    return () => {
       client.releaseCallback(callback);
-      if (result.watcherID && client.connected) {
-        await client.tellWithTimeout(
-          "cancelWatcher",
-          this.#kite.config.timeoutMs,
-          result.watcherID,
-        );
-      }
+      if (!result.watcherID || !client.connected) return Promise.resolve();
+      return client.tellWithTimeout(
+        "cancelWatcher",
+        this.#kite.config.timeoutMs,
+        result.watcherID,
+      ).then(() => {}, (err: unknown) => {
+        const gone = err instanceof KiteError &&
+          (err.type === "disconnect" || err.type === "sendError");
+        const text = `cancelWatcher ${result.watcherID}: ${messageOf(err)}`;
+        if (gone) this.#kite.logger.debug(text);
+        else this.#kite.logger.warning(text);
+      });
     };
   }
 

@@ -12,6 +12,8 @@ import { KiteError } from "./errors.ts";
 export interface KiteLimits {
   /** Largest incoming message or `xhr_send` body, in bytes. */
   maxMessageBytes: number;
+  /** Largest incoming frame on a connection the kite dialed, in bytes. */
+  maxDialedMessageBytes: number;
   /** Deepest nesting of arrays and objects in an incoming dnode message. */
   maxJsonDepth: number;
   /** Local callbacks one connection may hold (response callbacks included). */
@@ -33,6 +35,7 @@ export interface KiteLimits {
 /** Names of the {@linkcode KiteLimits} fields, for validation and docs. */
 export const LIMIT_NAMES: readonly (keyof KiteLimits)[] = [
   "maxMessageBytes",
+  "maxDialedMessageBytes",
   "maxJsonDepth",
   "maxCallbacks",
   "maxPendingCalls",

@@ -9,9 +9,15 @@ import { QUERY_FIELDS } from "../kite/protocol.ts";
 import { type CompiledQuery, compileQuery } from "./query.ts";
 import type { StorageEvent, StoredKite, Unsubscribe } from "./storage.ts";
 
+/**
+ * A watch listener. It may be `async`: a promise it returns that rejects is
+ * reported like a throw (a listener often sends to a peer, which can fail).
+ */
+export type WatchListener = (event: StorageEvent) => void | Promise<void>;
+
 interface Watcher {
   query: CompiledQuery;
-  listener: (event: StorageEvent) => void;
+  listener: WatchListener;
   /** `Date.now()` when the watch started. */
   since: number;
 }
@@ -44,7 +50,7 @@ export class WatcherSet {
    */
   add(
     query: KontrolQuery,
-    listener: (event: StorageEvent) => void,
+    listener: WatchListener,
   ): Unsubscribe {
     const watcher = { query: compileQuery(query), listener, since: Date.now() };
     this.#watchers.add(watcher);
@@ -58,15 +64,19 @@ export class WatcherSet {
   /**
    * Delivers `event` to every listener whose query matches and which started
    * no later than `at` (`Date.now()` of the change; default: deliver to all).
+   * Never throws and leaves no rejection unhandled: a listener's failure,
+   * thrown or as a rejected promise, is reported and stops nothing else.
    */
   emit(event: StorageEvent, at: number = Infinity): void {
     for (const w of [...this.#watchers]) {
       if (w.since > at || !w.query.matches(event.kite)) continue;
       try {
-        w.listener(event);
+        const out = w.listener(event);
+        if (out instanceof Promise) {
+          out.then(undefined, (error) => listenerFailed(event, error));
+        }
       } catch (error) {
-        // A listener's failure must not stop delivery to the others.
-        console.error("storage watch listener failed", event, error);
+        listenerFailed(event, error);
       }
     }
   }
@@ -93,6 +103,15 @@ export class WatcherSet {
     this.#watchers.clear();
     this.#gapListeners.clear();
   }
+}
+
+function listenerFailed(event: StorageEvent, error: unknown): void {
+  console.error(
+    "storage watch listener failed",
+    event.action,
+    event.kite.id,
+    error,
+  );
 }
 
 /** True when all seven identity fields are equal. */

@@ -82,10 +82,12 @@ export interface KiteStorage {
   /**
    * Calls `listener` for every later REGISTER/DEREGISTER of a kite matching
    * `query`, including changes made by other processes sharing the engine.
+   * The listener may be `async`: a rejection is reported like a throw and
+   * never left unhandled.
    */
   watch(
     query: KontrolQuery,
-    listener: (event: StorageEvent) => void,
+    listener: (event: StorageEvent) => void | Promise<void>,
   ): Unsubscribe;
   /**
    * Calls `listener` whenever watch events may have been missed (the

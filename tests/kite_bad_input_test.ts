@@ -280,7 +280,8 @@ Deno.test("bad input: a scalar withArgs (kite.js) and a missing kite field are a
 
 Deno.test("bad input: a reply bigger than the client's limit fails the call with disconnect", async () => {
   const server = mathTestKite();
-  const caller = testKite("small", { maxMessageBytes: 1024 });
+  // Replies are read against maxDialedMessageBytes, not maxMessageBytes.
+  const caller = testKite("small", { maxDialedMessageBytes: 1024 });
   try {
     const { url } = await server.serve();
     const client = caller.newClient(url);

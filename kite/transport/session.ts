@@ -38,18 +38,25 @@ export interface Session {
   readonly remoteAddr: string;
   /** True once closed by either side. */
   readonly closed: boolean;
+  /** Why the session ended, once it has (what `onClose` got). */
+  readonly closeInfo: CloseInfo | undefined;
   /**
-   * Queues one message for sending. Never blocks.
-   * @throws {Error} when the session is closed.
+   * Queues one message for sending. Never blocks and never throws: a send
+   * is a peer's business, and a peer that stopped reading must not end the
+   * caller (a timer, a listener, a reply). On a closed session it returns
+   * false. When the message would pass the session's backlog limit the
+   * session closes itself (code 4008, `onClose` runs before this returns)
+   * and it returns false; `closeInfo` then says why.
+   * @returns true when the message was queued.
    */
-  send(message: string): void;
+  send(message: string): boolean;
   /**
    * Optional: sends `head + rest`, where `head` starts many messages in a
    * row (a caller's method and identity). Transports that escape messages
-   * escape the same `head` once, not with every message.
-   * @throws {Error} when the session is closed.
+   * escape the same `head` once, not with every message. Same contract as
+   * {@linkcode Session.send}.
    */
-  sendJoined?(head: string, rest: string): void;
+  sendJoined?(head: string, rest: string): boolean;
   /** Closes the session; `onClose` follows. Safe to call twice. */
   close(code?: number, reason?: string): void;
 }

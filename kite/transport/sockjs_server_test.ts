@@ -344,7 +344,11 @@ Deno.test('websocket closed by the server sends c[3000,"Go away!"] and reports i
   session.close();
   session.close(); // safe twice
   assert.equal(session.closed, true);
-  assert.throws(() => session.send("more"), Error);
+  assert.equal(
+    session.send("more"),
+    false,
+    "a closed session refuses, never throws",
+  );
   assert.equal(await client.next(), 'a["last"]');
   assert.equal(await client.next(), 'c[3000,"Go away!"]');
   const event = await client.closed;
@@ -530,4 +534,37 @@ Deno.test("raw websocket closed by the server gets a close frame with the code",
   assert.equal(event.reason, "done here");
   assert.equal(client.pending, 0);
   assert.deepEqual(h.echo.closes, [{ code: 4100, reason: "done here" }]);
+});
+
+Deno.test("messages queued in one tick leave in frames no bigger than maxMessageBytes, in order", async () => {
+  const limit = 100_000;
+  await using h = start({ maxMessageBytes: limit });
+  await using client = await Client.open(sessionUrl(h.ws));
+  assert.equal(await client.next(), "o");
+  const [session] = h.echo.sessions;
+  // 40 KiB each with quotes to escape: 2 fit a frame, the 3rd does not.
+  const sent = Array.from(
+    { length: 5 },
+    (_, i) => `${i}"` + "x".repeat(40_000),
+  );
+  for (const m of sent) assert.equal(session.send(m), true);
+  const got: string[] = [];
+  let frames = 0;
+  while (got.length < sent.length) {
+    const frame = await client.next();
+    assert.ok(
+      new TextEncoder().encode(frame).length <= limit,
+      `frame of ${frame.length} bytes`,
+    );
+    got.push(...JSON.parse(frame.slice(1)));
+    frames++;
+  }
+  assert.deepEqual(got, sent);
+  assert.equal(frames, 3);
+  // One message above the limit still goes, alone.
+  const big = "y".repeat(limit * 2);
+  session.send("small");
+  session.send(big);
+  assert.equal(await client.next(), 'a["small"]');
+  assert.equal(await client.next(), `a[${JSON.stringify(big)}]`);
 });

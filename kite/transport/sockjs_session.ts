@@ -13,7 +13,7 @@ import type {
   SessionHandler,
   TransportName,
 } from "./session.ts";
-import { CLOSE_REASONS } from "./sockjs_frames.ts";
+import { CLOSE_REASONS, encodeMessages, utf8Length } from "./sockjs_frames.ts";
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -70,25 +70,26 @@ export abstract class SockJsSession implements Session {
   }
 
   /** Why the session ended, once it has. */
-  protected get closeInfo(): CloseInfo | undefined {
+  get closeInfo(): CloseInfo | undefined {
     return this.#closeInfo;
   }
 
   /**
-   * Queues one message; messages queued in one tick leave as one frame.
-   * @throws {Error} when the session is closed, or when the peer has left
-   * more than `maxBufferedBytes` unread (the session is then closed with
-   * code 4008 and its backlog dropped).
+   * Queues one message; messages queued in one tick leave together (see
+   * {@linkcode SockJsSession.takeFrame}). Never throws: false when the
+   * session is closed, or when the peer has left more than
+   * `maxBufferedBytes` unread (the session is then closed with code 4008
+   * and its backlog dropped).
    */
-  send(message: string): void {
-    this.assertOpen();
-    this.checkBacklog();
+  send(message: string): boolean {
+    if (this.#closeInfo || !this.checkBacklog()) return false;
     this.queue.push(message);
     this.queuedLength += message.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(this.#flushTask);
     }
+    return true;
   }
 
   /** Closes the session locally; the peer gets `c[code,reason]`. */
@@ -136,32 +137,50 @@ export abstract class SockJsSession implements Session {
    * Closes the session when its peer stopped reading: a client that never
    * reads must not grow server memory without bound. Checked before each
    * send, so one message bigger than the limit still goes out.
-   * @throws {Error} when the limit was passed (after closing).
+   * @returns false when the limit was passed (the session is then closed).
    */
-  protected checkBacklog(): void {
+  protected checkBacklog(): boolean {
     const limit = this.host.maxBufferedBytes;
     const backlog = this.queuedLength + this.unreadBytes;
-    if (backlog <= limit) return;
+    if (backlog <= limit) return true;
     // The backlog is what the limit protects: drop it rather than flush it.
     this.clearQueue();
     const info = backlogTooBig(limit);
     this.close(info.code, info.reason);
-    throw new Error(
-      `Cannot send on ${this.transport} session ${this.id}: ${info.reason}`,
-    );
+    return false;
   }
 
   /**
-   * Guards a send.
-   * @throws {Error} when the session is closed.
+   * Takes the next `a[...]` frame off the queue: every queued message when
+   * they fit in `maxMessageBytes` (the usual case, decided without
+   * encoding), else as many as fit, and at least one. A frame is then never
+   * larger than what a peer with our limits accepts, unless one message
+   * alone is (spec §1.3: a frame may carry any number of messages).
    */
-  protected assertOpen(): void {
-    if (this.#closeInfo) {
-      throw new Error(
-        `Cannot send on closed ${this.transport} session ${this.id}: ` +
-          this.#closeInfo.reason,
-      );
+  protected takeFrame(): string {
+    const queue = this.queue;
+    const limit = this.host.maxMessageBytes;
+    // JSON escaping turns one UTF-16 unit into at most 6 bytes.
+    if (this.queuedLength * 6 + queue.length * 3 + 3 <= limit) {
+      const frame = encodeMessages(queue);
+      this.clearQueue();
+      return frame;
     }
+    let bytes = 3; // a[ ]
+    let n = 0;
+    let length = 0;
+    const parts: string[] = [];
+    for (; n < queue.length; n++) {
+      const part = JSON.stringify(queue[n]);
+      const size = utf8Length(part) + 1; // and its comma
+      if (n > 0 && bytes + size > limit) break;
+      bytes += size;
+      length += queue[n].length;
+      parts.push(part);
+    }
+    queue.splice(0, n);
+    this.queuedLength -= length;
+    return "a[" + parts.join(",") + "]";
   }
 
   /** Writes the queued messages out, if a receiver can take them. */

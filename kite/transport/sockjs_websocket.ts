@@ -10,7 +10,6 @@ import {
   CLOSE_REASONS,
   decodeClientFrame,
   encodeClose,
-  encodeMessages,
   exceedsUtf8,
   HEARTBEAT_FRAME,
   OPEN_FRAME,
@@ -82,11 +81,12 @@ export class WebSocketSession extends SockJsSession implements Beating {
   }
 
   /** Raw sockets send at once: there is no framing to batch into. */
-  override send(message: string): void {
+  override send(message: string): boolean {
     if (this.#framed) return super.send(message);
-    this.assertOpen();
-    this.checkBacklog();
-    if (this.#socket.readyState === WebSocket.OPEN) this.#socket.send(message);
+    if (this.closed || !this.checkBacklog()) return false;
+    if (this.#socket.readyState !== WebSocket.OPEN) return false;
+    this.#socket.send(message);
+    return true;
   }
 
   /** What the socket still holds for a peer that reads slowly or not at all. */
@@ -94,12 +94,10 @@ export class WebSocketSession extends SockJsSession implements Beating {
     return this.#socket.bufferedAmount;
   }
 
-  /** Sends the queued messages as one `a[...]` frame. */
+  /** Sends the queued messages, in frames a peer with our limits reads. */
   protected flush(): void {
-    if (this.#socket.readyState === WebSocket.OPEN) {
-      this.#socket.send(encodeMessages(this.queue));
-    }
-    this.clearQueue();
+    if (this.#socket.readyState !== WebSocket.OPEN) return this.clearQueue();
+    while (this.queue.length > 0) this.#socket.send(this.takeFrame());
   }
 
   /** Sends pending messages and `c[code,reason]`, then closes the socket. */

@@ -11,7 +11,6 @@ import type { CloseInfo, TransportName } from "./session.ts";
 import {
   CLOSE_REASONS,
   encodeClose,
-  encodeMessages,
   HEARTBEAT_FRAME,
   OPEN_FRAME,
   XHR_STREAMING_PRELUDE,
@@ -254,11 +253,16 @@ export class XhrSession extends SockJsSession {
     this.markClosed(info);
   }
 
-  /** Writes the queue as one frame; false when the receiver is finished. */
+  /**
+   * Writes the queue in frames a peer with our limits reads (a poll takes
+   * one; what is left waits for the next); false when the receiver is
+   * finished.
+   */
   #writeQueueTo(receiver: XhrReceiver): boolean {
-    const frame = encodeMessages(this.queue);
-    this.clearQueue();
-    return receiver.write(frame);
+    while (this.queue.length > 0) {
+      if (!receiver.write(this.takeFrame())) return false;
+    }
+    return true;
   }
 
   #detach(): void {

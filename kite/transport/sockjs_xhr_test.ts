@@ -485,3 +485,21 @@ Deno.test("xhr_streaming sends the prelude, o, then frames until responseLimit",
   await h.rec.closed(1); // cancelling the stream interrupts the session
   assert.equal(h.rec.closes[0].code, 1002);
 });
+
+Deno.test("a poll takes one frame of at most maxMessageBytes; the rest waits for the next polls", async () => {
+  const limit = 1024;
+  await using h = start({ maxMessageBytes: limit });
+  assert.equal(await text(h.poll("s1")), "o\n");
+  const sent = Array.from({ length: 5 }, (_, i) => `${i}` + "z".repeat(400));
+  for (const m of sent) assert.equal(h.rec.sessions[0].send(m), true);
+  const got: string[] = [];
+  let polls = 0;
+  while (got.length < sent.length) {
+    const body = await text(h.poll("s1"));
+    assert.ok(body.length - 1 <= limit, `poll answer of ${body.length} bytes`);
+    got.push(...JSON.parse(body.slice(1)));
+    polls++;
+  }
+  assert.deepEqual(got, sent);
+  assert.equal(polls, 3);
+});

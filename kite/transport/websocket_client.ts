@@ -176,32 +176,36 @@ export class TcpWebSocket {
   }
 
   /**
-   * Sends one text message (masked, one write).
-   * @throws {Error} when closed, or when more than `maxBufferedBytes` wait
-   * for a peer that stopped reading (the socket is then closed, code 4008).
+   * Sends one text message (masked, one write). Never throws: false when
+   * closed, or when more than `maxBufferedBytes` wait for a peer that
+   * stopped reading (the socket is then closed, code 4008, and `onClose`
+   * has run).
    */
-  send(text: string): void {
-    if (this.#closed) throw new Error("session is closed");
-    if (this.#queuedBytes > this.#maxBuffered) this.#abandon();
+  send(text: string): boolean {
+    if (this.#closed) return false;
+    if (this.#queuedBytes > this.#maxBuffered) return this.#abandon();
     if (text.length <= SCRATCH_CHARS) {
       // Idle socket, shared buffer free (the usual case one call at a
       // time): the frame is built in place there and written from there.
       if (this.#inFlight === undefined && wireOwner === undefined) {
         wireOwner = this;
-        return this.#writeOut(wireTextFrame(text));
+        this.#writeOut(wireTextFrame(text));
+        return true;
       }
       // Else encoded into shared scratch space, which frame() copies.
       const n = encoder.encodeInto(text, scratch).written;
-      return this.#write(frame(1, scratch.subarray(0, n)));
+      this.#write(frame(1, scratch.subarray(0, n)));
+      return true;
     }
     this.#write(frame(1, encoder.encode(text)));
+    return true;
   }
 
   /**
    * Closes at once on a peer that does not read: what waits for it, the
    * close frame too, would never get there.
    */
-  #abandon(): never {
+  #abandon(): false {
     const { code, reason } = backlogTooBig(this.#maxBuffered);
     this.#queued = [];
     this.#queuedBytes = 0;
@@ -209,7 +213,7 @@ export class TcpWebSocket {
     try {
       this.#conn.close(); // fails the write under way, which lets #finish end
     } catch { /* already closed */ }
-    throw new Error(`Cannot send: ${reason}`);
+    return false;
   }
 
   /** Sends a close frame and closes the socket. */

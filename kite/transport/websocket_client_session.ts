@@ -86,6 +86,7 @@ class WebSocketClientSession implements ClientSession {
   /** Set once the session is ending: what `onClose` reports. */
   #ending: CloseInfo | undefined;
   #reported = false;
+  #reportedInfo: CloseInfo | undefined;
   readonly #onAbort = () => this.close(1000, "aborted by signal");
 
   constructor(
@@ -121,14 +122,20 @@ class WebSocketClientSession implements ClientSession {
     return this.#socket.finished;
   }
 
-  send(message: string): void {
-    if (this.closed) throw new Error("session is closed");
-    this.#socket.send(this.#framing.encode(message));
+  get closeInfo(): CloseInfo | undefined {
+    return this.#ending ?? this.#reportedInfo;
   }
 
-  sendJoined(head: string, rest: string): void {
-    if (this.closed) throw new Error("session is closed");
-    this.#socket.send(this.#framing.encodeJoined(head, rest, this.#head));
+  send(message: string): boolean {
+    if (this.closed) return false;
+    return this.#socket.send(this.#framing.encode(message));
+  }
+
+  sendJoined(head: string, rest: string): boolean {
+    if (this.closed) return false;
+    return this.#socket.send(
+      this.#framing.encodeJoined(head, rest, this.#head),
+    );
   }
 
   close(code = 1000, reason = "closed by client"): void {
@@ -149,6 +156,7 @@ class WebSocketClientSession implements ClientSession {
   #report(info: CloseInfo): void {
     if (this.#reported) return;
     this.#reported = true;
+    this.#reportedInfo = info;
     this.#signal?.removeEventListener("abort", this.#onAbort);
     this.#handler.onClose(info);
   }

@@ -200,18 +200,22 @@ class XhrPollingSession implements ClientSession {
     return this.#finished.promise;
   }
 
-  send(message: string): void {
-    if (this.#ending !== undefined) throw new Error("session is closed");
+  get closeInfo(): CloseInfo | undefined {
+    return this.#ending;
+  }
+
+  send(message: string): boolean {
+    if (this.#ending !== undefined) return false;
     const limit = this.#options.maxBufferedBytes;
     if (this.#queuedLength > limit) {
       // The server takes no xhr_send: what waits would never get there.
-      const info = backlogTooBig(limit);
-      this.#end(info, false);
-      throw new Error(`Cannot send: ${info.reason}`);
+      this.#end(backlogTooBig(limit), false);
+      return false;
     }
     this.#queue.push(message);
     this.#queuedLength += message.length;
     this.#sending ??= this.#sendLoop();
+    return true;
   }
 
   close(code = 1000, reason = "closed by client"): void {
