@@ -16,11 +16,7 @@ import { KiteError } from "./errors.ts";
 import { guard, guardedClock, isThenable } from "./guard.ts";
 import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
-import {
-  checkLimits,
-  tooManyKiteRequests,
-  tooManyRequests,
-} from "./limits.ts";
+import { checkLimits, tooManyKiteRequests, tooManyRequests } from "./limits.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
