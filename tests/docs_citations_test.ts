@@ -82,3 +82,24 @@ Deno.test("every § cited in the repository exists in docs/protocol.md", async (
   }
   assertEquals(problems, []);
 });
+
+Deno.test("relative links in the documentation point at files that exist", async () => {
+  const problems: string[] = [];
+  for await (const path of sourceFiles()) {
+    if (!path.endsWith(".md") || path.startsWith("tests/kitejs/")) continue;
+    const text = await Deno.readTextFile(new URL(path, ROOT));
+    const dir = path.includes("/")
+      ? path.slice(0, path.lastIndexOf("/") + 1)
+      : "";
+    for (const m of text.matchAll(/\]\(([^)#\s]+)(#[^)\s]*)?\)/g)) {
+      const target = m[1];
+      if (/^[a-z]+:/.test(target)) continue; // https:, mailto:
+      try {
+        await Deno.stat(new URL(dir + target, ROOT));
+      } catch {
+        problems.push(`${path}: link to ${target} leads nowhere`);
+      }
+    }
+  }
+  assertEquals(problems, []);
+});
