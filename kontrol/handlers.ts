@@ -176,7 +176,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     const found = shuffle([...await kontrol.storage.get(query)]);
     // Each token names the kite it was found for, never more: Go builds
     // `aud` from the query, so an id-only query got `/`, which every kite
-    // accepts (spec §6.7); Go kites accept the narrower `/user/env/name`.
+    // accepts (docs/protocol.md §6.7); Go kites accept the narrower `/user/env/name`.
     const kites: KiteWithToken[] = await Promise.all(found.map(async (k) => ({
       kite: k.kite,
       url: k.url,

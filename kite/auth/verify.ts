@@ -362,7 +362,7 @@ export class Authenticator {
       check(algProblem(decoded.header));
       const pem = decoded.claims.kontrolKey;
       if (!pem) refuse("no kontrol key found");
-      // The signature first, as Go does (spec §6.5): nothing is looked up
+      // The signature first, as Go does (docs/protocol.md §6.5): nothing is looked up
       // or cached under a PEM until the sender proved it holds its private key.
       await this.#verifySelfSigned(key, pem, decoded.header.alg as RsaAlg);
       await this.#checkTrust(pem, nowMs);
