@@ -706,7 +706,7 @@ export class Kite implements ServingKite<Client> {
   }
 }
 
-/** The id of a call's response callback (path `[0, "responseCallback"]`, spec §3.1). */
+/** The id of a call's response callback (path `[0, "responseCallback"]`, docs/protocol.md §3.1). */
 function responseCallbackId(callbacks: Callbacks): number | undefined {
   for (const id in callbacks) {
     const p = callbacks[id];

@@ -155,7 +155,7 @@ export abstract class SockJsSession implements Session {
    * they fit in `maxMessageBytes` (the usual case, decided without
    * encoding), else as many as fit, and at least one. A frame is then never
    * larger than what a peer with our limits accepts, unless one message
-   * alone is (spec §1.3: a frame may carry any number of messages).
+   * alone is (docs/protocol.md §1.3: a frame may carry any number of messages).
    */
   protected takeFrame(): string {
     const queue = this.queue;
