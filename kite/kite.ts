@@ -26,6 +26,12 @@ import {
 } from "./protocol.ts";
 import { newRequestId, Request } from "./request.ts";
 import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
+import {
+  isWildcard,
+  listenError,
+  type ReachableHost,
+  reachableHost,
+} from "./listen.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
@@ -75,6 +81,8 @@ export interface KiteOptions {
 export interface ServeOptions {
   /** Port to listen on; 0 picks a free one. @default {config.port} */
   port?: number;
+  /** Skip the INFO `serving <url>` line, for a program that prints its own. @default {false} */
+  quiet?: boolean;
   /** Address to listen on. @default {config.ip} */
   hostname?: string;
 }
@@ -131,6 +139,9 @@ export class Kite implements ServingKite<Client> {
   #kontrol: KontrolClient | undefined;
   #server: Deno.HttpServer | undefined;
   #port = 0;
+  /** The address serve() bound, once listening. */
+  #host: string | undefined;
+  #reachable: ReachableHost | undefined;
   #ready: Promise<void>;
   #setReady!: () => void;
 
@@ -319,19 +330,25 @@ export class Kite implements ServingKite<Client> {
   serve(options: ServeOptions = {}): Promise<{ port: number; url: string }> {
     if (this.#server) throw new Error("kite is already serving");
     const hostname = options.hostname ?? this.config.ip;
-    this.#server = Deno.serve({
-      port: options.port ?? this.config.port,
-      hostname,
-      onListen: (addr) => {
-        this.#port = (addr as Deno.NetAddr).port;
-        this.logger.info(`serving ${this.url}`);
-        this.#setReady();
-      },
-      onError: (err) => {
-        this.logger.error(`request failed: ${err}`);
-        return new Response("internal error\n", { status: 500 });
-      },
-    }, this.fetch);
+    const port = options.port ?? this.config.port;
+    try {
+      this.#server = Deno.serve({
+        port,
+        hostname,
+        onListen: (addr) => {
+          this.#port = (addr as Deno.NetAddr).port;
+          this.#host = hostname;
+          if (!options.quiet) this.logger.info(`serving ${this.url}`);
+          this.#setReady();
+        },
+        onError: (err) => {
+          this.logger.error(`request failed: ${err}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      }, this.fetch);
+    } catch (cause) {
+      return Promise.reject(listenError(cause, hostname, port));
+    }
     return this.#ready.then(() => ({ port: this.#port, url: this.url }));
   }
 
@@ -351,13 +368,35 @@ export class Kite implements ServingKite<Client> {
     return this.#port;
   }
 
-  /** `http://<ip>:<port>/kite`, with 127.0.0.1 for a wildcard listen address. */
+  /**
+   * `http://<ip>:<port>/kite`, with 127.0.0.1 for a wildcard listen address:
+   * the URL to reach this kite from the same machine.
+   */
   get url(): string {
-    const ip = this.config.ip;
-    const host = ip === "0.0.0.0" || ip === "" || ip === "::"
-      ? "127.0.0.1"
-      : ip;
-    return `http://${host}:${this.#port}/kite`;
+    const ip = this.#host ?? this.config.ip;
+    return `http://${isWildcard(ip) ? "127.0.0.1" : ip}:${this.#port}/kite`;
+  }
+
+  /**
+   * The URL registered with Kontrol when none is given: {@linkcode Kite.url},
+   * except that a kite listening on every address (`0.0.0.0`, the default)
+   * names this machine's first non-loopback address, as Go's kite does, so
+   * kites on other hosts can reach it. Set `KITE_IP` (or `config.ip`) to
+   * choose the address, or pass a URL to `register()`.
+   */
+  get registerURL(): string {
+    const ip = this.#host ?? this.config.ip;
+    if (!isWildcard(ip)) return this.url;
+    if (!this.#reachable) {
+      this.#reachable = reachableHost();
+      if (this.#reachable.fallback) {
+        this.logger.warning(
+          `registering 127.0.0.1, which other hosts cannot reach: ${this.#reachable.fallback}; ` +
+            "set KITE_IP to this machine's address",
+        );
+      }
+    }
+    return `http://${this.#reachable.host}:${this.#port}/kite`;
   }
 
   /** Stops serving: closes every session and client, then the listener. */

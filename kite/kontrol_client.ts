@@ -10,7 +10,12 @@ import type { Client, ClientOptions } from "./client.ts";
 import type { Clock } from "./clock.ts";
 import type { KiteConfig } from "./config.ts";
 import { KiteError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import {
+  explainKontrolError,
+  isKiteKeyRefusal,
+  unreachableError,
+} from "./kontrol_errors.ts";
+import { type Logger, rateLimited } from "./log.ts";
 import {
   type KiteEvent,
   type KiteIdentity,
@@ -29,8 +34,10 @@ export interface KontrolHost {
   readonly config: KiteConfig;
   /** The identity registered. */
   readonly identity: KiteIdentity;
-  /** The kite's own URL, registered by default. */
+  /** The kite's own URL on this machine. */
   readonly url: string;
+  /** The URL registered by default (reachable from other hosts). */
+  readonly registerURL: string;
   /** Time source for retries and heartbeats. */
   readonly clock: Clock;
   /** Where retries are logged. */
@@ -42,6 +49,9 @@ export interface KontrolHost {
   /** Called when the trusted Kontrol key or kite key changed. */
   onTrustChange(): void;
 }
+
+/** A retry loop says what it waits for at most this often. */
+const RETRY_WARNING_MS = 30_000;
 
 /** A kite found through Kontrol: a ready-to-dial client plus what Kontrol said. */
 export interface FoundKite extends KiteWithToken {
@@ -83,6 +93,11 @@ export interface RegisterHTTPOptions {
  * time; when that connection drops it dials the same URL again, then the
  * others in turn (with backoff after each full round), and re-registers
  * with whichever answers first.
+ *
+ * A call waits at most `config.timeoutMs` (`KITE_TIMEOUT`) for a connection
+ * and as long again for the answer, then fails with an error naming the
+ * URLs. Registration loops keep retrying and log at WARNING, at most every
+ * 30 s, what they wait for.
  */
 export class KontrolClient {
   readonly #kite: KontrolHost;
@@ -96,15 +111,26 @@ export class KontrolClient {
   #closerAdded = false;
   /** Pending waits (backoff), cut short by close(). */
   readonly #sleeps = new Map<number, () => void>();
+  /** The dial loop's waits, also cut short when nobody waits for it. */
+  readonly #dialSleeps = new Map<number, () => void>();
   #registeredURL: string | undefined;
   #registeredOn: Client | undefined;
   #registered = false;
   #registering = false;
   #stopHeartbeats: (() => void) | undefined;
+  /** Callers in {@linkcode KontrolClient.connection}; the dial loop stops at 0. */
+  #waiting = 0;
+  #lastDialError: string | undefined;
+  readonly #warn: (message: string) => void;
 
   /** @internal Use `kite.kontrol`. */
   constructor(kite: KontrolHost) {
     this.#kite = kite;
+    this.#warn = rateLimited(
+      (m) => kite.logger.warning(m),
+      RETRY_WARNING_MS,
+      () => kite.clock.now(),
+    );
   }
 
   /**
@@ -132,7 +158,9 @@ export class KontrolClient {
 
   /**
    * The connection to Kontrol (kiteKey auth), once connected. Dials the
-   * configured URLs in turn until one answers; waits while none does.
+   * configured URLs in turn until one answers.
+   * @throws {KiteError} `timeout` naming the URLs when none answers within
+   * `config.timeoutMs`.
    */
   async connection(): Promise<Client> {
     if (this.#client?.connected) return this.#client;
@@ -149,7 +177,24 @@ export class KontrolClient {
         },
       );
     }
-    return await this.#connecting;
+    const urls = this.urls;
+    const timeoutMs = this.#kite.config.timeoutMs;
+    const clock = this.#kite.clock;
+    let timer: number | undefined;
+    const deadline = new Promise<never>((_, reject) => {
+      timer = clock.setTimeout(
+        () => reject(unreachableError(urls, timeoutMs, this.#lastDialError)),
+        timeoutMs,
+      );
+    });
+    this.#waiting++;
+    try {
+      return await Promise.race([this.#connecting, deadline]);
+    } finally {
+      clock.clearTimeout(timer!);
+      // Nobody waits any more: end the dial loop's pause so it stops.
+      if (--this.#waiting === 0) this.#wakeSleeps();
+    }
   }
 
   /** Dials the URLs, starting with the one last used, until one answers. */
@@ -174,9 +219,11 @@ export class KontrolClient {
         const client = this.#clientFor(urls[index], kiteKey);
         try {
           await client.dial();
+          this.#lastDialError = undefined;
         } catch (err) {
+          this.#lastDialError = (err as Error).message;
           this.#kite.logger.debug(
-            `dial Kontrol ${urls[index]} failed: ${(err as Error).message}`,
+            `dial Kontrol ${urls[index]} failed: ${this.#lastDialError}`,
           );
           continue;
         }
@@ -188,19 +235,26 @@ export class KontrolClient {
         this.#client = client;
         return client;
       }
-      await this.#sleep(backoff.next());
+      if (this.#waiting === 0) throw closedError("nobody waits for it");
+      await this.#sleep(backoff.next(), this.#dialSleeps);
+      if (this.#waiting === 0) throw closedError("nobody waits for it");
     }
   }
 
+  #wakeSleeps(sleeps = this.#dialSleeps): void {
+    for (const wake of sleeps.values()) wake();
+    sleeps.clear();
+  }
+
   /** Waits `ms` on the kite's clock; close() ends the wait early. */
-  #sleep(ms: number): Promise<void> {
+  #sleep(ms: number, sleeps = this.#sleeps): Promise<void> {
     const clock = this.#kite.clock;
     return new Promise((resolve) => {
       const timer = clock.setTimeout(() => {
-        this.#sleeps.delete(timer);
+        sleeps.delete(timer);
         resolve();
       }, ms);
-      this.#sleeps.set(timer, () => {
+      sleeps.set(timer, () => {
         clock.clearTimeout(timer);
         resolve();
       });
@@ -224,8 +278,13 @@ export class KontrolClient {
     client.onDisconnect(() => {
       if (this.#client !== self) return;
       this.#client = undefined;
-      // Reconnect at once (to this URL first, then the others), as Go's DialForever.
-      this.connection().catch(() => {});
+      // Reconnect at once (to this URL first, then the others), as Go's
+      // DialForever; a registered kite keeps trying until it is back.
+      if (this.#registered && !this.#registering && this.#registeredURL) {
+        void this.#registerLoop(this.#registeredURL).catch(() => {});
+      } else {
+        this.connection().catch(() => {});
+      }
     });
     this.#clients.set(url, client);
     return client;
@@ -233,7 +292,15 @@ export class KontrolClient {
 
   async #tell(method: string, ...args: unknown[]): Promise<unknown> {
     const client = await this.connection();
-    return client.tellWithTimeout(method, this.#kite.config.timeoutMs, ...args);
+    try {
+      return await client.tellWithTimeout(
+        method,
+        this.#kite.config.timeoutMs,
+        ...args,
+      );
+    } catch (err) {
+      throw explainKontrolError(err, client.url);
+    }
   }
 
   /**
@@ -244,32 +311,53 @@ export class KontrolClient {
     return this.#registeredOn?.connected ? this.#registeredOn.url : undefined;
   }
 
-  /** Registers `url` (default: the kite's own URL) once. */
-  async register(url: string = this.#kite.url): Promise<RegisterResult> {
+  /**
+   * Registers `url` (default: {@linkcode Kite.registerURL}, reachable from
+   * other hosts) once, and logs at INFO which URL was registered where.
+   */
+  async register(
+    url: string = this.#kite.registerURL,
+  ): Promise<RegisterResult> {
     const client = await this.connection();
-    const result = await client.tellWithTimeout(
-      "register",
-      this.#kite.config.timeoutMs,
-      { url },
-    ) as RegisterResult;
+    let result: RegisterResult;
+    try {
+      result = await client.tellWithTimeout(
+        "register",
+        this.#kite.config.timeoutMs,
+        { url },
+      ) as RegisterResult;
+    } catch (err) {
+      throw explainKontrolError(err, client.url);
+    }
+    const again = this.#registered && this.#registeredURL === url;
     this.#registeredURL = url;
     this.#registered = true;
     this.#registeredOn = client;
     this.#applyRegisterResult(result);
+    this.#kite.logger.info(
+      `${
+        again ? "registered again" : "registered"
+      } ${url} with Kontrol ${client.url}`,
+    );
     return result;
   }
 
   /**
    * Registers and keeps the registration alive: retries until it succeeds
    * and registers again after every reconnect. Resolves on the first success.
+   * While Kontrol cannot be reached it logs a WARNING (at most every 30 s)
+   * and keeps trying.
+   * @throws {KiteError} `authenticationError` at once when Kontrol refuses
+   * the kite.key itself: retrying with the same key cannot succeed.
    */
-  async registerForever(url: string = this.#kite.url): Promise<RegisterResult> {
+  async registerForever(
+    url: string = this.#kite.registerURL,
+  ): Promise<RegisterResult> {
     this.#registeredURL = url;
-    await this.connection();
-    return await this.#registerLoop(url);
+    return await this.#registerLoop(url, true);
   }
 
-  async #registerLoop(url: string): Promise<RegisterResult> {
+  async #registerLoop(url: string, first = false): Promise<RegisterResult> {
     const backoff = new Backoff({ initialMs: 500, maxMs: REGISTER_RETRY_MS });
     const generation = this.#generation;
     this.#registering = true;
@@ -281,10 +369,16 @@ export class KontrolClient {
       } catch (err) {
         this.#registering = false;
         if (generation !== this.#generation) throw err; // closed
-        this.#kite.logger.warning(
-          `register with Kontrol ${this.url} failed: ${(err as Error).message}`,
+        // A first registration with a refused key fails at once; one that
+        // worked before keeps trying (Kontrol may get its old keys back).
+        if (first && isKiteKeyRefusal((err as Error).cause)) throw err;
+        const wait = backoff.next();
+        this.#warn(
+          `registering ${url}: waiting for Kontrol (${
+            (err as Error).message
+          }); retrying every ${Math.ceil(wait / 1000)} s or so`,
         );
-        await this.#sleep(backoff.next());
+        await this.#sleep(wait);
         if (generation !== this.#generation) throw err;
         this.#registering = true;
       }
@@ -297,7 +391,7 @@ export class KontrolClient {
    * `registeragain` (docs/protocol.md §8.3).
    */
   async registerHTTP(
-    url: string = this.#kite.url,
+    url: string = this.#kite.registerURL,
     options: RegisterHTTPOptions = {},
   ): Promise<RegisterResult> {
     const base = this.url.replace(/\/kite\/?$/, "");
@@ -497,8 +591,8 @@ export class KontrolClient {
   close(): void {
     this.#generation++;
     this.#closerAdded = false;
-    for (const wake of this.#sleeps.values()) wake();
-    this.#sleeps.clear();
+    this.#wakeSleeps(this.#sleeps);
+    this.#wakeSleeps(this.#dialSleeps);
     this.#stopHeartbeats?.();
     this.#client = undefined;
     this.#connecting = undefined;
@@ -523,8 +617,8 @@ export class KontrolClient {
   }
 }
 
-function closedError(): KiteError {
-  return new KiteError("sendError", "Kontrol client is closed");
+function closedError(why = "it is closed"): KiteError {
+  return new KiteError("sendError", `Kontrol client stopped: ${why}`);
 }
 
 function messageOf(error: unknown): string {

@@ -38,3 +38,27 @@ export function createLogger(name: string, level: LogLevel): Logger {
     error: at("ERROR"),
   };
 }
+
+/**
+ * A log function that writes at most one line per `intervalMs` (the first
+ * at once); the next line written says how many were held back. For retry
+ * loops, so a user sees what they wait for without a flood.
+ */
+export function rateLimited(
+  log: (message: string) => void,
+  intervalMs: number,
+  now: () => number,
+): (message: string) => void {
+  let last = -Infinity;
+  let held = 0;
+  return (message) => {
+    const t = now();
+    if (t - last < intervalMs) {
+      held++;
+      return;
+    }
+    last = t;
+    log(held > 0 ? `${message} (${held} similar lines held back)` : message);
+    held = 0;
+  };
+}

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import denoJson from "../deno.json" with { type: "json" };
 import type { Clock } from "../kite/clock.ts";
 import { systemClock } from "../kite/clock.ts";
 import type { KiteConfig } from "../kite/config.ts";
@@ -46,8 +47,8 @@ export interface KontrolOptions {
   kiteConfig?: Partial<KiteConfig>;
 }
 
-/** Kontrol's kite version (docs/protocol.md §8.1). */
-export const KONTROL_VERSION = "0.0.1";
+/** Kontrol's kite version: the package version, from `deno.json`. */
+export const KONTROL_VERSION: string = denoJson.version;
 
 /**
  * How long a key pair read by id is reused. Pairs change only by being

@@ -7,8 +7,10 @@
  * @module
  */
 import { readEnv } from "../kite/config.ts";
+import { ListenError, listenError } from "../kite/listen.ts";
 import { writeKiteKey } from "../kite/auth/kitekey.ts";
 import type { Storage } from "../storage/storage.ts";
+import { type DataLock, lockDataDir } from "./data_lock.ts";
 import { Kontrol } from "./kontrol.ts";
 import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
@@ -56,6 +58,11 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     privateKeyFile: s.privateKeyFile,
     dataDir: s.data,
   };
+  let lock: DataLock | undefined;
+  if (s.storage === "kv") {
+    await Deno.mkdir(s.data, { recursive: true });
+    lock = await lockDataDir(s.data);
+  }
   const generating = await needsNewKeyPair(keyOptions);
   const pair = loadKeyPair(keyOptions);
   let storage: Storage;
@@ -63,6 +70,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     storage = await openStorage(s);
   } catch (err) {
     pair.catch(() => {}); // the storage error is the one to report
+    lock?.release();
     throw err;
   }
   const kontrol = new Kontrol({
@@ -70,11 +78,17 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     kontrolURL: s.kontrolURL,
     username: s.username,
   });
+  if (lock) kontrol.kite.addCloser(() => lock.release());
   const since = () => Math.round(performance.now() - started);
   const initialized = kontrol.init(pair);
   try {
     if (!generating) await initialized;
-    await kontrol.kite.serve({ port: s.port, hostname: s.ip });
+    await kontrol.kite.serve({ port: s.port, hostname: s.ip, quiet: true })
+      .catch((err) => {
+        throw err instanceof ListenError
+          ? listenError(err.cause, s.ip, s.port, "--port or KONTROL_PORT")
+          : err;
+      });
     console.log(
       `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ready in ${since()} ms)`,
     );

@@ -48,25 +48,46 @@ function task(name: string, ...args: string[]): Deno.ChildProcess {
   return child;
 }
 
-async function until(
-  what: string,
-  check: () => Promise<boolean>,
-  ms = 15_000,
-): Promise<void> {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (await check().catch(() => false)) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
-
 const up = () =>
   fetch(`http://127.0.0.1:${port}/kite`).then(async (
     r,
   ) => (await r.text(), r.ok));
+/** Fails at once, naming the port, when something already listens on it. */
+function checkPortFree(): void {
+  try {
+    Deno.listen({ hostname: "127.0.0.1", port }).close();
+  } catch (err) {
+    if (!(err instanceof Deno.errors.AddrInUse)) throw err;
+    throw new Error(
+      `port ${port} is already in use (another Kontrol, or a demo still running?): ` +
+        `stop that process, or run the demo on another port: KONTROL_PORT=${
+          port + 1
+        } deno task demo`,
+    );
+  }
+}
+
+/** Waits for Kontrol to answer, failing at once if its process ends first. */
+async function kontrolUp(kontrol: Deno.ChildProcess): Promise<void> {
+  let exited: Deno.CommandStatus | undefined;
+  kontrol.status.then((status) => exited = status);
+  const end = Date.now() + 15_000;
+  while (!exited && Date.now() < end) {
+    if (await up().catch(() => false)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // Let its last lines (the reason) reach the console before ours.
+  await new Promise((r) => setTimeout(r, 200));
+  throw new Error(
+    exited
+      ? `Kontrol exited with code ${exited.code} before serving on port ${port} (its error is above)`
+      : `Kontrol did not answer on port ${port} within 15 s`,
+  );
+}
+
 let code = 0;
 try {
+  checkPortFree();
   const initial = await new Deno.Command("deno", {
     args: ["task", "--quiet", "kontrol", "--initial", "--username", "demo"],
     cwd: root,
@@ -76,8 +97,7 @@ try {
   if (!initial.success) {
     throw new Error(new TextDecoder().decode(initial.stderr));
   }
-  task("kontrol");
-  await until("Kontrol", up);
+  await kontrolUp(task("kontrol"));
   task("example:watch");
   await new Promise((r) => setTimeout(r, 1500));
   const math = task("math:register");

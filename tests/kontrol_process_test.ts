@@ -8,151 +8,19 @@ import { keyIdFor } from "../kontrol/keys.ts";
 import { KONTROL_V8_FLAGS, permissionFlags } from "../kontrol/launch.ts";
 import { readSettings } from "../kontrol/settings.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
-import { GUARD_MS, testKite } from "./helpers/kite_harness.ts";
+import { testKite } from "./helpers/kite_harness.ts";
 import {
   freePort,
   jwtParts,
   KONTROL_PUBLIC,
   verifiesWith,
 } from "./helpers/kontrol_harness.ts";
-import { commandLine, descendants } from "./helpers/processes.ts";
-
-const ROOT = new URL("../", import.meta.url).pathname;
-const FIXTURES = new URL("./fixtures/keys/", import.meta.url).pathname;
-/** A child Deno process needs more than the in-process guard to start. */
-const START_MS = 30_000;
-
-/** The environment a child gets: the deno cache and PATH, plus `extra`. */
-function childEnv(extra: Record<string, string>): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const v = Deno.env.get(name);
-    if (v) env[name] = v;
-  }
-  return { ...env, NO_COLOR: "1", ...extra };
-}
-
-function task(args: string[], env: Record<string, string>): Deno.Command {
-  return new Deno.Command("deno", {
-    args: ["task", "--quiet", "kontrol", ...args],
-    cwd: ROOT,
-    env: childEnv(env),
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  });
-}
-
-/** A spawned `deno task kontrol`, its output, and a way to end it and its children. */
-interface Spawned {
-  child: Deno.ChildProcess;
-  /** stdout and stderr so far. */
-  output(): { stdout: string; stderr: string };
-  /** The exit status, or null if it did not exit within `ms`. */
-  exited(ms: number): Promise<Deno.CommandStatus | null>;
-  /** SIGKILL to the task and everything under it (by pid), then wait for the pipes. */
-  kill(): Promise<void>;
-}
-
-function spawnTask(args: string[], env: Record<string, string>): Spawned {
-  const child = task(args, env).spawn();
-  const out = { stdout: "", stderr: "" };
-  const drain = (stream: ReadableStream<Uint8Array>, key: keyof typeof out) =>
-    stream.pipeThrough(new TextDecoderStream()).pipeTo(
-      new WritableStream({ write: (chunk) => void (out[key] += chunk) }),
-    );
-  const drained = Promise.all([
-    drain(child.stdout, "stdout"),
-    drain(child.stderr, "stderr"),
-  ]);
-  const exited = async (ms: number) => {
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const status = await Promise.race([
-      child.status,
-      new Promise<null>((r) => timer = setTimeout(() => r(null), ms)),
-    ]);
-    clearTimeout(timer);
-    if (status) await drained;
-    return status;
-  };
-  const kill = async () => {
-    for (const pid of [...descendants(child.pid), child.pid]) {
-      try {
-        Deno.kill(pid, "SIGKILL");
-      } catch {
-        // already gone
-      }
-    }
-    await child.status;
-    await drained;
-  };
-  return { child, output: () => out, exited, kill };
-}
-
-/** Runs `deno task kontrol …` to completion (killed and failed after START_MS). */
-async function runTask(
-  args: string[],
-  env: Record<string, string>,
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const run = spawnTask(args, env);
-  const status = await run.exited(START_MS);
-  if (!status) {
-    await run.kill();
-    throw new Error(`deno task kontrol ${args.join(" ")} did not exit`);
-  }
-  return { code: status.code, ...run.output() };
-}
-
-/** A `deno task kontrol` process serving until {@linkcode RunningKontrol.stop}. */
-interface RunningKontrol {
-  /** `http://127.0.0.1:<port>/kite` as it printed it. */
-  url: string;
-  /** The command line of the `kontrol/main.ts` process. */
-  mainArgv: string[];
-  /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
-  stop(): Promise<number>;
-}
-
-async function startTask(env: Record<string, string>): Promise<RunningKontrol> {
-  const run = spawnTask([], env);
-  const text = () => run.output().stdout + run.output().stderr;
-  let mainPid = 0;
-  const stop = async (): Promise<number> => {
-    const pids = mainPid ? [mainPid] : descendants(run.child.pid);
-    for (const pid of pids) {
-      try {
-        Deno.kill(pid, "SIGTERM");
-      } catch {
-        // already gone
-      }
-    }
-    const status = await run.exited(GUARD_MS);
-    if (!status) {
-      await run.kill();
-      throw new Error(`kontrol did not stop on SIGTERM:\n${text()}`);
-    }
-    return status.code;
-  };
-  const deadline = Date.now() + START_MS;
-  let match: RegExpMatchArray | null = null;
-  while (!(match = text().match(/Kontrol listening on (\S+)/))) {
-    if (Date.now() > deadline) {
-      await stop().catch(() => {});
-      throw new Error(`kontrol did not start:\n${text()}`);
-    }
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const main = descendants(run.child.pid).find((pid) =>
-    commandLine(pid).some((a) => a.endsWith("kontrol/main.ts"))
-  );
-  if (!main) {
-    await stop().catch(() => {});
-    throw new Error("no kontrol/main.ts process under deno task");
-  }
-  mainPid = main;
-  return { url: match[1], mainArgv: commandLine(main), stop };
-}
+import {
+  FIXTURES,
+  type RunningKontrol,
+  runTask,
+  startTask,
+} from "./helpers/kontrol_task.ts";
 
 Deno.test("deno task kontrol --help lists the flags and their variables", async () => {
   const { code, stdout } = await runTask(["--help"], {});
