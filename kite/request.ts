@@ -22,8 +22,19 @@ export class Request {
   readonly auth: Auth | null;
   /** The caller's identity as it claimed it. */
   readonly remoteKite: KiteIdentity;
-  /** Authenticated username, or the claimed one when auth was skipped. */
-  username: string;
+  /**
+   * The username the caller's credential proved, or `undefined` when the
+   * call was not authenticated: the method or kite has authentication off,
+   * or the call came on a connection this kite dialed (spec §6.9). Never
+   * the claimed name, so a handler that trusts it cannot be lied to. Unlike
+   * Go's `Request.Username`, which falls back to the claimed name.
+   */
+  username: string | undefined;
+  /**
+   * The username the caller *says* it has (`kite.username` of the call),
+   * never verified: fine for greetings and logs, never for decisions.
+   */
+  readonly claimedUsername: string;
   /** Verified claims of the credential, when authenticated. */
   claims: Record<string, unknown> | undefined;
 
@@ -47,7 +58,8 @@ export class Request {
     this.localKite = init.localKite;
     this.auth = init.auth;
     this.remoteKite = init.remoteKite;
-    this.username = init.remoteKite.username;
+    this.username = undefined;
+    this.claimedUsername = init.remoteKite.username;
     this.claims = undefined;
   }
 

@@ -98,6 +98,21 @@ export async function pairForKontrolKey(
   return { pair: stored, rotated: false };
 }
 
+/**
+ * The username the caller's credential proved. Every Kontrol method but
+ * `registerMachine` requires authentication, so this only fails if that
+ * was turned off — and then nothing is signed for a claimed name.
+ */
+function authenticatedUser(r: Request): string {
+  if (r.username === undefined) {
+    throw new KiteError(
+      "authenticationError",
+      "No authentication information is provided",
+    );
+  }
+  return r.username;
+}
+
 function requireKiteKey(r: Request): void {
   if (r.auth?.type !== "kiteKey") {
     throw new KiteError(
@@ -110,7 +125,7 @@ function requireKiteKey(r: Request): void {
 /** The identity a registering kite claims on its connection, with the authenticated username. */
 function registeringIdentity(r: Request): KiteIdentity {
   const claimed = r.client.remote ?? r.remoteKite;
-  const kite = makeIdentity({ ...claimed, username: r.username });
+  const kite = makeIdentity({ ...claimed, username: authenticatedUser(r) });
   const problem = identityProblem(kite);
   if (problem) throw new KiteError("argumentError", problem);
   return kite;
@@ -171,6 +186,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       throw new KiteError("argumentError", "query is missing");
     }
     const query = queryFromArgs(arg.query);
+    const caller = authenticatedUser(r);
     // Shuffled, as Go's Kontrol does: callers that take the first match
     // spread over the instances instead of all hitting the same one.
     const found = shuffle([...await kontrol.storage.get(query)]);
@@ -181,7 +197,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       kite: k.kite,
       url: k.url,
       keyId: k.keyId,
-      token: await tokenFor(kontrol, audienceFor(k.kite), r.username, k.keyId),
+      token: await tokenFor(kontrol, audienceFor(k.kite), caller, k.keyId),
     })));
     if (typeof arg.watchCallback !== "function") return { kites };
     const watcherID = crypto.randomUUID();
@@ -195,7 +211,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
           event.token = await tokenFor(
             kontrol,
             audienceFor(ev.kite),
-            r.username,
+            caller,
             ev.keyId ?? "",
           );
         } catch (err) {
@@ -239,7 +255,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     return tokenFor(
       kontrol,
       audienceFor(found[0].kite),
-      r.username,
+      authenticatedUser(r),
       found[0].keyId,
       arg.force === true,
     );
@@ -257,15 +273,24 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       throw new KiteError("genericError", "no valid authentication key found");
     }
     const authType = r.args.one().get("authType");
+    let username: unknown;
     try {
-      await hook(authType.isNull() ? "" : authType.string(), r);
+      username = await hook(authType.isNull() ? "" : authType.string(), r);
     } catch (err) {
       throw new KiteError(
         "authenticationError",
         `cannot authenticate user: ${(err as Error).message}`,
       );
     }
-    return await kontrol.signKiteKey(r.remoteKite.username);
+    // Auth is off for this method, so the caller's kite.username is only a
+    // claim: the key is signed for the name the hook vouches for, or none.
+    if (typeof username !== "string" || username === "") {
+      throw new KiteError(
+        "authenticationError",
+        "cannot authenticate user: machineAuthenticate named no user",
+      );
+    }
+    return await kontrol.signKiteKey(username);
   }).disableAuthentication();
 }
 

@@ -17,11 +17,17 @@ import { addHttpRoutes } from "./http.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
 import { signKiteKey, TokenCache } from "./tokens.ts";
 
-/** Checks a `registerMachine` caller; throw to refuse. */
+/**
+ * Checks a `registerMachine` caller and resolves with the username it
+ * proved; the new kite.key is signed for that name. Throw to refuse.
+ * `registerMachine` runs without kite authentication, so
+ * `request.claimedUsername` is only what the caller says; a hook that
+ * resolves with nothing gets the call refused.
+ */
 export type MachineAuthenticate = (
   authType: string,
   request: Request,
-) => Promise<void>;
+) => Promise<string>;
 
 /** Options for {@linkcode Kontrol}. */
 export interface KontrolOptions {

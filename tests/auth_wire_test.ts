@@ -127,7 +127,7 @@ async function withSecret(
   });
   let ran = 0;
   kite.method("secret")!.postHandle(() => void ran++);
-  kite.handle("whoami", (r) => r.username).disableAuthentication();
+  kite.handle("whoami", (r) => r.claimedUsername).disableAuthentication();
   const caller = testKite("caller", {}, { clock });
   try {
     const { url } = await kite.serve();

@@ -169,3 +169,30 @@ Deno.test("authz: a token Kontrol signs for one kite by id is refused by the use
     await tk.close();
   }
 });
+
+Deno.test("authz: a claimed username never shows as the authenticated one", async () => {
+  const victim = testKite("victim");
+  const attacker = testKite("attacker", { username: "alice" });
+  const seen: [string | undefined, string][] = [];
+  const record = (r: { username?: string; claimedUsername: string }) =>
+    void seen.push([r.username, r.claimedUsername]);
+  victim.handle("open", record).disableAuthentication();
+  victim.handle("closed", record);
+  // Calls back over the connection the victim dialed: not authenticated (spec §6.9).
+  attacker.handle("callMeBack", (r) => r.client.tell("closed"))
+    .disableAuthentication();
+  try {
+    const { url } = await victim.serve();
+    const toVictim = attacker.newClient(url);
+    await toVictim.dial();
+    await toVictim.tell("open");
+    const { url: attackerUrl } = await attacker.serve();
+    const toAttacker = victim.newClient(attackerUrl);
+    await toAttacker.dial();
+    await toAttacker.tell("callMeBack");
+    assertEquals(seen, [[undefined, "alice"], [undefined, "alice"]]);
+  } finally {
+    await attacker.close();
+    await victim.close();
+  }
+});

@@ -342,13 +342,16 @@ for (const engine of ENGINES) {
     }));
 }
 
-Deno.test("registerMachine with a hook signs a kite.key for the claimed user", async () => {
+Deno.test("registerMachine with a hook signs a kite.key for the user the hook names, never the claimed one", async () => {
   const seen: string[] = [];
   const tk = await startTestKontrol({
-    machineAuthenticate: (authType) => {
-      seen.push(authType);
+    machineAuthenticate: (authType, r) => {
+      seen.push(`${authType} ${r.claimedUsername} ${r.username}`);
+      if (authType === "silent") {
+        return Promise.resolve(undefined as unknown as string);
+      }
       if (authType !== "password") throw new Error("bad auth type");
-      return Promise.resolve();
+      return Promise.resolve("dave");
     },
   });
   const caller = testKite("caller", { username: "carol" });
@@ -363,12 +366,27 @@ Deno.test("registerMachine with a hook signs a kite.key for the claimed user", a
       [err.type, err.message],
       ["authenticationError", "cannot authenticate user: bad auth type"],
     );
+    const silent = await assertRejects(
+      () => client.tell("registerMachine", { authType: "silent" }),
+      KiteError,
+    ) as KiteError;
+    assertEquals(
+      [silent.type, silent.message],
+      [
+        "authenticationError",
+        "cannot authenticate user: machineAuthenticate named no user",
+      ],
+    );
     const key = await client.tell("registerMachine", { authType: "password" });
     assert(typeof key === "string" && await verifiesWith(key, KONTROL_PUBLIC));
     const { claims } = jwtParts(key);
-    assertEquals(claims.sub, "carol");
+    assertEquals(claims.sub, "dave", "the caller claimed carol");
     assertEquals(claims.kontrolKey, KONTROL_PUBLIC);
-    assertEquals(seen, ["other", "password"]);
+    assertEquals(seen, [
+      "other carol undefined",
+      "silent carol undefined",
+      "password carol undefined",
+    ]);
   } finally {
     await caller.close();
     await tk.close();
@@ -380,7 +398,7 @@ Deno.test("Kontrol serves while its key pair is still coming; minting a kite.key
   const storage = new MemoryStorage();
   const kontrol = new Kontrol({
     storage,
-    machineAuthenticate: () => Promise.resolve(),
+    machineAuthenticate: () => Promise.resolve("carol"),
     kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
   });
   const initialized = kontrol.init(pair.promise);
