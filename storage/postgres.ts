@@ -429,7 +429,11 @@ export class PostgresStorage implements Storage {
       idle_timeout: 60,
       // Jittered like the driver's default, so pools do not recycle at once.
       max_lifetime: 60 * (30 + Math.random() * 30),
-      fetch_types: true,
+      // No array-type lookup on connect: the driver runs it as a promise
+      // nobody awaits, so a reset during it (a server going away) was an
+      // unhandled rejection that ended the process. The schema has no
+      // array columns, so the lookup bought nothing.
+      fetch_types: false,
     } as unknown as DriverOptions);
     this.#listenSql = postgres({
       ...common,

@@ -71,8 +71,11 @@ export interface SharedBackend {
   hostPort: string;
   /** Opens a storage on the server. */
   open(options?: OpenOptions): Promise<Storage>;
-  /** `KONTROL_*` variables pointing `deno task kontrol` at the server. */
-  kontrolEnv(): Record<string, string>;
+  /**
+   * `KONTROL_*` variables pointing `deno task kontrol` at the server, or at
+   * `via` (`host:port` of a proxy in front of it).
+   */
+  kontrolEnv(via?: string): Record<string, string>;
   /**
    * Takes the server down, keeping its data. etcd is killed (SIGKILL): a
    * graceful stop sends HTTP/2 GOAWAY, which can abort a Deno 2.9 process.
@@ -111,9 +114,9 @@ export async function startBackend(
           timeoutMs: o.timeoutMs ?? 2_000,
           onError: o.onError ?? (() => {}),
         }),
-      kontrolEnv: () => ({
+      kontrolEnv: (via) => ({
         KONTROL_STORAGE: "etcd",
-        KONTROL_MACHINES: server.endpoints.join(","),
+        KONTROL_MACHINES: via ? `http://${via}` : server.endpoints.join(","),
       }),
       stop: () => server.stop("SIGKILL"),
       flush: () => Promise.resolve(),
@@ -132,10 +135,14 @@ export async function startBackend(
         timeoutMs: o.timeoutMs ?? 2_000,
         onError: o.onError ?? (() => {}),
       }),
-    kontrolEnv: () => ({
+    kontrolEnv: (via) => ({
       KONTROL_STORAGE: "postgres",
-      KONTROL_POSTGRES_HOST: server.host,
-      KONTROL_POSTGRES_PORT: String(server.port),
+      KONTROL_POSTGRES_HOST: via
+        ? via.slice(0, via.lastIndexOf(":"))
+        : server.host,
+      KONTROL_POSTGRES_PORT: via
+        ? via.slice(via.lastIndexOf(":") + 1)
+        : String(server.port),
       KONTROL_POSTGRES_USERNAME: server.username,
       KONTROL_POSTGRES_PASSWORD: server.password ?? "",
       KONTROL_POSTGRES_DBNAME: server.database,
@@ -256,6 +263,8 @@ export interface KontrolProcess {
   mainArgv: string[];
   /** Everything it printed so far. */
   output(): string;
+  /** True once the task has exited (by itself or killed). */
+  readonly exited: boolean;
   /**
    * Sends `signal` to `kontrol/main.ts` (by pid) and waits until the task
    * exits; resolves with its exit code.
@@ -302,6 +311,8 @@ export async function startKontrolProcess(
       new WritableStream({ write: (chunk) => void (text += chunk) }),
     );
   const drained = Promise.all([drain(child.stdout), drain(child.stderr)]);
+  let exited = false;
+  child.status.then(() => exited = true);
   let mainPid = 0;
   let exitCode: Promise<number> | undefined;
   const kill = (signal: Deno.Signal = "SIGTERM") =>
@@ -343,6 +354,9 @@ export async function startKontrolProcess(
     url: match[1],
     mainArgv: commandLine(mainPid),
     output: () => text,
+    get exited() {
+      return exited;
+    },
     kill,
   };
 }
