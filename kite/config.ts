@@ -136,6 +136,40 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   sockjsDisconnectDelayMs: 10_000,
 });
 
+/** The variables {@linkcode configFromEnv} reads, plus those that locate the kite.key. */
+export const KITE_ENV_VARS: readonly string[] = [
+  "KITE_HOME",
+  "KITE_USERNAME",
+  "KITE_ENVIRONMENT",
+  "KITE_REGION",
+  "KITE_IP",
+  "KITE_PORT",
+  "KITE_KONTROL_URL",
+  "KITE_TRANSPORT",
+  "KITE_TIMEOUT",
+  "KITE_VERIFY_TTL",
+  "KITE_LOG_LEVEL",
+];
+
+/**
+ * Which of `names` Deno may not read (no `--allow-env` for them); such
+ * variables count as unset, so a kite says so instead of ignoring them
+ * silently.
+ */
+export function unreadableEnv(
+  names: readonly string[] = KITE_ENV_VARS,
+): string[] {
+  return names.filter((name) => {
+    try {
+      Deno.env.get(name);
+      return false;
+    } catch (err) {
+      return typeof Deno !== "undefined" &&
+        err instanceof Deno.errors.NotCapable;
+    }
+  });
+}
+
 /** Reads one variable; `undefined` when unset or not permitted. */
 export function readEnv(name: string): string | undefined {
   try {

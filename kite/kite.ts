@@ -9,7 +9,9 @@ import {
   configFromEnv,
   DEFAULT_CONFIG,
   defaultHostname,
+  KITE_ENV_VARS,
   type KiteConfig,
+  unreadableEnv,
 } from "./config.ts";
 import type { Callbacks } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
@@ -35,6 +37,7 @@ import {
 import { SockJsServer } from "./transport/sockjs_server.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
+import { ALLOW_ENV_HINT, type KiteKeyError } from "./auth/kitekey.ts";
 import {
   type CancelWatch,
   type FoundKite,
@@ -114,6 +117,11 @@ export class Kite implements ServingKite<Client> {
   readonly clock: Clock;
   /** Logger. */
   readonly logger: Logger;
+  /**
+   * Why the kite has no kite.key, when it looked for one and found none
+   * (missing file, or a permission Deno was not given).
+   */
+  readonly kiteKeyProblem: Error | undefined;
   /** Checks credentials on accepted connections. */
   authenticator: RequestAuthenticator;
 
@@ -159,9 +167,10 @@ export class Kite implements ServingKite<Client> {
       );
     }
     // Precedence as Go's config.Get(): defaults, kite.key, environment, then code.
+    const kiteKey = loadKiteKeySync(options.kiteKey);
     this.config = {
       ...DEFAULT_CONFIG,
-      ...loadKiteKeySync(options.kiteKey),
+      ...kiteKey.config,
       ...(options.env === false ? {} : configFromEnv()),
       ...options.config,
     };
@@ -173,6 +182,8 @@ export class Kite implements ServingKite<Client> {
       (err) => this.logger.error(`timer failed: ${describe(err)}`),
     );
     this.logger = options.logger ?? createLogger(name, this.config.logLevel);
+    this.kiteKeyProblem = kiteKey.problem;
+    this.#warnAboutPermissions(options.env !== false, kiteKey.problem);
     this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
     this.identity = makeIdentity({
       name,
@@ -185,6 +196,28 @@ export class Kite implements ServingKite<Client> {
     });
     this.#ready = new Promise((resolve) => this.#setReady = resolve);
     addDefaultHandlers(this);
+  }
+
+  /**
+   * A missing permission is named, not taken for an unset variable or an
+   * absent file: `KITE_PORT` ignored without a word would be a mystery.
+   */
+  #warnAboutPermissions(env: boolean, problem: KiteKeyError | undefined): void {
+    const denied = env ? unreadableEnv() : [];
+    if (denied.length > 0) {
+      const names = denied.length === KITE_ENV_VARS.length
+        ? "the KITE_* variables"
+        : denied.join(", ");
+      this.logger.warning(
+        `cannot read ${names} (no --allow-env for them), so their settings are ignored: ` +
+          `run deno with ${ALLOW_ENV_HINT}, or pass env: false to use only the config in code`,
+      );
+    }
+    if (problem?.problem === "permission" && !denied.includes("KITE_HOME")) {
+      this.logger.warning(
+        `${problem.message}; until then this kite has no kite.key for Kontrol`,
+      );
+    }
   }
 
   /**

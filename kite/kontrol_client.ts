@@ -38,6 +38,8 @@ export interface KontrolHost {
   readonly url: string;
   /** The URL registered by default (reachable from other hosts). */
   readonly registerURL: string;
+  /** Why there is no kite.key, when the kite looked for one (said when Kontrol is needed). */
+  readonly kiteKeyProblem?: Error;
   /** Time source for retries and heartbeats. */
   readonly clock: Clock;
   /** Where retries are logged. */
@@ -142,9 +144,14 @@ export class KontrolClient {
     const urls = (this.#kite.config.kontrolURL ?? "").split(",")
       .map((u) => u.trim()).filter((u) => u !== "");
     if (urls.length === 0) {
+      // The kite.key names Kontrol: why it could not be read is the news.
+      const problem = this.#kite.kiteKeyProblem;
       throw new KiteError(
         "sendError",
-        "no Kontrol URL: set KITE_KONTROL_URL or get a kite.key with `deno task kontrol --initial --username <name>`",
+        problem
+          ? `no Kontrol URL, because no kite.key: ${problem.message}`
+          : "no Kontrol URL: set KITE_KONTROL_URL or get a kite.key with `deno task kontrol --initial --username <name>`",
+        problem ? { cause: problem } : {},
       );
     }
     return urls;
@@ -201,9 +208,13 @@ export class KontrolClient {
   async #connect(generation: number): Promise<Client> {
     const kiteKey = this.#kite.config.kiteKey;
     if (!kiteKey) {
+      const problem = this.#kite.kiteKeyProblem;
       throw new KiteError(
         "authenticationError",
-        "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
+        problem
+          ? `no kite.key: ${problem.message}`
+          : "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
+        problem ? { cause: problem } : {},
       );
     }
     const urls = this.urls;

@@ -46,8 +46,16 @@ export interface KiteKey {
   claims: KiteKeyClaims;
 }
 
-/** Why a kite.key could not be used. */
-export type KiteKeyProblem = "missing" | "unreadable" | "malformed";
+/**
+ * Why a kite.key could not be used; `"permission"` when Deno was not given
+ * the `--allow-env` or `--allow-read`/`--allow-write` it needs (the message
+ * names the flag).
+ */
+export type KiteKeyProblem =
+  | "missing"
+  | "unreadable"
+  | "malformed"
+  | "permission";
 
 /** A kite.key that is missing, unreadable or malformed; says how to get one. */
 export class KiteKeyError extends Error {
@@ -82,14 +90,29 @@ export interface KiteHomeEnv {
   USERPROFILE?: string;
 }
 
+/** The `--allow-env` a kite needs for its settings and kite.key. */
+export const ALLOW_ENV_HINT = "--allow-env=KITE_*,HOME";
+
 /**
  * The kite home directory: `$KITE_HOME`, else `~/.kite` (docs/protocol.md §6.11).
  * Reads the process environment unless `env` is given.
- * @throws {KiteKeyError} when neither `KITE_HOME` nor a home directory is set.
+ * @throws {KiteKeyError} when neither `KITE_HOME` nor a home directory is
+ * set, or (`"permission"`) when Deno may not read them.
  */
-export function kiteHome(env: KiteHomeEnv = processEnv()): string {
+export function kiteHome(env?: KiteHomeEnv): string {
+  let denied: string[] = [];
+  if (!env) ({ env, denied } = processEnv());
+  // Without KITE_HOME's value, ~/.kite could be the wrong directory.
   if (env.KITE_HOME) return env.KITE_HOME;
   const home = env.HOME || env.USERPROFILE;
+  if (denied.length > 0 && (!home || denied.includes("KITE_HOME"))) {
+    throw new KiteKeyError(
+      "permission",
+      `cannot locate the kite home: no permission to read ${
+        denied.join(" or ")
+      }; run deno with ${ALLOW_ENV_HINT} (or --allow-env)`,
+    );
+  }
   if (!home) {
     throw new KiteKeyError(
       "missing",
@@ -99,20 +122,27 @@ export function kiteHome(env: KiteHomeEnv = processEnv()): string {
   return joinPath(home, ".kite");
 }
 
-function processEnv(): KiteHomeEnv {
-  // Variables we may not read (narrow --allow-env) count as unset.
+/** True for the error Deno throws when a permission flag is missing. */
+export function isPermissionError(err: unknown): boolean {
+  return typeof Deno !== "undefined" && err instanceof Deno.errors.NotCapable;
+}
+
+function processEnv(): { env: KiteHomeEnv; denied: string[] } {
+  const denied: string[] = [];
   const get = (name: string): string | undefined => {
     try {
       return Deno.env.get(name);
-    } catch {
+    } catch (err) {
+      if (isPermissionError(err)) denied.push(name);
       return undefined;
     }
   };
-  return {
+  const env = {
     KITE_HOME: get("KITE_HOME"),
     HOME: get("HOME"),
     USERPROFILE: Deno.build.os === "windows" ? get("USERPROFILE") : undefined,
   };
+  return { env, denied };
 }
 
 function joinPath(dir: string, name: string): string {
@@ -149,6 +179,13 @@ export async function readKiteKey(
   try {
     text = await Deno.readTextFile(file);
   } catch (cause) {
+    if (isPermissionError(cause)) {
+      throw new KiteKeyError(
+        "permission",
+        `no permission to read the kite.key at ${file}: run deno with --allow-read=${file}`,
+        { path: file, cause },
+      );
+    }
     if (cause instanceof Deno.errors.NotFound) {
       throw new KiteKeyError(
         "missing",
@@ -241,11 +278,20 @@ export async function writeKiteKey(
   }
   const dir = home ?? kiteHome();
   const file = joinPath(dir, KITE_KEY_FILE);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-  // A mode-0400 file cannot be written over, so it is removed first.
-  await Deno.remove(file).catch((error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-  });
-  await Deno.writeTextFile(file, key, { mode: 0o400, createNew: true });
+  try {
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    // A mode-0400 file cannot be written over, so it is removed first.
+    await Deno.remove(file).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+    await Deno.writeTextFile(file, key, { mode: 0o400, createNew: true });
+  } catch (cause) {
+    if (!isPermissionError(cause)) throw cause;
+    throw new KiteKeyError(
+      "permission",
+      `no permission to write the kite.key at ${file}: run deno with --allow-read=${dir} --allow-write=${dir}`,
+      { path: file, cause },
+    );
+  }
   return file;
 }

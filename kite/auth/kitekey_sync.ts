@@ -8,6 +8,7 @@
 import type { KiteConfig } from "../config.ts";
 import { decodeJwt } from "./jwt.ts";
 import {
+  isPermissionError,
   KITE_KEY_FILE,
   KITE_KEY_HINT,
   kiteHome,
@@ -39,20 +40,54 @@ export function kiteKeyConfig(
   return out;
 }
 
+/** What {@linkcode loadKiteKeySync} found. */
+export interface LoadedKiteKey {
+  /** Settings from the key; empty without one. */
+  config: Partial<KiteConfig>;
+  /**
+   * Why there is no key, when one was looked for and not found: the file is
+   * missing, or Deno may not read it or the variables that locate it (the
+   * text names the flag). The kite runs without Kontrol meanwhile.
+   */
+  problem?: KiteKeyError;
+}
+
 /**
  * Settings from `kiteKey` (a JWT), or from `$KITE_HOME/kite.key` when
- * `kiteKey` is undefined. A missing or unreadable file means no settings;
- * a present but malformed one throws {@linkcode KiteKeyError}.
+ * `kiteKey` is undefined. A missing or unreadable file means no settings
+ * and a `problem`; a present but malformed one throws
+ * {@linkcode KiteKeyError}.
  */
-export function loadKiteKeySync(kiteKey?: string | false): Partial<KiteConfig> {
-  if (kiteKey === false) return {};
-  if (typeof kiteKey === "string") return kiteKeyConfig(kiteKey.trim());
-  const path = `${kiteHome()}/${KITE_KEY_FILE}`;
+export function loadKiteKeySync(kiteKey?: string | false): LoadedKiteKey {
+  if (kiteKey === false) return { config: {} };
+  if (typeof kiteKey === "string") {
+    return { config: kiteKeyConfig(kiteKey.trim()) };
+  }
+  let path: string;
+  try {
+    path = `${kiteHome()}/${KITE_KEY_FILE}`;
+  } catch (err) {
+    if (err instanceof KiteKeyError) return { config: {}, problem: err };
+    throw err;
+  }
   let text: string;
   try {
     text = Deno.readTextFileSync(path);
-  } catch {
-    return {}; // no key (or no permission to read it): the kite runs without Kontrol
+  } catch (cause) {
+    const problem = isPermissionError(cause)
+      ? new KiteKeyError(
+        "permission",
+        `no permission to read the kite.key at ${path}: run deno with --allow-read=${path}`,
+        { path, cause },
+      )
+      : new KiteKeyError(
+        cause instanceof Deno.errors.NotFound ? "missing" : "unreadable",
+        `no kite.key at ${path} (${
+          (cause as Error).message
+        }): ${KITE_KEY_HINT}`,
+        { path, cause },
+      );
+    return { config: {}, problem };
   }
-  return kiteKeyConfig(text.trim(), path);
+  return { config: kiteKeyConfig(text.trim(), path) };
 }
