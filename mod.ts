@@ -65,7 +65,11 @@ export type {
   RequestAuthenticator,
   ServeOptions,
 } from "./kite/kite.ts";
-export type { ClientOptions, ConnectionSide } from "./kite/client.ts";
+export type {
+  CallOptions,
+  ClientOptions,
+  ConnectionSide,
+} from "./kite/client.ts";
 export type { FinalFunc, Handler } from "./kite/method.ts";
 export type {
   KiteErrorJSON,
@@ -120,4 +124,8 @@ export type {
   TransportName,
 } from "./kite/transport/session.ts";
 export type { ClientTransport } from "./kite/transport/dial.ts";
-export type { CallReply, ServingKite } from "./kite/serve/serving_kite.ts";
+export type {
+  CallMeta,
+  CallReply,
+  ServingKite,
+} from "./kite/serve/serving_kite.ts";

@@ -6,8 +6,9 @@
  * again — and only its `withArgs` goes through `JSON.parse`.
  *
  * A call fits a template when its text is the template followed by
- * `W}],"callbacks":{"ID":[0,"responseCallback"]}}`, where `W` parses as
- * JSON and `ID` is a callback id. The template is the canonical JSON of the
+ * `W}],"callbacks":{"ID":[0,"responseCallback"]}}` or
+ * `W,"timeout":N}],"callbacks":…` (the caller's time left, see
+ * `serve/deadline.ts`), where `W` parses as JSON and `ID` is a callback id. The template is the canonical JSON of the
  * method, identity and credentials it was learned from, up to
  * `"withArgs":`; so a fitting text is valid JSON, and means exactly that
  * call with `W` and `ID` in place. Anything else is decoded in full.
@@ -16,6 +17,7 @@
  */
 import { FUNCTION_PLACEHOLDER, isCallbackId } from "./dnode/mod.ts";
 import { exceedsJsonDepth } from "./limits.ts";
+import { TIMEOUT_FIELD, wireTimeout } from "./serve/deadline.ts";
 import {
   type Auth,
   identityFromJSON,
@@ -35,6 +37,8 @@ export interface TemplateCall {
   withArgs: unknown;
   /** The id of the response callback. */
   replyTo: number;
+  /** The caller's time left, ms, when the call carried `"timeout"` after `withArgs`. */
+  timeoutMs?: number;
 }
 
 interface Template {
@@ -45,6 +49,7 @@ interface Template {
 }
 
 const BEFORE_ID = '}],"callbacks":{"';
+const TIMEOUT_SUFFIX = ',"' + TIMEOUT_FIELD + '":';
 const AFTER_ID = '":[0,"responseCallback"]}}';
 /** Brackets open around `withArgs`: the message, `arguments`, the options. */
 const WITH_ARGS_DEPTH = 3;
@@ -134,7 +139,18 @@ function read(
   if (argsEnd < t.text.length) return undefined;
   const id = text.slice(argsEnd + BEFORE_ID.length, idEnd);
   if (!isCallbackId(id)) return undefined;
-  const w = text.slice(t.text.length, argsEnd);
+  let w = text.slice(t.text.length, argsEnd);
+  // `W,"timeout":N`: a value followed by more is never one JSON value, so
+  // the split is unambiguous.
+  let timeoutMs: number | undefined;
+  const last = w.charCodeAt(w.length - 1);
+  if (last >= 0x30 && last <= 0x39) {
+    const at = w.lastIndexOf(TIMEOUT_SUFFIX);
+    if (at > 0 && /^\d{1,12}$/.test(w.slice(at + TIMEOUT_SUFFIX.length))) {
+      timeoutMs = wireTimeout(Number(w.slice(at + TIMEOUT_SUFFIX.length)));
+      w = w.slice(0, at);
+    }
+  }
   if (exceedsJsonDepth(w, maxDepth - WITH_ARGS_DEPTH)) return undefined;
   let withArgs: unknown;
   try {
@@ -143,11 +159,13 @@ function read(
     return undefined;
   }
   const auth = t.auth;
-  return {
+  const call: TemplateCall = {
     method: t.method,
     claimed: { ...t.claimed },
     auth: auth !== null && typeof auth === "object" ? { ...auth } : auth,
     withArgs,
     replyTo: Number(id),
   };
+  if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
+  return call;
 }

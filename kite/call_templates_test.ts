@@ -188,3 +188,26 @@ Deno.test("call templates: a few methods at once, the oldest template goes first
   );
   assertEquals(known, methods.slice(1));
 });
+
+Deno.test("call templates: a time left after withArgs is read off, and only a well-formed one", () => {
+  const t = learnedOn("square");
+  const timed = goCall("square", [6], 9).replace(
+    '[6]}],"callbacks"',
+    '[6],"timeout":95}],"callbacks"',
+  );
+  const call = t.match(timed, DEPTH)!;
+  assertEquals(call.withArgs, [6]);
+  assertEquals(call.timeoutMs, 95);
+  assertEquals(call.replyTo, 9);
+  for (const bad of ['"timeout":-1', '"timeout":1e3', '"timeout":"5"']) {
+    const text = goCall("square", [6], 9).replace(
+      '[6]}],"callbacks"',
+      `[6],${bad}}],"callbacks"`,
+    );
+    assertEquals(t.match(text, DEPTH), undefined, bad);
+  }
+  // Inside a string it is data.
+  const inString = goCall("square", ['x,"timeout":5'], 9);
+  assertEquals(t.match(inString, DEPTH)!.withArgs, ['x,"timeout":5']);
+  assertEquals(t.match(inString, DEPTH)!.timeoutMs, undefined);
+});

@@ -33,6 +33,13 @@ import type {
   SessionHandler,
 } from "./transport/session.ts";
 import { type ClientTransport, dial } from "./transport/dial.ts";
+import {
+  CANCEL_METHOD,
+  currentScope,
+  TIMEOUT_FIELD,
+} from "./serve/deadline.ts";
+
+const TIMEOUT_SUFFIX = ',"' + TIMEOUT_FIELD + '":';
 import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
 
 export type { CallReply } from "./serve/serving_kite.ts";
@@ -60,8 +67,18 @@ export interface ClientOptions {
 /** Which side opened the connection; only accepted ones authenticate (docs/protocol.md §6.9). */
 export type ConnectionSide = "dialed" | "accepted";
 
+/** Options of {@linkcode Client.call}. */
+export interface CallOptions {
+  /** Fail with `timeout` after this many ms; sent along as the callee's deadline. @default {0 (none)} */
+  timeoutMs?: number;
+  /** Gives the call up: it fails at once and the callee's `r.signal` aborts (`kite.cancel`). */
+  signal?: AbortSignal;
+}
+
 interface PendingCall {
   method: string;
+  /** Removes the abort listener, when the call has a signal. */
+  off?: () => void;
   resolve(value: unknown): void;
   reject(error: KiteError): void;
   timer?: number;
@@ -357,7 +374,7 @@ export class Client {
    * @throws {KiteError} the remote's error, or `disconnect`/`sendError`.
    */
   tell(method: string, ...args: unknown[]): Promise<unknown> {
-    return this.#callWithRenewal(method, args, 0);
+    return this.#callWithRenewal(method, args, 0, undefined);
   }
 
   /**
@@ -369,7 +386,27 @@ export class Client {
     ms: number,
     ...args: unknown[]
   ): Promise<unknown> {
-    return this.#callWithRenewal(method, args, ms);
+    return this.#callWithRenewal(method, args, ms, undefined);
+  }
+
+  /**
+   * Calls `method` with `args`, with a timeout and/or an abort signal.
+   * Inside a handler serving a call that has a deadline, calls inherit the
+   * time left and are cancelled with it, with or without these options.
+   * @throws {KiteError} as {@linkcode Client.tell}; `timeout` when the time
+   * runs out or the signal aborts.
+   */
+  call(
+    method: string,
+    args: unknown[] = [],
+    options: CallOptions = {},
+  ): Promise<unknown> {
+    return this.#callWithRenewal(
+      method,
+      args,
+      options.timeoutMs ?? 0,
+      options.signal,
+    );
   }
 
   /** Releases a function passed as an argument earlier, so the remote can no longer call it. */
@@ -381,31 +418,62 @@ export class Client {
     method: string,
     args: unknown[],
     timeoutMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     // Without a renewer, no async wrapper: one promise per call, not two.
-    if (!this.#options.renewToken) return this.#call(method, args, timeoutMs);
-    return this.#callRenewing(method, args, timeoutMs);
+    if (!this.#options.renewToken) {
+      return this.#call(method, args, timeoutMs, signal);
+    }
+    return this.#callRenewing(method, args, timeoutMs, signal);
   }
 
   async #callRenewing(
     method: string,
     args: unknown[],
     timeoutMs: number,
+    signal: AbortSignal | undefined,
   ): Promise<unknown> {
     const sent = this.auth;
     try {
-      return await this.#call(method, args, timeoutMs);
+      return await this.#call(method, args, timeoutMs, signal);
     } catch (err) {
       const renew = this.#options.renewToken;
       if (!renew || !isTokenExpired(err) || this.auth?.type !== "token") {
         throw err;
       }
       this.auth = { type: "token", key: await renew(sent?.key ?? "") };
-      return await this.#call(method, args, timeoutMs);
+      return await this.#call(method, args, timeoutMs, signal);
     }
   }
 
-  #call(method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+  #call(
+    method: string,
+    args: unknown[],
+    timeoutMs: number,
+    signal: AbortSignal | undefined,
+  ): Promise<unknown> {
+    // Inside a handler serving a call with a deadline: pass the rest on.
+    const scope = currentScope();
+    if (scope !== undefined && scope.active) {
+      const left = Math.ceil(scope.deadline - this.#kite.clock.now());
+      if (!(left > 0) || scope.signal.aborted) {
+        return Promise.reject(
+          new KiteError(
+            "timeout",
+            `"${method}" not sent: the call being served has been given up`,
+          ),
+        );
+      }
+      if (left !== Infinity && (timeoutMs <= 0 || left < timeoutMs)) {
+        timeoutMs = left;
+      }
+      signal = signal ? AbortSignal.any([signal, scope.signal]) : scope.signal;
+    }
+    if (signal?.aborted) {
+      return Promise.reject(
+        new KiteError("timeout", `"${method}" not sent: cancelled`),
+      );
+    }
     const session = this.#session;
     if (!session || session.closed) {
       const text = this.#closedByUser
@@ -430,9 +498,19 @@ export class Client {
       // Go field order: kite, authentication, responseCallback, withArgs (docs/protocol.md §3.1).
       // An empty list goes out as [] (not Go's null) so kite.js peers see a kite request (docs/protocol.md §12 #6).
       this.#pending.set(id, pending);
+      if (signal) {
+        const onAbort = () => {
+          if (!this.#forget(id)) return;
+          reject(new KiteError("timeout", `"${method}" cancelled`));
+          this.#sendCancel(id);
+        };
+        signal.addEventListener("abort", onAbort, { once: true });
+        pending.off = () => signal.removeEventListener("abort", onAbort);
+      }
       if (timeoutMs > 0) {
         pending.timer = this.#kite.clock.setTimeout(() => {
           this.#pending.delete(id);
+          pending.off?.();
           reject(
             new KiteError(
               "timeout",
@@ -457,8 +535,15 @@ export class Client {
           ? '{"' + id + '":[0,"responseCallback"]}'
           : JSON.stringify(callbacks);
         const head = this.#head(method);
-        const rest = JSON.stringify(withArgs) + '}],"callbacks":' +
-          callbacksJSON + "}";
+        // The time left rides after withArgs, where Go and kite.js skip
+        // it (serve/deadline.ts).
+        const rest = JSON.stringify(withArgs) +
+          (timeoutMs > 0
+            ? TIMEOUT_SUFFIX + Math.ceil(timeoutMs)
+            : signal
+            ? TIMEOUT_SUFFIX + "0"
+            : "") +
+          '}],"callbacks":' + callbacksJSON + "}";
         // A send may end the session (a peer that stopped reading): this
         // call then fails with that reason, not as disconnected.
         this.#sending = id;
@@ -538,7 +623,27 @@ export class Client {
     if (pending.timer !== undefined) {
       this.#kite.clock.clearTimeout(pending.timer);
     }
+    pending.off?.();
     return pending;
+  }
+
+  /** Tells the remote that the call with response callback `id` is given up. */
+  #sendCancel(id: number): void {
+    const session = this.#session;
+    if (!session || session.closed) return;
+    try {
+      session.send(JSON.stringify({
+        method: CANCEL_METHOD,
+        arguments: [{
+          kite: this.#kite.identity,
+          authentication: this.auth,
+          withArgs: [id],
+        }],
+        callbacks: {},
+      }));
+    } catch (err) {
+      this.#kite.logger.debug(`kite.cancel not sent: ${err}`);
+    }
   }
 
   /** Resolves a call from the arguments the remote passed to its response callback (docs/protocol.md §3.2). */
@@ -678,6 +783,7 @@ export class Client {
       if (pending.timer !== undefined) {
         this.#kite.clock.clearTimeout(pending.timer);
       }
+      pending.off?.();
       this.#pending.delete(id);
       pending.reject(error);
     }
@@ -704,6 +810,9 @@ export class Client {
         call.auth,
         call.withArgs,
         (reply) => this.reply(replyTo, reply),
+        call.timeoutMs === undefined
+          ? undefined
+          : { timeoutMs: call.timeoutMs, replyTo },
       );
       return;
     }

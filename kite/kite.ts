@@ -27,7 +27,14 @@ import {
   makeIdentity,
 } from "./protocol.ts";
 import { newRequestId, Request } from "./request.ts";
-import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
+import {
+  CANCEL_METHOD,
+  ServedDeadlines,
+  TIMEOUT_FIELD,
+  wireTimeout,
+  withScope,
+} from "./serve/deadline.ts";
+import type { CallMeta, CallReply, ServingKite } from "./serve/serving_kite.ts";
 import {
   isWildcard,
   listenError,
@@ -134,6 +141,8 @@ export class Kite implements ServingKite<Client> {
   readonly #dialed = new Set<Client>();
   /** Requests being served, per connection (limit `maxConcurrentRequests`). */
   readonly #inFlight = new WeakMap<Client, number>();
+  /** Calls served with a caller's deadline, for `kite.cancel`. */
+  readonly #deadlines: ServedDeadlines<Client>;
   /** Requests being served over all connections (limit `maxKiteRequests`). */
   #serving = 0;
   readonly #hooks = {
@@ -194,6 +203,7 @@ export class Kite implements ServingKite<Client> {
       version,
       hostname: this.config.hostname || defaultHostname(),
     });
+    this.#deadlines = new ServedDeadlines(this.clock);
     this.#ready = new Promise((resolve) => this.#setReady = resolve);
     addDefaultHandlers(this);
   }
@@ -555,6 +565,7 @@ export class Kite implements ServingKite<Client> {
       replyId !== undefined
         ? (reply) => client.reply(replyId, reply)
         : undefined;
+    const timeoutMs = wireTimeout(o[TIMEOUT_FIELD]);
     this.serveCall(
       client,
       method,
@@ -562,6 +573,9 @@ export class Kite implements ServingKite<Client> {
       o.authentication as Auth | null | undefined,
       o.withArgs,
       respond,
+      timeoutMs === undefined
+        ? undefined
+        : { timeoutMs, replyTo: replyTo ?? responseCallbackId(callbacks) },
     );
   }
 
@@ -577,10 +591,16 @@ export class Kite implements ServingKite<Client> {
     auth: Auth | null | undefined,
     w: unknown,
     respond: ((reply: CallReply) => void) | undefined,
+    meta?: CallMeta,
   ): void {
     if (client.side === "accepted" && client.remote === undefined) {
       client.remote = claimed;
       for (const fn of this.#hooks.firstRequest) this.#safely(() => fn(client));
+    }
+    if (method === CANCEL_METHOD) {
+      // No reply: the caller has given up on the call it names.
+      this.#deadlines.cancel(client, Array.isArray(w) ? w[0] : w);
+      return;
     }
     const m = this.#methods.get(method);
     if (!m) {
@@ -623,6 +643,17 @@ export class Kite implements ServingKite<Client> {
       auth: auth ?? null,
       remoteKite: claimed,
     });
+    if (meta?.timeoutMs !== undefined) {
+      const scope = this.#deadlines.begin(client, meta.replyTo, meta.timeoutMs);
+      request.scope = scope;
+      this.#inFlight.set(client, busy + 1);
+      this.#serving++;
+      withScope(scope, () => this.#run(m, request, respond)).finally(() => {
+        scope.end();
+        this.#settled(client);
+      });
+      return;
+    }
     if (this.#isPlain(m, client)) {
       // No hooks, limits or authentication: call the handler directly, and
       // reply at once when it returns a plain value (no promise, no hop).

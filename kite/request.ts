@@ -6,6 +6,7 @@
 import { Args } from "./args.ts";
 import type { Client } from "./client.ts";
 import type { ServingKite } from "./serve/serving_kite.ts";
+import type { CallScope } from "./serve/deadline.ts";
 import type { Auth, KiteIdentity } from "./protocol.ts";
 
 /** One incoming call. */
@@ -37,6 +38,13 @@ export class Request {
   readonly claimedUsername: string;
   /** Verified claims of the credential, when authenticated. */
   claims: Record<string, unknown> | undefined;
+  /**
+   * When the caller gives up, ms since the epoch (on this kite's clock),
+   * for calls sent with a timeout; `undefined` otherwise. Calls the
+   * handler makes to other kites carry the time left automatically.
+   */
+  deadline: number | undefined;
+  #scope: CallScope | undefined;
 
   #id: string | undefined;
 
@@ -61,6 +69,7 @@ export class Request {
     this.username = undefined;
     this.claimedUsername = init.remoteKite.username;
     this.claims = undefined;
+    this.deadline = undefined;
   }
 
   /**
@@ -71,9 +80,18 @@ export class Request {
     return this.#id ??= newRequestId();
   }
 
-  /** Aborted when the caller disconnects. */
+  /**
+   * Aborted when the caller disconnects and, for calls sent with a
+   * timeout, when its deadline passes or the caller cancels the call.
+   */
   get signal(): AbortSignal {
-    return this.client.signal;
+    return this.#scope?.signal ?? this.client.signal;
+  }
+
+  /** @internal Set by the kite for a call that came with a deadline. */
+  set scope(scope: CallScope) {
+    this.#scope = scope;
+    if (Number.isFinite(scope.deadline)) this.deadline = scope.deadline;
   }
 }
 

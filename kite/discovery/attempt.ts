@@ -34,6 +34,7 @@ export async function callOnce(
   deadline: number,
   clock: Clock,
   idempotent: boolean,
+  signal?: AbortSignal,
 ): Promise<Outcome> {
   const start = clock.now();
   member.outstanding++;
@@ -45,16 +46,19 @@ export async function callOnce(
       throw new KiteError("timeout", `No response to "${method}" in time`);
     }
     sent = true;
-    const result = await member.found.client.tellWithTimeout(
-      method,
-      left,
-      ...args,
-    );
+    const result = await member.found.client.call(method, args, {
+      timeoutMs: left,
+      signal,
+    });
     member.breaker.success();
     member.observe(clock.now() - start);
     return { ok: true, result };
   } catch (err) {
     const error = KiteError.from(err);
+    // Given up by the caller: says nothing about the instance.
+    if (signal?.aborted) {
+      return { ok: false, error, connectionLevel: false, retry: false };
+    }
     const kind = judge(error, sent);
     if (kind === "unreachable" || kind === "lost") member.breaker.failure();
     else member.breaker.success();

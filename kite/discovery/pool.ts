@@ -77,6 +77,8 @@ export interface PoolResult {
 export interface PoolCallOptions {
   /** Whole-call timeout over every attempt, ms (0: none). @default {the pool's `timeoutMs`} */
   timeoutMs?: number;
+  /** Gives the call up; the instance serving it sees its `r.signal` abort. */
+  signal?: AbortSignal;
 }
 
 /** What a pool reports to {@linkcode KitePool.onEvent} listeners. */
@@ -223,6 +225,7 @@ export class KitePool {
         deadline,
         clock,
         this.#idempotent.has(method),
+        options.signal,
       );
       if (outcome.ok) {
         return {

@@ -20,6 +20,14 @@ export interface CallReply {
   result: unknown;
 }
 
+/** What else a connection read of an incoming call. */
+export interface CallMeta {
+  /** The caller's time left, ms, from the options field `timeout`. */
+  timeoutMs?: number;
+  /** The id of the call's response callback (what `kite.cancel` names). */
+  replyTo?: number;
+}
+
 /**
  * What a connection sees of its kite. `C` is the connection type (`Client`);
  * a type parameter rather than an import keeps this file below `client.ts`.
@@ -51,6 +59,7 @@ export interface ServingKite<C> {
     auth: Auth | null | undefined,
     withArgs: unknown,
     respond: ((reply: CallReply) => void) | undefined,
+    meta?: CallMeta,
   ): void;
   /** The connection's session opened. */
   notifyConnect(conn: C): void;
