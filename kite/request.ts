@@ -26,7 +26,7 @@ export class Request {
   /**
    * The username the caller's credential proved, or `undefined` when the
    * call was not authenticated: the method or kite has authentication off,
-   * or the call came on a connection this kite dialed (spec §6.9). Never
+   * or the call came on a connection this kite dialed (docs/protocol.md §6.9). Never
    * the claimed name, so a handler that trusts it cannot be lied to. Unlike
    * Go's `Request.Username`, which falls back to the claimed name.
    */

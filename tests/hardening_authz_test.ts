@@ -178,7 +178,7 @@ Deno.test("authz: a claimed username never shows as the authenticated one", asyn
     void seen.push([r.username, r.claimedUsername]);
   victim.handle("open", record).disableAuthentication();
   victim.handle("closed", record);
-  // Calls back over the connection the victim dialed: not authenticated (spec §6.9).
+  // Calls back over the connection the victim dialed: not authenticated (docs/protocol.md §6.9).
   attacker.handle("callMeBack", (r) => r.client.tell("closed"))
     .disableAuthentication();
   try {
