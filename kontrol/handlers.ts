@@ -20,6 +20,7 @@ import type { Request } from "../kite/request.ts";
 import type { StoredKeyPair } from "../storage/storage.ts";
 import type { Kontrol } from "./kontrol.ts";
 import { audienceFor } from "./tokens.ts";
+import { checkFieldLengths, checkLength } from "./limits.ts";
 
 /** How long Kontrol waits for `kite.heartbeat` to be accepted (docs/protocol.md §8.5 step 3). */
 const HEARTBEAT_CALL_TIMEOUT_MS = 4_000;
@@ -123,9 +124,10 @@ function requireKiteKey(r: Request): void {
 }
 
 /** The identity a registering kite claims on its connection, with the authenticated username. */
-function registeringIdentity(r: Request): KiteIdentity {
+function registeringIdentity(r: Request, maxField: number): KiteIdentity {
   const claimed = r.client.remote ?? r.remoteKite;
   const kite = makeIdentity({ ...claimed, username: authenticatedUser(r) });
+  checkFieldLengths(kite, maxField);
   const problem = identityProblem(kite);
   if (problem) throw new KiteError("argumentError", problem);
   return kite;
@@ -136,20 +138,58 @@ interface Watcher {
   cancel(): void;
 }
 
+/** Counts per key, forgetting keys that drop to zero. */
+class Counts<K> {
+  #counts = new Map<K, number>();
+  get(key: K): number {
+    return this.#counts.get(key) ?? 0;
+  }
+  add(key: K, delta: number): void {
+    const n = this.get(key) + delta;
+    if (n > 0) this.#counts.set(key, n);
+    else this.#counts.delete(key);
+  }
+}
+
 /** Registers Kontrol's methods on its kite. */
 export function addKontrolHandlers(kontrol: Kontrol): void {
   const kite = kontrol.kite;
   const watchers = new Map<string, Watcher>();
+  const watchersOf = new Counts<Client>();
+  const watchersBy = new Counts<string>();
+  const limits = kontrol.limits;
+
+  /** Refuses a watcher past the per-connection or per-user quota. */
+  const checkWatcherQuota = (client: Client, username: string): void => {
+    const quotas: [number, number, string][] = [
+      [
+        watchersOf.get(client),
+        limits.maxWatchersPerConnection,
+        "this connection has %n watchers, the most Kontrol allows (maxWatchersPerConnection, KONTROL_MAXWATCHERSPERCONNECTION)",
+      ],
+      [
+        watchersBy.get(username),
+        limits.maxWatchersPerUser,
+        `user ${username} has %n watchers, the most Kontrol allows (maxWatchersPerUser, KONTROL_MAXWATCHERSPERUSER); cancel some with cancelWatcher`,
+      ],
+    ];
+    for (const [n, max, text] of quotas) {
+      if (n >= max) {
+        throw new KiteError("requestLimitError", text.replace("%n", `${n}`));
+      }
+    }
+  };
 
   kite.handle("register", async (r) => {
     requireKiteKey(r);
     const arg = r.args.one().object<{ url?: unknown }>();
     const url = typeof arg.url === "string" ? arg.url : "";
     if (!url) throw new KiteError("genericError", "empty url");
+    checkLength("url", url, limits.maxUrlLength);
     if (!URL.canParse(url)) {
       throw new KiteError("argumentError", `invalid url: ${url}`);
     }
-    const identity = registeringIdentity(r);
+    const identity = registeringIdentity(r, limits.maxFieldLength);
     const { pair, rotated } = await pairForKontrolKey(
       kontrol,
       r.claims?.kontrolKey,
@@ -186,7 +226,10 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       throw new KiteError("argumentError", "query is missing");
     }
     const query = queryFromArgs(arg.query);
+    checkFieldLengths(query, limits.maxFieldLength);
     const caller = authenticatedUser(r);
+    const watching = typeof arg.watchCallback === "function";
+    if (watching) checkWatcherQuota(r.client, caller);
     // Shuffled, as Go's Kontrol does: callers that take the first match
     // spread over the instances instead of all hitting the same one.
     const found = shuffle([...await kontrol.storage.get(query)]);
@@ -199,7 +242,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       keyId: k.keyId,
       token: await tokenFor(kontrol, audienceFor(k.kite), caller, k.keyId),
     })));
-    if (typeof arg.watchCallback !== "function") return { kites };
+    if (!watching) return { kites };
     const watcherID = crypto.randomUUID();
     const callback = arg.watchCallback as (reply: unknown) => void;
     const client = r.client;
@@ -224,11 +267,15 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     });
     const off = client.onDisconnect(() => cancel());
     const cancel = () => {
+      if (!watchers.delete(watcherID)) return;
       unsubscribe();
       off();
-      watchers.delete(watcherID);
+      watchersOf.add(client, -1);
+      watchersBy.add(caller, -1);
     };
     watchers.set(watcherID, { client, cancel });
+    watchersOf.add(client, 1);
+    watchersBy.add(caller, 1);
     return { kites, watcherID };
   });
 
@@ -245,6 +292,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
   kite.handle("getToken", async (r) => {
     const arg = r.args.one().object<Record<string, unknown>>();
     const query = queryFromArgs(arg);
+    checkFieldLengths(query, limits.maxFieldLength);
     const found = await kontrol.storage.get(query);
     if (found.length > 1) {
       throw new KiteError("genericError", "query matches more than one kite");

@@ -7,6 +7,7 @@
 import { KiteError } from "../kite/errors.ts";
 import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
 import { pairForKontrolKey } from "./handlers.ts";
+import { checkFieldLengths, checkLength } from "./limits.ts";
 import type { Kontrol } from "./kontrol.ts";
 
 /** Go's http.Error shape: text/plain, `{"err":"…"}` plus a newline. */
@@ -17,11 +18,17 @@ function fail(status: number, message: string): Response {
   });
 }
 
+/** The peer's IP address, when the server knows it. */
+function remoteHost(info?: Deno.ServeHandlerInfo): string | undefined {
+  const addr = info?.remoteAddr as Deno.NetAddr | undefined;
+  return addr?.hostname;
+}
+
 /** Mounts `/register` and `/heartbeat` on Kontrol's kite. */
 export function addHttpRoutes(kontrol: Kontrol): void {
   const kite = kontrol.kite;
 
-  kite.handleHTTP("/register", async (req) => {
+  kite.handleHTTP("/register", async (req, info) => {
     if (req.method !== "POST") return fail(405, "method not allowed");
     let body: Record<string, unknown>;
     try {
@@ -42,6 +49,13 @@ export function addHttpRoutes(kontrol: Kontrol): void {
     }
     const url = typeof body.url === "string" ? body.url : "";
     if (!url) return fail(400, "empty url");
+    const limits = kontrol.limits;
+    try {
+      // Before the url is echoed, parsed or stored.
+      checkLength("url", url, limits.maxUrlLength);
+    } catch (err) {
+      return fail(400, (err as Error).message);
+    }
     if (!URL.canParse(url)) return fail(400, `invalid url: ${url}`);
     let outcome;
     try {
@@ -55,6 +69,11 @@ export function addHttpRoutes(kontrol: Kontrol): void {
     const identity = identityFromJSON(body.kite);
     if (!identity) return fail(400, "kite is missing or malformed");
     identity.username = outcome.username;
+    try {
+      checkFieldLengths(identity, limits.maxFieldLength);
+    } catch (err) {
+      return fail(400, (err as Error).message);
+    }
     const problem = identityProblem(identity);
     if (problem) return fail(400, problem);
     let resolved;
@@ -64,14 +83,20 @@ export function addHttpRoutes(kontrol: Kontrol): void {
       return fail(400, (err as Error).message);
     }
     try {
-      await kontrol.registry.register({
-        kite: identity,
-        url,
-        keyId: resolved.pair.id,
-      });
+      await kontrol.registry.register(
+        {
+          kite: identity,
+          url,
+          keyId: resolved.pair.id,
+        },
+        undefined,
+        { address: remoteHost(info) },
+      );
     } catch (err) {
       // Another user's id is a refusal, not a storage failure.
-      if (err instanceof KiteError) return fail(403, err.message);
+      if (err instanceof KiteError) {
+        return fail(err.type === "requestLimitError" ? 429 : 403, err.message);
+      }
       return fail(500, `storage: ${(err as Error).message}`);
     }
     const result: Record<string, unknown> = {
@@ -87,9 +112,10 @@ export function addHttpRoutes(kontrol: Kontrol): void {
     });
   });
 
-  kite.handleHTTP("/heartbeat", (req) => {
+  kite.handleHTTP("/heartbeat", (req, info) => {
     const id = new URL(req.url).searchParams.get("id");
     if (!id) return new Response("query id is empty\n", { status: 400 });
-    return new Response(kontrol.registry.ping(id) ? "pong" : "registeragain");
+    const alive = kontrol.registry.httpPing(id, remoteHost(info));
+    return new Response(alive ? "pong" : "registeragain");
   });
 }

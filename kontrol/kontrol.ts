@@ -14,6 +14,7 @@ import { Authenticator, TrustedKeys } from "../kite/auth/verify.ts";
 import { generateKeyPair, trimPem } from "../kite/auth/keys.ts";
 import { addKontrolHandlers } from "./handlers.ts";
 import { addHttpRoutes } from "./http.ts";
+import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
 import { signKiteKey, TokenCache } from "./tokens.ts";
 
@@ -49,6 +50,8 @@ export interface KontrolOptions {
   staleAfterMs?: number;
   /** Authorises `registerMachine`; without it the method is refused (as Go). */
   machineAuthenticate?: MachineAuthenticate;
+  /** Per-user quotas and sizes; see {@linkcode KontrolLimits} for the defaults. */
+  limits?: Partial<KontrolLimits>;
   /** Settings for Kontrol's own kite (port, ip, log level...). */
   kiteConfig?: Partial<KiteConfig>;
 }
@@ -85,6 +88,8 @@ export class Kontrol {
   readonly username: string;
   /** Options in force. */
   readonly options: Readonly<KontrolOptions>;
+  /** Quotas and sizes in force. */
+  readonly limits: Readonly<KontrolLimits>;
   readonly #clock: Clock;
   #selfPair: StoredKeyPair | undefined;
   /** Settles when {@linkcode Kontrol.init} has settled the signing pair. */
@@ -104,6 +109,7 @@ export class Kontrol {
     this.#clock = options.clock ?? systemClock;
     this.username = options.username ?? "kontrol";
     this.#kontrolURL = options.kontrolURL;
+    this.limits = kontrolLimits(options.limits);
     this.kite = new Kite("kontrol", KONTROL_VERSION, {
       clock: this.#clock,
       // Kontrol issues kite keys and needs none: reading $KITE_HOME would
@@ -116,6 +122,7 @@ export class Kontrol {
       this.#clock,
       this.kite.logger,
       options.timing,
+      this.limits,
     );
     this.tokens = new TokenCache({
       clock: this.#clock,

@@ -77,6 +77,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     storage,
     kontrolURL: s.kontrolURL,
     username: s.username,
+    limits: s.limits,
   });
   if (lock) kontrol.kite.addCloser(() => lock.release());
   const since = () => Math.round(performance.now() - started);

@@ -15,10 +15,16 @@
  */
 export { Kontrol, KONTROL_VERSION } from "./kontrol.ts";
 export { DEFAULT_TIMING, Registry } from "./registry.ts";
+export { DEFAULT_KONTROL_LIMITS } from "./limits.ts";
 export { audienceFor, signKiteKey, signToken, TokenCache } from "./tokens.ts";
 export { loadKeyPair, loadKeyPairFiles, loadOrCreateKeyPair } from "./keys.ts";
 export type { KontrolOptions, MachineAuthenticate } from "./kontrol.ts";
-export type { RegistryTiming } from "./registry.ts";
+export type { KontrolLimits } from "./limits.ts";
+export type {
+  HttpRegistration,
+  RegistryLimits,
+  RegistryTiming,
+} from "./registry.ts";
 // The core types Kontrol's API mentions, so this entry point documents itself.
 export type * from "../mod.ts";
 export type { KeyCache, PemKeyPair, RsaAlg } from "../kite/auth/keys.ts";

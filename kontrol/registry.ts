@@ -12,6 +12,24 @@ import { KiteError } from "../kite/errors.ts";
 import type { Logger } from "../kite/log.ts";
 import { makeQuery } from "../kite/protocol.ts";
 import type { KiteRecord, Storage } from "../storage/storage.ts";
+import {
+  DEFAULT_KONTROL_LIMITS,
+  type KontrolLimits,
+  MAX_RETAINED_IDS,
+} from "./limits.ts";
+import { IdOwners } from "./owners.ts";
+
+/** The limits a {@linkcode Registry} enforces. */
+export type RegistryLimits = Pick<
+  KontrolLimits,
+  "maxKitesPerUser" | "idRetentionMs" | "httpProofMs"
+>;
+
+/** How an HTTP registration was made, for its unauthenticated heartbeats. */
+export interface HttpRegistration {
+  /** The address the authenticated `POST /register` came from, if known. */
+  address?: string;
+}
 
 /** Timing of liveness checks. */
 export interface RegistryTiming {
@@ -39,6 +57,10 @@ interface Entry {
   /** When this process last wrote the record (kept after failures). */
   wroteAt: number;
   off: (() => void) | undefined;
+  /** Set for HTTP registrations: only those take `/heartbeat` pings. */
+  http: HttpRegistration | undefined;
+  /** When the kite last proved itself (registered with its kite.key). */
+  provenAt: number;
 }
 
 /**
@@ -64,6 +86,10 @@ export class Registry {
   #timer: number | undefined;
   #closing = false;
   #refreshFailing = false;
+  readonly #limits: RegistryLimits;
+  /** Supervised kites per username. */
+  readonly #perUser = new Map<string, number>();
+  readonly #owners: IdOwners;
 
   /** Creates an empty registry. */
   constructor(
@@ -71,11 +97,18 @@ export class Registry {
     clock: Clock,
     logger: Logger,
     timing: Partial<RegistryTiming> = {},
+    limits: RegistryLimits = DEFAULT_KONTROL_LIMITS,
   ) {
     this.#storage = storage;
     this.#clock = clock;
     this.#logger = logger;
     this.#timing = { ...DEFAULT_TIMING, ...timing };
+    this.#limits = limits;
+    this.#owners = new IdOwners({
+      retentionMs: limits.idRetentionMs,
+      maxIds: MAX_RETAINED_IDS,
+      maxIdsPerUser: limits.maxKitesPerUser * 2,
+    });
   }
 
   /** Timing in force. */
@@ -91,28 +124,45 @@ export class Registry {
   /**
    * Stores a registration and supervises it. With a `client` (dnode
    * registration) the kite is deregistered as soon as that connection
-   * closes; without (HTTP) only the heartbeat timer applies.
-   * @throws {KiteError} when another user's kite holds the id: storage is
-   * keyed by id, so reusing an id seen in `getKites` would replace that
-   * kite's entry (and send its callers, with their tokens, elsewhere).
+   * closes; without (HTTP, `http` then says how it came) only the
+   * heartbeat timer applies.
+   * @throws {KiteError} `genericError` when another user's kite holds the
+   * id, now or within `idRetentionMs` of leaving: storage is keyed by id, so
+   * reusing an id seen in `getKites` would replace that kite's entry (and
+   * send its callers, with their tokens, elsewhere), or lock its owner out.
+   * `requestLimitError` when the user has `maxKitesPerUser` kites here.
    */
-  async register(record: KiteRecord, client?: Client): Promise<void> {
+  async register(
+    record: KiteRecord,
+    client?: Client,
+    http?: HttpRegistration,
+  ): Promise<void> {
     const id = record.kite.id;
-    if (!await this.#upsertOwned(record)) {
+    const username = record.kite.username;
+    const owner = this.#owners.owner(id, this.#clock.now());
+    if (owner !== undefined && owner !== username) throw taken(id);
+    const current = this.#entries.get(id)?.record.kite.username;
+    const count = this.#perUser.get(username) ?? 0;
+    if (current !== username && count >= this.#limits.maxKitesPerUser) {
       throw new KiteError(
-        "genericError",
-        `kite id ${id} is registered by another user`,
+        "requestLimitError",
+        `user ${username} has ${count} kites registered, the most this Kontrol allows (maxKitesPerUser, KONTROL_MAXKITESPERUSER)`,
       );
     }
+    if (!await this.#upsertOwned(record)) throw taken(id);
     this.#drop(id);
     const now = this.#clock.now();
+    this.#owners.claim(id, username, now);
     const entry: Entry = {
       record,
       lastSeen: now,
       lastWrite: now,
       wroteAt: now,
       off: undefined,
+      http: client ? undefined : http ?? {},
+      provenAt: now,
     };
+    this.#perUser.set(username, (this.#perUser.get(username) ?? 0) + 1);
     if (client) {
       entry.off = client.onDisconnect(() => {
         if (this.#entries.get(id) === entry && !this.#closing) {
@@ -150,6 +200,26 @@ export class Registry {
       });
     }
     return true;
+  }
+
+  /**
+   * An unauthenticated `GET /heartbeat?id=` (docs/protocol.md §8.3): Go
+   * kites send nothing but the id, which every user can read. So it only
+   * keeps alive an HTTP registration, from the address that registered it,
+   * for `httpProofMs` after the kite last registered with its kite.key;
+   * otherwise the answer is `registeragain` and nothing is refreshed (an
+   * honest kite then registers again at once).
+   */
+  httpPing(id: string, address?: string): boolean {
+    const entry = this.#entries.get(id);
+    if (!entry?.http) return false;
+    const from = entry.http.address;
+    if (from !== undefined && address !== undefined && from !== address) {
+      return false;
+    }
+    const proof = this.#limits.httpProofMs;
+    if (proof > 0 && this.#clock.now() - entry.provenAt >= proof) return false;
+    return this.ping(id);
   }
 
   /** True when this process supervises the id. */
@@ -252,9 +322,22 @@ export class Registry {
     if (!entry) return;
     entry.off?.();
     this.#entries.delete(id);
+    const username = entry.record.kite.username;
+    const left = (this.#perUser.get(username) ?? 1) - 1;
+    if (left > 0) this.#perUser.set(username, left);
+    else this.#perUser.delete(username);
+    // The id stays its owner's for a while after the kite left.
+    this.#owners.claim(id, username, this.#clock.now());
     if (this.#entries.size === 0 && this.#timer !== undefined) {
       this.#clock.clearTimeout(this.#timer);
       this.#timer = undefined;
     }
   }
+}
+
+function taken(id: string): KiteError {
+  return new KiteError(
+    "genericError",
+    `kite id ${id} is registered by another user`,
+  );
 }

@@ -4,6 +4,11 @@
  *
  * @module
  */
+import {
+  DEFAULT_KONTROL_LIMITS,
+  type KontrolLimits,
+  kontrolLimits,
+} from "./limits.ts";
 
 /** Storage engines Kontrol can run on. */
 export type StorageEngine = "kv" | "memory" | "etcd" | "postgres";
@@ -48,10 +53,69 @@ export interface KontrolSettings {
   kiteHome: string;
   /** Print help and exit. */
   help: boolean;
+  /** Per-user quotas and sizes (see `kontrol/limits.ts` for the defaults). */
+  limits: KontrolLimits;
 }
 
+/** A flag: settings key, env suffix, description. */
+type Option = [keyof KontrolSettings | LimitKey, string, string];
+
+type LimitKey =
+  | "maxKitesPerUser"
+  | "maxWatchersPerConnection"
+  | "maxWatchersPerUser"
+  | "maxFieldLength"
+  | "maxUrlLength"
+  | "idRetention"
+  | "httpProof";
+
+const D = DEFAULT_KONTROL_LIMITS;
+
+/** The quota flags; the two durations are in seconds. */
+const LIMIT_OPTIONS: [LimitKey, string, string][] = [
+  [
+    "maxKitesPerUser",
+    "MAXKITESPERUSER",
+    `kites one user may have registered at once (default ${D.maxKitesPerUser})`,
+  ],
+  [
+    "maxWatchersPerConnection",
+    "MAXWATCHERSPERCONNECTION",
+    `watchers one connection may hold (default ${D.maxWatchersPerConnection})`,
+  ],
+  [
+    "maxWatchersPerUser",
+    "MAXWATCHERSPERUSER",
+    `watchers one user may hold (default ${D.maxWatchersPerUser})`,
+  ],
+  [
+    "maxFieldLength",
+    "MAXFIELDLENGTH",
+    `longest kite identity or query field (default ${D.maxFieldLength})`,
+  ],
+  [
+    "maxUrlLength",
+    "MAXURLLENGTH",
+    `longest registered URL (default ${D.maxUrlLength})`,
+  ],
+  [
+    "idRetention",
+    "IDRETENTION",
+    `seconds a kite id stays its user's after the kite left (default ${
+      D.idRetentionMs / 1000
+    })`,
+  ],
+  [
+    "httpProof",
+    "HTTPPROOF",
+    `seconds an HTTP registration lives on /heartbeat alone before registeragain (default ${
+      D.httpProofMs / 1000
+    })`,
+  ],
+];
+
 /** Flag name (lower-case, as Go's multiconfig) → env suffix and description. */
-const OPTIONS: [keyof KontrolSettings, string, string][] = [
+const OPTIONS: Option[] = [
   ["ip", "IP", "listen address (default 0.0.0.0)"],
   ["port", "PORT", "listen port (default 4000)"],
   [
@@ -92,6 +156,7 @@ const OPTIONS: [keyof KontrolSettings, string, string][] = [
     "PostgreSQL connect timeout, seconds (default 20)",
   ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
+  ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
 
 /** `--help` text. */
@@ -130,7 +195,7 @@ export function readSettings(
   args: string[],
   env: (name: string) => string | undefined,
 ): KontrolSettings {
-  const raw = new Map<keyof KontrolSettings, string>();
+  const raw = new Map<Option[0], string>();
   for (const [key, suffix] of OPTIONS) {
     const v = env(`KONTROL_${suffix}`);
     if (v !== undefined && v !== "") raw.set(key, v);
@@ -159,7 +224,7 @@ export function readSettings(
     if (value === undefined) throw new RangeError(`flag ${arg} needs a value`);
     raw.set(key, value);
   }
-  const num = (key: keyof KontrolSettings, fallback: number): number => {
+  const num = (key: Option[0], fallback: number): number => {
     const v = raw.get(key);
     if (v === undefined) return fallback;
     const n = Number(v);
@@ -203,5 +268,17 @@ export function readSettings(
     initialUser: initial ? raw.get("username") ?? "" : "",
     kiteHome: home,
     help,
+    limits: kontrolLimits({
+      maxKitesPerUser: num("maxKitesPerUser", D.maxKitesPerUser),
+      maxWatchersPerConnection: num(
+        "maxWatchersPerConnection",
+        D.maxWatchersPerConnection,
+      ),
+      maxWatchersPerUser: num("maxWatchersPerUser", D.maxWatchersPerUser),
+      maxFieldLength: num("maxFieldLength", D.maxFieldLength),
+      maxUrlLength: num("maxUrlLength", D.maxUrlLength),
+      idRetentionMs: num("idRetention", D.idRetentionMs / 1000) * 1000,
+      httpProofMs: num("httpProof", D.httpProofMs / 1000) * 1000,
+    }),
   };
 }

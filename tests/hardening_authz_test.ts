@@ -5,6 +5,8 @@
  * kite id squatting, broad tokens, claimed usernames.
  */
 import { KiteError } from "../mod.ts";
+import { ManualClock } from "../kite/clock.ts";
+import { type KiteIdentity, makeIdentity } from "../kite/protocol.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { settle, testKite, waitFor } from "./helpers/kite_harness.ts";
 import { residentBytes } from "./helpers/processes.ts";
@@ -194,5 +196,250 @@ Deno.test("authz: a claimed username never shows as the authenticated one", asyn
   } finally {
     await attacker.close();
     await victim.close();
+  }
+});
+
+/** `POST /register` of `identity` at `url` with `kiteKey`: status and body. */
+async function registerHTTP(
+  base: string,
+  identity: KiteIdentity,
+  url: string,
+  kiteKey: string,
+): Promise<[number, string]> {
+  const res = await fetch(`${base}/register`, {
+    method: "POST",
+    body: JSON.stringify({
+      url,
+      kite: identity,
+      auth: { type: "kiteKey", key: kiteKey },
+    }),
+  });
+  return [res.status, await res.text()];
+}
+
+function identityOf(username: string, fields: Partial<KiteIdentity> = {}) {
+  return makeIdentity({
+    name: "files",
+    username,
+    id: crypto.randomUUID(),
+    environment: "test",
+    region: "local",
+    version: "1.0.0",
+    hostname: "h1",
+    ...fields,
+  });
+}
+
+Deno.test("authz: a user cannot take, hold or lock out another user's kite id", async () => {
+  const clock = new ManualClock(Date.UTC(2026, 11, 7));
+  const tk = await startTestKontrol({ clock });
+  const aliceKey = await tk.kiteKey("alice");
+  const bob = await kontrolKite(tk, "files", "bob");
+  const id = bob.identity.id;
+  const heartbeat = async (kiteId: string, hostname = "127.0.0.1") => {
+    const res = await tk.kontrol.kite.fetch(
+      new Request(`${tk.base}/heartbeat?id=${kiteId}`),
+      {
+        remoteAddr: { transport: "tcp", hostname, port: 40000 },
+        completed: Promise.resolve(),
+      },
+    );
+    return await res.text();
+  };
+  try {
+    // Bob's kite registers, then goes away: its id was public meanwhile.
+    await bob.serve();
+    await bob.register();
+    assertEquals(await heartbeat(id), "registeragain", "a dnode kite's id");
+    await bob.close();
+    await waitFor(() => !tk.kontrol.registry.has(id), "bob's deregistration");
+
+    // Alice grabs the id at once, over HTTP...
+    const [status, body] = await registerHTTP(
+      tk.base,
+      { ...bob.identity, username: "alice" },
+      "http://127.0.0.1:1/kite",
+      aliceKey,
+    );
+    assertEquals(
+      [status, body],
+      [
+        403,
+        JSON.stringify({ err: `kite id ${id} is registered by another user` }) +
+        "\n",
+      ],
+    );
+    // ...and over a connection.
+    const squatter = await kontrolKite(tk, "files", "alice", { id });
+    try {
+      await squatter.serve();
+      const r = await settle(squatter.register());
+      assert(!r.ok && r.error instanceof KiteError, "alice took bob's id");
+      assertEquals(
+        r.error.message,
+        `kite id ${id} is registered by another user`,
+      );
+    } finally {
+      await squatter.close();
+    }
+
+    // Bob's kite comes back with its id.
+    const back = await kontrolKite(tk, "files", "bob", { id });
+    try {
+      await back.serve();
+      assertEquals((await back.register()).url, back.url);
+    } finally {
+      await back.close();
+    }
+
+    // An HTTP registration of bob's: alice's unauthenticated heartbeats...
+    const httpBob = identityOf("bob");
+    assertEquals(
+      (await registerHTTP(
+        tk.base,
+        httpBob,
+        "http://127.0.0.1:2/kite",
+        await tk.kiteKey("bob"),
+      ))[0],
+      200,
+    );
+    // ...from another address count for nothing,
+    assertEquals(await heartbeat(httpBob.id, "10.0.0.66"), "registeragain");
+    // ...and from the same host keep it only until it must prove itself again.
+    let answer = "pong";
+    let beats = 0;
+    while (answer === "pong" && beats < 100) {
+      await clock.advance(10_000);
+      answer = await heartbeat(httpBob.id);
+      beats++;
+    }
+    assertEquals(
+      [answer, beats],
+      ["registeragain", 60],
+      "10 min of pings at 10 s",
+    );
+    await clock.advance(30_000);
+    await waitFor(
+      () => !tk.kontrol.registry.has(httpBob.id),
+      "the unproven registration to expire",
+    );
+  } finally {
+    await tk.close();
+  }
+});
+
+Deno.test("authz: Kontrol's quotas — URL and field lengths, kites and watchers per user", async () => {
+  const tk = await startTestKontrol({
+    limits: {
+      maxKitesPerUser: 3,
+      maxWatchersPerConnection: 2,
+      maxWatchersPerUser: 3,
+    },
+  });
+  const mallory = await kontrolKite(tk, "probe", "mallory");
+  const key = await tk.kiteKey("mallory");
+  try {
+    // A 50 KB URL, over HTTP and over a connection: refused without being echoed.
+    const long = `http://127.0.0.1:1/${"a".repeat(50 * 1024)}`;
+    const [status, body] = await registerHTTP(
+      tk.base,
+      identityOf("mallory"),
+      long,
+      key,
+    );
+    assertEquals([status, body], [
+      400,
+      JSON.stringify({
+        err: `url is too long (${long.length} characters, at most 2048)`,
+      }) + "\n",
+    ]);
+    await mallory.serve();
+    const viaDnode = await settle(mallory.register(long));
+    assert(!viaDnode.ok && viaDnode.error instanceof KiteError);
+    assertEquals(viaDnode.error.type, "argumentError");
+    assertEquals(
+      viaDnode.error.message,
+      `url is too long (${long.length} characters, at most 2048)`,
+    );
+    const [fieldStatus, fieldBody] = await registerHTTP(
+      tk.base,
+      identityOf("mallory", { hostname: "h".repeat(300) }),
+      "http://127.0.0.1:1/kite",
+      key,
+    );
+    assertEquals([fieldStatus, JSON.parse(fieldBody).err], [
+      400,
+      "kite field hostname is too long (300 characters, at most 255)",
+    ]);
+    const client = mallory.newClient(tk.url);
+    await client.dial();
+    const bigQuery = await settle(
+      client.tell("getKites", { query: { username: "x".repeat(10_000) } }),
+    );
+    assert(!bigQuery.ok && bigQuery.error instanceof KiteError);
+    assertEquals(
+      [bigQuery.error.type, bigQuery.error.message],
+      [
+        "argumentError",
+        "kite field username is too long (10000 characters, at most 255)",
+      ],
+    );
+
+    // Kites per user.
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      statuses.push(
+        (await registerHTTP(
+          tk.base,
+          identityOf("mallory"),
+          `http://127.0.0.1:${i + 1}/kite`,
+          key,
+        ))[0],
+      );
+    }
+    assertEquals(statuses, [200, 200, 200, 429]);
+    assertEquals(
+      (await registerHTTP(
+        tk.base,
+        identityOf("bob"),
+        "http://127.0.0.1:9/kite",
+        await tk.kiteKey("bob"),
+      ))[0],
+      200,
+      "other users are not affected",
+    );
+
+    // Watchers per connection and per user.
+    const watch = (c: typeof client) =>
+      settle(
+        c.tell("getKites", {
+          query: { username: "bob" },
+          watchCallback: () => {},
+        }),
+      );
+    assert((await watch(client)).ok);
+    assert((await watch(client)).ok);
+    const third = await watch(client);
+    assert(!third.ok && third.error instanceof KiteError);
+    assertEquals(third.error.type, "requestLimitError");
+    const second = mallory.newClient(tk.url);
+    await second.dial();
+    assert((await watch(second)).ok);
+    const fourth = await watch(second);
+    assert(!fourth.ok && fourth.error instanceof KiteError);
+    assert(
+      fourth.error.message.startsWith("user mallory has 3 watchers"),
+      fourth.error.message,
+    );
+    // Watchers end with their connection.
+    client.close();
+    await waitFor(
+      async () => (await watch(second)).ok,
+      "a watcher slot after a disconnect",
+    );
+    second.close();
+  } finally {
+    await mallory.close();
+    await tk.close();
   }
 });

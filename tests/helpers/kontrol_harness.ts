@@ -49,6 +49,8 @@ export interface TestKontrolOptions {
   timing?: Partial<RegistryTiming>;
   /** Passed through to {@linkcode Kontrol}. */
   machineAuthenticate?: KontrolOptions["machineAuthenticate"];
+  /** Quotas, passed through to {@linkcode Kontrol}. */
+  limits?: KontrolOptions["limits"];
   /** Runs after `init()`, before serving (e.g. to wrap `kontrol.kite.fetch`). */
   beforeServe?: (kontrol: Kontrol) => void;
 }
@@ -93,6 +95,7 @@ export async function startTestKontrol(
     username: options.username,
     timing: options.timing,
     machineAuthenticate: options.machineAuthenticate,
+    limits: options.limits,
     kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
   });
   try {
