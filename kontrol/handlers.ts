@@ -281,6 +281,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
 
   kite.handle("cancelWatcher", (r) => {
     const id = r.args.one().string();
+    checkLength("watcher id", id, limits.maxFieldLength); // echoed below
     const watcher = watchers.get(id);
     if (!watcher || watcher.client !== r.client) {
       throw new KiteError("genericError", `no watcher ${id}`);

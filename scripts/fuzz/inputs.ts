@@ -150,6 +150,24 @@ function nested(rng: Rng, depth: number, leaf: unknown): unknown {
   return v;
 }
 
+/**
+ * A JWT of about `size` characters whose `kontrolKey` claim is filler and
+ * whose signature matches nothing; `nonce` makes each one distinct.
+ */
+function forgedJwt(nonce: number, size: number): string {
+  const b64u = (text: string) =>
+    btoa(text).replace(/=+$/, "").replace(/\+/g, "-").replace(/\//g, "_");
+  const claims = {
+    sub: "mallory",
+    iss: "kontrol",
+    jti: String(nonce),
+    kontrolKey: `-----BEGIN PUBLIC KEY-----${"A".repeat(size * 3 / 4 | 0)}`,
+  };
+  return `${b64u(JSON.stringify({ alg: "RS256", typ: "JWT" }))}.${
+    b64u(JSON.stringify(claims))
+  }.AAAA`;
+}
+
 function closeOn(code: number, reason: RegExp): Expect {
   return { type: "close", code, reason };
 }
@@ -613,6 +631,7 @@ function liveKontrol(rng: Rng, ctx: GenContext): WsInput {
     numericMethod: 1,
     unknownMethod: 1,
     badAuth: 4,
+    forgedCredential: 2,
     wrongArgs: 5,
     registerMachine: 1,
   });
@@ -687,6 +706,28 @@ function liveKontrol(rng: Rng, ctx: GenContext): WsInput {
           call(method, [{ query: { username: "x" } }], cb, { auth: bad })
         ),
         errorOf(["authenticationError"], message),
+      );
+    }
+    case "forgedCredential": {
+      // Every size up to most of a message: the server must refuse each one
+      // without keeping anything of it (issue #15, finding 5).
+      const most = Math.floor(ctx.maxMessageBytes * 0.6);
+      const size = rng.pick(
+        [0, 1, 100, 4096, 16_000, 16_384, 16_385, 65_536, most]
+          .filter((n) => n <= most),
+      );
+      const type = rng.pick(["kiteKey", "token"]);
+      const key = rng.chance(0.7)
+        ? forgedJwt(rng.int(1e9), size)
+        : `${rng.int(1e9)}${"A".repeat(size)}`;
+      const method = rng.pick(["register", "getKites", "getToken", "getKey"]);
+      return ws(
+        msg((cb) =>
+          call(method, [{ query: { username: "x" } }], cb, {
+            auth: { type, key },
+          })
+        ),
+        errorOf(["authenticationError"], new RegExp(`^${type}: `)),
       );
     }
     case "wrongArgs": {
