@@ -13,11 +13,9 @@ import {
   assertEquals,
   assertRejects,
 } from "../tests/helpers/assert.ts";
-import { requireBinary, startBlackhole } from "../tests/helpers/binaries.ts";
+import { startBlackhole } from "../tests/helpers/binaries.ts";
 import { type EtcdServer, startEtcd } from "../tests/helpers/etcd_server.ts";
 import { eventually, within } from "../tests/helpers/wait.ts";
-
-const etcdBinary = requireBinary("etcd", "etcd-server");
 
 function kite(name: string, fields: Partial<KiteIdentity> = {}): KiteIdentity {
   return makeIdentity({
@@ -85,9 +83,8 @@ Deno.test("EtcdStorage times out against a server that never answers", async () 
 
 Deno.test({
   name: "EtcdStorage against a real etcd",
-  ignore: etcdBinary.ignore,
   async fn(t) {
-    const server = await startEtcd({ binary: etcdBinary.path });
+    const server = await startEtcd();
     let prefixes = 0;
     const open: Array<EtcdStorage> = [];
     const connect = async (

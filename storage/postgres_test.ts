@@ -20,20 +20,12 @@ import {
   assertRejects,
   assertThrows,
 } from "../tests/helpers/assert.ts";
-import {
-  postgresBinDirs,
-  requireBinary,
-  startBlackhole,
-} from "../tests/helpers/binaries.ts";
+import { startBlackhole } from "../tests/helpers/binaries.ts";
 import {
   type PostgresServer,
   startPostgres,
 } from "../tests/helpers/postgres_server.ts";
 import { eventually, within } from "../tests/helpers/wait.ts";
-
-const postgresBinary = requireBinary("postgres", "postgresql", {
-  extraDirs: postgresBinDirs(),
-});
 
 function kite(name: string, fields: Partial<KiteIdentity> = {}): KiteIdentity {
   return makeIdentity({
@@ -151,7 +143,6 @@ Deno.test("PostgresStorage times out against a server that never answers", async
 
 Deno.test({
   name: "PostgresStorage against a real PostgreSQL",
-  ignore: postgresBinary.ignore,
   async fn(t) {
     const server = await startPostgres();
     const admin = postgres({

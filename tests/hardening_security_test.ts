@@ -122,8 +122,7 @@ Deno.test("security: registerMachine is refused without a machineAuthenticate ho
 
 Deno.test({
   name: "security: kite.prompt waiting on a terminal does not freeze the kite",
-  // Needs `script` (util-linux) for a pseudo-terminal.
-  ignore: !hasScript(),
+  // Needs `script` (bsdutils) for a pseudo-terminal; deno task test checks for it.
   fn: async () => {
     const fixture = new URL("./fixtures/prompt_kite.ts", import.meta.url)
       .pathname;
@@ -181,12 +180,3 @@ Deno.test({
     }
   },
 });
-
-function hasScript(): boolean {
-  try {
-    return new Deno.Command("script", { args: ["--version"] }).outputSync()
-      .success;
-  } catch {
-    return false;
-  }
-}

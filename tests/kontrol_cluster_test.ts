@@ -20,7 +20,6 @@ import {
 import {
   clusterKite,
   type ClusterKontrol,
-  ENGINE_BINARIES,
   KONTROL_KEY_FILES,
   KONTROL_PRIVATE,
   type KontrolProcess,
@@ -101,7 +100,6 @@ async function pair(
 for (const engine of SHARED_ENGINES) {
   Deno.test({
     name: `${engine}: two Kontrols on one ${engine} share their kites`,
-    ignore: ENGINE_BINARIES[engine].ignore,
     async fn(t) {
       const backend = await startBackend(engine);
       try {

@@ -12,7 +12,6 @@ import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { within } from "./helpers/kite_harness.ts";
 import {
   clusterKite,
-  ENGINE_BINARIES,
   SHARED_ENGINES,
   startBackend,
   startClusterKontrol,
@@ -29,7 +28,6 @@ for (const engine of SHARED_ENGINES) {
     name: `${engine}: Kontrol rides out a ${
       OUTAGE_MS / 1000
     } s storage outage, 0 registrations lost`,
-    ignore: ENGINE_BINARIES[engine].ignore,
     async fn() {
       const backend = await startBackend(engine);
       const kites: Kite[] = [];
@@ -129,7 +127,6 @@ for (const engine of SHARED_ENGINES) {
 Deno.test({
   name:
     "postgres: after a crash empties the UNLOGGED kite table, Kontrol writes its kites back",
-  ignore: ENGINE_BINARIES.postgres.ignore,
   async fn() {
     const backend = await startBackend("postgres");
     const kites: Kite[] = [];

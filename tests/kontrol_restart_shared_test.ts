@@ -11,7 +11,6 @@ import { assertEquals } from "./helpers/assert.ts";
 import {
   clusterKite,
   type ClusterKontrol,
-  ENGINE_BINARIES,
   SHARED_ENGINES,
   startBackend,
   startClusterKontrol,
@@ -24,7 +23,6 @@ for (const engine of SHARED_ENGINES) {
   Deno.test({
     name:
       `${engine}: ${N} registerForever kites are back within 15 s of a Kontrol restart under load, 0 lost`,
-    ignore: ENGINE_BINARIES[engine].ignore,
     async fn() {
       const backend = await startBackend(engine);
       const port = freePort();

@@ -13,7 +13,6 @@ import type { Kite } from "../mod.ts";
 import { assert } from "./helpers/assert.ts";
 import {
   clusterKite,
-  ENGINE_BINARIES,
   KONTROL_KEY_FILES,
   type KontrolProcess,
   SHARED_ENGINES,
@@ -32,7 +31,6 @@ for (const engine of SHARED_ENGINES) {
   Deno.test({
     name:
       `${engine}: a Kontrol process outlives reset and killed database connections and serves once the server is back`,
-    ignore: ENGINE_BINARIES[engine].ignore,
     async fn() {
       const backend = await startBackend(engine);
       const proxy = await startResetProxy(backend.hostPort);

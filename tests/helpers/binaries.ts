@@ -2,28 +2,14 @@
  * Finding and running the external servers integration tests depend on
  * (etcd, PostgreSQL).
  *
- * A missing binary skips the tests that need it, with a message saying what
- * to install — except under `CI=true`, where the tests run and fail, so a
- * broken CI image cannot pass by skipping everything.
+ * A missing binary fails the tests that need it, never skips them:
+ * `deno task test` installs what is missing first, or stops with what to
+ * install (scripts/setup_test_env.ts).
  *
  * @module
  */
 
-/** A server binary a test file needs. */
-export interface RequiredBinary {
-  /** Binary name, e.g. `etcd`. */
-  name: string;
-  /** Debian package that provides it. */
-  aptPackage: string;
-  /** Absolute path, or `undefined` when not found. */
-  path: string | undefined;
-  /** Pass as `Deno.test`'s `ignore`: true only when missing and not in CI. */
-  ignore: boolean;
-  /** What to install, for skip and failure messages. */
-  missingMessage: string;
-}
-
-/** Options for {@linkcode findBinary} and {@linkcode requireBinary}. */
+/** Options for {@linkcode findBinary}. */
 export interface FindBinaryOptions {
   /** Directories searched after `PATH`. @default {[]} */
   extraDirs?: string[];
@@ -49,31 +35,6 @@ export function findBinary(
     if (isExecutableFile(candidate)) return candidate;
   }
   return undefined;
-}
-
-/** True when running under CI (`CI=true`), where missing binaries fail. */
-export function inCI(): boolean {
-  return (Deno.env.get("CI") ?? "").toLowerCase() === "true";
-}
-
-/**
- * Describes a binary the tests of a file need. When it is missing outside
- * CI, a warning says what to install and `ignore` is true; under `CI=true`
- * `ignore` stays false so the tests fail on the missing binary.
- */
-export function requireBinary(
-  name: string,
-  aptPackage: string,
-  options: FindBinaryOptions = {},
-): RequiredBinary {
-  const path = findBinary(name, options);
-  const missingMessage =
-    `${name} not found on PATH: install it with \`apt-get install ${aptPackage}\``;
-  const ignore = path === undefined && !inCI();
-  if (ignore) {
-    console.warn(`skipping tests that need ${name}: ${missingMessage}`);
-  }
-  return { name, aptPackage, path, ignore, missingMessage };
 }
 
 /** The `bin` directories of installed Debian PostgreSQL versions, newest first. */

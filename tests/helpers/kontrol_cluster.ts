@@ -16,11 +16,6 @@ import type { Storage } from "../../storage/storage.ts";
 import { EtcdStorage } from "../../storage/etcd.ts";
 import { PostgresStorage } from "../../storage/postgres.ts";
 import { fixtureKey } from "../fixtures/jwt.ts";
-import {
-  postgresBinDirs,
-  requireBinary,
-  type RequiredBinary,
-} from "./binaries.ts";
 import { type EtcdServer, startEtcd } from "./etcd_server.ts";
 import { type PostgresServer, startPostgres } from "./postgres_server.ts";
 import { MemoryLogger } from "./kite_harness.ts";
@@ -32,14 +27,6 @@ export type SharedEngine = "etcd" | "postgres";
 
 /** Both shared engines, for test tables. */
 export const SHARED_ENGINES: readonly SharedEngine[] = ["etcd", "postgres"];
-
-/** The server binary each engine needs (skip locally when missing, fail in CI). */
-export const ENGINE_BINARIES: Record<SharedEngine, RequiredBinary> = {
-  etcd: requireBinary("etcd", "etcd-server"),
-  postgres: requireBinary("postgres", "postgresql", {
-    extraDirs: postgresBinDirs(),
-  }),
-};
 
 /** The fixture private key every cluster Kontrol signs with. */
 export const KONTROL_PRIVATE: string = fixtureKey("kontrol_pkcs8.pem");
@@ -100,9 +87,7 @@ export async function startBackend(
   engine: SharedEngine,
 ): Promise<SharedBackend> {
   if (engine === "etcd") {
-    const server: EtcdServer = await startEtcd({
-      binary: ENGINE_BINARIES.etcd.path,
-    });
+    const server: EtcdServer = await startEtcd();
     return {
       engine,
       hostPort: new URL(server.endpoints[0]).host,

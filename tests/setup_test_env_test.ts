@@ -1,0 +1,68 @@
+/**
+ * The set-up step of `deno task test` (scripts/setup_test_env.ts): silent
+ * when everything is there, and one line naming what is missing and the
+ * `apt-get install` command otherwise. These runs never install anything
+ * (`KITE_TEST_INSTALL=0`).
+ */
+import { missingLine, REQUIREMENTS } from "../scripts/setup_test_env.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+
+const SCRIPT = new URL("../scripts/setup_test_env.ts", import.meta.url);
+
+async function runSetup(
+  env: Record<string, string>,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--quiet",
+      "--allow-read",
+      "--allow-env",
+      "--allow-run",
+      "--allow-sys=uid",
+      SCRIPT.href,
+    ],
+    env: { NO_COLOR: "1", KITE_TEST_INSTALL: "0", ...env },
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const text = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+}
+
+Deno.test("set-up: on this machine everything is there, and it says nothing", async () => {
+  const run = await runSetup({});
+  assertEquals(run, { code: 0, stdout: "", stderr: "" });
+});
+
+Deno.test("set-up: with the programs off PATH it stops with one line naming the packages", async () => {
+  const bin = await Deno.makeTempDir({ prefix: "kite-setup-" });
+  try {
+    // Only Deno itself on PATH: everything found through PATH is missing.
+    await Deno.symlink(Deno.execPath(), `${bin}/deno`);
+    const run = await runSetup({ PATH: bin });
+    assertEquals(run.code, 1);
+    assertEquals(run.stdout, "");
+    const lines = run.stderr.trimEnd().split("\n");
+    assertEquals(lines.length, 1, run.stderr);
+    for (const pkg of ["etcd-server", "chromium", "prometheus", "nodejs"]) {
+      assert(lines[0].includes(pkg), lines[0]);
+    }
+    assert(lines[0].includes("apt-get install -y "), lines[0]);
+  } finally {
+    await Deno.remove(bin, { recursive: true });
+  }
+});
+
+Deno.test("set-up: the line says sudo, or that root gets it installed", () => {
+  const missing = REQUIREMENTS.filter((r) => r.what === "etcd");
+  assertEquals(
+    missingLine(missing, false),
+    "deno task test: missing etcd; install with `sudo apt-get install -y etcd-server` (as root, `deno task test` installs them itself)",
+  );
+  assertEquals(
+    missingLine(missing, true),
+    "deno task test: missing etcd; install with `apt-get install -y etcd-server`",
+  );
+});
