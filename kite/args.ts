@@ -45,7 +45,14 @@ export class Args {
   sliceOfLength(n: number): Args[] {
     const items = this.slice();
     if (items.length !== n) {
-      this.#fail(`an array of ${n} elements (got ${items.length})`);
+      // The top level is the caller's argument list: say it in those words.
+      const what = this.#where === "withArgs"
+        ? `${n} argument${n === 1 ? "" : "s"}`
+        : `an array of ${n} element${n === 1 ? "" : "s"}`;
+      throw new KiteError(
+        "argumentError",
+        `${this.#where}: expected ${what}, got ${items.length}`,
+      );
     }
     return items;
   }

@@ -56,11 +56,15 @@ Deno.test("Args mismatches throw argumentError naming the path and both types", 
   );
   assertArgumentError(
     () => args.one(),
-    "withArgs: expected an array of 1 elements (got 3), got array",
+    "withArgs: expected 1 argument, got 3",
   );
   assertArgumentError(
     () => args.sliceOfLength(2),
-    "withArgs: expected an array of 2 elements (got 3), got array",
+    "withArgs: expected 2 arguments, got 3",
+  );
+  assertArgumentError(
+    () => args.at(2).sliceOfLength(2),
+    "withArgs[2]: expected an array of 2 elements, got 1",
   );
   assertArgumentError(
     () => args.at(0).slice(),
