@@ -26,7 +26,8 @@ function hostPort(url: string, defaultPort: number): string {
 }
 
 function absolute(path: string): string {
-  return path.startsWith("/") ? path : `${Deno.cwd()}/${path}`;
+  if (path.startsWith("/")) return path;
+  return `${Deno.cwd()}/${path.replace(/^\.\//, "")}`;
 }
 
 /** The npm cache Deno reads `.proto` files from for etcd3 at run time. */
@@ -53,8 +54,12 @@ export function permissionFlags(s: KontrolSettings): string[] {
   if (s.initial) {
     read.push(absolute(s.kiteHome));
     write.push(absolute(s.kiteHome));
+  } else if (!s.username) {
+    // Its own kite.key names Kontrol's issuer (kontrol/issuer.ts).
+    read.push(`${absolute(s.kiteHome)}/kite.key`);
   }
-  const env = ["KITE_*", "KONTROL_*"];
+  // HOME locates the kite home when KITE_HOME is not set.
+  const env = ["KITE_*", "KONTROL_*", "HOME"];
   // The drivers read their own settings: grpc-js its proxy variables, postgres.js PG*.
   if (s.storage === "etcd") {
     env.push(

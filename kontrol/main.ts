@@ -11,6 +11,7 @@ import { ListenError, listenError } from "../kite/listen.ts";
 import { writeKiteKey } from "../kite/auth/kitekey.ts";
 import type { Storage } from "../storage/storage.ts";
 import { type DataLock, lockDataDir } from "./data_lock.ts";
+import { kontrolIssuer } from "./issuer.ts";
 import { Kontrol } from "./kontrol.ts";
 import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
@@ -58,6 +59,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     privateKeyFile: s.privateKeyFile,
     dataDir: s.data,
   };
+  const issuer = await kontrolIssuer(s);
   let lock: DataLock | undefined;
   if (s.storage === "kv") {
     await Deno.mkdir(s.data, { recursive: true });
@@ -76,7 +78,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
   const kontrol = new Kontrol({
     storage,
     kontrolURL: s.kontrolURL,
-    username: s.username,
+    username: issuer.username,
     limits: s.limits,
   });
   if (lock) kontrol.kite.addCloser(() => lock.release());
@@ -91,7 +93,8 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
           : err;
       });
     console.log(
-      `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ready in ${since()} ms)`,
+      `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ` +
+        `issuer: ${issuer.username} from ${issuer.source}, ready in ${since()} ms)`,
     );
     await initialized;
   } catch (err) {
@@ -130,10 +133,11 @@ async function main(): Promise<number> {
         privateKeyFile: settings.privateKeyFile,
         dataDir: settings.data,
       });
+      // Go's -initial: the key's issuer is its user (iss = sub).
       const kontrol = new Kontrol({
         storage,
         kontrolURL: settings.kontrolURL,
-        username: settings.username,
+        username: (await kontrolIssuer(settings)).username,
       });
       await kontrol.init(pair);
       const key = await kontrol.signKiteKey(settings.initialUser);

@@ -21,7 +21,13 @@ export interface KontrolSettings {
   port: number;
   /** URL advertised in kite keys. @default {http://127.0.0.1:<port>/kite} */
   kontrolURL: string;
-  /** Kontrol's own username, the issuer of tokens and kite keys. @default {"kontrol"} */
+  /**
+   * Kontrol's username, the issuer (`iss`) of every token and kite key. With
+   * `--initial`, the `--username` given (the kite.key then has `iss` = `sub`,
+   * as Go's `-initial` writes). Otherwise `--username`/`KONTROL_USERNAME`
+   * when set, else `""`: `startKontrol` then takes the `sub` of
+   * `$KITE_HOME/kite.key`, as Go's Kontrol does, or `"kontrol"` without one.
+   */
   username: string;
   /** Data directory (Deno KV file, generated keys). @default {".kontrol"} */
   data: string;
@@ -126,7 +132,9 @@ const OPTIONS: Option[] = [
   [
     "username",
     "USERNAME",
-    "Kontrol's username, the token issuer (default kontrol)",
+    "with --initial: the user the kite.key is for, also its issuer (as Go's -initial); " +
+    "otherwise: Kontrol's own username, the issuer of tokens and kite keys " +
+    "(default: the user of $KITE_HOME/kite.key, else kontrol)",
   ],
   [
     "data",
@@ -248,9 +256,9 @@ export function readSettings(
     ip: raw.get("ip") ?? "0.0.0.0",
     port,
     kontrolURL: raw.get("kontrolURL") ?? `http://127.0.0.1:${port}/kite`,
-    // With --initial, --username names the key's owner; the issuer stays KONTROL_USERNAME.
-    username: (initial ? env("KONTROL_USERNAME") : raw.get("username")) ||
-      "kontrol",
+    // Go's -initial writes iss = sub = the username; a serving Kontrol
+    // with no username takes it from its kite.key (startKontrol).
+    username: raw.get("username") ?? "",
     data: raw.get("data") ?? ".kontrol",
     storage,
     publicKeyFile: raw.get("publicKeyFile") ?? "",

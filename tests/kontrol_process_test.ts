@@ -70,8 +70,9 @@ Deno.test("deno task kontrol --initial --username bob writes a Go-shaped kite.ke
       "kontrolKey",
       "kontrolURL",
     ]);
+    // As Go's `kontrol -initial -username testuser` (recorded): iss = sub.
     assertEquals(claims.sub, "bob");
-    assertEquals(claims.iss, "kontrol");
+    assertEquals(claims.iss, "bob");
     assertEquals(claims.kontrolURL, "http://127.0.0.1:4000/kite");
     // The key pair was generated into the data directory and signed the key.
     const generated = trimPem(
@@ -169,12 +170,13 @@ Deno.test("permissionFlags: scoped net/read/write/env, never --allow-all", () =>
       KONTROL_DATA: "/tmp/kontrol-data",
       KONTROL_PUBLICKEYFILE: "/keys/pub.pem",
       KONTROL_PRIVATEKEYFILE: "/keys/priv.pem",
+      KITE_HOME: "/home/k/.kite",
     })[name]);
   assertEquals(permissionFlags(settings), [
     "--allow-net=127.0.0.1:4555",
-    "--allow-read=/tmp/kontrol-data,/keys/pub.pem,/keys/priv.pem",
+    "--allow-read=/tmp/kontrol-data,/keys/pub.pem,/keys/priv.pem,/home/k/.kite/kite.key",
     "--allow-write=/tmp/kontrol-data",
-    "--allow-env=KITE_*,KONTROL_*",
+    "--allow-env=KITE_*,KONTROL_*,HOME",
     "--allow-sys=hostname,systemMemoryInfo",
   ]);
   const initial = readSettings(

@@ -103,6 +103,8 @@ export async function runTask(
 export interface RunningKontrol {
   /** `http://127.0.0.1:<port>/kite` as it printed it. */
   url: string;
+  /** The whole `Kontrol listening on …` line. */
+  banner: string;
   /** The command line of the `kontrol/main.ts` process. */
   mainArgv: string[];
   /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
@@ -148,5 +150,10 @@ export async function startTask(
     throw new Error("no kontrol/main.ts process under deno task");
   }
   mainPid = main;
-  return { url: match[1], mainArgv: commandLine(main), stop };
+  return {
+    url: match[1],
+    banner: text().split("\n").find((l) => l.includes("Kontrol listening on"))!,
+    mainArgv: commandLine(main),
+    stop,
+  };
 }
