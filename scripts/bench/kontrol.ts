@@ -129,7 +129,11 @@ async function benchOne(
   storage: Storage,
   n: number,
 ): Promise<KontrolResult> {
-  const kontrol = new Kontrol({ storage, kiteConfig: { logLevel: "ERROR" } });
+  const kontrol = new Kontrol({
+    storage,
+    // Every registering kite dials from 127.0.0.1.
+    kiteConfig: { logLevel: "ERROR", maxConnectionsPerAddress: 1_000_000 },
+  });
   await kontrol.init();
   await kontrol.kite.serve({ port: 0, hostname: "127.0.0.1" });
   try {

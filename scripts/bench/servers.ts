@@ -43,6 +43,9 @@ if (mode === "raw") {
       kontrolKey,
       kontrolUser: kontrolKey ? "kontrol" : "",
       maxConnections: Number(Deno.env.get("BENCH_MAX_CONNECTIONS") ?? 10_000),
+      // Every bench client dials from 127.0.0.1 and idles between rounds.
+      maxConnectionsPerAddress: 1_000_000,
+      idleSessionMs: 0,
     },
   });
   const square = kite.method("square")!.handler;

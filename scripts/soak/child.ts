@@ -30,7 +30,13 @@ if (mode === "kite") {
   kite = mathKite({
     env: false,
     kiteKey: false,
-    config: { ip: "127.0.0.1", port, logLevel: "FATAL" },
+    // Every soak client dials from 127.0.0.1.
+    config: {
+      ip: "127.0.0.1",
+      port,
+      logLevel: "FATAL",
+      maxConnectionsPerAddress: 1_000_000,
+    },
   });
   await kite.serve({ hostname: "127.0.0.1", port });
 } else if (mode === "kontrol") {

@@ -14,6 +14,9 @@ import { freePort } from "../../tests/helpers/wait.ts";
 import { kiteStats, type ServerStats } from "./stats.ts";
 
 /** A logger that drops everything (restarts make a lot of expected noise). */
+/** Every soak client dials from 127.0.0.1: no per-address cap. */
+const LOOPBACK_CLIENTS = { maxConnectionsPerAddress: 1_000_000 };
+
 export const SILENT: Logger = {
   debug: () => {},
   info: () => {},
@@ -59,7 +62,7 @@ export async function kiteInProcess(): Promise<KiteServer> {
       env: false,
       kiteKey: false,
       logger: SILENT,
-      config: { ip: "127.0.0.1", port },
+      config: { ip: "127.0.0.1", port, ...LOOPBACK_CLIENTS },
     });
     await k.serve({ hostname: "127.0.0.1", port });
     return k;
@@ -92,7 +95,12 @@ export async function kontrolInProcess(): Promise<KontrolServer> {
     const kontrol = new Kontrol({
       storage,
       kontrolURL: url,
-      kiteConfig: { ip: "127.0.0.1", port, logLevel: "FATAL" },
+      kiteConfig: {
+        ip: "127.0.0.1",
+        port,
+        logLevel: "FATAL",
+        ...LOOPBACK_CLIENTS,
+      },
     });
     try {
       await kontrol.init(pair);
@@ -217,7 +225,7 @@ async function observer(url: string): Promise<{ kite: Kite; client: Client }> {
     env: false,
     kiteKey: false,
     logger: SILENT,
-    config: { ip: "127.0.0.1" },
+    config: { ip: "127.0.0.1", ...LOOPBACK_CLIENTS },
   });
   const client = kite.newClient(url, {
     reconnect: { initialMs: 50, maxMs: 500 },
