@@ -98,6 +98,23 @@ export interface KiteConfig {
    * @default {16777216}
    */
   maxBufferedBytes: number;
+  /**
+   * Connections one remote address may hold at once, over all transports
+   * (IPv6 addresses count per /64); more get `503`. Raise it for many
+   * clients behind one address (tests and benchmarks on 127.0.0.1).
+   * @default {1000}
+   */
+  maxConnectionsPerAddress: number;
+  /**
+   * XHR sessions one remote address may hold at once (IPv6: per /64); more
+   * get `503`. @default {100}
+   */
+  maxXhrSessionsPerAddress: number;
+  /**
+   * A session that sends no message within this many ms of opening is
+   * closed with code 4001; 0 keeps silent sessions open. @default {300000}
+   */
+  idleSessionMs: number;
   /** SockJS `h` interval, ms. @default {10000} */
   sockjsHeartbeatMs: number;
   /** SockJS session GC delay, ms. @default {10000} */
@@ -132,6 +149,9 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   maxConnections: 10_000,
   maxXhrSessions: 10_000,
   maxBufferedBytes: 16 << 20,
+  maxConnectionsPerAddress: 1_000,
+  maxXhrSessionsPerAddress: 100,
+  idleSessionMs: 300_000,
   sockjsHeartbeatMs: 10_000,
   sockjsDisconnectDelayMs: 10_000,
 });

@@ -42,6 +42,8 @@ import {
   reachableHost,
 } from "./listen.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
+import { bodyTooBigText, declaresTooBig } from "./transport/http_body.ts";
+import { Listener } from "./listener.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
 import { ALLOW_ENV_HINT, type KiteKeyError } from "./auth/kitekey.ts";
@@ -154,7 +156,8 @@ export class Kite implements ServingKite<Client> {
   readonly #trustListeners = new Set<() => void>();
   #sockjs: SockJsServer | undefined;
   #kontrol: KontrolClient | undefined;
-  #server: Deno.HttpServer | undefined;
+  #listener: Listener | undefined;
+  #listening = false;
   #port = 0;
   /** The address serve() bound, once listening. */
   #host: string | undefined;
@@ -326,6 +329,11 @@ export class Kite implements ServingKite<Client> {
     this.#http.set(path, handler);
   }
 
+  /** The paths mounted with {@linkcode Kite.handleHTTP}, besides `/kite`. */
+  get httpPaths(): readonly string[] {
+    return [...this.#http.keys()];
+  }
+
   /** Runs `fn` when the kite closes (for helpers that own timers or clients). */
   addCloser(fn: () => void | Promise<void>): () => void {
     this.#closers.add(fn);
@@ -347,6 +355,10 @@ export class Kite implements ServingKite<Client> {
       maxSessions: this.config.maxXhrSessions,
       maxConnections: this.config.maxConnections,
       maxBufferedBytes: this.config.maxBufferedBytes,
+      maxConnectionsPerAddress: this.config.maxConnectionsPerAddress,
+      maxXhrSessionsPerAddress: this.config.maxXhrSessionsPerAddress,
+      idleSessionMs: this.config.idleSessionMs,
+      bodyTimeoutMs: this.config.timeoutMs,
       onSession: (session) =>
         Client.acceptHandler(new Client(this, "", {}, session)),
     });
@@ -355,6 +367,8 @@ export class Kite implements ServingKite<Client> {
   /**
    * Answers one HTTP request: the SockJS endpoint under `/kite` and routes
    * added with {@linkcode Kite.handleHTTP}. `Deno.serve(kite.fetch)` works.
+   * A body declared bigger than `maxMessageBytes` is refused with `413`
+   * on every route before anything is read.
    */
   fetch = (
     request: globalThis.Request,
@@ -362,43 +376,52 @@ export class Kite implements ServingKite<Client> {
   ): Promise<Response> => {
     const path = new URL(request.url).pathname;
     const route = this.#http.get(path);
+    // The SockJS endpoint judges its own bodies (an oversized xhr_send also
+    // closes its session); every other route is judged here.
+    const answer = route ? undefined : this.#endpoint.handle(request, info);
+    if (answer) return Promise.resolve(answer);
+    const limit = this.config.maxMessageBytes;
+    if (declaresTooBig(request, limit)) {
+      return Promise.resolve(bodyTooBig(limit));
+    }
     if (route) return Promise.resolve(route(request, info));
-    const answer = this.#endpoint.handle(request, info);
     return Promise.resolve(
-      answer ?? new Response("404 page not found\n", { status: 404 }),
+      new Response("404 page not found\n", { status: 404 }),
     );
   };
 
   /** Starts listening; resolves once the port is bound. */
   serve(options: ServeOptions = {}): Promise<{ port: number; url: string }> {
-    if (this.#server) throw new Error("kite is already serving");
+    if (this.#listening) throw new Error("kite is already serving");
     const hostname = options.hostname ?? this.config.ip;
     const port = options.port ?? this.config.port;
-    try {
-      this.#server = Deno.serve({
-        port,
-        hostname,
-        onListen: (addr) => {
-          this.#port = (addr as Deno.NetAddr).port;
-          this.#host = hostname;
-          if (!options.quiet) this.logger.info(`serving ${this.url}`);
-          this.#setReady();
-        },
-        onError: (err) => {
-          this.logger.error(`request failed: ${err}`);
-          return new Response("internal error\n", { status: 500 });
-        },
-      }, this.fetch);
-    } catch (cause) {
-      return Promise.reject(listenError(cause, hostname, port));
-    }
-    return this.#ready.then(() => ({ port: this.#port, url: this.url }));
+    this.#listening = true;
+    return Listener.start({
+      port,
+      hostname,
+      handler: this.fetch,
+      logger: this.logger,
+      onError: (err) => {
+        this.logger.error(`request failed: ${err}`);
+        return new Response("internal error\n", { status: 500 });
+      },
+    }).then((listener) => {
+      this.#listener = listener;
+      this.#port = listener.port;
+      this.#host = hostname;
+      if (!options.quiet) this.logger.info(`serving ${this.url}`);
+      this.#setReady();
+      return { port: this.#port, url: this.url };
+    }, (cause) => {
+      this.#listening = false;
+      throw listenError(cause, hostname, port);
+    });
   }
 
   /** Serves until the kite is closed (for `main` programs). */
   async run(options: ServeOptions = {}): Promise<void> {
     await this.serve(options);
-    await this.#server!.finished;
+    await this.#listener!.finished;
   }
 
   /** Resolves once the kite listens. */
@@ -449,9 +472,10 @@ export class Kite implements ServingKite<Client> {
     for (const client of this.#dialed) client.close();
     this.#sockjs?.close();
     for (const client of this.#connections) client.close();
-    if (this.#server) {
-      await this.#server.shutdown();
-      this.#server = undefined;
+    if (this.#listener) {
+      await this.#listener.close();
+      this.#listener = undefined;
+      this.#listening = false;
     }
   }
 
@@ -822,4 +846,16 @@ function responseCallbackId(callbacks: Callbacks): number | undefined {
 
 function describe(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+/** The `413` for a body declared bigger than `maxMessageBytes`. */
+function bodyTooBig(limit: number): Response {
+  return new Response(bodyTooBigText(limit, "maxMessageBytes") + "\n", {
+    status: 413,
+    // The unread body stays on the connection: do not reuse it.
+    headers: {
+      "content-type": "text/plain; charset=utf-8",
+      connection: "close",
+    },
+  });
 }

@@ -30,6 +30,12 @@ export interface KiteLimits {
   maxXhrSessions: number;
   /** Bytes queued for a peer that does not read before its session is closed. */
   maxBufferedBytes: number;
+  /** Connections one remote address (IPv6: one /64) may hold. */
+  maxConnectionsPerAddress: number;
+  /** XHR sessions one remote address (IPv6: one /64) may hold. */
+  maxXhrSessionsPerAddress: number;
+  /** How long a session may stay silent after opening, ms; 0 turns it off. */
+  idleSessionMs: number;
 }
 
 /** Names of the {@linkcode KiteLimits} fields, for validation and docs. */
@@ -44,18 +50,29 @@ export const LIMIT_NAMES: readonly (keyof KiteLimits)[] = [
   "maxConnections",
   "maxXhrSessions",
   "maxBufferedBytes",
+  "maxConnectionsPerAddress",
+  "maxXhrSessionsPerAddress",
+  "idleSessionMs",
 ];
 
+/** Limits where 0 means "off" rather than "nothing allowed". */
+const ZERO_TURNS_OFF: ReadonlySet<keyof KiteLimits> = new Set([
+  "idleSessionMs",
+]);
+
 /**
- * Checks that every limit is a whole number of at least 1.
+ * Checks that every limit is a whole number of at least 1 (at least 0 for
+ * those 0 turns off). A per-address limit above its total is allowed: the
+ * total then binds first.
  * @throws {RangeError} naming the first bad field.
  */
 export function checkLimits(limits: KiteLimits): void {
   for (const name of LIMIT_NAMES) {
     const v = limits[name];
-    if (typeof v !== "number" || !Number.isInteger(v) || v < 1) {
+    const min = ZERO_TURNS_OFF.has(name) ? 0 : 1;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
       throw new RangeError(
-        `kite config ${name} must be a whole number >= 1, got ${
+        `kite config ${name} must be a whole number >= ${min}, got ${
           JSON.stringify(v)
         }`,
       );

@@ -39,12 +39,15 @@ Deno.test("checkLimits() accepts the defaults and names a bad field", () => {
   checkLimits(DEFAULT_CONFIG);
   for (const name of LIMIT_NAMES) {
     assert(DEFAULT_CONFIG[name] >= 1, name);
-    for (const bad of [0, -1, 1.5, NaN]) {
+    const min = name === "idleSessionMs" ? 0 : 1;
+    for (const bad of [min - 1, -1, 1.5, NaN]) {
       assertThrows(
         () => checkLimits({ ...DEFAULT_CONFIG, [name]: bad }),
         RangeError,
-        `kite config ${name} must be a whole number >= 1`,
+        `kite config ${name} must be a whole number >= ${min}`,
       );
     }
   }
+  // 0 turns the idle timeout off.
+  checkLimits({ ...DEFAULT_CONFIG, idleSessionMs: 0 });
 });

@@ -5,16 +5,35 @@
  * @module
  */
 import { KiteError } from "../kite/errors.ts";
+import {
+  bodyTooBigText,
+  clip,
+  readBoundedBody,
+} from "../kite/transport/http_body.ts";
 import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
 import { pairForKontrolKey } from "./handlers.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
 import type { Kontrol } from "./kontrol.ts";
 
-/** Go's http.Error shape: text/plain, `{"err":"…"}` plus a newline. */
-function fail(status: number, message: string): Response {
-  return new Response(JSON.stringify({ err: message }) + "\n", {
+/**
+ * Largest `/register` body: a kite.key, an identity and a URL take a few
+ * KiB; the rest would be an attacker's.
+ */
+export const REGISTER_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Go's http.Error shape: text/plain, `{"err":"…"}` plus a newline. `close`
+ * drops the connection (a refused body may still be on it).
+ */
+function fail(status: number, message: string, close = false): Response {
+  const headers: Record<string, string> = {
+    "content-type": "text/plain; charset=utf-8",
+  };
+  if (close) headers.connection = "close";
+  // Messages may quote what the peer sent: never echo it unbounded.
+  return new Response(JSON.stringify({ err: clip(message, 500) }) + "\n", {
     status,
-    headers: { "content-type": "text/plain; charset=utf-8" },
+    headers,
   });
 }
 
@@ -30,21 +49,32 @@ export function addHttpRoutes(kontrol: Kontrol): void {
 
   kite.handleHTTP("/register", async (req, info) => {
     if (req.method !== "POST") return fail(405, "method not allowed");
+    // The credentials travel inside the body (Go's protocol), so the size
+    // is the check that comes before reading it.
+    const read = await readBoundedBody(req, {
+      limit: REGISTER_BODY_LIMIT,
+      timeoutMs: kite.config.timeoutMs,
+    });
+    if (!read.ok) {
+      return read.refusal === "tooBig"
+        ? fail(413, bodyTooBigText(REGISTER_BODY_LIMIT, "/register"), true)
+        : fail(408, "request body not complete in time", true);
+    }
     let body: Record<string, unknown>;
     try {
-      const parsed = await req.json();
+      const parsed = JSON.parse(new TextDecoder().decode(read.bytes));
       if (
         parsed === null || typeof parsed !== "object" || Array.isArray(parsed)
       ) throw new Error("not an object");
       body = parsed;
     } catch (err) {
-      return fail(400, `invalid JSON body: ${(err as Error).message}`);
+      return fail(400, `invalid JSON body: ${clip((err as Error).message)}`);
     }
     const auth = body.auth as { type?: unknown; key?: unknown } | undefined;
     if (!auth || auth.type !== "kiteKey" || typeof auth.key !== "string") {
       return fail(
         400,
-        `Unexpected authentication type: ${auth?.type ?? "none"}`,
+        `Unexpected authentication type: ${clip(String(auth?.type ?? "none"))}`,
       );
     }
     const url = typeof body.url === "string" ? body.url : "";
@@ -56,7 +86,7 @@ export function addHttpRoutes(kontrol: Kontrol): void {
     } catch (err) {
       return fail(400, (err as Error).message);
     }
-    if (!URL.canParse(url)) return fail(400, `invalid url: ${url}`);
+    if (!URL.canParse(url)) return fail(400, `invalid url: ${clip(url)}`);
     let outcome;
     try {
       outcome = await kite.authenticator.authenticate({

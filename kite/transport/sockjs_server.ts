@@ -23,9 +23,11 @@
  */
 
 import { type Clock, systemClock } from "../clock.ts";
-import type { Session, SessionHandler } from "./session.ts";
+import type { CloseInfo, Session, SessionHandler } from "./session.ts";
 import { decodeClientFrame } from "./sockjs_frames.ts";
 import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
+import { AddressQuota, peerOf } from "./address_quota.ts";
+import { declaresTooBig, readBoundedBody } from "./http_body.ts";
 import { tooBig, WebSocketSession } from "./sockjs_websocket.ts";
 import {
   XhrPollReceiver,
@@ -63,6 +65,24 @@ export interface SockJsServerOptions {
    * @default {16777216}
    */
   maxBufferedBytes?: number;
+  /**
+   * Connections one peer (an IPv4 address, an IPv6 /64) may hold at once,
+   * counted like `maxConnections`; past it its new ones get `503`.
+   * @default {1000}
+   */
+  maxConnectionsPerAddress?: number;
+  /** XHR sessions one peer may hold at once; past it `503`. @default {100} */
+  maxXhrSessionsPerAddress?: number;
+  /**
+   * A session that has sent no message this long after it opened is
+   * closed with code 4001; 0 never closes one. @default {300000}
+   */
+  idleSessionMs?: number;
+  /**
+   * An `xhr_send` body not complete after this long is answered `408`;
+   * 0 waits forever. @default {15000}
+   */
+  bodyTimeoutMs?: number;
   /** Source of timers. @default {systemClock} */
   clock?: Clock;
   /**
@@ -90,6 +110,10 @@ export const SOCKJS_SERVER_DEFAULTS: {
   readonly maxSessions: number;
   readonly maxConnections: number;
   readonly maxBufferedBytes: number;
+  readonly maxConnectionsPerAddress: number;
+  readonly maxXhrSessionsPerAddress: number;
+  readonly idleSessionMs: number;
+  readonly bodyTimeoutMs: number;
 } = {
   prefix: "/kite",
   heartbeatMs: 10_000,
@@ -99,6 +123,10 @@ export const SOCKJS_SERVER_DEFAULTS: {
   maxSessions: 10_000,
   maxConnections: 10_000,
   maxBufferedBytes: 16_777_216,
+  maxConnectionsPerAddress: 1_000,
+  maxXhrSessionsPerAddress: 100,
+  idleSessionMs: 300_000,
+  bodyTimeoutMs: 15_000,
 };
 
 // `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
@@ -107,7 +135,7 @@ const SESSION_ROUTE =
 const NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0";
 const ONE_YEAR_S = 365 * 24 * 60 * 60;
 const JS_TYPE = "application/javascript; charset=UTF-8";
-const TOO_BIG = Symbol("too big");
+const decoder = new TextDecoder();
 
 /**
  * Serves SockJS (WebSocket, xhr polling, xhr streaming) and raw WebSocket
@@ -120,6 +148,14 @@ export class SockJsServer {
   #maxSessions: number;
   #maxConnections: number;
   #disconnectDelayMs: number;
+  #bodyTimeoutMs: number;
+  /** Connections per peer (WebSockets until their socket closed, XHR sessions). */
+  #peerConnections: AddressQuota;
+  #peerXhr: AddressQuota;
+  /** Sessions that have not sent a message yet, checked once when their time is up. */
+  #silent = new Map<Session, SilenceCheck>();
+  #idleWatch: Heartbeats | undefined;
+  #idleReason: CloseInfo;
   #onSession: (session: Session) => SessionHandler;
   #host: SessionHost;
   #live = new Set<Session>();
@@ -144,10 +180,20 @@ export class SockJsServer {
     this.#maxSessions = num("maxSessions", 1);
     this.#maxConnections = num("maxConnections", 1);
     const maxBufferedBytes = num("maxBufferedBytes", 1);
+    this.#peerConnections = new AddressQuota(
+      num("maxConnectionsPerAddress", 1),
+    );
+    this.#peerXhr = new AddressQuota(num("maxXhrSessionsPerAddress", 1));
+    const idleSessionMs = num("idleSessionMs", 0);
+    this.#idleReason = idleTooLong(idleSessionMs);
+    this.#bodyTimeoutMs = num("bodyTimeoutMs", 0);
     this.#onSession = options.onSession;
     const onError = options.onError ?? logHandlerError;
     const live = this.#live;
     const clock = options.clock ?? systemClock;
+    if (idleSessionMs > 0) {
+      this.#idleWatch = new Heartbeats(clock, idleSessionMs);
+    }
     this.#host = {
       clock,
       heartbeatMs,
@@ -155,7 +201,11 @@ export class SockJsServer {
       maxMessageBytes,
       maxBufferedBytes,
       onError,
-      ended: (session) => live.delete(session),
+      ended: (session) => {
+        live.delete(session);
+        this.#heard(session);
+      },
+      heard: (session) => this.#heard(session),
     };
   }
 
@@ -170,6 +220,11 @@ export class SockJsServer {
    */
   get connectionCount(): number {
     return this.#openSockets + this.#xhr.size;
+  }
+
+  /** Connections (as counted for `maxConnections`) that `addr`'s peer holds. */
+  connectionsOf(addr: Deno.Addr | undefined): number {
+    return this.#peerConnections.heldBy(peerOf(addr));
   }
 
   /**
@@ -190,17 +245,23 @@ export class SockJsServer {
 
     const method = request.method;
     const match = SESSION_ROUTE.exec(rest);
+    // Judged before anything else; xhr_send also closes its session.
+    const limit = this.#host.maxMessageBytes;
+    if (match?.[2] !== "xhr_send" && declaresTooBig(request, limit)) {
+      const headers = new Headers({ Connection: "close" });
+      return textError(headers, 413, tooBig(limit).reason);
+    }
     if (match) {
       const [, id, route] = match;
-      const remoteAddr = formatAddr(info?.remoteAddr);
+      const remote = info?.remoteAddr;
       if (route === "websocket") {
         if (method !== "GET") return notAllowed("GET");
-        return this.#webSocket(request, remoteAddr, true, id);
+        return this.#webSocket(request, remote, true, id);
       }
       if (method === "OPTIONS") return corsOptions(request, "OPTIONS, POST");
       if (method !== "POST") return notAllowed("POST, OPTIONS");
       if (route === "xhr_send") return this.#xhrSend(request, id);
-      return this.#xhrReceive(request, remoteAddr, id, route === "xhr");
+      return this.#xhrReceive(request, remote, id, route === "xhr");
     }
     if (rest === "/info") {
       if (method === "GET") return infoResponse(request);
@@ -209,8 +270,12 @@ export class SockJsServer {
     }
     // kite.js's raw client dials the kite URL as given (docs/protocol.md §1.7).
     if (method === "GET" && isWebSocketUpgrade(request)) {
-      const remoteAddr = formatAddr(info?.remoteAddr);
-      return this.#webSocket(request, remoteAddr, false, crypto.randomUUID());
+      return this.#webSocket(
+        request,
+        info?.remoteAddr,
+        false,
+        crypto.randomUUID(),
+      );
     }
     if (rest === "" || rest === "/") {
       if (method !== "GET") return notAllowed("GET");
@@ -230,17 +295,40 @@ export class SockJsServer {
     for (const session of [...this.#live]) session.close();
     for (const session of this.#xhr.values()) session.dispose();
     this.#xhr.clear();
+    for (const check of this.#silent.values()) this.#idleWatch?.delete(check);
+    this.#silent.clear();
+  }
+
+  /** The session sent its first message or ended: it is not idle. */
+  #heard(session: Session): void {
+    const check = this.#silent.get(session);
+    if (!check) return;
+    this.#silent.delete(session);
+    this.#idleWatch!.delete(check);
+  }
+
+  /** Starts the idle check of a new session (a no-op when turned off). */
+  #watchSilence(session: Session): void {
+    const watch = this.#idleWatch;
+    if (!watch) return;
+    const check = new SilenceCheck(session, this.#silent, this.#idleReason);
+    this.#silent.set(session, check);
+    watch.add(check);
   }
 
   #webSocket(
     request: Request,
-    remoteAddr: string,
+    remote: Deno.Addr | undefined,
     framed: boolean,
     id: string,
   ): Response {
     if (this.#closed) return unavailable(new Headers(), "Server closed");
     if (this.connectionCount >= this.#maxConnections) {
       return unavailable(new Headers(), this.#tooManyConnections());
+    }
+    const peer = peerOf(remote);
+    if (this.#peerConnections.heldBy(peer) >= this.#peerConnections.limit) {
+      return unavailable(new Headers(), this.#tooManyFromPeer(peer));
     }
     // Deno upgrades any version; gorilla (sockjs-go) insists on 13.
     const version = request.headers.get("sec-websocket-version");
@@ -260,20 +348,25 @@ export class SockJsServer {
       return badUpgrade();
     }
     this.#openSockets++;
-    upgrade.socket.addEventListener("close", () => this.#openSockets--);
+    this.#peerConnections.take(peer);
+    upgrade.socket.addEventListener("close", () => {
+      this.#openSockets--;
+      this.#peerConnections.release(peer);
+    });
     const session = new WebSocketSession(this.#host, upgrade.socket, {
       framed,
       id,
-      remoteAddr,
+      remoteAddr: formatAddr(remote),
       onSession: this.#onSession,
     });
     this.#live.add(session);
+    this.#watchSilence(session);
     return upgrade.response;
   }
 
   #xhrReceive(
     request: Request,
-    remoteAddr: string,
+    remote: Deno.Addr | undefined,
     id: string,
     polling: boolean,
   ): Response | Promise<Response> {
@@ -291,17 +384,35 @@ export class SockJsServer {
       if (this.connectionCount >= this.#maxConnections) {
         return unavailable(headers, this.#tooManyConnections());
       }
+      const peer = peerOf(remote);
+      if (this.#peerXhr.heldBy(peer) >= this.#peerXhr.limit) {
+        return unavailable(
+          headers,
+          `Too many sessions from ${
+            peer || "this address"
+          }: limit is ${this.#peerXhr.limit} XHR sessions per address (maxXhrSessionsPerAddress)`,
+        );
+      }
+      if (this.#peerConnections.heldBy(peer) >= this.#peerConnections.limit) {
+        return unavailable(headers, this.#tooManyFromPeer(peer));
+      }
+      this.#peerXhr.take(peer);
+      this.#peerConnections.take(peer);
       session = new XhrSession(this.#host, {
         transport: polling ? "xhr-polling" : "xhr-streaming",
         id,
-        remoteAddr,
+        remoteAddr: formatAddr(remote),
         disconnectDelayMs: this.#disconnectDelayMs,
         remove: (s) => {
-          if (this.#xhr.get(s.id) === s) this.#xhr.delete(s.id);
+          if (this.#xhr.get(s.id) !== s) return;
+          this.#xhr.delete(s.id);
+          this.#peerXhr.release(peer);
+          this.#peerConnections.release(peer);
         },
       });
       this.#xhr.set(id, session);
       this.#live.add(session);
+      this.#watchSilence(session);
       session.start(this.#onSession);
     }
     headers.set("Content-Type", JS_TYPE);
@@ -325,17 +436,36 @@ export class SockJsServer {
     return `Too many connections: limit is ${this.#maxConnections}`;
   }
 
+  #tooManyFromPeer(peer: string): string {
+    return `Too many connections from ${
+      peer || "this address"
+    }: limit is ${this.#peerConnections.limit} per address (maxConnectionsPerAddress)`;
+  }
+
+  #slowBody(): string {
+    return `Request body not complete within ${this.#bodyTimeoutMs} ms`;
+  }
+
   async #xhrSend(request: Request, id: string): Promise<Response> {
     const headers = corsHeaders(request);
     headers.set("Cache-Control", NO_CACHE);
     const limit = this.#host.maxMessageBytes;
-    const body = await readBody(request, limit);
+    const read = await readBoundedBody(request, {
+      limit,
+      timeoutMs: this.#bodyTimeoutMs,
+    });
     // Like sockjs-go, the body is judged before the session is looked up.
-    if (body === TOO_BIG) {
+    if (!read.ok) {
+      if (read.refusal === "timeout") {
+        headers.set("Connection", "close");
+        return textError(headers, 408, this.#slowBody());
+      }
       const info = tooBig(limit);
       this.#xhr.get(id)?.close(info.code, info.reason);
+      headers.set("Connection", "close");
       return textError(headers, 413, info.reason);
     }
+    const body = decoder.decode(read.bytes);
     if (body.trim() === "") {
       return textError(headers, 500, "Payload expected.");
     }
@@ -455,40 +585,30 @@ function textError(headers: Headers, status: number, text: string): Response {
   return new Response(text, { status, headers });
 }
 
-/** Reads a request body as text, refusing more than `limit` bytes. */
-async function readBody(
-  request: Request,
-  limit: number,
-): Promise<string | typeof TOO_BIG> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null) {
-    if (Number(declared) > limit) {
-      await request.body?.cancel();
-      return TOO_BIG;
+/**
+ * Closes a session that has sent nothing by the time it is checked (once:
+ * `beat` returns false, so {@linkcode Heartbeats} drops it either way).
+ */
+class SilenceCheck {
+  constructor(
+    readonly session: Session,
+    readonly silent: Map<Session, SilenceCheck>,
+    readonly reason: CloseInfo,
+  ) {}
+
+  beat(): boolean {
+    this.silent.delete(this.session);
+    if (!this.session.closed) {
+      this.session.close(this.reason.code, this.reason.reason);
     }
-    return await request.text();
+    return false;
   }
-  // Chunked, as sockjs-client sends it (docs/protocol.md §1.7).
-  if (!request.body) return "";
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  const reader = request.body.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.length;
-    if (size > limit) {
-      await reader.cancel();
-      return TOO_BIG;
-    }
-    chunks.push(value);
-  }
-  if (chunks.length === 1) return new TextDecoder().decode(chunks[0]);
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return new TextDecoder().decode(all);
+}
+
+/** The close reason of a session that sent nothing within `ms`. */
+export function idleTooLong(ms: number): CloseInfo {
+  return {
+    code: 4001,
+    reason: `Idle session: no message within ${ms} ms of opening`,
+  };
 }

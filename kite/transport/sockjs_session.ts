@@ -31,6 +31,8 @@ export interface SessionHost {
   onError(error: unknown, session: Session): void;
   /** The session ended; forget it. */
   ended(session: Session): void;
+  /** The session delivered its first message (it is no longer idle). */
+  heard(session: Session): void;
 }
 
 /** Base of the WebSocket and XHR sessions. */
@@ -50,6 +52,7 @@ export abstract class SockJsSession implements Session {
   #handler: SessionHandler | undefined;
   #closeInfo: CloseInfo | undefined;
   #flushScheduled = false;
+  #heard = false;
 
   /** Makes a session; {@linkcode SockJsSession.start} hands it out. */
   constructor(
@@ -193,6 +196,10 @@ export abstract class SockJsSession implements Session {
   protected deliver(message: string): void {
     const handler = this.#handler;
     if (!handler || this.#closeInfo) return;
+    if (!this.#heard) {
+      this.#heard = true;
+      this.host.heard(this);
+    }
     try {
       handler.onMessage(message);
     } catch (error) {

@@ -51,6 +51,8 @@ export interface TestKontrolOptions {
   machineAuthenticate?: KontrolOptions["machineAuthenticate"];
   /** Quotas, passed through to {@linkcode Kontrol}. */
   limits?: KontrolOptions["limits"];
+  /** Kite config of Kontrol's kite, over the quiet 127.0.0.1 defaults. */
+  kiteConfig?: Partial<KiteConfig>;
   /** Runs after `init()`, before serving (e.g. to wrap `kontrol.kite.fetch`). */
   beforeServe?: (kontrol: Kontrol) => void;
 }
@@ -96,7 +98,7 @@ export async function startTestKontrol(
     timing: options.timing,
     machineAuthenticate: options.machineAuthenticate,
     limits: options.limits,
-    kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
+    kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL", ...options.kiteConfig },
   });
   try {
     await kontrol.init({
