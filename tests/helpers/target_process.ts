@@ -58,6 +58,7 @@ export async function startTarget(
     "--allow-read",
     "--allow-env",
     "--allow-sys",
+    "--v8-flags=--expose-gc",
     FIXTURE,
     mode,
     JSON.stringify(options.config ?? {}),
