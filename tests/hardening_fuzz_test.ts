@@ -30,6 +30,20 @@ Deno.test(`fuzz: ${COUNT} malformed inputs each get a clear error or a close, go
   assertEquals(s.goodWrong, 0, "wrong answers to the good client");
   assertEquals(s.goodFailed, 0, "failed calls of the good client");
   assertEquals(s.leftover, { kite: 0, kontrol: 0 }, "connections left behind");
+  // One peer filled its slots on each server (the default caps: 60 XHR
+  // sessions, 200 connections per address), and was refused beyond them.
+  for (const target of ["kite", "kontrol"] as const) {
+    const flood = s.flood[target];
+    assert(flood, `no flood of ${target}`);
+    assert(
+      flood.xhrAccepted > 0 && flood.xhrAccepted <= 60,
+      `${target}: ${flood.xhrAccepted} XHR sessions`,
+    );
+    assert(
+      flood.wsAccepted > 0 && flood.wsAccepted <= 200,
+      `${target}: ${flood.wsAccepted} WebSockets`,
+    );
+  }
   for (const [kind, n] of Object.entries(s.outcomes)) {
     assert(n > 0, `no input expected a ${kind} answer`);
   }

@@ -26,6 +26,7 @@ import {
 } from "./inputs.ts";
 import { Rng } from "./prng.ts";
 import { FrameSocket, rawHttp } from "./wire.ts";
+import { type FloodResult, type PeerCaps, peerFlood } from "./peer_flood.ts";
 
 /** Options for {@linkcode runFuzz}. */
 export interface FuzzOptions {
@@ -50,6 +51,11 @@ export interface FuzzOptions {
    * for checking that the fuzzer notices a server behaving otherwise.
    */
   targetConfig?: Partial<KiteConfig>;
+  /**
+   * Per-address caps of both servers, which the flood at the end of the
+   * run fills. @default {{ connections: 200, xhrSessions: 60 }}
+   */
+  peerCaps?: PeerCaps;
 }
 
 /** One input whose answer was wrong or missing. */
@@ -96,6 +102,8 @@ export interface FuzzSummary {
   goodFailed: number;
   /** Accepted connections left once the fuzzing connections had closed. */
   leftover: { kite: number; kontrol: number };
+  /** The per-address flood at the end, per server. */
+  flood: Partial<Record<Target, FloodResult>>;
   /** Whether the time limit stopped the run early. */
   stoppedByTime: boolean;
   /** Wall time, ms. */
@@ -214,11 +222,14 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
   globalThis.addEventListener("unhandledrejection", onRejection);
   globalThis.addEventListener("error", onError);
 
+  const peerCaps = options.peerCaps ?? { connections: 200, xhrSessions: 60 };
   const serverConfig = {
     ip: "127.0.0.1",
     port: 0,
     maxMessageBytes,
     sockjsDisconnectDelayMs: 500,
+    maxConnectionsPerAddress: peerCaps.connections,
+    maxXhrSessionsPerAddress: peerCaps.xhrSessions,
     ...options.targetConfig,
   };
   const math = mathKite({
@@ -248,6 +259,7 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     goodWrong: 0,
     goodFailed: 0,
     leftover: { kite: -1, kontrol: -1 },
+    flood: {},
     stoppedByTime: false,
     elapsedMs: 0,
   };
@@ -301,7 +313,8 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
       },
       fetch: (url, init) =>
         fetch(url, { ...init, signal: AbortSignal.timeout(WAIT_MS) }),
-      rawHttp: (port, request) => rawHttp(port, request, { timeoutMs: 3_000 }),
+      rawHttp: (port, request, options) =>
+        rawHttp(port, request, { timeoutMs: 3_000, ...options }),
     };
 
     // The well-behaved side: a registered kite, and a caller of both servers.
@@ -387,10 +400,31 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
           `${Math.round((Date.now() - started) / 1000)} s`,
       );
     }
-    stopGood = true;
-    await good;
     await live.kite.close();
     await live.kontrol.close();
+    // One peer takes every slot it may, while the good clients go on.
+    for (const target of [targets.kite, targets.kontrol]) {
+      const flood = await peerFlood(
+        target.origin,
+        peerCaps,
+        () => new Promise((r) => setTimeout(r, 200)),
+        WAIT_MS,
+      );
+      summary.flood[target.name] = flood;
+      const category = "peer:flood";
+      summary.categories[category] = (summary.categories[category] ?? 0) +
+        flood.xhrAccepted + flood.wsAccepted;
+      for (const problem of flood.problems) {
+        fail(
+          { category, target: target.name },
+          { type: "http", status: [503] },
+          problem,
+          "one peer opening sessions until refused",
+        );
+      }
+    }
+    stopGood = true;
+    await good;
     // Once the fuzzing connections are gone, only the good ones may remain:
     // the caller's on each server, and the registered kite's on Kontrol.
     const settled = Date.now() + WAIT_MS;

@@ -88,6 +88,7 @@ export interface GenContext {
   rawHttp(
     port: number,
     request: string | Uint8Array,
+    options?: { oneResponse?: boolean },
   ): Promise<{ status: number; text: string }>;
 }
 
@@ -778,6 +779,8 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
     sendBody: 4,
     unknownSession: 2,
     oversizeSend: 1,
+    oversizeDeclared: 2,
+    oversizeChunked: 1,
     wrongMethod: 3,
     randomPath: 3,
     xhrBadMessage: 1,
@@ -847,6 +850,52 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
           ),
         },
       );
+    }
+    case "oversizeDeclared": {
+      // Every route: a body declared over the limit is refused before it
+      // is read (only a few bytes of it are ever sent).
+      const routes: [string, string][] = [
+        ["POST", `/kite/1/${session}/xhr_send`],
+        ["POST", `/kite/1/${session}/xhr`],
+        ["POST", `/kite/1/${session}/xhr_streaming`],
+        ["OPTIONS", `/kite/1/${session}/xhr`],
+        ["GET", "/kite/info"],
+        ["GET", "/kite"],
+        ["GET", "/kite/websocket"],
+        ["POST", `/${rng.string(rng.range(1, 20), "abc")}`],
+      ];
+      if (target === "kontrol") {
+        routes.push(["POST", "/register"], ["GET", "/heartbeat?id=x"]);
+      }
+      const [method, path] = rng.pick(routes);
+      const declared = ctx.maxMessageBytes + rng.range(1, 2 ** 30);
+      return input(async (b) => {
+        const r = await ctx.rawHttp(
+          b.port,
+          `${method} ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: ${declared}\r\n\r\n["x`,
+          { oneResponse: true },
+        );
+        return { status: r.status, body: r.text };
+      }, { type: "http", status: [413], body: /limit is \d+ bytes/ });
+    }
+    case "oversizeChunked": {
+      // The routes that read a body count a chunked one while it streams.
+      const path = target === "kontrol" && rng.chance(0.5)
+        ? "/register"
+        : `/kite/1/${session}/xhr_send`;
+      const chunk = "q".repeat(rng.range(1_000, 16_000));
+      const chunks = Math.ceil((ctx.maxMessageBytes + 1) / chunk.length) + 1;
+      const body = `${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(
+        chunks,
+      ) + "0\r\n\r\n";
+      return input(async (b) => {
+        const r = await ctx.rawHttp(
+          b.port,
+          `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\n${body}`,
+          { oneResponse: true },
+        );
+        return { status: r.status, body: r.text };
+      }, { type: "http", status: [413], body: /limit is \d+ bytes/ });
     }
     case "wrongMethod": {
       const [path, method, status] = rng.pick<[string, string, number]>([

@@ -56,6 +56,7 @@ console.log(JSON.stringify(
     goodWrong: summary.goodWrong,
     goodFailed: summary.goodFailed,
     leftoverConnections: summary.leftover,
+    flood: summary.flood,
     stoppedByTime: summary.stoppedByTime,
     elapsedS: Math.round(summary.elapsedMs / 100) / 10,
     rssMiB: rss,

@@ -151,12 +151,14 @@ export interface RawAnswer {
 
 /**
  * Sends raw bytes to `127.0.0.1:port` and reads until the server closes, the
- * answer holds `enough` bytes, or `timeoutMs` passes.
+ * answer holds `enough` bytes, one whole response has arrived (with
+ * `oneResponse`: Deno keeps a connection whose request body it refused
+ * open until the client closes it), or `timeoutMs` passes.
  */
 export async function rawHttp(
   port: number,
   request: string | Uint8Array,
-  options: { timeoutMs?: number; enough?: number } = {},
+  options: { timeoutMs?: number; enough?: number; oneResponse?: boolean } = {},
 ): Promise<RawAnswer> {
   const conn = await Deno.connect({ hostname: "127.0.0.1", port });
   const chunks: Uint8Array[] = [];
@@ -178,6 +180,7 @@ export async function rawHttp(
       chunks.push(buf.slice(0, n));
       size += n;
       if (size >= (options.enough ?? Infinity)) break;
+      if (options.oneResponse && wholeResponse(chunks)) break;
     }
   } catch {
     // reset, or closed by the timer: report what arrived
@@ -196,6 +199,16 @@ export async function rawHttp(
   const text = decoder.decode(all);
   const m = /^HTTP\/1\.[01] (\d{3})/.exec(text);
   return { status: m ? Number(m[1]) : 0, text };
+}
+
+/** True once `chunks` hold a response head and its `content-length` body. */
+function wholeResponse(chunks: Uint8Array[]): boolean {
+  const text = chunks.map((c) => decoder.decode(c)).join("");
+  const end = text.indexOf("\r\n\r\n");
+  if (end < 0) return false;
+  const length = /\r\ncontent-length: *(\d+)/i.exec(text.slice(0, end));
+  return length !== null &&
+    encoder.encode(text.slice(end + 4)).length >= Number(length[1]);
 }
 
 /** Writes every byte (`Conn.write` may take fewer than it is given). */

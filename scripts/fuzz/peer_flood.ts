@@ -1,0 +1,122 @@
+/**
+ * The fuzzer's stateful attack on slots: one peer (127.0.0.1) opens XHR
+ * sessions and then WebSockets until the server refuses it, holds them
+ * while the well-behaved clients keep calling, then lets go; afterwards a
+ * new session must be accepted again.
+ *
+ * @module
+ */
+
+/** Per-address caps the fuzzed servers run with. */
+export interface PeerCaps {
+  /** `maxConnectionsPerAddress`. */
+  connections: number;
+  /** `maxXhrSessionsPerAddress`. */
+  xhrSessions: number;
+}
+
+/** What one flood did. */
+export interface FloodResult {
+  /** XHR sessions accepted before the first refusal. */
+  xhrAccepted: number;
+  /** WebSockets accepted before the first refusal. */
+  wsAccepted: number;
+  /** Problems found (empty when the server behaved). */
+  problems: string[];
+}
+
+/** Opens one XHR session; its status and text. */
+async function openXhr(
+  origin: string,
+  id: string,
+): Promise<{ status: number; text: string }> {
+  const res = await fetch(`${origin}/kite/1/${id}/xhr`, {
+    method: "POST",
+    signal: AbortSignal.timeout(5_000),
+  });
+  return { status: res.status, text: await res.text() };
+}
+
+/** Opens one SockJS WebSocket; the socket, or the refusal's status text. */
+function openWebSocket(origin: string, id: string): Promise<WebSocket | null> {
+  const socket = new WebSocket(
+    `${origin.replace("http", "ws")}/kite/1/${id}/websocket`,
+  );
+  return new Promise((resolve) => {
+    socket.onopen = () => resolve(socket);
+    socket.onerror = () => resolve(null);
+  });
+}
+
+/**
+ * Floods `origin` from this address: XHR sessions until refused, then
+ * WebSockets until refused (at most `caps` + 10 of each), checking that
+ * the refusals name the per-address limits. `pause` runs while every slot
+ * is held; then all are let go and one more session must be accepted
+ * within `recoverMs`.
+ */
+export async function peerFlood(
+  origin: string,
+  caps: PeerCaps,
+  pause: () => Promise<void>,
+  recoverMs: number,
+): Promise<FloodResult> {
+  const problems: string[] = [];
+  const tag = crypto.randomUUID().slice(0, 8);
+  // All at once: unpolled XHR sessions expire, so one after the other
+  // would never reach the cap on a slow machine.
+  const opens = await Promise.all(
+    Array.from(
+      { length: caps.xhrSessions + 10 },
+      (_, i) => openXhr(origin, `flood${tag}x${i}`),
+    ),
+  );
+  const xhrAccepted = opens.filter((r) => r.text === "o\n").length;
+  const refusal = opens.find((r) => r.status === 503)?.text ?? "";
+  for (const r of opens) {
+    if (r.status !== 503 && r.text !== "o\n") {
+      problems.push(`XHR open answered ${r.status} ${r.text.slice(0, 80)}`);
+    }
+  }
+  if (!/maxXhrSessionsPerAddress/.test(refusal)) {
+    problems.push(
+      `${xhrAccepted} XHR sessions, then no refusal naming maxXhrSessionsPerAddress: ${refusal}`,
+    );
+  }
+  const opened = await Promise.all(
+    Array.from(
+      { length: caps.connections + 10 },
+      (_, i) => openWebSocket(origin, `flood${tag}w${i}`),
+    ),
+  );
+  const sockets = opened.filter((s): s is WebSocket => s !== null);
+  if (sockets.length === opened.length) {
+    problems.push(`${sockets.length} WebSockets and no refusal`);
+  }
+  // The same refusal over plain HTTP, to read its text.
+  const extra = await openXhr(origin, `flood${tag}extra`);
+  if (extra.status !== 503) {
+    problems.push(`with every slot held, a new session got ${extra.status}`);
+  }
+  await pause();
+  const closed = sockets.map((s) =>
+    new Promise<void>((resolve) => {
+      if (s.readyState === WebSocket.CLOSED) return resolve();
+      s.onclose = () => resolve();
+      s.close();
+    })
+  );
+  await Promise.all(closed);
+  // XHR sessions nobody polls expire after the disconnect delay.
+  const deadline = Date.now() + recoverMs;
+  for (let i = 0;; i++) {
+    const r = await openXhr(origin, `flood${tag}after${i}`);
+    if (r.text === "o\n") break;
+    if (Date.now() > deadline) {
+      problems.push(`no session accepted ${recoverMs} ms after the flood`);
+      break;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { xhrAccepted, wsAccepted: sockets.length, problems };
+}
