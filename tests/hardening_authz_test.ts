@@ -31,6 +31,7 @@ async function spawnSecretKite(): Promise<
       "--allow-net=127.0.0.1",
       "--allow-read",
       "--allow-sys=hostname",
+      "--v8-flags=--expose-gc",
       fixture.pathname,
     ],
     stdin: "null",
@@ -70,7 +71,7 @@ function forgedKiteKey(size: number): string {
   }, "AAAA");
 }
 
-Deno.test("authz: 200 forged kite.keys with 700 KB Kontrol keys leave the kite's RSS within 48 MiB", async () => {
+Deno.test("authz: 200 forged kite.keys with 700 KB Kontrol keys: the kite keeps < 8 MiB of heap, RSS grows < 96 MiB", async () => {
   const target = await spawnSecretKite();
   const attacker = testKite("attacker");
   try {
@@ -84,16 +85,19 @@ Deno.test("authz: 200 forged kite.keys with 700 KB Kontrol keys leave the kite's
         assertEquals(r.error.type, "authenticationError");
       }
     };
+    const heap = async () => await client.tell("heapAfterGc") as number;
     await attack(20); // warm-up: buffers and code the kite needs anyway
     const before = residentBytes(target.pid);
+    const heapBefore = await heap();
     await attack(200);
     const grown = residentBytes(target.pid) - before;
+    const kept = await heap() - heapBefore;
     // Before the fix each message kept its 700 KB Kontrol key in the trust
-    // cache: +140 MB here.
-    assert(
-      grown < 48 * MIB,
-      `RSS grew by ${(grown / MIB).toFixed(1)} MiB after 200 forged keys`,
-    );
+    // cache: +140 MB of heap, +224 MiB of RSS here. Now the heap keeps
+    // nothing and RSS holds only garbage not yet collected (about 40 MiB).
+    const mib = (n: number) => `${(n / MIB).toFixed(1)} MiB`;
+    assert(kept < 8 * MIB, `the heap kept ${mib(kept)} after 200 forged keys`);
+    assert(grown < 96 * MIB, `RSS grew by ${mib(grown)} after 200 forged keys`);
     // It still serves an honest caller.
     client.auth = {
       type: "kiteKey",
