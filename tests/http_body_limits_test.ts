@@ -14,7 +14,7 @@ const LIMIT = 64 * 1024;
 /** Far more than any limit: what a server reading it all would hold. */
 const HUGE = 200 * 2 ** 20;
 
-/** Every route under `/kite` (SockJS, spec §1.2, and the raw WebSocket, §1.7). */
+/** Every route under `/kite` (SockJS, docs/protocol.md §1.2, and the raw WebSocket, §1.7). */
 const SOCKJS_ROUTES: [string, string, string[]?][] = [
   ["POST", "/kite/000/s1/xhr_send"],
   ["POST", "/kite/000/s2/xhr"],
