@@ -6,29 +6,22 @@
  */
 import { missingLine, REQUIREMENTS } from "../scripts/setup_test_env.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
+import { runCommand } from "./helpers/processes.ts";
 
 const SCRIPT = new URL("../scripts/setup_test_env.ts", import.meta.url);
 
-async function runSetup(
+function runSetup(
   env: Record<string, string>,
 ): Promise<{ code: number; stdout: string; stderr: string }> {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--quiet",
-      "--allow-read",
-      "--allow-env",
-      "--allow-run",
-      "--allow-sys=uid",
-      SCRIPT.href,
-    ],
-    env: { NO_COLOR: "1", KITE_TEST_INSTALL: "0", ...env },
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const text = (b: Uint8Array) => new TextDecoder().decode(b);
-  return { code: out.code, stdout: text(out.stdout), stderr: text(out.stderr) };
+  const permissions = ["--allow-read", "--allow-env", "--allow-run"];
+  return runCommand(
+    Deno.execPath(),
+    ["run", "--quiet", ...permissions, "--allow-sys=uid", SCRIPT.href],
+    {
+      cwd: new URL("../", import.meta.url).pathname,
+      env: { NO_COLOR: "1", KITE_TEST_INSTALL: "0", ...env },
+    },
+  );
 }
 
 Deno.test("set-up: on this machine everything is there, and it says nothing", async () => {

@@ -72,3 +72,43 @@ export function residentBytes(pid: number): number {
   if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
   return Number(kb) * 1024;
 }
+
+/** Options for {@linkcode runCommand}. */
+export interface RunCommandOptions {
+  /** Working directory. */
+  cwd: string;
+  /** Environment (added to ours unless `clearEnv`). */
+  env?: Record<string, string>;
+  /** Start from an empty environment. @default {false} */
+  clearEnv?: boolean;
+  /** Killed (SIGKILL) after this long. @default {90_000} */
+  timeoutMs?: number;
+}
+
+/** Runs a command to its end (bounded); its exit code, stdout and stderr. */
+export async function runCommand(
+  cmd: string,
+  args: string[],
+  options: RunCommandOptions,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const child = new Deno.Command(cmd, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: options.clearEnv ?? false,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const timer = setTimeout(
+    () => child.kill("SIGKILL"),
+    options.timeoutMs ?? 90_000,
+  );
+  try {
+    const { code, stdout, stderr } = await child.output();
+    const text = (b: Uint8Array) => new TextDecoder().decode(b);
+    return { code, stdout: text(stdout), stderr: text(stderr) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
