@@ -9,6 +9,7 @@ import { CompactSign } from "jose";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KontrolQuery } from "../kite/protocol.ts";
 import { type KeyCache, sharedKeyCache, trimPem } from "../kite/auth/keys.ts";
+import { BoundedCache } from "../kite/auth/cache.ts";
 
 /** Token lifetime before the leeway is added (Go `TokenTTL`). */
 export const DEFAULT_TOKEN_TTL_MS: number = 48 * 60 * 60_000;
@@ -176,6 +177,10 @@ export interface TokenCacheOptions {
   noNbf?: boolean;
   /** Where private keys are imported. @default {sharedKeyCache} */
   keyCache?: KeyCache;
+  /** Most tokens kept; the least recently signed go first. @default {100000} */
+  maxEntries?: number;
+  /** Most bytes of tokens and keys kept. @default {67108864} */
+  maxBytes?: number;
 }
 
 /**
@@ -187,7 +192,7 @@ export class TokenCache {
   #options: TokenCacheOptions;
   #clock: Clock;
   #lifetime: number;
-  #tokens = new Map<string, { token: string; until: number }>();
+  #tokens: BoundedCache<string>;
   #signing = new Map<string, Promise<string>>();
 
   /** Creates an empty cache. */
@@ -199,6 +204,11 @@ export class TokenCache {
     if (!(this.#lifetime > 0)) {
       throw new RangeError("ttlMs must be greater than leewayMs");
     }
+    // One entry per found kite and caller: bounded, as both are many.
+    this.#tokens = new BoundedCache({
+      maxEntries: options.maxEntries ?? 100_000,
+      maxBytes: options.maxBytes ?? 64 * 1024 * 1024,
+    });
   }
 
   /** Number of entries, including expired ones not yet dropped. */
@@ -229,20 +239,13 @@ export class TokenCache {
 
   /** The cached token for `key`, unless it has expired. */
   peek(key: TokenCacheKey): string | undefined {
-    const id = cacheId(key);
-    const entry = this.#tokens.get(id);
-    if (entry && entry.until > this.#clock.now()) return entry.token;
-    this.#tokens.delete(id);
-    return undefined;
+    return this.#tokens.get(cacheId(key), this.#clock.now());
   }
 
   /** Stores `token` for `key`, replacing any previous one. */
   set(key: TokenCacheKey, token: string): void {
-    const now = this.#clock.now();
-    for (const [id, entry] of this.#tokens) {
-      if (entry.until <= now) this.#tokens.delete(id);
-    }
-    this.#tokens.set(cacheId(key), { token, until: now + this.#lifetime });
+    const until = this.#clock.now() + this.#lifetime;
+    this.#tokens.set(cacheId(key), token, until, token.length);
   }
 
   /** Forgets the token for `key`. */

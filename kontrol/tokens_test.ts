@@ -280,3 +280,16 @@ Deno.test("TokenCache refuses a TTL not above the leeway", () => {
     RangeError,
   );
 });
+
+Deno.test("TokenCache keeps at most maxEntries tokens, the newest", () => {
+  const cache = new TokenCache({
+    clock: new ManualClock(START),
+    maxEntries: 2,
+  });
+  for (const subject of ["a", "b", "c"]) {
+    cache.set({ ...KEY, subject }, subject);
+  }
+  assert.equal(cache.size, 2);
+  assert.equal(cache.peek({ ...KEY, subject: "a" }), undefined);
+  assert.equal(cache.peek({ ...KEY, subject: "c" }), "c");
+});
