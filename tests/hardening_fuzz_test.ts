@@ -6,6 +6,7 @@
  */
 import { type Input, nextInput } from "../scripts/fuzz/inputs.ts";
 import { runFuzz } from "../scripts/fuzz/fuzz.ts";
+import { runStateful } from "../scripts/fuzz/stateful.ts";
 import { Rng } from "../scripts/fuzz/prng.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 
@@ -70,6 +71,24 @@ Deno.test("fuzz: a server that answers otherwise than expected is reported", asy
     JSON.stringify(s.failures.slice(0, 3)),
   );
   assertEquals(s.crashes.length, 0);
+});
+
+Deno.test("fuzz: stateful attacks (slow readers plus heartbeats, callbacks, watch events) close only the attacker's session", async () => {
+  const s = await runStateful({ rounds: 24, seed: 7 });
+  const detail = JSON.stringify(
+    { failures: s.failures, crashes: s.crashes, errors: s.serverErrors },
+    null,
+    1,
+  );
+  assertEquals(s.crashes, [], detail);
+  assertEquals(s.failures, [], detail);
+  assertEquals(s.serverErrors, [], detail);
+  assertEquals(s.goodFailed, 0, "failed calls of the good client");
+  assert(s.goodCalls > 10, `only ${s.goodCalls} good calls`);
+  assert(
+    Object.keys(s.attacks).length >= 5,
+    `only ${Object.keys(s.attacks)} attacks drawn`,
+  );
 });
 
 Deno.test("fuzz: the same seed gives the same inputs", () => {

@@ -25,6 +25,7 @@ import {
   type WsInput,
 } from "./inputs.ts";
 import { Rng } from "./prng.ts";
+import { recordCrashes } from "./stateful.ts";
 import { FrameSocket, rawHttp } from "./wire.ts";
 import { type FloodResult, type PeerCaps, peerFlood } from "./peer_flood.ts";
 
@@ -211,16 +212,7 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
   const started = Date.now();
   const serverErrors: string[] = [];
   const crashes: string[] = [];
-  const onRejection = (e: PromiseRejectionEvent) => {
-    e.preventDefault();
-    crashes.push(`unhandled rejection: ${e.reason?.stack ?? e.reason}`);
-  };
-  const onError = (e: ErrorEvent) => {
-    e.preventDefault();
-    crashes.push(`uncaught error: ${e.error?.stack ?? e.message}`);
-  };
-  globalThis.addEventListener("unhandledrejection", onRejection);
-  globalThis.addEventListener("error", onError);
+  const stopRecording = recordCrashes(crashes);
 
   const peerCaps = options.peerCaps ?? { connections: 200, xhrSessions: 60 };
   const serverConfig = {
@@ -449,8 +441,7 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     await kontrol.storage.close();
     // Let late events of closed sockets land before the listeners go.
     await new Promise((r) => setTimeout(r, 50));
-    globalThis.removeEventListener("unhandledrejection", onRejection);
-    globalThis.removeEventListener("error", onError);
+    stopRecording();
     summary.elapsedMs = Date.now() - started;
   }
   return summary;
