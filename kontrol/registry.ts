@@ -149,7 +149,15 @@ export class Registry {
         `user ${username} has ${count} kites registered, the most this Kontrol allows (maxKitesPerUser, KONTROL_MAXKITESPERUSER)`,
       );
     }
-    if (!await this.#upsertOwned(record)) throw taken(id);
+    // Counted before the write, so concurrent registrations cannot overshoot;
+    // dropping a replaced entry below takes its count back.
+    this.#count(username, 1);
+    try {
+      if (!await this.#upsertOwned(record)) throw taken(id);
+    } catch (err) {
+      this.#count(username, -1);
+      throw err;
+    }
     this.#drop(id);
     const now = this.#clock.now();
     this.#owners.claim(id, username, now);
@@ -162,7 +170,6 @@ export class Registry {
       http: client ? undefined : http ?? {},
       provenAt: now,
     };
-    this.#perUser.set(username, (this.#perUser.get(username) ?? 0) + 1);
     if (client) {
       entry.off = client.onDisconnect(() => {
         if (this.#entries.get(id) === entry && !this.#closing) {
@@ -317,15 +324,19 @@ export class Registry {
     this.#arm();
   };
 
+  #count(username: string, delta: number): void {
+    const n = (this.#perUser.get(username) ?? 0) + delta;
+    if (n > 0) this.#perUser.set(username, n);
+    else this.#perUser.delete(username);
+  }
+
   #drop(id: string): void {
     const entry = this.#entries.get(id);
     if (!entry) return;
     entry.off?.();
     this.#entries.delete(id);
     const username = entry.record.kite.username;
-    const left = (this.#perUser.get(username) ?? 1) - 1;
-    if (left > 0) this.#perUser.set(username, left);
-    else this.#perUser.delete(username);
+    this.#count(username, -1);
     // The id stays its owner's for a while after the kite left.
     this.#owners.claim(id, username, this.#clock.now());
     if (this.#entries.size === 0 && this.#timer !== undefined) {

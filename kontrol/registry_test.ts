@@ -78,3 +78,43 @@ Deno.test("Registry: a write within the margin still counts as this Kontrol's ow
     await a.deregister(KITE.id, "connection closed");
     assertEquals(await stored(), []);
   }));
+
+Deno.test("Registry counts registrations in flight against maxKitesPerUser", async () => {
+  const clock = new ManualClock();
+  const storage = new MemoryStorage({ clock });
+  const registry = new Registry(
+    storage,
+    clock,
+    createLogger("registry-test", "ERROR"),
+    {},
+    { maxKitesPerUser: 3, idRetentionMs: 60_000, httpProofMs: 60_000 },
+  );
+  try {
+    const outcomes = await Promise.allSettled(
+      Array.from({ length: 5 }, (_, i) =>
+        registry.register({
+          kite: { ...KITE, id: `id-${i}` },
+          url: `http://127.0.0.1:${i + 1}/kite`,
+          keyId: "k",
+        })),
+    );
+    assertEquals(outcomes.map((o) => o.status), [
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+      "rejected",
+      "rejected",
+    ]);
+    assertEquals(registry.size, 3);
+    // Registering one of them again does not count twice.
+    await registry.register({
+      kite: { ...KITE, id: "id-0" },
+      url: "http://127.0.0.1:9/kite",
+      keyId: "k",
+    });
+    assertEquals(registry.size, 3);
+  } finally {
+    registry.close();
+    await storage.close();
+  }
+});
