@@ -32,6 +32,11 @@ const MESSAGE_TOO_BIG = 1009;
 /** Close code for a message handler that threw. */
 const INTERNAL_ERROR = 1011;
 
+/**
+ * Most message text (UTF-16 units) one `xhr_send` carries: half the usual
+ * 1 MiB body limit, leaving room for JSON escaping.
+ */
+const XHR_SEND_BATCH_UNITS = 512 * 1024;
 /** Go sends every XHR request as `text/plain` (docs/protocol.md §1.6). */
 const TEXT_PLAIN: HeadersInit = { "Content-Type": "text/plain" };
 
@@ -338,9 +343,7 @@ class XhrPollingSession implements ClientSession {
   async #sendLoop(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#stopped) {
-        const batch = this.#queue;
-        this.#queue = [];
-        this.#queuedLength = 0;
+        const batch = this.#takeBatch();
         const failure = await this.#postSend(
           batch.length === 1
             ? encodeClientMessage(batch[0])
@@ -351,6 +354,30 @@ class XhrPollingSession implements ClientSession {
     } finally {
       this.#sending = undefined;
     }
+  }
+
+  /**
+   * The queued messages for one `xhr_send`: all of them, unless together
+   * they pass {@linkcode XHR_SEND_BATCH_UNITS} (then as many as fit, at
+   * least one), so a burst of calls does not make a body the server
+   * refuses (413 past its `maxMessageBytes`, 1 MiB by default).
+   */
+  #takeBatch(): string[] {
+    const queue = this.#queue;
+    if (this.#queuedLength <= XHR_SEND_BATCH_UNITS) {
+      this.#queue = [];
+      this.#queuedLength = 0;
+      return queue;
+    }
+    let n = 0;
+    let units = 0;
+    while (
+      n < queue.length &&
+      (n === 0 || units + queue[n].length <= XHR_SEND_BATCH_UNITS)
+    ) units += queue[n++].length;
+    this.#queue = queue.slice(n);
+    this.#queuedLength -= units;
+    return queue.slice(0, n);
   }
 
   /** One `POST …/xhr_send`; `undefined` when it went through (or was stopped). */

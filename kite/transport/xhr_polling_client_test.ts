@@ -213,6 +213,23 @@ Deno.test("sends queued while one is in flight go out next, together and in orde
   assert.equal(server.sends.all.length, 2);
 });
 
+Deno.test("a burst of sends bigger than one body's budget goes out in several xhr_send, in order", async () => {
+  await using server = new XhrServer();
+  const { handler } = recorder();
+  const session = await dialOpen(server, handler);
+  // Old behaviour: "a" alone, then b, c and d in one 1.2 MB body (413).
+  const big = ["a", "b", "c", "d"].map((c) => c.repeat(400 * 1024));
+  for (const m of big) assert.equal(session.send(m), true);
+  const bodies = [];
+  while (bodies.flatMap((b) => JSON.parse(b)).length < big.length) {
+    bodies.push((await server.sends.next()).body);
+  }
+  assert.deepEqual(bodies.flatMap((b) => JSON.parse(b)), big);
+  assert.ok(bodies.every((b) => b.length < 1 << 20), "each body under 1 MiB");
+  session.close();
+  await session.finished;
+});
+
 Deno.test("sends waiting for a server that takes no xhr_send close the session with 4008", async () => {
   await using server = new XhrServer(false);
   const { handler, closed } = recorder();
