@@ -159,8 +159,11 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
   const watchersBy = new Counts<string>();
   const limits = kontrol.limits;
 
-  /** Refuses a watcher past the per-connection or per-user quota. */
-  const checkWatcherQuota = (client: Client, username: string): void => {
+  /**
+   * Counts a watcher of `client` for `username`, or refuses it past the
+   * per-connection or per-user quota; returns the release.
+   */
+  const reserveWatcher = (client: Client, username: string): () => void => {
     const quotas: [number, number, string][] = [
       [
         watchersOf.get(client),
@@ -178,6 +181,15 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
         throw new KiteError("requestLimitError", text.replace("%n", `${n}`));
       }
     }
+    watchersOf.add(client, 1);
+    watchersBy.add(username, 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      watchersOf.add(client, -1);
+      watchersBy.add(username, -1);
+    };
   };
 
   kite.handle("register", async (r) => {
@@ -229,23 +241,34 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     checkFieldLengths(query, limits.maxFieldLength);
     const caller = authenticatedUser(r);
     const watching = typeof arg.watchCallback === "function";
-    if (watching) checkWatcherQuota(r.client, caller);
-    // Shuffled, as Go's Kontrol does: callers that take the first match
-    // spread over the instances instead of all hitting the same one.
-    const found = shuffle([...await kontrol.storage.get(query)]);
-    // Each token names the kite it was found for, never more: Go builds
-    // `aud` from the query, so an id-only query got `/`, which every kite
-    // accepts (docs/protocol.md §6.7); Go kites accept the narrower `/user/env/name`.
-    const kites: KiteWithToken[] = await Promise.all(found.map(async (k) => ({
-      kite: k.kite,
-      url: k.url,
-      keyId: k.keyId,
-      token: await tokenFor(kontrol, audienceFor(k.kite), caller, k.keyId),
-    })));
+    const client = r.client;
+    // A watcher counts from here, so concurrent calls cannot overshoot.
+    const release = watching ? reserveWatcher(client, caller) : () => {};
+    let kites: KiteWithToken[];
+    try {
+      // Shuffled, as Go's Kontrol does: callers that take the first match
+      // spread over the instances instead of all hitting the same one.
+      const found = shuffle([...await kontrol.storage.get(query)]);
+      // Each token names the kite it was found for, never more: Go builds
+      // `aud` from the query, so an id-only query got `/`, which every kite
+      // accepts (docs/protocol.md §6.7); Go kites accept the narrower `/user/env/name`.
+      kites = await Promise.all(found.map(async (k) => ({
+        kite: k.kite,
+        url: k.url,
+        keyId: k.keyId,
+        token: await tokenFor(kontrol, audienceFor(k.kite), caller, k.keyId),
+      })));
+    } catch (err) {
+      release();
+      throw err;
+    }
     if (!watching) return { kites };
+    if (!client.connected) {
+      release(); // gone meanwhile: nothing would ever cancel the watcher
+      return { kites };
+    }
     const watcherID = crypto.randomUUID();
     const callback = arg.watchCallback as (reply: unknown) => void;
-    const client = r.client;
     const unsubscribe = kontrol.storage.watch(query, async (ev) => {
       const event: KiteEvent = { action: ev.action, kite: ev.kite };
       if (ev.action === "REGISTER" && ev.url) {
@@ -270,12 +293,9 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       if (!watchers.delete(watcherID)) return;
       unsubscribe();
       off();
-      watchersOf.add(client, -1);
-      watchersBy.add(caller, -1);
+      release();
     };
     watchers.set(watcherID, { client, cancel });
-    watchersOf.add(client, 1);
-    watchersBy.add(caller, 1);
     return { kites, watcherID };
   });
 
