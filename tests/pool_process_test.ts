@@ -15,83 +15,9 @@ import {
   startTestKontrol,
   type TestKontrol,
 } from "./helpers/kontrol_harness.ts";
-import { lines } from "./helpers/processes.ts";
+import { type Instance, spawnInstance } from "./helpers/pool_instances.ts";
 
-const ROOT = new URL("..", import.meta.url).pathname;
 const QUERY = { username: "alice", environment: "test", name: "math" };
-
-/** A math instance process registered with `tk`; `ready` once it printed its id. */
-interface Instance {
-  child: Deno.ChildProcess;
-  id: string;
-  kill(): Promise<void>;
-}
-
-async function spawnInstance(
-  tk: TestKontrol,
-  home: string,
-  delayMs: number,
-): Promise<Instance> {
-  const env: Record<string, string> = {
-    KITE_HOME: home,
-    KITE_KONTROL_URL: tk.url,
-    KITE_ENVIRONMENT: "test",
-    KITE_LOG_LEVEL: "ERROR",
-    MATH_DELAY_MS: String(delayMs),
-    NO_COLOR: "1",
-  };
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const v = Deno.env.get(name);
-    if (v) env[name] = v;
-  }
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", `${ROOT}examples/pool/math.ts`],
-    cwd: ROOT,
-    env,
-    clearEnv: true,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "inherit",
-  }).spawn();
-  const out = lines(child.stdout);
-  let id = "";
-  try {
-    id = await within(
-      (async () => {
-        for await (const line of out) {
-          const m = /^ready (\S+) /.exec(line);
-          if (m) return m[1];
-        }
-        throw new Error("the math instance exited before it was ready");
-      })(),
-      "a math instance to register",
-      30_000,
-    );
-  } catch (err) {
-    child.kill("SIGKILL");
-    await child.status;
-    throw err;
-  }
-  // Keep draining stdout so the child never blocks on a full pipe.
-  const drained = (async () => {
-    for await (const _ of out) { /* nothing */ }
-  })();
-  let killed = false;
-  return {
-    child,
-    id,
-    kill: async () => {
-      if (!killed) {
-        killed = true;
-        try {
-          child.kill("SIGKILL");
-        } catch { /* exited already */ }
-      }
-      await child.status;
-      await drained;
-    },
-  };
-}
 
 Deno.test("5 instances, 200 in flight, one SIGKILLed: 0 failed idempotent calls; non-idempotent ones fail with disconnect, unretried", async () => {
   const tk = await startTestKontrol();
@@ -102,7 +28,7 @@ Deno.test("5 instances, 200 in flight, one SIGKILLed: 0 failed idempotent calls;
     await Deno.writeTextFile(`${home}/kite.key`, await tk.kiteKey("alice"));
     instances.push(
       ...await Promise.all(
-        Array.from({ length: 5 }, () => spawnInstance(tk, home, 5)),
+        Array.from({ length: 5 }, () => spawnInstance(tk.url, home, 5)),
       ),
     );
     caller = await kontrolKite(tk, "caller", "bob");

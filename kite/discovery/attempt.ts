@@ -40,7 +40,7 @@ export async function callOnce(
   member.outstanding++;
   let sent = false;
   try {
-    await member.connect();
+    if (!member.found.client.connected) await member.connect();
     const left = deadline === Infinity ? 0 : deadline - clock.now();
     if (deadline !== Infinity && left <= 0) {
       throw new KiteError("timeout", `No response to "${method}" in time`);

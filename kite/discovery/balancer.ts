@@ -10,7 +10,11 @@
 export interface Balanceable {
   /** Calls sent to the instance and not answered yet. */
   readonly outstanding: number;
-  /** Smoothed answer time of the instance, ms (0 before the first answer). */
+  /**
+   * Smoothed answer time of the instance, ms (0 before the first answer);
+   * it fades while the instance gets no calls, so one that was slow once
+   * is tried again.
+   */
   readonly latencyMs: number;
 }
 
@@ -29,9 +33,12 @@ export type BalancerName = "p2c" | "round-robin" | "random";
 
 /**
  * Power of two choices over least outstanding calls: two random
- * candidates, the one with fewer calls waiting wins; on a tie the one
- * that answered faster. A slow instance piles up outstanding calls (and a
- * higher latency), so it gets less traffic without configuration.
+ * candidates, and the one whose outstanding calls, each weighted by its
+ * smoothed answer time, cost less wins: `(outstanding + 1) × latencyMs`.
+ * A slow instance piles up outstanding calls and a higher latency, so it
+ * gets less traffic without configuration, also when calls are few and
+ * outstanding counts are mostly 0. An instance with no answer yet costs
+ * nothing, so a new one is tried at once; on a tie, fewer outstanding wins.
  */
 export class PowerOfTwoChoices implements Balancer {
   readonly #random: () => number;
@@ -50,10 +57,10 @@ export class PowerOfTwoChoices implements Balancer {
     if (b >= a) b++;
     const x = candidates[a];
     const y = candidates[b];
-    if (x.outstanding !== y.outstanding) {
-      return x.outstanding < y.outstanding ? a : b;
-    }
-    return x.latencyMs <= y.latencyMs ? a : b;
+    const cx = (x.outstanding + 1) * x.latencyMs;
+    const cy = (y.outstanding + 1) * y.latencyMs;
+    if (cx !== cy) return cx < cy ? a : b;
+    return x.outstanding <= y.outstanding ? a : b;
   }
 }
 

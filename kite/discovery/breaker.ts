@@ -45,8 +45,10 @@ export class CircuitBreaker {
   readonly #onChange: (state: BreakerState) => void;
   #state: BreakerState = "closed";
   #consecutive = 0;
-  /** Last outcomes, true for a failure (a ring of `window` entries). */
-  readonly #outcomes: boolean[] = [];
+  /** Last outcomes, 1 for a failure (a ring of `window` entries). */
+  readonly #outcomes: Uint8Array;
+  #next = 0;
+  #count = 0;
   #failuresInWindow = 0;
   #openUntil = 0;
   #openMs: number;
@@ -62,6 +64,7 @@ export class CircuitBreaker {
     this.#clock = clock;
     this.#onChange = onChange;
     this.#openMs = this.#options.openMs;
+    this.#outcomes = new Uint8Array(Math.max(1, this.#options.window));
   }
 
   /** The state now (an open breaker whose time is up reads half-open). */
@@ -102,7 +105,8 @@ export class CircuitBreaker {
     if (this.#state !== "closed") {
       this.#probing = false;
       this.#openMs = this.#options.openMs;
-      this.#outcomes.length = 0;
+      this.#outcomes.fill(0);
+      this.#count = 0;
       this.#failuresInWindow = 0;
       this.#move("closed");
     }
@@ -122,8 +126,8 @@ export class CircuitBreaker {
     const { consecutiveFailures, errorRate, window } = this.#options;
     if (
       this.#consecutive >= consecutiveFailures ||
-      (this.#outcomes.length >= window &&
-        this.#failuresInWindow / this.#outcomes.length >= errorRate)
+      (this.#count >= window &&
+        this.#failuresInWindow / this.#count >= errorRate)
     ) this.#open();
   }
 
@@ -133,12 +137,11 @@ export class CircuitBreaker {
   }
 
   #record(failed: boolean): void {
-    const outcomes = this.#outcomes;
-    outcomes.push(failed);
-    if (failed) this.#failuresInWindow++;
-    if (outcomes.length > this.#options.window && outcomes.shift()) {
-      this.#failuresInWindow--;
-    }
+    const ring = this.#outcomes;
+    this.#failuresInWindow += (failed ? 1 : 0) - ring[this.#next];
+    ring[this.#next] = failed ? 1 : 0;
+    this.#next = (this.#next + 1) % ring.length;
+    if (this.#count < ring.length) this.#count++;
   }
 
   #move(state: BreakerState): void {

@@ -67,17 +67,18 @@ Deno.test("CircuitBreaker opens on an error rate without a run of failures", () 
   assertEquals(b.state, "open", "5 failures in the last 10");
 });
 
-Deno.test("PowerOfTwoChoices prefers fewer outstanding calls, then lower latency", () => {
-  const seq = [0, 0.1, 0.5, 0.6];
+Deno.test("PowerOfTwoChoices prefers the lower (outstanding + 1) × latency, an untried instance first", () => {
+  const seq = [0, 0.1, 0.5, 0.6, 0, 0.6];
   let i = 0;
   const p2c = new PowerOfTwoChoices(() => seq[i++ % seq.length]);
   const c = [
-    { outstanding: 3, latencyMs: 1 },
-    { outstanding: 1, latencyMs: 9 },
-    { outstanding: 1, latencyMs: 2 },
+    { outstanding: 3, latencyMs: 1 }, // costs 4
+    { outstanding: 0, latencyMs: 50 }, // slow but idle: costs 50
+    { outstanding: 1, latencyMs: 0 }, // no answer yet: costs 0
   ];
-  assertEquals(p2c.pick(c), 1); // 0 vs 1
-  assertEquals(p2c.pick(c), 2); // 1 vs 2: tie, faster wins
+  assertEquals(p2c.pick(c), 0); // 0 vs 1
+  assertEquals(p2c.pick(c), 2); // 1 vs 2
+  assertEquals(p2c.pick(c), 2); // 0 vs 2
   assertEquals(p2c.pick([c[0]]), 0);
 });
 

@@ -41,13 +41,17 @@ export interface PoolInstance {
 
 /** Weight of the newest answer time in the latency average. */
 const LATENCY_WEIGHT = 0.2;
+/** An instance without answers for this long has its latency halved. */
+const LATENCY_HALF_LIFE_MS = 5_000;
 
 /** @internal One instance of a pool. */
 export class Member implements Balanceable {
   readonly found: FoundKite;
   readonly breaker: CircuitBreaker;
   outstanding = 0;
-  latencyMs = 0;
+  #latencyMs = 0;
+  #observedAt = 0;
+  readonly #clock: Clock;
   listed = true;
   removed = false;
 
@@ -58,6 +62,7 @@ export class Member implements Balanceable {
     onBreaker: (member: Member, state: BreakerState) => void,
   ) {
     this.found = found;
+    this.#clock = clock;
     this.breaker = new CircuitBreaker(
       breaker,
       clock,
@@ -69,11 +74,24 @@ export class Member implements Balanceable {
     return this.found.kite.id;
   }
 
+  /** Smoothed answer time, fading while no answers come. */
+  get latencyMs(): number {
+    if (this.#latencyMs === 0) return 0;
+    const idle = this.#clock.now() - this.#observedAt;
+    return idle <= 0
+      ? this.#latencyMs
+      : this.#latencyMs * 0.5 ** (idle / LATENCY_HALF_LIFE_MS);
+  }
+
   /** Records an answer that took `ms`. */
   observe(ms: number): void {
-    this.latencyMs = this.latencyMs === 0
-      ? ms
-      : this.latencyMs + (ms - this.latencyMs) * LATENCY_WEIGHT;
+    const now = this.latencyMs;
+    // At least a microsecond: 0 means "no answer yet" to the balancer.
+    const sample = Math.max(ms, 0.001);
+    this.#latencyMs = now === 0
+      ? sample
+      : now + (sample - now) * LATENCY_WEIGHT;
+    this.#observedAt = this.#clock.now();
   }
 
   /** Dials unless connected (concurrent callers share one dial). */

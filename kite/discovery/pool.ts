@@ -81,6 +81,13 @@ export interface PoolCallOptions {
   signal?: AbortSignal;
 }
 
+/** A finished call: the instance that answered, none when a fallback did. */
+interface Done {
+  result: unknown;
+  member: Member | undefined;
+  attempts: number;
+}
+
 /** What a pool reports to {@linkcode KitePool.onEvent} listeners. */
 export type PoolEvent =
   | { type: "add"; instance: PoolInstance }
@@ -127,6 +134,7 @@ export class KitePool {
   readonly #watch: KontrolWatch;
   readonly #removeCloser: () => void;
   #closed = false;
+  #synced = false;
 
   /** @internal Use `Kite.pool()`. */
   constructor(
@@ -179,7 +187,7 @@ export class KitePool {
    * failure once no instance could take the call.
    */
   async tell(method: string, ...args: unknown[]): Promise<unknown> {
-    return (await this.call(method, args)).result;
+    return (await this.#call(method, args, {})).result;
   }
 
   /** Like {@linkcode KitePool.tell}, failing with `timeout` after `ms` over all attempts. */
@@ -188,7 +196,7 @@ export class KitePool {
     ms: number,
     ...args: unknown[]
   ): Promise<unknown> {
-    return (await this.call(method, args, { timeoutMs: ms })).result;
+    return (await this.#call(method, args, { timeoutMs: ms })).result;
   }
 
   /** Calls `method` and tells which instance answered, or whether the fallback did. */
@@ -197,27 +205,41 @@ export class KitePool {
     args: unknown[] = [],
     options: PoolCallOptions = {},
   ): Promise<PoolResult> {
+    const done = await this.#call(method, args, options);
+    return {
+      result: done.result,
+      degraded: done.member === undefined,
+      instance: done.member?.info,
+      attempts: done.attempts,
+    };
+  }
+
+  async #call(
+    method: string,
+    args: unknown[],
+    options: PoolCallOptions,
+  ): Promise<Done> {
     if (this.#closed) {
       throw new KiteError("sendError", "can't send, the pool is closed");
     }
     const clock = this.#kite.clock;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 0;
     const deadline = timeoutMs > 0 ? clock.now() + timeoutMs : Infinity;
-    await this.#waitReady(method, timeoutMs);
+    if (!this.#synced) await this.#waitReady(method, timeoutMs);
     this.#budget.deposit();
     const maxAttempts = this.#options.maxAttempts ??
       DEFAULT_POOL_OPTIONS.maxAttempts;
-    const tried = new Set<Member>();
+    const tried: Member[] = [];
     let last: KiteError | undefined;
     let attempt = 0;
     while (attempt < maxAttempts) {
       const member = this.#choose(tried);
       if (!member) {
-        last = this.#unavailable(method, tried.size > 0, last);
+        last = this.#unavailable(method, tried.length > 0, last);
         break;
       }
       attempt++;
-      tried.add(member);
+      tried.push(member);
       const outcome = await callOnce(
         member,
         method,
@@ -228,12 +250,7 @@ export class KitePool {
         options.signal,
       );
       if (outcome.ok) {
-        return {
-          result: outcome.result,
-          degraded: false,
-          instance: member.info,
-          attempts: attempt,
-        };
+        return { result: outcome.result, member, attempts: attempt };
       }
       last = outcome.error;
       this.#afterFailure(member, outcome);
@@ -294,10 +311,10 @@ export class KitePool {
     }
   }
 
-  #choose(tried: ReadonlySet<Member>): Member | undefined {
+  #choose(tried: readonly Member[]): Member | undefined {
     const candidates: Member[] = [];
     for (const m of this.#members.values()) {
-      if (!tried.has(m) && m.breaker.available) candidates.push(m);
+      if (!tried.includes(m) && m.breaker.available) candidates.push(m);
     }
     while (candidates.length > 0) {
       const i = this.#balancer.pick(candidates);
@@ -343,7 +360,7 @@ export class KitePool {
     args: unknown[],
     error: KiteError,
     attempts: number,
-  ): Promise<PoolResult> {
+  ): Promise<Done> {
     const fallback = this.#options.fallbacks?.[method];
     const any = this.#options.fallback;
     if (!fallback && !any) throw error;
@@ -351,7 +368,7 @@ export class KitePool {
     const result = fallback
       ? await fallback(args, error)
       : await any!(method, args, error);
-    return { result, degraded: true, attempts };
+    return { result, member: undefined, attempts };
   }
 
   /** Jittered backoff before attempt `attempt + 1`, within the deadline. */
@@ -379,6 +396,7 @@ export class KitePool {
       if (m.found.client.connected) m.listed = false;
       else this.#remove(m, "resync");
     }
+    this.#synced = true;
     this.#emit({ type: "sync", instances: this.#members.size });
   }
 

@@ -13,6 +13,7 @@ import {
   benchKontrolReady,
 } from "./capacity.ts";
 import { benchKontrol } from "./kontrol.ts";
+import { benchPool } from "./pool.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -99,6 +100,30 @@ const kontrol = await benchKontrol(quick ? 1_000 : 10_000);
 progress("kontrol", t);
 console.log("\nKontrol:");
 console.table(kontrol);
+
+t = performance.now();
+const pool = await benchPool(
+  quick
+    ? { rounds: 3, ms: 300, failoverMs: 1_500, slowCalls: 1_000 }
+    : { rounds: 7, ms: 1_000, failoverMs: 3_000, slowCalls: 5_000 },
+);
+progress("pool", t);
+console.log("\nPool (kite.pool) against a direct client, one instance:");
+console.table(pool.overhead);
+console.log(
+  `\nPool failover, 5 instances, 100 in flight, one SIGKILLed at ${
+    pool.failover.killBucket * 100
+  } ms (calls per 100 ms):`,
+);
+console.table({
+  ok: pool.failover.ok,
+  errors: pool.failover.errors,
+});
+console.log(
+  `throughput back to 80 % after ${pool.failover.recoveredAfterMs} ms; ${pool.failover.failed} failed calls`,
+);
+console.log("\nPool with one of 5 instances slowed to 50 ms, 500 calls/s:");
+console.table(pool.slow);
 
 interface Goal {
   target: string;
@@ -204,6 +229,11 @@ const goals: Goal[] = [
     met: kontrolKiB <= 30,
   },
   ...kontrolGoals(),
+  ...pool.overhead.map((o) => ({
+    target: `pool ≤ 5 % slower than a direct client (${o.case})`,
+    measured: `${o["pool × direct"]}×`,
+    met: o["pool × direct"] >= 0.95,
+  })),
 ];
 console.log("\nTargets:");
 console.table(goals);
@@ -220,6 +250,7 @@ const out = {
   kontrolReady: ready,
   kontrolMemory,
   kontrol,
+  pool,
   targets: goals,
 };
 await Deno.writeTextFile(
