@@ -219,7 +219,8 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     ip: "127.0.0.1",
     port: 0,
     maxMessageBytes,
-    sockjsDisconnectDelayMs: 500,
+    // Long enough for the poll after a bad xhr_send on a loaded machine.
+    sockjsDisconnectDelayMs: 2_000,
     maxConnectionsPerAddress: peerCaps.connections,
     maxXhrSessionsPerAddress: peerCaps.xhrSessions,
     ...options.targetConfig,

@@ -32,7 +32,7 @@ async function openXhr(
 ): Promise<{ status: number; text: string }> {
   const res = await fetch(`${origin}/kite/1/${id}/xhr`, {
     method: "POST",
-    signal: AbortSignal.timeout(5_000),
+    signal: AbortSignal.timeout(15_000),
   });
   return { status: res.status, text: await res.text() };
 }
