@@ -43,6 +43,11 @@ export function permissionFlags(s: KontrolSettings): string[] {
   const net = [`${s.ip || "0.0.0.0"}:${s.port}`];
   const read = [absolute(s.data)];
   const write = [absolute(s.data)];
+  if (s.storage === "etcd" || s.storage === "postgres") {
+    // main.ts loads the adapter by a computed path (so the KV Kontrol never
+    // fetches the drivers), which Deno treats as a read like any other.
+    read.push(new URL("../storage/", import.meta.url).pathname);
+  }
   if (s.storage === "etcd") {
     net.push(...s.machines.map((m) => hostPort(m, 2379)));
     read.push(denoCacheDir());

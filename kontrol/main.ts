@@ -16,6 +16,21 @@ import { Kontrol } from "./kontrol.ts";
 import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
 
+/** What `openStorage` uses of a storage adapter module. */
+interface Adapter<Options> {
+  connect(options: Options): Promise<Storage>;
+}
+
+/**
+ * Loads a storage adapter by path. The specifier is computed, not written
+ * out, so Deno leaves the adapter out of Kontrol's module graph: a Kontrol
+ * on Deno KV (the demo's) never downloads the etcd or PostgreSQL drivers.
+ * `deno task compile:kontrol` `--include`s them instead.
+ */
+async function importAdapter<M>(name: "etcd" | "postgres"): Promise<M> {
+  return await import(new URL(`../storage/${name}.ts`, import.meta.url).href);
+}
+
 /** Opens the configured storage engine; drivers load only when chosen. */
 export async function openStorage(s: KontrolSettings): Promise<Storage> {
   switch (s.storage) {
@@ -29,11 +44,15 @@ export async function openStorage(s: KontrolSettings): Promise<Storage> {
       return await KvStorage.open(`${s.data}/kontrol.kv`);
     }
     case "etcd": {
-      const { EtcdStorage } = await import("../storage/etcd.ts");
+      const { EtcdStorage } = await importAdapter<
+        { EtcdStorage: Adapter<{ endpoints: string[] }> }
+      >("etcd");
       return await EtcdStorage.connect({ endpoints: s.machines });
     }
     case "postgres": {
-      const { PostgresStorage } = await import("../storage/postgres.ts");
+      const { PostgresStorage } = await importAdapter<
+        { PostgresStorage: Adapter<PostgresOptions> }
+      >("postgres");
       return await PostgresStorage.connect({
         host: s.postgresHost,
         port: s.postgresPort,
@@ -44,6 +63,22 @@ export async function openStorage(s: KontrolSettings): Promise<Storage> {
       });
     }
   }
+}
+
+/** The PostgreSQL settings Kontrol passes (checked against the adapter in tests). */
+export interface PostgresOptions {
+  /** Server host. */
+  host: string;
+  /** Server port. */
+  port: number;
+  /** User. */
+  username: string;
+  /** Password. */
+  password: string;
+  /** Database. */
+  database: string;
+  /** Connect timeout, seconds. */
+  connectTimeoutSeconds: number;
 }
 
 /**
