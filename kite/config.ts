@@ -35,7 +35,12 @@ export interface KiteConfig {
   kiteKey: string;
   /** Client transport. @default {"websocket"} */
   transport: ClientTransport;
-  /** Timeout for Kontrol calls, XHR polls and handshakes, ms. @default {15000} */
+  /**
+   * Timeout for Kontrol calls, XHR polls and handshakes, ms; `KITE_TIMEOUT`
+   * (`10s`, `1m`). A Kontrol call waits at most this long for a connection
+   * to Kontrol, then as long for the answer, and fails with an error naming
+   * the URL. @default {15000}
+   */
   timeoutMs: number;
   /** kiteKey trust cache TTL, ms. @default {300000} */
   verifyTtlMs: number;

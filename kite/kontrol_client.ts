@@ -424,6 +424,20 @@ export class KontrolClient {
     const clock = this.#kite.clock;
     let timer = 0;
     let stopped = false;
+    /** Set by kite.close() or a later registerHTTP: nothing more to do. */
+    let closed = false;
+    const everyMs = Math.max(1, body.heartbeatInterval) * 1000;
+    // Kontrol forgot the kite: register again until it answers.
+    const registerAgain = () => {
+      if (closed) return;
+      this.registerHTTP(url, options).catch((err) => {
+        this.#warn(
+          `registering ${url} over HTTP: waiting for Kontrol at ${base} (${err.message}); ` +
+            `retrying every ${everyMs / 1000} s`,
+        );
+        if (!closed) timer = clock.setTimeout(registerAgain, everyMs);
+      });
+    };
     const beat = async () => {
       if (stopped) return;
       try {
@@ -436,26 +450,30 @@ export class KontrolClient {
         const text = (await r.text()).trim();
         if (text === "registeragain" && options.forever !== false && !stopped) {
           stopped = true;
-          void this.registerHTTP(url, options).catch((err) =>
-            this.#kite.logger.warning(`HTTP re-register failed: ${err.message}`)
-          );
+          registerAgain();
           return;
         }
         if (text !== "pong") {
-          this.#kite.logger.warning(`heartbeat answer ${JSON.stringify(text)}`);
+          this.#kite.logger.warning(
+            `heartbeat to ${base}: unexpected answer ${JSON.stringify(text)}`,
+          );
         }
       } catch (err) {
-        this.#kite.logger.warning(
-          `heartbeat failed: ${(err as Error).message}`,
+        this.#warn(
+          `heartbeat to ${base}/heartbeat failed (${
+            (err as Error).message
+          }): ` +
+            `Kontrol is not answering; still trying every ${everyMs / 1000} s`,
         );
       }
       if (!stopped) {
-        timer = clock.setTimeout(beat, body.heartbeatInterval * 1000);
+        timer = clock.setTimeout(beat, everyMs);
       }
     };
-    timer = clock.setTimeout(beat, Math.max(1, body.heartbeatInterval) * 1000);
+    timer = clock.setTimeout(beat, everyMs);
     const stop = () => {
       stopped = true;
+      closed = true;
       clock.clearTimeout(timer);
     };
     this.#stopHeartbeats = stop;

@@ -4,7 +4,9 @@
  * for, and a kite.key from another Kontrol is explained, not retried.
  */
 import { writeKiteKey } from "../kite/auth/kitekey.ts";
+import { ManualClock } from "../kite/clock.ts";
 import { KiteError } from "../kite/errors.ts";
+import { makeQuery } from "../kite/protocol.ts";
 import { signKiteKey } from "../kontrol/tokens.ts";
 import { fixtureKey } from "./fixtures/jwt.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
@@ -138,6 +140,56 @@ Deno.test("a kite.key from another Kontrol: registerForever fails at once and sa
       KiteError,
     );
     assert(found.message.includes("does not know"), found.message);
+  } finally {
+    await kite.close();
+    await tk.close();
+  }
+});
+
+Deno.test("registerHTTP with Kontrol away warns once per 30 s naming /heartbeat, then registers again when it is back", async () => {
+  const port = freePort();
+  const kiteClock = new ManualClock(Date.now());
+  let tk = await startTestKontrol({ port });
+  const logger = new MemoryLogger();
+  const kite = testKite("math", { kontrolURL: tk.url, environment: "test" }, {
+    kiteKey: await tk.kiteKey("alice"),
+    clock: kiteClock,
+    logger,
+  });
+  // The kite's clock has no other timer: one pending timer means "armed".
+  const beat = async () => {
+    await eventually(() => kiteClock.pending === 1, "the next heartbeat");
+    await kiteClock.advance(10_000);
+  };
+  const warnings = () => logger.lines.filter((l) => l.startsWith("WARNING"));
+  try {
+    await kite.serve();
+    await kite.registerHTTP();
+    await tk.close();
+
+    await beat();
+    await eventually(() => warnings().length === 1, "a warning");
+    assert(
+      warnings()[0].startsWith(
+        `WARNING heartbeat to http://127.0.0.1:${port}/heartbeat failed (`,
+      ),
+      warnings()[0],
+    );
+    await beat();
+    await eventually(() => kiteClock.pending === 1, "the next heartbeat");
+    assertEquals(warnings().length, 1, "rate-limited");
+
+    // A new Kontrol on the same port does not know the kite: it answers
+    // registeragain, and the kite registers with it.
+    tk = await startTestKontrol({ port });
+    await beat();
+    const back = tk;
+    await eventually(
+      async () =>
+        (await back.storage.get(makeQuery({ username: "alice" }))).length ===
+          1,
+      "the kite to register again",
+    );
   } finally {
     await kite.close();
     await tk.close();
