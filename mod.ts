@@ -103,6 +103,7 @@ export type {
 } from "./kite/discovery/balancer.ts";
 export type { BreakerOptions, BreakerState } from "./kite/discovery/breaker.ts";
 export type { RetryBudgetOptions } from "./kite/discovery/retry_budget.ts";
+export type { ClusterOptions } from "./kite/serve/cluster.ts";
 export type {
   TokenRenewerOptions,
   TokenRenewerState,

@@ -27,6 +27,7 @@ import {
   makeIdentity,
 } from "./protocol.ts";
 import { newRequestId, Request } from "./request.ts";
+import { type ClusterOptions, ClusterRouter } from "./serve/cluster.ts";
 import {
   CANCEL_METHOD,
   ServedDeadlines,
@@ -97,6 +98,18 @@ export interface ServeOptions {
   quiet?: boolean;
   /** Address to listen on. @default {config.ip} */
   hostname?: string;
+  /**
+   * Let several processes listen on the same port (SO_REUSEPORT, Linux);
+   * the kernel spreads connections over them. With XHR transports, set
+   * `cluster` too. @default {false}
+   */
+  reusePort?: boolean;
+  /**
+   * This process's place among the processes serving the port: XHR
+   * sessions (several requests each) are then always served by the one
+   * process that owns them (see `kite/serve/cluster.ts`).
+   */
+  cluster?: ClusterOptions;
 }
 
 /** An HTTP handler mounted on the kite's server. */
@@ -157,6 +170,9 @@ export class Kite implements ServingKite<Client> {
   #sockjs: SockJsServer | undefined;
   #kontrol: KontrolClient | undefined;
   #listener: Listener | undefined;
+  /** The cluster's private port (XHR sessions passed on by other members). */
+  #private: Listener | undefined;
+  #cluster: ClusterRouter | undefined;
   #listening = false;
   #port = 0;
   /** The address serve() bound, once listening. */
@@ -375,6 +391,18 @@ export class Kite implements ServingKite<Client> {
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> => {
     const path = new URL(request.url).pathname;
+    if (this.#cluster) {
+      const routed = this.#cluster.route(request, path, info);
+      if (routed) return routed;
+    }
+    return this.#answer(request, path, info);
+  };
+
+  #answer(
+    request: globalThis.Request,
+    path: string,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> {
     const route = this.#http.get(path);
     // The SockJS endpoint judges its own bodies (an oversized xhr_send also
     // closes its session); every other route is judged here.
@@ -388,7 +416,7 @@ export class Kite implements ServingKite<Client> {
     return Promise.resolve(
       new Response("404 page not found\n", { status: 404 }),
     );
-  };
+  }
 
   /** Starts listening; resolves once the port is bound. */
   serve(options: ServeOptions = {}): Promise<{ port: number; url: string }> {
@@ -396,17 +424,20 @@ export class Kite implements ServingKite<Client> {
     const hostname = options.hostname ?? this.config.ip;
     const port = options.port ?? this.config.port;
     this.#listening = true;
+    if (options.cluster) this.#cluster = new ClusterRouter(options.cluster);
     return Listener.start({
       port,
       hostname,
+      reusePort: options.reusePort,
       handler: this.fetch,
       logger: this.logger,
       onError: (err) => {
         this.logger.error(`request failed: ${err}`);
         return new Response("internal error\n", { status: 500 });
       },
-    }).then((listener) => {
+    }).then(async (listener) => {
       this.#listener = listener;
+      if (this.#cluster) await this.#listenPrivately(this.#cluster);
       this.#port = listener.port;
       this.#host = hostname;
       if (!options.quiet) this.logger.info(`serving ${this.url}`);
@@ -416,6 +447,30 @@ export class Kite implements ServingKite<Client> {
       this.#listening = false;
       throw listenError(cause, hostname, port);
     });
+  }
+
+  /** The port other cluster members pass this process's XHR sessions to. */
+  async #listenPrivately(cluster: ClusterRouter): Promise<void> {
+    const port = cluster.privatePort;
+    try {
+      this.#private = await Listener.start({
+        port,
+        hostname: "127.0.0.1",
+        handler: (request, info) =>
+          this.#answer(
+            request,
+            new URL(request.url).pathname,
+            ClusterRouter.forwardedInfo(request, info),
+          ),
+        logger: this.logger,
+        onError: (err) => {
+          this.logger.error(`request failed: ${err}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      });
+    } catch (cause) {
+      throw listenError(cause, "127.0.0.1", port);
+    }
   }
 
   /** Serves until the kite is closed (for `main` programs). */
@@ -472,6 +527,8 @@ export class Kite implements ServingKite<Client> {
     for (const client of this.#dialed) client.close();
     this.#sockjs?.close();
     for (const client of this.#connections) client.close();
+    await this.#private?.close();
+    this.#private = undefined;
     if (this.#listener) {
       await this.#listener.close();
       this.#listener = undefined;

@@ -17,6 +17,8 @@ export interface ListenerOptions {
   port: number;
   /** Address to listen on. */
   hostname: string;
+  /** Set SO_REUSEPORT (several processes on one port). @default {false} */
+  reusePort?: boolean;
   /** Answers each request. */
   handler: Deno.ServeHandler<Deno.NetAddr>;
   /** Where accept failures are reported. */
@@ -104,6 +106,7 @@ export class Listener {
       server = Deno.serve({
         port: this.#port,
         hostname: o.hostname,
+        reusePort: o.reusePort,
         onListen: (addr) => {
           this.#port = addr.port;
         },

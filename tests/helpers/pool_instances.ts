@@ -4,7 +4,7 @@
  * @module
  */
 import { within } from "./wait.ts";
-import { lines } from "./processes.ts";
+import { childEnv, lines } from "./processes.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -25,18 +25,13 @@ export async function spawnInstance(
   home: string,
   delayMs: number,
 ): Promise<Instance> {
-  const env: Record<string, string> = {
+  const env = childEnv({
     KITE_HOME: home,
     KITE_KONTROL_URL: kontrolURL,
     KITE_ENVIRONMENT: "test",
     KITE_LOG_LEVEL: "ERROR",
     MATH_DELAY_MS: String(delayMs),
-    NO_COLOR: "1",
-  };
-  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
-    const v = Deno.env.get(name);
-    if (v) env[name] = v;
-  }
+  });
   const child = new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", `${ROOT}examples/pool/math.ts`],
     cwd: ROOT,

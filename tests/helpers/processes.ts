@@ -112,3 +112,15 @@ export async function runCommand(
     clearTimeout(timer);
   }
 }
+
+/** The environment for a child run with `clearEnv`: Deno's cache and PATH, `NO_COLOR`, plus `extra`. */
+export function childEnv(
+  extra: Record<string, string>,
+): Record<string, string> {
+  const env: Record<string, string> = { NO_COLOR: "1" };
+  for (const name of ["PATH", "HOME", "DENO_DIR", "XDG_CACHE_HOME"]) {
+    const v = Deno.env.get(name);
+    if (v) env[name] = v;
+  }
+  return { ...env, ...extra };
+}
