@@ -1,5 +1,5 @@
 /**
- * The set-up step of `deno task test`: makes sure this machine has what the
+ * The set-up step of `deno task test` (scripts/test.ts): makes sure this machine has what the
  * tests run against — etcd, PostgreSQL, Chromium, promtool, openssl,
  * faketime, `script`, and Node.js with the kite.js peer installed in
  * `tests/kitejs` — or stops with one line saying what is missing and how to
@@ -84,7 +84,11 @@ async function aptGet(args: string[]): Promise<boolean> {
   return status.success;
 }
 
-async function main(): Promise<number> {
+/**
+ * Checks (and as root installs) everything; on a problem prints its one
+ * line and returns 1, else 0.
+ */
+export async function setUpTestEnv(): Promise<number> {
   let missing = REQUIREMENTS.filter((r) => !r.present());
   const root = Deno.uid() === 0;
   const mayInstall = root && Deno.env.get("KITE_TEST_INSTALL") !== "0" &&
@@ -114,4 +118,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-if (import.meta.main) Deno.exit(await main());
+if (import.meta.main) Deno.exit(await setUpTestEnv());

@@ -5,6 +5,7 @@
  * (`KITE_TEST_INSTALL=0`).
  */
 import { missingLine, REQUIREMENTS } from "../scripts/setup_test_env.ts";
+import { testEnv } from "../scripts/test.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { runCommand } from "./helpers/processes.ts";
 
@@ -58,4 +59,21 @@ Deno.test("set-up: the line says sudo, or that root gets it installed", () => {
     missingLine(missing, true),
     "deno task test: missing etcd; install with `apt-get install -y etcd-server`",
   );
+});
+
+Deno.test("deno task test: the tests see none of the user's KITE_*/KONTROL_* and their own KITE_HOME", () => {
+  const env = testEnv({
+    PATH: "/usr/bin",
+    HOME: "/home/alice",
+    KITE_HOME: "/home/alice/.kite",
+    KITE_KONTROL_URL: "http://kontrol.example/kite",
+    KONTROL_STORAGE: "postgres",
+    KITE_TEST_OUTAGE_MS: "10000",
+  }, "/tmp/kite-test-home-1");
+  assertEquals(env, {
+    PATH: "/usr/bin",
+    HOME: "/home/alice",
+    KITE_HOME: "/tmp/kite-test-home-1",
+    KITE_TEST_OUTAGE_MS: "10000",
+  });
 });
