@@ -1008,6 +1008,52 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
           /kiteKey: /,
         ],
         [
+          // A forged kite.key of some size up to the credential limit and past it.
+          "/register",
+          {
+            method: "POST",
+            body: JSON.stringify({
+              auth: {
+                type: "kiteKey",
+                key: forgedJwt(
+                  rng.int(1e9),
+                  rng.pick([10, 1000, 16_000, 16_385, 40_000]),
+                ),
+              },
+              url: "http://127.0.0.1:1/kite",
+              kite: IDENTITY,
+            }),
+          },
+          401,
+          /^\{"err":"kiteKey: /,
+        ],
+        [
+          "/register",
+          {
+            method: "POST",
+            body: JSON.stringify({
+              auth: { type: "kiteKey", key: ctx.kiteKey },
+              url: `http://127.0.0.1:1/${"u".repeat(rng.range(2100, 30_000))}`,
+              kite: IDENTITY,
+            }),
+          },
+          400,
+          /^\{"err":"url is too long \(\d+ characters, at most 2048\)"\}\n$/,
+        ],
+        [
+          "/register",
+          {
+            method: "POST",
+            body: JSON.stringify({
+              auth: { type: "kiteKey", key: ctx.kiteKey },
+              url: "http://127.0.0.1:1/kite",
+              kite: { ...IDENTITY, hostname: "h".repeat(rng.range(256, 5000)) },
+            }),
+          },
+          400,
+          /kite field hostname is too long/,
+        ],
+        [
           "/register",
           {
             method: "POST",
