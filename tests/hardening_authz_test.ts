@@ -452,3 +452,48 @@ Deno.test("authz: Kontrol's quotas — URL and field lengths, kites and watchers
     await tk.close();
   }
 });
+
+Deno.test("authz: an honest HTTP kite proves itself again after httpProofMs and stays listed", async () => {
+  const kontrolClock = new ManualClock(Date.now());
+  const kiteClock = new ManualClock(Date.now());
+  const http: string[] = [];
+  const tk = await startTestKontrol({
+    clock: kontrolClock,
+    limits: { httpProofMs: 60_000 },
+    beforeServe: (kontrol) => {
+      const inner = kontrol.kite.fetch;
+      kontrol.kite.fetch = async (req, info) => {
+        const res = await inner(req, info);
+        const body = (await res.clone().text()).trim();
+        http.push(`${new URL(req.url).pathname} ${body.slice(0, 13)}`);
+        return res;
+      };
+    },
+  });
+  const kite = await kontrolKite(tk, "math", "alice", {}, kiteClock);
+  try {
+    await kite.serve();
+    await kite.registerHTTP();
+    // 10 s beats on both clocks for two proof windows.
+    for (let beat = 0; beat < 13; beat++) {
+      await waitFor(() => kiteClock.pending === 1, "the next heartbeat");
+      const seen = http.length;
+      await kontrolClock.advance(10_000);
+      await kiteClock.advance(10_000);
+      await waitFor(() => http.length > seen, "Kontrol to hear the kite");
+      await waitFor(
+        () => !http.at(-1)!.endsWith("registeragain"),
+        "the kite to register again",
+      );
+      assert(
+        tk.kontrol.registry.has(kite.identity.id),
+        `listed at beat ${beat}`,
+      );
+    }
+    const registers = http.filter((l) => l.startsWith("/register")).length;
+    assertEquals(registers, 3, http.join("\n"));
+  } finally {
+    await kite.close();
+    await tk.close();
+  }
+});
