@@ -20,6 +20,7 @@ import {
   type KiteEvent,
   type KiteIdentity,
   type KiteWithToken,
+  KONTROL_UNAVAILABLE,
   type KontrolQuery,
   makeQuery,
   type RegisterResult,
@@ -27,6 +28,11 @@ import {
 
 /** Retry interval for failed registrations (Go `kontrolRetryDuration`). */
 const REGISTER_RETRY_MS = 10_000;
+/**
+ * How often a kite registered with a Kontrol other than the first of its
+ * list tries to move back to the first (the preferred one).
+ */
+export const PREFERRED_RETRY_MS = 60_000;
 
 /** The part of a kite its Kontrol client uses (a `Kite` is one). */
 export interface KontrolHost {
@@ -94,7 +100,10 @@ export interface RegisterHTTPOptions {
  * `http://k1:4000/kite,http://k2:4000/kite`. The client talks to one at a
  * time; when that connection drops it dials the same URL again, then the
  * others in turn (with backoff after each full round), and re-registers
- * with whichever answers first.
+ * with whichever answers first. A Kontrol that answers but fails (a
+ * refused or failing `register`, or one that cannot use its storage) is
+ * left for the next URL at once; a kite registered elsewhere than with the
+ * first URL tries to move back to it every {@linkcode PREFERRED_RETRY_MS}.
  *
  * A call waits at most `config.timeoutMs` (`KITE_TIMEOUT`) for a connection
  * and as long again for the answer, then fails with an error naming the
@@ -124,6 +133,7 @@ export class KontrolClient {
   #waiting = 0;
   #lastDialError: string | undefined;
   readonly #warn: (message: string) => void;
+  #preferredTimer: number | undefined;
 
   /** @internal Use `kite.kontrol`. */
   constructor(kite: KontrolHost) {
@@ -310,8 +320,40 @@ export class KontrolClient {
         ...args,
       );
     } catch (err) {
-      throw explainKontrolError(err, client.url);
+      // A Kontrol that cannot use its storage says so: ask the next one.
+      if (!isUnavailable(err) || !this.#failOver(client)) {
+        throw explainKontrolError(err, client.url);
+      }
+      const next = await this.connection();
+      try {
+        return await next.tellWithTimeout(
+          method,
+          this.#kite.config.timeoutMs,
+          ...args,
+        );
+      } catch (err) {
+        throw explainKontrolError(err, next.url);
+      }
     }
+  }
+
+  /**
+   * Leaves `client`'s Kontrol for the next URL of the list (the next call
+   * dials it); false when there is no other URL.
+   */
+  #failOver(client: Client): boolean {
+    const urls = this.urls;
+    if (urls.length < 2) return false;
+    if (this.#client !== client) return true; // moved on already
+    this.#kite.logger.info(
+      `leaving Kontrol ${client.url} for ${
+        urls[(this.#current + 1) % urls.length]
+      }`,
+    );
+    this.#current = (this.#current + 1) % urls.length;
+    this.#client = undefined;
+    client.close();
+    return true;
   }
 
   /**
@@ -372,28 +414,86 @@ export class KontrolClient {
     const backoff = new Backoff({ initialMs: 500, maxMs: REGISTER_RETRY_MS });
     const generation = this.#generation;
     this.#registering = true;
-    for (;;) {
+    for (let failures = 1;; failures++) {
       try {
         const result = await this.register(url);
         this.#registering = false;
+        this.#armPreferred(url);
         return result;
       } catch (err) {
         this.#registering = false;
         if (generation !== this.#generation) throw err; // closed
-        // A first registration with a refused key fails at once; one that
-        // worked before keeps trying (Kontrol may get its old keys back).
-        if (first && isKiteKeyRefusal((err as Error).cause)) throw err;
+        // A first registration whose key every Kontrol of the list refused
+        // fails at once; one that worked before keeps trying (Kontrol may
+        // get its old keys back).
+        if (
+          first && isKiteKeyRefusal((err as Error).cause) &&
+          failures >= this.urls.length
+        ) throw err;
         const wait = backoff.next();
         this.#warn(
           `registering ${url}: waiting for Kontrol (${
             (err as Error).message
           }); retrying every ${Math.ceil(wait / 1000)} s or so`,
         );
-        await this.#sleep(wait);
+        // Any failure of a Kontrol that answered sends the kite to the
+        // next one at once; backoff only after a whole round of the list.
+        const client = this.#client;
+        const moved = client !== undefined && this.#failOver(client);
+        if (!moved || failures % this.urls.length === 0) {
+          await this.#sleep(wait);
+        }
         if (generation !== this.#generation) throw err;
         this.#registering = true;
       }
     }
+  }
+
+  /**
+   * Registered with another Kontrol than the first of the list: try the
+   * first again later, and move back when it takes the registration.
+   */
+  #armPreferred(url: string): void {
+    const clock = this.#kite.clock;
+    if (this.#preferredTimer !== undefined) {
+      clock.clearTimeout(this.#preferredTimer);
+      this.#preferredTimer = undefined;
+    }
+    const urls = this.urls;
+    if (this.#current % urls.length === 0) return;
+    const generation = this.#generation;
+    this.#preferredTimer = clock.setTimeout(async () => {
+      this.#preferredTimer = undefined;
+      if (generation !== this.#generation || this.#registering) return;
+      const current = this.#client;
+      const kiteKey = this.#kite.config.kiteKey;
+      if (!current?.connected || !kiteKey) return this.#armPreferred(url);
+      this.#registering = true;
+      const preferred = this.#clientFor(urls[0], kiteKey);
+      try {
+        await preferred.dial();
+        const result = await preferred.tellWithTimeout(
+          "register",
+          this.#kite.config.timeoutMs,
+          { url },
+        ) as RegisterResult;
+        if (generation !== this.#generation) return preferred.close();
+        this.#kite.logger.info(`moved back to Kontrol ${urls[0]}`);
+        this.#current = 0;
+        this.#client = preferred;
+        this.#registeredOn = preferred;
+        this.#applyRegisterResult(result);
+        current.close();
+      } catch (err) {
+        this.#kite.logger.debug(
+          `Kontrol ${urls[0]} still refuses: ${(err as Error).message}`,
+        );
+        if (this.#client !== preferred) preferred.close();
+      } finally {
+        this.#registering = false;
+      }
+      if (generation === this.#generation) this.#armPreferred(url);
+    }, PREFERRED_RETRY_MS);
   }
 
   /**
@@ -620,6 +720,10 @@ export class KontrolClient {
   close(): void {
     this.#generation++;
     this.#closerAdded = false;
+    if (this.#preferredTimer !== undefined) {
+      this.#kite.clock.clearTimeout(this.#preferredTimer);
+      this.#preferredTimer = undefined;
+    }
     this.#wakeSleeps(this.#sleeps);
     this.#wakeSleeps(this.#dialSleeps);
     this.#stopHeartbeats?.();
@@ -644,6 +748,12 @@ export class KontrolClient {
     if (result.publicKey) cfg.kontrolKey = result.publicKey;
     if (result.kiteKey || result.publicKey) this.#kite.onTrustChange();
   }
+}
+
+/** Kontrol refused because it cannot use its storage. */
+function isUnavailable(err: unknown): boolean {
+  return err instanceof KiteError && err.type === "genericError" &&
+    err.message.startsWith(KONTROL_UNAVAILABLE);
 }
 
 function closedError(why = "it is closed"): KiteError {

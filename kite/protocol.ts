@@ -54,6 +54,13 @@ export interface Auth {
   key: string;
 }
 
+/**
+ * How the message of a Kontrol that cannot use its storage begins (a
+ * `genericError`): it refuses `register`, `getKites` and `getToken` so that
+ * kites move to another Kontrol of their `kontrolURL` list at once.
+ */
+export const KONTROL_UNAVAILABLE = "kontrol unavailable:";
+
 /** Result of Kontrol's `register` (docs/protocol.md §8.2). */
 export interface RegisterResult {
   /** The URL Kontrol stored. */

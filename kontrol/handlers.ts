@@ -8,7 +8,6 @@ import type { Client } from "../kite/client.ts";
 import { KiteError } from "../kite/errors.ts";
 import {
   identityProblem,
-  type KiteEvent,
   type KiteIdentity,
   type KiteWithToken,
   type KontrolQuery,
@@ -17,10 +16,11 @@ import {
   QUERY_FIELDS,
 } from "../kite/protocol.ts";
 import type { Request } from "../kite/request.ts";
-import type { StoredKeyPair } from "../storage/storage.ts";
+import type { StoredKeyPair, StoredKite } from "../storage/storage.ts";
 import type { Kontrol } from "./kontrol.ts";
 import { audienceFor } from "./tokens.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
+import { KontrolWatch } from "./watch.ts";
 
 /** How long Kontrol waits for `kite.heartbeat` to be accepted (docs/protocol.md §8.5 step 3). */
 const HEARTBEAT_CALL_TIMEOUT_MS = 4_000;
@@ -136,6 +136,13 @@ function registeringIdentity(r: Request, maxField: number): KiteIdentity {
 interface Watcher {
   client: Client;
   cancel(): void;
+  watch: KontrolWatch;
+}
+
+/** What the handlers offer Kontrol back. */
+export interface KontrolHandlers {
+  /** Resynchronises every watcher (events may have been missed). */
+  resyncWatchers(): void;
 }
 
 /** Counts per key, forgetting keys that drop to zero. */
@@ -152,7 +159,7 @@ class Counts<K> {
 }
 
 /** Registers Kontrol's methods on its kite. */
-export function addKontrolHandlers(kontrol: Kontrol): void {
+export function addKontrolHandlers(kontrol: Kontrol): KontrolHandlers {
   const kite = kontrol.kite;
   const watchers = new Map<string, Watcher>();
   const watchersOf = new Counts<Client>();
@@ -191,9 +198,15 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       watchersBy.add(username, -1);
     };
   };
+  const resyncWatchers = () => {
+    for (const w of watchers.values()) void w.watch.resync();
+  };
+  // Watchers learn what passed while the storage's watch was down.
+  kontrol.storage.onWatchGap?.(resyncWatchers);
 
   kite.handle("register", async (r) => {
     requireKiteKey(r);
+    kontrol.requireHealthy();
     const arg = r.args.one().object<{ url?: unknown }>();
     const url = typeof arg.url === "string" ? arg.url : "";
     if (!url) throw new KiteError("genericError", "empty url");
@@ -241,14 +254,16 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     checkFieldLengths(query, limits.maxFieldLength);
     const caller = authenticatedUser(r);
     const watching = typeof arg.watchCallback === "function";
+    kontrol.requireHealthy();
     const client = r.client;
     // A watcher counts from here, so concurrent calls cannot overshoot.
     const release = watching ? reserveWatcher(client, caller) : () => {};
+    let found: StoredKite[];
     let kites: KiteWithToken[];
     try {
       // Shuffled, as Go's Kontrol does: callers that take the first match
       // spread over the instances instead of all hitting the same one.
-      const found = shuffle([...await kontrol.storage.get(query)]);
+      found = shuffle([...await kontrol.storage.get(query)]);
       // Each token names the kite it was found for, never more: Go builds
       // `aud` from the query, so an id-only query got `/`, which every kite
       // accepts (docs/protocol.md §6.7); Go kites accept the narrower `/user/env/name`.
@@ -268,34 +283,21 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
       return { kites };
     }
     const watcherID = crypto.randomUUID();
-    const callback = arg.watchCallback as (reply: unknown) => void;
-    const unsubscribe = kontrol.storage.watch(query, async (ev) => {
-      const event: KiteEvent = { action: ev.action, kite: ev.kite };
-      if (ev.action === "REGISTER" && ev.url) {
-        event.url = ev.url;
-        try {
-          event.token = await tokenFor(
-            kontrol,
-            audienceFor(ev.kite),
-            caller,
-            ev.keyId ?? "",
-          );
-        } catch (err) {
-          kite.logger.debug(
-            `no token for watched kite: ${(err as Error).message}`,
-          );
-        }
-      }
-      if (client.connected) callback({ error: null, result: event });
-    });
+    const watch = new KontrolWatch(kontrol, {
+      client,
+      callback: arg.watchCallback as (reply: unknown) => void,
+      query,
+      token: (kite, keyId) =>
+        tokenFor(kontrol, audienceFor(kite), caller, keyId),
+    }, found.map((k) => k.kite));
     const off = client.onDisconnect(() => cancel());
     const cancel = () => {
       if (!watchers.delete(watcherID)) return;
-      unsubscribe();
+      watch.cancel();
       off();
       release();
     };
-    watchers.set(watcherID, { client, cancel });
+    watchers.set(watcherID, { client, cancel, watch });
     return { kites, watcherID };
   });
 
@@ -314,6 +316,7 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     const arg = r.args.one().object<Record<string, unknown>>();
     const query = queryFromArgs(arg);
     checkFieldLengths(query, limits.maxFieldLength);
+    kontrol.requireHealthy();
     const found = await kontrol.storage.get(query);
     if (found.length > 1) {
       throw new KiteError("genericError", "query matches more than one kite");
@@ -361,6 +364,8 @@ export function addKontrolHandlers(kontrol: Kontrol): void {
     }
     return await kontrol.signKiteKey(username);
   }).disableAuthentication();
+
+  return { resyncWatchers };
 }
 
 /** Shuffles `items` in place (Fisher–Yates) and returns it. */

@@ -12,7 +12,10 @@ import type { Request } from "../kite/request.ts";
 import type { KeyPair, Storage, StoredKeyPair } from "../storage/storage.ts";
 import { Authenticator, TrustedKeys } from "../kite/auth/verify.ts";
 import { generateKeyPair, trimPem } from "../kite/auth/keys.ts";
-import { addKontrolHandlers } from "./handlers.ts";
+import { KiteError } from "../kite/errors.ts";
+import { KONTROL_UNAVAILABLE } from "../kite/protocol.ts";
+import { addKontrolHandlers, type KontrolHandlers } from "./handlers.ts";
+import { type HealthTiming, StorageHealth } from "./health.ts";
 import { addHttpRoutes } from "./http.ts";
 import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
@@ -48,6 +51,8 @@ export interface KontrolOptions {
   tokenLeewayMs?: number;
   /** Entries not refreshed for this long are swept. @default {90 s} */
   staleAfterMs?: number;
+  /** How the storage is probed and how long failures are tolerated. */
+  health?: Partial<HealthTiming>;
   /** Authorises `registerMachine`; without it the method is refused (as Go). */
   machineAuthenticate?: MachineAuthenticate;
   /** Per-user quotas and sizes; see {@linkcode KontrolLimits} for the defaults. */
@@ -82,6 +87,8 @@ export class Kontrol {
   readonly storage: Storage;
   /** Live registrations of this process. */
   readonly registry: Registry;
+  /** Whether the storage works; Kontrol steps aside while it does not. */
+  readonly health: StorageHealth;
   /** Issued tokens, reused while valid (docs/protocol.md §6.4). */
   readonly tokens: TokenCache;
   /** Kontrol's username (token issuer). */
@@ -96,6 +103,7 @@ export class Kontrol {
   #initialized: Promise<void> | undefined;
   #sweeper: number | undefined;
   #kontrolURL: string | undefined;
+  #handlers: KontrolHandlers | undefined;
   readonly #trusted = new TrustedKeys();
   readonly #pairs = new Map<
     string,
@@ -117,12 +125,27 @@ export class Kontrol {
       kiteKey: false,
       config: { username: this.username, ...options.kiteConfig },
     });
+    this.health = new StorageHealth(
+      () => this.#probe(),
+      this.#clock,
+      this.kite.logger,
+      options.health,
+      (healthy) => {
+        // Back: watchers may have missed what changed meanwhile.
+        if (healthy) return this.#handlers?.resyncWatchers();
+        const n = this.registry.release();
+        this.kite.logger.warning(
+          `closed the connections of ${n} kite(s): they register elsewhere`,
+        );
+      },
+    );
     this.registry = new Registry(
       this.storage,
       this.#clock,
       this.kite.logger,
       options.timing,
       this.limits,
+      this.health,
     );
     this.tokens = new TokenCache({
       clock: this.#clock,
@@ -144,7 +167,9 @@ export class Kontrol {
         throw new Error("not found");
       },
     });
-    addKontrolHandlers(this);
+    this.#handlers = addKontrolHandlers(this);
+    // A storage that lost its kites (PostgreSQL crash) gets ours back at once.
+    this.storage.onReset?.(() => void this.registry.restore());
     addHttpRoutes(this);
     this.kite.addCloser(() => this.#stop());
   }
@@ -199,6 +224,7 @@ export class Kontrol {
       await this.#loadSelfPair();
     }
     await this.sweep();
+    this.health.start();
     const every = Math.max(
       1000,
       this.options.staleAfterMs ?? DEFAULT_TIMING.updateIntervalMs,
@@ -338,7 +364,28 @@ export class Kontrol {
     }
   }
 
+  /**
+   * Refuses while the storage fails ({@linkcode KONTROL_UNAVAILABLE}): a
+   * kite then moves to another Kontrol of its list rather than waiting for
+   * this one.
+   * @throws {KiteError} `genericError` while unhealthy.
+   */
+  requireHealthy(): void {
+    if (this.health.healthy) return;
+    throw new KiteError(
+      "genericError",
+      `${KONTROL_UNAVAILABLE} Kontrol ${this.kontrolURL} cannot use its ${this.storage.engine} storage (${this.health.problem}); use another Kontrol`,
+    );
+  }
+
+  /** A cheap read of the storage, bounded by the storage's own timeout. */
+  #probe(): Promise<unknown> {
+    const pair = this.#selfPair;
+    return pair ? this.storage.getKeyFromId(pair.id) : this.storage.listKeys();
+  }
+
   #stop(): void {
+    this.health.stop();
     if (this.#sweeper !== undefined) this.#clock.clearTimeout(this.#sweeper);
     this.registry.close();
   }

@@ -61,6 +61,16 @@ interface Entry {
   http: HttpRegistration | undefined;
   /** When the kite last proved itself (registered with its kite.key). */
   provenAt: number;
+  /** The connection it registered over (dnode), closed by `release`. */
+  client: Client | undefined;
+}
+
+/** Where the registry reports the outcome of its storage writes. */
+export interface WriteReport {
+  /** A write succeeded. */
+  ok(): void;
+  /** A write failed. */
+  fail(error: unknown): void;
 }
 
 /**
@@ -77,6 +87,7 @@ export class Registry {
   readonly #clock: Clock;
   readonly #logger: Logger;
   readonly #timing: RegistryTiming;
+  readonly #report: WriteReport | undefined;
   /**
    * Supervised kites, oldest `lastSeen` first: a ping moves its entry to
    * the end. One timer, due when the first entry goes silent too long,
@@ -98,7 +109,9 @@ export class Registry {
     logger: Logger,
     timing: Partial<RegistryTiming> = {},
     limits: RegistryLimits = DEFAULT_KONTROL_LIMITS,
+    report?: WriteReport,
   ) {
+    this.#report = report;
     this.#storage = storage;
     this.#clock = clock;
     this.#logger = logger;
@@ -153,7 +166,15 @@ export class Registry {
     // dropping a replaced entry below takes its count back.
     this.#count(username, 1);
     try {
-      if (!await this.#upsertOwned(record)) throw taken(id);
+      let owned: boolean;
+      try {
+        owned = await this.#upsertOwned(record);
+        this.#report?.ok();
+      } catch (err) {
+        this.#report?.fail(err);
+        throw err;
+      }
+      if (!owned) throw taken(id);
     } catch (err) {
       this.#count(username, -1);
       throw err;
@@ -169,6 +190,7 @@ export class Registry {
       off: undefined,
       http: client ? undefined : http ?? {},
       provenAt: now,
+      client,
     };
     if (client) {
       entry.off = client.onDisconnect(() => {
@@ -193,6 +215,7 @@ export class Registry {
       entry.lastWrite = now;
       entry.wroteAt = now;
       this.#storage.update(entry.record).then(() => {
+        this.#report?.ok();
         if (!this.#refreshFailing) return;
         this.#refreshFailing = false;
         this.#logger.info("storage refreshes work again");
@@ -200,6 +223,7 @@ export class Registry {
         // Storage is away: try again on the next ping, not a whole interval
         // later; warn once per outage, not once per kite and ping.
         entry.lastWrite = -Infinity;
+        this.#report?.fail(err);
         const message = `refresh of ${id} failed: ${(err as Error).message}`;
         if (this.#refreshFailing) return this.#logger.debug(message);
         this.#refreshFailing = true;
@@ -279,6 +303,46 @@ export class Registry {
   close(): void {
     this.#closing = true;
     for (const id of [...this.#entries.keys()]) this.#drop(id);
+  }
+
+  /**
+   * Writes every supervised kite again, e.g. after the storage lost them
+   * (a PostgreSQL crash). Failures are left to the next refresh.
+   */
+  async restore(): Promise<void> {
+    const entries = [...this.#entries.values()];
+    let failed = 0;
+    let lastError: unknown;
+    for (const entry of entries) {
+      if (this.#entries.get(entry.record.kite.id) !== entry) continue;
+      try {
+        await this.#storage.update(entry.record);
+        this.#report?.ok();
+      } catch (err) {
+        entry.lastWrite = -Infinity;
+        failed++;
+        lastError = err;
+      }
+    }
+    const message = `storage lost its kites: wrote back ${
+      entries.length - failed
+    } of ${entries.length}`;
+    if (failed === 0) return this.#logger.info(message);
+    this.#logger.warning(`${message}: ${(lastError as Error)?.message}`);
+  }
+
+  /**
+   * Stops supervising every kite without deleting it and closes their
+   * connections, so they register through another Kontrol: this one
+   * cannot keep their entries fresh. Returns how many were released.
+   */
+  release(): number {
+    const entries = [...this.#entries.values()];
+    for (const entry of entries) {
+      this.#drop(entry.record.kite.id);
+      entry.client?.close();
+    }
+    return entries.length;
   }
 
   /**

@@ -17,8 +17,9 @@
  * `kite.kite` is UNLOGGED, as in Go: after a PostgreSQL crash it comes back
  * empty. Each instance notices the restart (the server's start time,
  * `pg_postmaster_start_time()`, read whenever its LISTEN connection is
- * re-established) and writes back every kite it wrote and has not deleted,
- * as the etcd adapter does after losing its lease.
+ * re-established) and tells its `onReset` listeners: Kontrol then writes
+ * back every kite it supervises, as the etcd adapter does after losing its
+ * lease.
  *
  * Liveness uses the database's clock: without a `clock` option, `updated_at`
  * is the server's `now()` and {@linkcode PostgresStorage.deleteOlderThan}
@@ -328,6 +329,8 @@ const LISTEN_MIN_DELAY_MS = 100;
 const LISTEN_MAX_DELAY_MS = 2_000;
 /** Longest a write waits for its own notification (see #caughtUp). */
 const CATCH_UP_MS = 1_000;
+/** Bound on the write stamps kept for deleteOwn (see #stamps). */
+const MAX_STAMPS = 100_000;
 
 /**
  * {@linkcode Storage} on PostgreSQL. Use {@linkcode PostgresStorage.connect}
@@ -356,11 +359,13 @@ export class PostgresStorage implements Storage {
   #listening = false;
   readonly #syncWaiters = new Map<string, () => void>();
   /**
-   * Kites this instance wrote and has not deleted, with the `updated_at`
-   * of its last write (server text, exact): written back after a server
-   * reset, and the proof for {@linkcode PostgresStorage.deleteOwn}.
+   * The `updated_at` of this instance's last write of each kite it has not
+   * deleted (server text, exact): the proof for
+   * {@linkcode PostgresStorage.deleteOwn}. At most {@linkcode MAX_STAMPS},
+   * oldest dropped first (such a kite is then left to the stale sweep).
    */
-  readonly #owned = new Map<string, { record: KiteRecord; stamp: string }>();
+  readonly #stamps = new Map<string, string>();
+  readonly #resetListeners = new Set<() => void>();
   /** `pg_postmaster_start_time()` when last listened. */
   #serverStart: string | undefined;
   #closed = false;
@@ -551,41 +556,36 @@ export class PostgresStorage implements Storage {
     this.#listening = true;
     this.#listenDelay = LISTEN_MIN_DELAY_MS;
     this.#listenFailureReported = false;
-    if (restarted) void this.#restore();
+    if (restarted) {
+      // A crash empties the UNLOGGED kite.kite: writers put theirs back.
+      for (const listener of [...this.#resetListeners]) {
+        try {
+          listener();
+        } catch (err) {
+          this.#onError(err instanceof Error ? err : new Error(String(err)));
+        }
+      }
+    }
     // Events may have passed while the connection was down.
-    else if (relisten) this.#watchers.gap();
+    if (relisten) this.#watchers.gap();
   }
 
   /**
-   * The server restarted: a crash empties the UNLOGGED `kite.kite`, so
-   * write back every kite this instance wrote (those still there are just
-   * refreshed), then tell watchers to read the set again.
+   * Calls `listener` when the server restarted (seen when the LISTEN
+   * connection is re-established): after a crash `kite.kite` is empty,
+   * and whoever supervises kites should write them back.
    */
-  async #restore(): Promise<void> {
-    const owned = [...this.#owned.values()];
-    let failed = 0;
-    let lastError: unknown;
-    for (const { record } of owned) {
-      if (this.#closed) return;
-      try {
-        await this.#bounded(
-          "restore",
-          () => this.#write(this.#sql, record, true, false),
-        );
-      } catch (err) {
-        failed++;
-        lastError = err;
-      }
+  onReset(listener: () => void): Unsubscribe {
+    this.#resetListeners.add(listener);
+    return () => void this.#resetListeners.delete(listener);
+  }
+
+  #stamp(id: string, stamp: string): void {
+    this.#stamps.delete(id); // re-inserted last: the map is oldest first
+    this.#stamps.set(id, stamp);
+    if (this.#stamps.size > MAX_STAMPS) {
+      this.#stamps.delete(this.#stamps.keys().next().value!);
     }
-    if (failed > 0) {
-      this.#onError(
-        new PostgresStorageError(
-          `PostgreSQL at ${this.#where} restarted: writing back ${failed} of ${owned.length} kite(s) failed; they return at their next refresh`,
-          { cause: lastError },
-        ),
-      );
-    }
-    this.#watchers.gap();
   }
 
   /** The LISTEN connection closed (server restart, network): listen again. */
@@ -786,7 +786,7 @@ export class PostgresStorage implements Storage {
             ${k.region}, ${k.hostname}, ${k.id}, ${record.url}, ${at}, ${at},
             ${record.keyId})
           RETURNING updated_at::text AS stamp`;
-        this.#owned.set(k.id, { record, stamp });
+        this.#stamp(k.id, stamp);
       } catch (err) {
         if (sqlState(err) === "23505") throw new KiteExistsError(k.id);
         if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
@@ -819,7 +819,6 @@ export class PostgresStorage implements Storage {
     sql: postgres.Sql,
     record: KiteRecord,
     replaceKeyId: boolean,
-    catchUp = true,
   ): Promise<void> {
     const k = record.kite;
     const at = this.#now(sql);
@@ -843,12 +842,12 @@ export class PostgresStorage implements Storage {
         replaceKeyId ? sql`EXCLUDED.key_id` : sql`kite.kite.key_id`
       }
         RETURNING updated_at::text AS stamp`;
-      this.#owned.set(k.id, { record, stamp });
+      this.#stamp(k.id, stamp);
     } catch (err) {
       if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
       throw err;
     }
-    if (catchUp) await this.#caughtUp(sql);
+    await this.#caughtUp(sql);
   }
 
   /** Removes a kite by id; `true` when something was removed. */
@@ -856,7 +855,7 @@ export class PostgresStorage implements Storage {
     const id = checkUuid(kite?.id, "kite id");
     return this.#op("delete", async (sql) => {
       const result = await sql`DELETE FROM kite.kite WHERE id = ${id}`;
-      this.#owned.delete(id);
+      this.#stamps.delete(id);
       if (result.count > 0) await this.#caughtUp(sql);
       return result.count > 0;
     });
@@ -870,12 +869,12 @@ export class PostgresStorage implements Storage {
   deleteOwn(kite: KiteIdentity): Promise<boolean> {
     const id = checkUuid(kite?.id, "kite id");
     return this.#op("deleteOwn", async (sql) => {
-      const owned = this.#owned.get(id);
-      if (!owned) return false;
+      const stamp = this.#stamps.get(id);
+      if (stamp === undefined) return false;
       // Sent as text: the driver rounds a timestamptz parameter to ms.
       const result = await sql`DELETE FROM kite.kite
-        WHERE id = ${id} AND updated_at <= ${owned.stamp}::text::timestamptz`;
-      if (this.#owned.get(id) === owned) this.#owned.delete(id);
+        WHERE id = ${id} AND updated_at <= ${stamp}::text::timestamptz`;
+      if (this.#stamps.get(id) === stamp) this.#stamps.delete(id);
       if (result.count > 0) await this.#caughtUp(sql);
       return result.count > 0;
     });
@@ -940,7 +939,7 @@ export class PostgresStorage implements Storage {
   }
 
   async #deleted(sql: postgres.Sql, rows: KiteRow[]): Promise<KiteIdentity[]> {
-    for (const row of rows) this.#owned.delete(row.id);
+    for (const row of rows) this.#stamps.delete(row.id);
     if (rows.length > 0) await this.#caughtUp(sql);
     return rows.map((row) => kiteFromRow(row).kite);
   }

@@ -96,6 +96,13 @@ export interface KiteStorage {
    * Optional: storages whose watches cannot miss events omit it.
    */
   onWatchGap?(listener: () => void): Unsubscribe;
+  /**
+   * Calls `listener` when the storage lost its kites (a PostgreSQL crash
+   * empties the UNLOGGED table): whoever supervises kites writes them
+   * back. Optional: storages that restore their own writes (etcd, after a
+   * lost lease) or cannot lose them omit it.
+   */
+  onReset?(listener: () => void): Unsubscribe;
 }
 
 /** An RSA key pair Kontrol signs with (docs/protocol.md §8.7). PEM strings, trimmed. */
