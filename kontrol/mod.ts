@@ -16,6 +16,7 @@
 export { Kontrol, KONTROL_VERSION } from "./kontrol.ts";
 export { DEFAULT_TIMING, Registry } from "./registry.ts";
 export { DEFAULT_KONTROL_LIMITS } from "./limits.ts";
+export { DEFAULT_HEALTH_TIMING, StorageHealth } from "./health.ts";
 export { audienceFor, signKiteKey, signToken, TokenCache } from "./tokens.ts";
 export { loadKeyPair, loadKeyPairFiles, loadOrCreateKeyPair } from "./keys.ts";
 export type { KontrolOptions, MachineAuthenticate } from "./kontrol.ts";
@@ -24,7 +25,9 @@ export type {
   HttpRegistration,
   RegistryLimits,
   RegistryTiming,
+  WriteReport,
 } from "./registry.ts";
+export type { HealthTiming } from "./health.ts";
 // The core types Kontrol's API mentions, so this entry point documents itself.
 export type * from "../mod.ts";
 export type { KeyCache, PemKeyPair, RsaAlg } from "../kite/auth/keys.ts";

@@ -3,13 +3,14 @@
  * processes on 127.0.0.1.
  *
  *     deno task soak                 # all four at full size
- *     deno task soak --only clients  # clients | callbacks | restart | kontrol
+ *     deno task soak --only clients  # clients | callbacks | restart | kontrol | faults
  *     deno task soak --scale 0.1     # everything ten times smaller
  *
  * Full size: 1,000 clients × 1,000 calls; 1,000,000 callback calls on one
  * connection; 50 `dialForever` clients across 3 kite restarts; 100
- * `registerForever` kites across a Kontrol restart on KV. Exits 1 when a
- * check fails.
+ * `registerForever` kites across a Kontrol restart on KV; 2 Kontrols and
+ * 200 kites per shared storage through a storage cut, clock skew and a
+ * storage crash. Exits 1 when a check fails.
  *
  * @module
  */
@@ -224,6 +225,25 @@ if (!only || only === "kontrol") {
   } finally {
     await kontrol.close();
   }
+}
+
+if (!only || only === "faults") {
+  const kites = n(200);
+  console.log(
+    `\n2 Kontrols, ${kites} kites on etcd and on PostgreSQL: storage cut, clock skew, storage crash (tests/kontrol_faults_test.ts)`,
+  );
+  // The CI test at full size: its own servers and processes, its own checks.
+  const run = await new Deno.Command("deno", {
+    args: ["test", "--allow-all", "tests/kontrol_faults_test.ts"],
+    cwd: new URL("../../", import.meta.url).pathname,
+    env: { KITE_TEST_FAULT_KITES: String(kites) },
+    stdin: "null",
+  }).output();
+  const out = new TextDecoder().decode(run.stdout);
+  console.log(out.split("\n").filter((l) => / \.\.\. /.test(l)).join("\n"));
+  check(run.success, "both engines pass the fault runs");
+  if (!run.success) console.log(new TextDecoder().decode(run.stderr));
+  report.faults = { kites, ok: run.success };
 }
 
 console.log(`\nreport: ${JSON.stringify(report)}`);

@@ -11,6 +11,8 @@ import { Kite } from "../../mod.ts";
 import type { KiteConfig } from "../../kite/config.ts";
 import { Kontrol } from "../../kontrol/kontrol.ts";
 import type { RegistryTiming } from "../../kontrol/registry.ts";
+import type { HealthTiming } from "../../kontrol/health.ts";
+import type { Clock } from "../../kite/clock.ts";
 import { signKiteKey } from "../../kontrol/tokens.ts";
 import type { Storage } from "../../storage/storage.ts";
 import { EtcdStorage } from "../../storage/etcd.ts";
@@ -48,6 +50,8 @@ export interface OpenOptions {
   timeoutMs?: number;
   /** Background failures (lost watch, lease, LISTEN). @default {dropped} */
   onError?: (error: Error) => void;
+  /** `127.0.0.1:<port>` to connect to instead (a forwarder to the server). */
+  via?: string;
 }
 
 /** A running etcd or PostgreSQL server. */
@@ -93,7 +97,7 @@ export async function startBackend(
       hostPort: new URL(server.endpoints[0]).host,
       open: (o = {}) =>
         EtcdStorage.connect({
-          endpoints: server.endpoints,
+          endpoints: o.via ? [`http://${o.via}`] : server.endpoints,
           prefix: o.namespace,
           leaseTtlSeconds: o.leaseTtlSeconds,
           timeoutMs: o.timeoutMs ?? 2_000,
@@ -116,6 +120,12 @@ export async function startBackend(
     open: (o = {}) =>
       PostgresStorage.connect({
         ...server.connection,
+        ...(o.via
+          ? {
+            host: o.via.split(":")[0],
+            port: Number(o.via.split(":")[1]),
+          }
+          : {}),
         connectTimeoutSeconds: 2,
         timeoutMs: o.timeoutMs ?? 2_000,
         onError: o.onError ?? (() => {}),
@@ -168,6 +178,10 @@ export interface ClusterKontrolOptions {
   staleAfterMs?: number;
   /** Port to listen on (a restarted Kontrol keeps its URL). @default {0} */
   port?: number;
+  /** Kontrol's clock (e.g. a skewed one). @default {systemClock} */
+  clock?: Clock;
+  /** Storage probe timing. */
+  health?: Partial<HealthTiming>;
 }
 
 /**
@@ -182,6 +196,8 @@ export async function startClusterKontrol(
     storage,
     timing: options.timing,
     staleAfterMs: options.staleAfterMs,
+    clock: options.clock,
+    health: options.health,
     kiteConfig: {
       ip: "127.0.0.1",
       logLevel: "FATAL",
