@@ -25,7 +25,6 @@ import { within } from "./helpers/kite_harness.ts";
 import {
   clusterKite,
   type ClusterKontrol,
-  ENGINE_BINARIES,
   SHARED_ENGINES,
   type SharedBackend,
   startBackend,
@@ -252,7 +251,6 @@ for (const engine of SHARED_ENGINES) {
       `${engine}: 2 Kontrols, ${N} kites: storage cut, clock skew, storage crash; 0 live kites missing after ${
         FAILOVER_MS / 1000
       } s`,
-    ignore: ENGINE_BINARIES[engine].ignore,
     async fn() {
       const backend = await startBackend(engine);
       const [hostname, port] = backend.hostPort.split(":");
