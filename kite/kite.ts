@@ -44,6 +44,7 @@ import {
 } from "./listen.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
 import { bodyTooBigText, declaresTooBig } from "./transport/http_body.ts";
+import { RequestsInFlight } from "./transport/address_quota.ts";
 import { Listener } from "./listener.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
@@ -168,6 +169,8 @@ export class Kite implements ServingKite<Client> {
   readonly #closers = new Set<() => void | Promise<void>>();
   readonly #trustListeners = new Set<() => void>();
   #sockjs: SockJsServer | undefined;
+  /** HTTP requests in flight per remote address (limit maxConnectionsPerAddress). */
+  #httpInFlight!: RequestsInFlight;
   #kontrol: KontrolClient | undefined;
   #listener: Listener | undefined;
   /** The cluster's private port (XHR sessions passed on by other members). */
@@ -203,6 +206,10 @@ export class Kite implements ServingKite<Client> {
       ...options.config,
     };
     checkLimits(this.config);
+    this.#httpInFlight = new RequestsInFlight(
+      this.config.maxConnectionsPerAddress,
+      "maxConnectionsPerAddress",
+    );
     // Timers are set by network-triggered work (heartbeats, retries, call
     // timeouts): none of them may end the process by throwing.
     this.clock = guardedClock(
@@ -389,14 +396,24 @@ export class Kite implements ServingKite<Client> {
   fetch = (
     request: globalThis.Request,
     info?: Deno.ServeHandlerInfo,
-  ): Promise<Response> => {
+  ): Promise<Response> =>
+    this.#httpInFlight.admit(
+      info?.remoteAddr,
+      () => this.#route(request, info),
+    );
+
+  /** Passes a request to the cluster member owning it, or answers it here. */
+  #route(
+    request: globalThis.Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> {
     const path = new URL(request.url).pathname;
     if (this.#cluster) {
       const routed = this.#cluster.route(request, path, info);
       if (routed) return routed;
     }
     return this.#answer(request, path, info);
-  };
+  }
 
   #answer(
     request: globalThis.Request,

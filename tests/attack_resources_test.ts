@@ -160,6 +160,42 @@ Deno.test("finding 7: one address cannot take every slot; silent sessions are cl
   }
 });
 
+Deno.test("finding 7: slow requests from one address are capped like connections", async () => {
+  const target = await startTarget("kite", {
+    config: { maxConnectionsPerAddress: 5, timeoutMs: 60_000 },
+  });
+  const slow: Deno.Conn[] = [];
+  try {
+    // Bodies that never finish: each holds a request in flight.
+    for (let i = 0; i < 5; i++) {
+      const conn = await Deno.connect({
+        hostname: "127.0.0.1",
+        port: target.port,
+      });
+      slow.push(conn);
+      await conn.write(new TextEncoder().encode(
+        `POST /kite/000/s${i}/xhr_send HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n[`,
+      ));
+    }
+    await eventually(async () => {
+      const r = await rawRequest(target.port, "GET", "/kite/info");
+      return r.status === 503 &&
+        /requests in flight.*maxConnectionsPerAddress/.test(r.text);
+    }, "a sixth request refused with 503");
+    for (const conn of slow.splice(0)) conn.close();
+    // Their requests end with their connections: room again.
+    await eventually(
+      async () =>
+        (await rawRequest(target.port, "GET", "/kite/info")).status === 200,
+      "a request served again",
+    );
+    await assertServes(target);
+  } finally {
+    for (const conn of slow) conn.close();
+    await target.stop();
+  }
+});
+
 Deno.test("finding 4: POST /register refuses big bodies before reading; errors do not echo input", async () => {
   const target = await startTarget("kontrol");
   try {

@@ -75,3 +75,55 @@ export class AddressQuota {
     return this.#held.size;
   }
 }
+
+/**
+ * HTTP requests in flight per peer (a long poll, a body still arriving):
+ * past the limit a peer's further requests get `503` and their connection
+ * is closed, so slow requests cannot pile up from one address.
+ */
+export class RequestsInFlight {
+  readonly #quota: AddressQuota;
+  readonly #setting: string;
+
+  /** At most `limit` per peer; `setting` names the limit in the refusal. */
+  constructor(limit: number, setting: string) {
+    this.#quota = new AddressQuota(limit);
+    this.#setting = setting;
+  }
+
+  /** Requests `addr`'s peer has in flight now. */
+  heldBy(addr: Deno.Addr | undefined): number {
+    return this.#quota.heldBy(peerOf(addr));
+  }
+
+  /** Answers the request with `answer`, counted, or refuses it. */
+  admit(
+    addr: Deno.Addr | undefined,
+    answer: () => Response | Promise<Response>,
+  ): Promise<Response> {
+    const peer = peerOf(addr);
+    if (!this.#quota.take(peer)) {
+      return Promise.resolve(
+        new Response(
+          `Too many requests in flight from ${
+            peer || "this address"
+          }: limit is ${this.#quota.limit} per address (${this.#setting})\n`,
+          {
+            status: 503,
+            headers: {
+              "content-type": "text/plain; charset=utf-8",
+              connection: "close",
+            },
+          },
+        ),
+      );
+    }
+    let answered: Promise<Response>;
+    try {
+      answered = Promise.resolve(answer());
+    } catch (error) {
+      answered = Promise.reject(error);
+    }
+    return answered.finally(() => this.#quota.release(peer));
+  }
+}
