@@ -46,7 +46,7 @@ export interface ConformanceTarget {
 
 /**
  * Runs every conformance case as a `t.step`, each against a fresh target from
- * `open`. Steps that need `openPeer` are ignored when the target has none.
+ * `open`. Steps that need `openPeer` are left out when the target has none.
  */
 export async function storageConformance(
   t: Deno.TestContext,
@@ -57,9 +57,11 @@ export async function storageConformance(
   await probe.cleanup();
 
   for (const c of CASES) {
+    // Not applicable (no second writer, e.g. MemoryStorage), so not listed:
+    // an ignored step in the summary would read as a skipped test.
+    if (c.needsPeer === true && !hasPeer) continue;
     await t.step({
       name: c.name,
-      ignore: c.needsPeer === true && !hasPeer,
       fn: async () => {
         const target = await open();
         try {
