@@ -14,6 +14,7 @@ import {
 } from "./capacity.ts";
 import { benchKontrol } from "./kontrol.ts";
 import { benchPool } from "./pool.ts";
+import { benchCluster } from "./cluster.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -124,6 +125,20 @@ console.log(
 );
 console.log("\nPool with one of 5 instances slowed to 50 ms, 500 calls/s:");
 console.table(pool.slow);
+
+t = performance.now();
+const cores = Math.max(2, navigator.hardwareConcurrency);
+const cluster = await benchCluster(cores, quick ? 2 : 5, quick ? 400 : 1_000);
+progress("cluster", t);
+console.log(
+  `\nOne kite on 1 process vs ${cores} processes behind one port (reusePort + cluster), 100 in flight:`,
+);
+console.table(cluster);
+if (navigator.hardwareConcurrency <= 2) {
+  console.log(
+    "(2 cores: the clients share them with the servers, so the client is the limit here)",
+  );
+}
 
 interface Goal {
   target: string;
@@ -251,6 +266,7 @@ const out = {
   kontrolMemory,
   kontrol,
   pool,
+  cluster,
   targets: goals,
 };
 await Deno.writeTextFile(

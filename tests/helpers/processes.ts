@@ -124,3 +124,65 @@ export function childEnv(
   }
   return { ...env, ...extra };
 }
+
+/** A `deno` child whose stdout is read line by line. */
+export interface DenoChild {
+  child: Deno.ChildProcess;
+  /** The groups of the first stdout line that matched. */
+  ready: RegExpExecArray;
+  /** Resolves once stdout has been read to its end (the child exited). */
+  drained: Promise<void>;
+}
+
+/**
+ * Runs `deno <args>` in `cwd` with only `env` (see {@linkcode childEnv}),
+ * waits up to `ms` for a stdout line matching `ready`, then keeps
+ * draining stdout so the child never blocks on a full pipe. A child that
+ * exits or does not get ready in time is killed and reported.
+ */
+export async function spawnDeno(
+  args: string[],
+  env: Record<string, string>,
+  options: { cwd?: string; ready: RegExp; what: string; ms?: number },
+): Promise<DenoChild> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args,
+    cwd: options.cwd,
+    env: childEnv(env),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const out = lines(child.stdout);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    const ready = await Promise.race([
+      (async () => {
+        for await (const line of out) {
+          const m = options.ready.exec(line);
+          if (m) return m;
+        }
+        throw new Error(`${options.what} exited before it was ready`);
+      })(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error(`${options.what} not ready in time`)),
+          options.ms ?? 30_000,
+        );
+      }),
+    ]);
+    const drained = (async () => {
+      for await (const _ of out) { /* nothing */ }
+    })();
+    return { child, ready, drained };
+  } catch (err) {
+    try {
+      child.kill("SIGKILL");
+    } catch { /* exited already */ }
+    await child.status;
+    throw err;
+  } finally {
+    clearTimeout(timer);
+  }
+}
