@@ -236,7 +236,7 @@ if (!only || only === "faults") {
   const run = await new Deno.Command("deno", {
     args: ["test", "--allow-all", "tests/kontrol_faults_test.ts"],
     cwd: new URL("../../", import.meta.url).pathname,
-    env: { KITE_TEST_FAULT_KITES: String(kites) },
+    env: { KITE_TEST_FAULT_KITES: String(kites), KITE_TEST_FAULT_FULL: "1" },
     stdin: "null",
   }).output();
   const out = new TextDecoder().decode(run.stdout);

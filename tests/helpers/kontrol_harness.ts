@@ -51,6 +51,8 @@ export interface TestKontrolOptions {
   machineAuthenticate?: KontrolOptions["machineAuthenticate"];
   /** Quotas, passed through to {@linkcode Kontrol}. */
   limits?: KontrolOptions["limits"];
+  /** Storage probe timing, passed through to {@linkcode Kontrol}. */
+  health?: KontrolOptions["health"];
   /** Kite config of Kontrol's kite, over the quiet 127.0.0.1 defaults. */
   kiteConfig?: Partial<KiteConfig>;
   /** Runs after `init()`, before serving (e.g. to wrap `kontrol.kite.fetch`). */
@@ -98,6 +100,7 @@ export async function startTestKontrol(
     timing: options.timing,
     machineAuthenticate: options.machineAuthenticate,
     limits: options.limits,
+    health: options.health,
     kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL", ...options.kiteConfig },
   });
   try {

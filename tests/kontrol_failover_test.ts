@@ -1,0 +1,96 @@
+/**
+ * Kites fail over on every failure of a Kontrol that answers, not only
+ * when a dial fails, and go back to the first Kontrol of their list when
+ * it takes registrations again (issue #16).
+ */
+import { ManualClock } from "../kite/clock.ts";
+import { makeQuery } from "../kite/protocol.ts";
+import { Kite } from "../mod.ts";
+import { PREFERRED_RETRY_MS } from "../kite/kontrol_client.ts";
+import { signKiteKey } from "../kontrol/tokens.ts";
+import { assertEquals } from "./helpers/assert.ts";
+import { MemoryLogger, within } from "./helpers/kite_harness.ts";
+import { KONTROL_PRIVATE } from "./helpers/kontrol_cluster.ts";
+import {
+  eventually,
+  freePort,
+  KONTROL_PUBLIC,
+  startTestKontrol,
+  type TestKontrol,
+} from "./helpers/kontrol_harness.ts";
+
+async function kiteFor(urls: string[], clock?: ManualClock): Promise<Kite> {
+  const kiteKey = await signKiteKey({
+    username: "alice",
+    kontrolUser: "kontrol",
+    kontrolURL: urls.join(","),
+    publicKeyPem: KONTROL_PUBLIC,
+    privateKeyPem: KONTROL_PRIVATE,
+  });
+  return new Kite("mover", "1.0.0", {
+    env: false,
+    kiteKey,
+    clock,
+    logger: new MemoryLogger(),
+    config: { ip: "127.0.0.1", port: 0, environment: "test" },
+  });
+}
+
+const ALICE = makeQuery({ username: "alice" });
+
+Deno.test("a kite registered with its second Kontrol moves back to the first once that one is up", async () => {
+  const open: TestKontrol[] = [];
+  const clock = new ManualClock(Date.now());
+  const firstPort = freePort();
+  const second = await startTestKontrol();
+  open.push(second);
+  const kite = await kiteFor(
+    [`http://127.0.0.1:${firstPort}/kite`, second.url],
+    clock,
+  );
+  try {
+    await kite.serve();
+    await kite.registerForever();
+    assertEquals(kite.kontrol.registeredWith, second.url, "the first is down");
+
+    const first = await startTestKontrol({ port: firstPort });
+    open.push(first);
+    await clock.advance(PREFERRED_RETRY_MS);
+    await eventually(
+      () => kite.kontrol.registeredWith === first.url,
+      "the kite to move back to the first Kontrol",
+      10_000,
+    );
+    assertEquals((await first.storage.get(ALICE)).length, 1);
+    await eventually(
+      async () => (await second.storage.get(ALICE)).length === 0,
+      "the second Kontrol to let the kite go",
+      10_000,
+    );
+  } finally {
+    await kite.close();
+    for (const k of open) await k.close();
+  }
+});
+
+Deno.test("a Kontrol that refuses register sends the kite to the next one at once", async () => {
+  // No probe to heal it, no grace: one reported failure makes it step aside.
+  const refusing = await startTestKontrol({
+    health: { probeIntervalMs: 1e9, graceMs: 0 },
+  });
+  const working = await startTestKontrol();
+  const kite = await kiteFor([refusing.url, working.url]);
+  try {
+    await kite.serve();
+    // It answers but refuses, as one that cannot use its storage does.
+    refusing.kontrol.health.fail(new Error("storage gone"));
+    assertEquals(refusing.kontrol.health.healthy, false, "setup");
+    await within(kite.registerForever(), "registering elsewhere", 10_000);
+    assertEquals(kite.kontrol.registeredWith, working.url);
+    assertEquals((await refusing.storage.get(ALICE)).length, 0);
+  } finally {
+    await kite.close();
+    await refusing.close();
+    await working.close();
+  }
+});
