@@ -1,8 +1,8 @@
 /**
- * The set-up step of `deno task test` (scripts/test.ts): makes sure this machine has what the
- * tests run against — etcd, PostgreSQL, Chromium, promtool, openssl,
- * faketime, `script`, and Node.js with the kite.js peer installed in
- * `tests/kitejs` — or stops with one line saying what is missing and how to
+ * The set-up step of `deno task test` (scripts/test.ts): makes sure this
+ * machine has what the tests run against — etcd, PostgreSQL, Chromium,
+ * promtool, openssl, faketime, `script`, git, and Node.js with the kite.js
+ * peer installed in `tests/kitejs` — or stops with one line saying what is missing and how to
  * get it. Instant when everything is there.
  *
  * Missing Debian packages are installed with `apt-get` when running as root
@@ -61,6 +61,7 @@ export const REQUIREMENTS: Requirement[] = [
   { what: "openssl", packages: ["openssl"], present: onPath("openssl") },
   { what: "faketime", packages: ["faketime"], present: onPath("faketime") },
   { what: "script", packages: ["bsdutils"], present: onPath("script") },
+  { what: "git", packages: ["git"], present: onPath("git") },
   { what: "Node.js with npm", packages: ["nodejs", "npm"], present: hasNode },
 ];
 

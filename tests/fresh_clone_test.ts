@@ -55,7 +55,10 @@ Deno.test("a fresh clone with nothing beside it runs the demo and its tests", as
       ["clone", "-q", "--no-local", ROOT, clone],
       dir,
     );
-    assert(cloned.code === 0, `git clone failed:\n${cloned.out}`);
+    assert(
+      cloned.code === 0,
+      `git clone of ${ROOT} failed (this test needs a git checkout):\n${cloned.out}`,
+    );
     const beside = [...Deno.readDirSync(dir)].map((e) => e.name);
     assert(beside.join() === "kite", `beside the clone: ${beside}`);
 
