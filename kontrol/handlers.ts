@@ -17,7 +17,7 @@ import {
 } from "../kite/protocol.ts";
 import type { Request } from "../kite/request.ts";
 import type { StoredKeyPair, StoredKite } from "../storage/storage.ts";
-import type { Kontrol } from "./kontrol.ts";
+import type { KontrolServices } from "./services.ts";
 import { audienceFor } from "./tokens.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
 import { KontrolWatch } from "./watch.ts";
@@ -48,7 +48,7 @@ export function queryFromArgs(value: unknown): KontrolQuery {
 
 /** The pair a kite's tokens are signed with; deleted pairs fall back to Kontrol's current one. */
 export async function signingPair(
-  kontrol: Kontrol,
+  kontrol: KontrolServices,
   keyId: string,
 ): Promise<StoredKeyPair> {
   const pair = await kontrol.keyPair(keyId);
@@ -60,7 +60,7 @@ export async function signingPair(
 
 /** A (cached) token for calling kites of `audience`, for user `subject`. */
 export async function tokenFor(
-  kontrol: Kontrol,
+  kontrol: KontrolServices,
   audience: string,
   subject: string,
   keyId: string,
@@ -83,7 +83,7 @@ export async function tokenFor(
  * key signed with the current pair.
  */
 export async function pairForKontrolKey(
-  kontrol: Kontrol,
+  kontrol: KontrolServices,
   kontrolKey: unknown,
 ): Promise<{ pair: StoredKeyPair; rotated: boolean }> {
   if (typeof kontrolKey !== "string" || kontrolKey === "") {
@@ -159,7 +159,7 @@ class Counts<K> {
 }
 
 /** Registers Kontrol's methods on its kite. */
-export function addKontrolHandlers(kontrol: Kontrol): KontrolHandlers {
+export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
   const kite = kontrol.kite;
   const watchers = new Map<string, Watcher>();
   const watchersOf = new Counts<Client>();

@@ -13,7 +13,7 @@ import {
 import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
 import { pairForKontrolKey } from "./handlers.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
-import type { Kontrol } from "./kontrol.ts";
+import type { KontrolServices } from "./services.ts";
 
 /**
  * Largest `/register` body: a kite.key, an identity and a URL take a few
@@ -44,7 +44,7 @@ function remoteHost(info?: Deno.ServeHandlerInfo): string | undefined {
 }
 
 /** Mounts `/register` and `/heartbeat` on Kontrol's kite. */
-export function addHttpRoutes(kontrol: Kontrol): void {
+export function addHttpRoutes(kontrol: KontrolServices): void {
   const kite = kontrol.kite;
 
   kite.handleHTTP("/register", async (req, info) => {

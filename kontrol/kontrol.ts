@@ -8,7 +8,6 @@ import type { Clock } from "../kite/clock.ts";
 import { systemClock } from "../kite/clock.ts";
 import type { KiteConfig } from "../kite/config.ts";
 import { Kite } from "../kite/kite.ts";
-import type { Request } from "../kite/request.ts";
 import type { KeyPair, Storage, StoredKeyPair } from "../storage/storage.ts";
 import { Authenticator, TrustedKeys } from "../kite/auth/verify.ts";
 import { generateKeyPair, trimPem } from "../kite/auth/keys.ts";
@@ -19,19 +18,10 @@ import { type HealthTiming, StorageHealth } from "./health.ts";
 import { addHttpRoutes } from "./http.ts";
 import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
+import type { KontrolServices, MachineAuthenticate } from "./services.ts";
 import { signKiteKey, TokenCache } from "./tokens.ts";
 
-/**
- * Checks a `registerMachine` caller and resolves with the username it
- * proved; the new kite.key is signed for that name. Throw to refuse.
- * `registerMachine` runs without kite authentication, so
- * `request.claimedUsername` is only what the caller says; a hook that
- * resolves with nothing gets the call refused.
- */
-export type MachineAuthenticate = (
-  authType: string,
-  request: Request,
-) => Promise<string>;
+export type { MachineAuthenticate } from "./services.ts";
 
 /** Options for {@linkcode Kontrol}. */
 export interface KontrolOptions {
@@ -80,7 +70,7 @@ const KEY_PAIR_CACHE_MS = 10_000;
  * await kontrol.kite.serve({ port: 4000 });
  * ```
  */
-export class Kontrol {
+export class Kontrol implements KontrolServices {
   /** Kontrol's own kite. */
   readonly kite: Kite;
   /** The storage engine. */

@@ -21,7 +21,7 @@ import type {
 } from "../kite/protocol.ts";
 import type { Logger } from "../kite/log.ts";
 import type { StorageEvent, Unsubscribe } from "../storage/storage.ts";
-import type { Kontrol } from "./kontrol.ts";
+import type { KontrolServices } from "./services.ts";
 
 /** What a watch needs to know about its caller. */
 export interface WatchTarget {
@@ -40,7 +40,7 @@ const RESYNC_ATTEMPTS = 3;
 
 /** A running watch of one caller. */
 export class KontrolWatch {
-  readonly #kontrol: Kontrol;
+  readonly #kontrol: KontrolServices;
   readonly #target: WatchTarget;
   readonly #logger: Logger;
   /** The kites the caller believes registered, by id. */
@@ -54,7 +54,7 @@ export class KontrolWatch {
 
   /** Starts forwarding events; `told` are the kites the caller just got. */
   constructor(
-    kontrol: Kontrol,
+    kontrol: KontrolServices,
     target: WatchTarget,
     told: Iterable<KiteIdentity>,
   ) {
