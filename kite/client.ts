@@ -19,7 +19,7 @@ import {
   unscrub,
 } from "./dnode/mod.ts";
 import { KiteError } from "./errors.ts";
-import { guard } from "./guard.ts";
+import { guard, isThenable } from "./guard.ts";
 import {
   exceedsJsonDepth,
   tooDeepReason,
@@ -865,11 +865,19 @@ export class Client {
       this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
       return;
     }
-    const args = msg.arguments;
-    guard(
-      () => fn(...args),
-      (err) => this.#kite.logger.warning(`callback failed: ${err}`),
-    );
+    // guard() inlined: callbacks are a hot path (no closure per call).
+    try {
+      const out = fn(...msg.arguments);
+      if (isThenable(out)) {
+        out.then(undefined, (err) => this.#callbackFailed(err));
+      }
+    } catch (err) {
+      this.#callbackFailed(err);
+    }
+  }
+
+  #callbackFailed(err: unknown): void {
+    this.#kite.logger.warning(`callback failed: ${err}`);
   }
 
   /** Runs a listener of this connection; its failure is logged, never thrown. */
