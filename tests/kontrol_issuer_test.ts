@@ -78,6 +78,10 @@ Deno.test("Kontrol with the recorded Go kite.key as its own issues tokens a Go k
     // Kontrol's own kite.key is the one the Go Kontrol wrote.
     await writeKiteKey(TRUSTED_KITE_KEY, `${dir}/kontrol`);
     running = await startTask({ ...keys, KITE_HOME: `${dir}/kontrol` });
+    // One line says where it listens (the kite's own "serving" line is off).
+    assertEquals(running.output().match(/listening on|serving/g), [
+      "listening on",
+    ]);
     assert(
       running.banner.includes(
         `issuer: ${KONTROL_USER} from ${dir}/kontrol/kite.key`,

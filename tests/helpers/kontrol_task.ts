@@ -105,6 +105,8 @@ export interface RunningKontrol {
   url: string;
   /** The whole `Kontrol listening on …` line. */
   banner: string;
+  /** Everything it printed so far, stdout then stderr. */
+  output(): string;
   /** The command line of the `kontrol/main.ts` process. */
   mainArgv: string[];
   /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
@@ -153,6 +155,7 @@ export async function startTask(
   return {
     url: match[1],
     banner: text().split("\n").find((l) => l.includes("Kontrol listening on"))!,
+    output: text,
     mainArgv: commandLine(main),
     stop,
   };
