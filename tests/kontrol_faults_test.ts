@@ -9,7 +9,10 @@
  * - B restarts with its clock 100 s ahead, then 400 s behind: nobody's
  *   live kites are swept, newcomers listing B first register;
  * - the storage server crashes and restarts (PostgreSQL's UNLOGGED table
- *   comes back empty): every kite is listed again.
+ *   comes back empty): every kite is listed again;
+ * - a third Kontrol, a process (`tests/fixtures/cluster_kontrol.ts`), is
+ *   SIGKILLed while a kite that lists it first registers: its kites and
+ *   the newcomer register through A.
  *
  * Pass: outside FAILOVER_MS after each fault, every answer lists exactly
  * the live kites (0 missing, 0 phantoms, 0 duplicates), every newcomer
@@ -249,10 +252,63 @@ class Fleet {
   }
 }
 
+/** tests/fixtures/cluster_kontrol.ts in a process of its own. */
+async function startKontrolChild(
+  backend: SharedBackend,
+): Promise<{ url: string; kill(): Promise<void> }> {
+  const options = {
+    timing: TIMING,
+    staleAfterMs: STALE_MS,
+    health: HEALTH,
+    prefix: "/faults",
+    leaseTtlSeconds: 6,
+  };
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-all",
+      new URL("./fixtures/cluster_kontrol.ts", import.meta.url).pathname,
+      JSON.stringify(options),
+    ],
+    env: backend.kontrolEnv(),
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  let text = "";
+  const drained = Promise.all(
+    [child.stdout, child.stderr].map((stream) =>
+      stream.pipeThrough(new TextDecoderStream()).pipeTo(
+        new WritableStream({ write: (chunk) => void (text += chunk) }),
+      )
+    ),
+  );
+  let killed: Promise<void> | undefined;
+  const kill = () =>
+    killed ??= (async () => {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* exited */ }
+      await child.status;
+      await drained;
+    })();
+  try {
+    await eventually(
+      () => /listening (\S+)/.test(text),
+      `the Kontrol process to listen:\n${text}`,
+      60_000,
+    );
+  } catch (err) {
+    await kill();
+    throw err;
+  }
+  return { url: text.match(/listening (\S+)/)![1], kill };
+}
+
 for (const engine of SHARED_ENGINES) {
   Deno.test({
     name:
-      `${engine}: 2 Kontrols, ${N} kites: storage cut, clock skew, storage crash; 0 live kites missing after ${
+      `${engine}: 2 Kontrols, ${N} kites: storage cut, clock skew, storage crash, a Kontrol SIGKILLed; 0 live kites missing after ${
         FAILOVER_MS / 1000
       } s`,
     async fn() {
@@ -331,6 +387,24 @@ for (const engine of SHARED_ENGINES) {
         await backend.stop(true);
         await backend.start();
         await fleet.settled("after the storage crashed", RECOVER_MS);
+        fleet.exempt.push({ via: "both", from, to: Date.now() });
+
+        // 4. A third Kontrol, a process, SIGKILLed while a kite registers.
+        const c = await startKontrolChild(backend);
+        fleet.closers.push(() => c.kill());
+        await Promise.all(
+          [0, 1].map((i) => fleet.join(`on-c${i}`, [c.url, a.url])),
+        );
+        await fleet.settled("with a third Kontrol");
+        from = Date.now();
+        const joining = within(
+          fleet.join("late-kill", [c.url, a.url]),
+          "a kite registering while its Kontrol is killed to register",
+          FAILOVER_MS,
+        );
+        await c.kill();
+        await joining;
+        await fleet.settled("after a Kontrol was SIGKILLed");
         fleet.exempt.push({ via: "both", from, to: Date.now() });
         await new Promise((r) => setTimeout(r, STALE_MS));
         await fleet.stopMonitor();
