@@ -46,6 +46,18 @@ export {
 } from "./kite/discovery/balancer.ts";
 export { CircuitBreaker, DEFAULT_BREAKER } from "./kite/discovery/breaker.ts";
 export {
+  KiteMetrics,
+  MAX_CLIENT_METHODS,
+  UNKNOWN_METHOD,
+} from "./kite/observe/kite_metrics.ts";
+export {
+  Counter,
+  DEFAULT_LATENCY_BUCKETS,
+  EXPOSITION_CONTENT_TYPE,
+  Histogram,
+  Registry as MetricsRegistry,
+} from "./kite/observe/metrics.ts";
+export {
   DEFAULT_RETRY_BUDGET,
   RetryBudget,
 } from "./kite/discovery/retry_budget.ts";
@@ -76,7 +88,17 @@ export type {
   KiteErrorOptions,
   KiteErrorType,
 } from "./kite/errors.ts";
-export type { KiteConfig, LogLevel } from "./kite/config.ts";
+export type { KiteConfig, LogFormat, LogLevel } from "./kite/config.ts";
+export type {
+  ConnectionSample,
+  KiteMetricsSource,
+  LimitName,
+} from "./kite/observe/kite_metrics.ts";
+export type {
+  CounterChild,
+  GaugeSample,
+  HistogramChild,
+} from "./kite/observe/metrics.ts";
 export type { Clock } from "./kite/clock.ts";
 export type { BackoffOptions } from "./kite/backoff.ts";
 export type { Logger } from "./kite/log.ts";

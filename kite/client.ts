@@ -33,6 +33,7 @@ import type {
   SessionHandler,
 } from "./transport/session.ts";
 import { type ClientTransport, dial } from "./transport/dial.ts";
+import type { KiteMetrics } from "./observe/kite_metrics.ts";
 import {
   CANCEL_METHOD,
   currentScope,
@@ -421,10 +422,11 @@ export class Client {
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
     // Without a renewer, no async wrapper: one promise per call, not two.
-    if (!this.#options.renewToken) {
-      return this.#call(method, args, timeoutMs, signal);
-    }
-    return this.#callRenewing(method, args, timeoutMs, signal);
+    const p = this.#options.renewToken
+      ? this.#callRenewing(method, args, timeoutMs, signal)
+      : this.#call(method, args, timeoutMs, signal);
+    const metrics = this.#kite.metrics;
+    return metrics ? metrics.calling(method, p) : p;
   }
 
   async #callRenewing(
@@ -768,7 +770,8 @@ export class Client {
   };
 
   #attach(session: Session): void {
-    this.#session = session;
+    const metrics = this.#kite.metrics;
+    this.#session = metrics ? countingSends(session, metrics) : session;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
     for (const fn of this.#onConnectFns ?? []) this.#guard(fn);
     this.#kite.notifyConnect(this);
@@ -799,6 +802,7 @@ export class Client {
   }
 
   #receive(text: string): void {
+    this.#kite.metrics?.received(text.length);
     const maxDepth = this.#kite.config.maxJsonDepth;
     const call = this.#templates?.match(text, maxDepth);
     if (call !== undefined) {
@@ -916,4 +920,39 @@ function isTokenExpired(err: unknown): boolean {
 function notSent(session: Session): KiteError {
   const why = session.closeInfo?.reason ?? "session is closed";
   return new KiteError("sendError", `Cannot send: ${why}`);
+}
+
+/** `session`, counting what is sent on it (metrics on). */
+function countingSends(session: Session, metrics: KiteMetrics): Session {
+  const joined = session.sendJoined;
+  return {
+    get transport() {
+      return session.transport;
+    },
+    get id() {
+      return session.id;
+    },
+    get remoteAddr() {
+      return session.remoteAddr;
+    },
+    get closed() {
+      return session.closed;
+    },
+    get closeInfo() {
+      return session.closeInfo;
+    },
+    send(message) {
+      metrics.sent(message.length);
+      return session.send(message);
+    },
+    sendJoined: joined
+      ? (head, rest) => {
+        metrics.sent(head.length + rest.length);
+        return joined.call(session, head, rest);
+      }
+      : undefined,
+    close(code, reason) {
+      session.close(code, reason);
+    },
+  };
 }

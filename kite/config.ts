@@ -9,6 +9,9 @@ import { type ClientTransport, parseTransport } from "./transport/dial.ts";
 /** Log levels, most verbose first. */
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";
 
+/** How log lines are written. */
+export type LogFormat = "text" | "json";
+
 /** Everything a kite can be configured with. */
 export interface KiteConfig {
   /** Owner; from kite.key `sub` or `KITE_USERNAME`. @default {"unknown"} */
@@ -48,6 +51,16 @@ export interface KiteConfig {
   disableAuthentication: boolean;
   /** Least severe level logged; `KITE_LOG_LEVEL`. @default {"INFO"} */
   logLevel: LogLevel;
+  /**
+   * Log line format; `KITE_LOG_FORMAT`: `text` for a terminal, `json` for
+   * one JSON object per line. @default {"text"}
+   */
+  logFormat: LogFormat;
+  /**
+   * Serve Prometheus metrics at `GET /kite/metrics` and record them;
+   * `KITE_METRICS=1`. Off, calls do no metrics work at all. @default {false}
+   */
+  metrics: boolean;
   /**
    * Largest incoming message or `xhr_send` body, bytes; a bigger one closes
    * the session with code 4009. @default {1048576}
@@ -144,6 +157,8 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   verifyTtlMs: 5 * 60_000,
   disableAuthentication: false,
   logLevel: "INFO",
+  logFormat: "text",
+  metrics: false,
   maxMessageBytes: 1 << 20,
   maxDialedMessageBytes: 32 << 20,
   maxJsonDepth: 64,
@@ -174,6 +189,8 @@ export const KITE_ENV_VARS: readonly string[] = [
   "KITE_TIMEOUT",
   "KITE_VERIFY_TTL",
   "KITE_LOG_LEVEL",
+  "KITE_LOG_FORMAT",
+  "KITE_METRICS",
 ];
 
 /**
@@ -299,6 +316,22 @@ export function configFromEnv(
     out.logLevel = (["DEBUG", "WARNING", "ERROR", "FATAL"].includes(l)
       ? l
       : "INFO") as LogLevel;
+  }
+  const format = get("KITE_LOG_FORMAT");
+  if (format !== undefined) {
+    if (format !== "text" && format !== "json") {
+      throw new RangeError(
+        `KITE_LOG_FORMAT=${format}: expected "text" or "json"`,
+      );
+    }
+    out.logFormat = format;
+  }
+  const metrics = get("KITE_METRICS");
+  if (metrics !== undefined) {
+    if (!/^(1|0|true|false)$/.test(metrics)) {
+      throw new RangeError(`KITE_METRICS=${metrics}: expected 1 or 0`);
+    }
+    out.metrics = metrics === "1" || metrics === "true";
   }
   return out;
 }

@@ -19,6 +19,7 @@ import { guard, guardedClock, isThenable } from "./guard.ts";
 import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { checkLimits, tooManyKiteRequests, tooManyRequests } from "./limits.ts";
+import { KiteMetrics, UNKNOWN_METHOD } from "./observe/kite_metrics.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
@@ -147,6 +148,11 @@ export class Kite implements ServingKite<Client> {
   readonly kiteKeyProblem: Error | undefined;
   /** Checks credentials on accepted connections. */
   authenticator: RequestAuthenticator;
+  /**
+   * The kite's metrics, served at `GET /kite/metrics`, when
+   * `config.metrics` (`KITE_METRICS=1`) is on; `undefined` otherwise.
+   */
+  readonly metrics: KiteMetrics | undefined;
 
   readonly #methods = new Map<string, Method>();
   readonly #pre: Handler[] = [];
@@ -232,6 +238,22 @@ export class Kite implements ServingKite<Client> {
     this.#deadlines = new ServedDeadlines(this.clock);
     this.#ready = new Promise((resolve) => this.#setReady = resolve);
     addDefaultHandlers(this);
+    this.metrics = this.config.metrics ? this.#newMetrics() : undefined;
+  }
+
+  #newMetrics(): KiteMetrics {
+    const metrics = new KiteMetrics({
+      connections: () =>
+        [...this.#connections, ...this.#dialed].map((c) => ({
+          transport: c.session?.transport ?? "none",
+          side: c.side,
+          pendingCalls: c.pendingCalls,
+          callbackCount: c.callbackCount,
+        })),
+      xhrSessions: () => this.#sockjs?.sessionCount ?? 0,
+    });
+    this.handleHTTP("/kite/metrics", metrics.registry.handle);
+    return metrics;
   }
 
   /**
@@ -701,6 +723,10 @@ export class Kite implements ServingKite<Client> {
       return;
     }
     const m = this.#methods.get(method);
+    // Every outcome below answers through respond: counting there sees them all.
+    if (this.metrics) {
+      respond = this.metrics.serving(m ? method : UNKNOWN_METHOD, respond);
+    }
     if (!m) {
       respond?.({
         error: {
@@ -723,6 +749,9 @@ export class Kite implements ServingKite<Client> {
         ? tooManyRequests(this.config.maxConcurrentRequests)
         : tooManyKiteRequests(this.config.maxKiteRequests);
       err.id = newRequestId();
+      this.metrics?.limited(
+        busy >= this.config.maxConcurrentRequests ? "connection" : "kite",
+      );
       this.logger.debug(`${method} refused: ${err.message}`);
       respond?.({ error: err.toJSON(), result: null });
       return;
@@ -820,12 +849,19 @@ export class Kite implements ServingKite<Client> {
     try {
       // Only the side that accepted the connection authenticates (docs/protocol.md §6.9).
       if (m.authenticate && req.client.side === "accepted") {
-        const outcome = await this.authenticator.authenticate(req.auth);
+        let outcome: AuthOutcome;
+        try {
+          outcome = await this.authenticator.authenticate(req.auth);
+        } catch (err) {
+          this.metrics?.authFailed(req.auth, err);
+          throw err;
+        }
         req.username = outcome.username;
         req.claims = outcome.claims;
         if (req.client.remote) req.client.remote.username = outcome.username;
       }
       if (m.bucket && !m.bucket.take()) {
+        this.metrics?.limited("rate");
         throw new KiteError(
           "requestLimitError",
           "The maximum request rate is exceeded.",

@@ -10,6 +10,7 @@ import type { KiteConfig } from "../config.ts";
 import type { Clock } from "../clock.ts";
 import type { Callbacks } from "../dnode/mod.ts";
 import type { Logger } from "../log.ts";
+import type { KiteMetrics } from "../observe/kite_metrics.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 
 /** What a served call answers through its response callback (docs/protocol.md §3.2). */
@@ -41,6 +42,8 @@ export interface ServingKite<C> {
   readonly clock: Clock;
   /** Where the connection logs. */
   readonly logger: Logger;
+  /** What connections record, when metrics are on. */
+  readonly metrics: KiteMetrics | undefined;
   /** The credentials dialed connections send by default. */
   defaultAuth(): Auth | null;
   /** Serves one decoded incoming call (docs/protocol.md §3.4). */
