@@ -507,18 +507,35 @@ export class KontrolClient {
   ): Promise<RegisterResult> {
     const base = this.url.replace(/\/kite\/?$/, "");
     const kiteKey = this.#kite.config.kiteKey;
-    const res = await fetch(`${base}/register`, {
-      method: "POST",
-      headers: { "content-type": "application/json" },
-      body: JSON.stringify({
-        url,
-        kite: this.#kite.identity,
-        auth: { type: "kiteKey", key: kiteKey },
-      }),
-      signal: AbortSignal.timeout(this.#kite.config.timeoutMs),
-    });
-    const body = await res.json() as RegisterResult & { err?: string };
-    if (body.err) throw new KiteError("genericError", body.err);
+    const timeoutMs = this.#kite.config.timeoutMs;
+    let body: RegisterResult & { err?: string };
+    try {
+      const res = await fetch(`${base}/register`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify({
+          url,
+          kite: this.#kite.identity,
+          auth: { type: "kiteKey", key: kiteKey },
+        }),
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      body = await res.json();
+    } catch (err) {
+      throw unreachableError(
+        [`${base}/register`],
+        timeoutMs,
+        (err as Error).message,
+      );
+    }
+    if (body.err) {
+      throw body.err.startsWith("kiteKey: ")
+        ? explainKontrolError(
+          new KiteError("authenticationError", body.err),
+          base,
+        )
+        : new KiteError("genericError", body.err);
+    }
     this.#applyRegisterResult(body);
     this.#stopHeartbeats?.();
     const clock = this.#kite.clock;

@@ -195,3 +195,41 @@ Deno.test("registerHTTP with Kontrol away warns once per 30 s naming /heartbeat,
     await tk.close();
   }
 });
+
+Deno.test("registerHTTP() names the /register URL when Kontrol is away, and explains a foreign kite.key", async () => {
+  const url = `http://127.0.0.1:${freePort()}/kite`;
+  const away = testKite("math", { kontrolURL: url, timeoutMs: 500 }, {
+    kiteKey: await aliceKey(url),
+  });
+  const tk = await startTestKontrol();
+  const stranger = testKite("math", { kontrolURL: tk.url }, {
+    kiteKey: await aliceKey(tk.url, true),
+  });
+  try {
+    await away.serve();
+    const err = await assertRejects(() => away.registerHTTP(), KiteError);
+    assert(
+      err.message.startsWith(
+        `cannot reach Kontrol at ${
+          url.replace(/\/kite$/, "")
+        }/register within 500 ms (`,
+      ),
+      err.message,
+    );
+    await stranger.serve();
+    const refused = await assertRejects(
+      () => stranger.registerHTTP(),
+      KiteError,
+    ) as KiteError;
+    assertEquals(refused.type, "authenticationError");
+    assert(
+      refused.message.startsWith("kiteKey: not found: Kontrol at ") &&
+        refused.message.includes("does not know"),
+      refused.message,
+    );
+  } finally {
+    await away.close();
+    await stranger.close();
+    await tk.close();
+  }
+});
