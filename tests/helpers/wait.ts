@@ -39,11 +39,30 @@ export async function eventually(
   }
 }
 
+/** Ports below Linux's ephemeral range (32768–60999), so no outgoing connection takes one. */
+const PORT_LOW = 20_000;
+const PORT_SPAN = 12_000;
+const handedOut = new Set<number>();
+
 /**
- * A port on 127.0.0.1 that was free a moment ago. Another process may take
+ * A port on 127.0.0.1 that was free a moment ago. It is drawn at random below
+ * the ephemeral range: a port the OS picks for `port: 0` is one it also gives
+ * to outgoing connections, and under load one of the tests' own clients took
+ * it between the check and the server's bind. Another process may still take
  * it before the caller binds it, so servers started on it should retry.
  */
 export function freePort(): number {
+  for (let i = 0; i < 100; i++) {
+    const port = PORT_LOW + Math.floor(Math.random() * PORT_SPAN);
+    if (handedOut.has(port)) continue;
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+    } catch {
+      continue;
+    }
+    handedOut.add(port);
+    return port;
+  }
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
