@@ -90,6 +90,12 @@ export interface KiteOptions {
    * @default {the contents of `$KITE_HOME/kite.key`, when present}
    */
   kiteKey?: string | false;
+  /**
+   * With metrics on, serve them at `GET /kite/metrics`; `false` leaves the
+   * route out (serve `kite.metrics.registry.handle` on a private port
+   * instead). @default {true}
+   */
+  metricsRoute?: boolean;
 }
 
 /** Where to listen. */
@@ -238,10 +244,12 @@ export class Kite implements ServingKite<Client> {
     this.#deadlines = new ServedDeadlines(this.clock);
     this.#ready = new Promise((resolve) => this.#setReady = resolve);
     addDefaultHandlers(this);
-    this.metrics = this.config.metrics ? this.#newMetrics() : undefined;
+    this.metrics = this.config.metrics
+      ? this.#newMetrics(options.metricsRoute ?? true)
+      : undefined;
   }
 
-  #newMetrics(): KiteMetrics {
+  #newMetrics(route: boolean): KiteMetrics {
     const metrics = new KiteMetrics({
       connections: () =>
         [...this.#connections, ...this.#dialed].map((c) => ({
@@ -252,7 +260,7 @@ export class Kite implements ServingKite<Client> {
         })),
       xhrSessions: () => this.#sockjs?.sessionCount ?? 0,
     });
-    this.handleHTTP("/kite/metrics", metrics.registry.handle);
+    if (route) this.handleHTTP("/kite/metrics", metrics.registry.handle);
     return metrics;
   }
 

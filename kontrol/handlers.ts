@@ -143,6 +143,8 @@ interface Watcher {
 export interface KontrolHandlers {
   /** Resynchronises every watcher (events may have been missed). */
   resyncWatchers(): void;
+  /** Watchers open now. */
+  watcherCount(): number;
 }
 
 /** Counts per key, forgetting keys that drop to zero. */
@@ -365,7 +367,7 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
     return await kontrol.signKiteKey(username);
   }).disableAuthentication();
 
-  return { resyncWatchers };
+  return { resyncWatchers, watcherCount: () => watchers.size };
 }
 
 /** Shuffles `items` in place (Fisher–Yates) and returns it. */

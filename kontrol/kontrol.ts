@@ -20,6 +20,7 @@ import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
 import type { KontrolServices, MachineAuthenticate } from "./services.ts";
 import { signKiteKey, TokenCache } from "./tokens.ts";
+import { addKontrolMetrics, timedStorage } from "./metrics.ts";
 
 export type { MachineAuthenticate } from "./services.ts";
 
@@ -49,6 +50,13 @@ export interface KontrolOptions {
   limits?: Partial<KontrolLimits>;
   /** Settings for Kontrol's own kite (port, ip, log level...). */
   kiteConfig?: Partial<KiteConfig>;
+  /**
+   * Record Prometheus metrics (Kontrol's own beside its kite's). `route:
+   * false` keeps them off the public port: serve
+   * `kontrol.kite.metrics.registry.handle` on a private one. Off unless
+   * given (or `KITE_METRICS=1`). @default {undefined}
+   */
+  metrics?: { route?: boolean };
 }
 
 /** Kontrol's kite version: the package version, from `deno.json`. */
@@ -103,7 +111,6 @@ export class Kontrol implements KontrolServices {
   /** Creates Kontrol; call {@linkcode Kontrol.init} before serving. */
   constructor(options: KontrolOptions) {
     this.options = options;
-    this.storage = options.storage;
     this.#clock = options.clock ?? systemClock;
     this.username = options.username ?? "kontrol";
     this.#kontrolURL = options.kontrolURL;
@@ -113,8 +120,17 @@ export class Kontrol implements KontrolServices {
       // Kontrol issues kite keys and needs none: reading $KITE_HOME would
       // fail under the launcher's scoped permissions (no HOME).
       kiteKey: false,
-      config: { username: this.username, ...options.kiteConfig },
+      config: {
+        username: this.username,
+        ...options.kiteConfig,
+        ...(options.metrics ? { metrics: true } : {}),
+      },
+      metricsRoute: options.metrics?.route ?? true,
     });
+    const metrics = this.kite.metrics;
+    this.storage = metrics
+      ? timedStorage(options.storage, metrics)
+      : options.storage;
     this.health = new StorageHealth(
       () => this.#probe(),
       this.#clock,
@@ -157,7 +173,13 @@ export class Kontrol implements KontrolServices {
         throw new Error("not found");
       },
     });
-    this.#handlers = addKontrolHandlers(this);
+    const handlers = this.#handlers = addKontrolHandlers(this);
+    if (metrics) {
+      addKontrolMetrics(metrics, {
+        environments: () => this.registry.environments(),
+        watchers: () => handlers.watcherCount(),
+      });
+    }
     // A storage that lost its kites (PostgreSQL crash) gets ours back at once.
     this.storage.onReset?.(() => void this.registry.restore());
     addHttpRoutes(this);

@@ -115,6 +115,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     kontrolURL: s.kontrolURL,
     username: issuer.username,
     limits: s.limits,
+    metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },
   });
   if (lock) kontrol.kite.addCloser(() => lock.release());
   const since = () => Math.round(performance.now() - started);
@@ -127,6 +128,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
           ? listenError(err.cause, s.ip, s.port, "--port or KONTROL_PORT")
           : err;
       });
+    if (typeof s.metrics === "object") serveMetrics(kontrol, s.metrics);
     console.log(
       `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ` +
         `issuer: ${issuer.username} from ${issuer.source}, ready in ${since()} ms)`,
@@ -209,3 +211,23 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main());
+
+/** Serves Kontrol's metrics alone on a private address (`--metrics host:port`). */
+function serveMetrics(
+  kontrol: Kontrol,
+  at: { hostname: string; port: number },
+): void {
+  const handle = kontrol.kite.metrics!.registry.handle;
+  let server: Deno.HttpServer;
+  try {
+    server = Deno.serve({ ...at, onListen: () => {} }, handle);
+  } catch (cause) {
+    throw listenError(
+      cause,
+      at.hostname,
+      at.port,
+      "--metrics or KONTROL_METRICS",
+    );
+  }
+  kontrol.kite.addCloser(() => server.shutdown());
+}

@@ -134,6 +134,11 @@ export class Registry {
     return this.#entries.size;
   }
 
+  /** The environment of each supervised kite (for metrics). */
+  *environments(): Iterable<string> {
+    for (const e of this.#entries.values()) yield e.record.kite.environment;
+  }
+
   /**
    * Stores a registration and supervises it. With a `client` (dnode
    * registration) the kite is deregistered as soon as that connection

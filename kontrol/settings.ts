@@ -51,6 +51,13 @@ export interface KontrolSettings {
   postgresDBName: string;
   /** Seconds. @default {20} */
   postgresConnectTimeout: number;
+  /**
+   * Prometheus metrics: `off`, `on` (at `/kite/metrics` on the Kontrol
+   * port), or a private listener for them alone, e.g.
+   * `{ hostname: "127.0.0.1", port: 9400 }` from `127.0.0.1:9400`.
+   * @default {"off"}
+   */
+  metrics: "off" | "on" | { hostname: string; port: number };
   /** Write a kite.key for `initialUser` and exit. */
   initial: boolean;
   /** The user `--initial` writes a kite.key for. */
@@ -163,6 +170,12 @@ const OPTIONS: Option[] = [
     "POSTGRES_CONNECTTIMEOUT",
     "PostgreSQL connect timeout, seconds (default 20)",
   ],
+  [
+    "metrics",
+    "METRICS",
+    "Prometheus metrics: off, on (GET /kite/metrics on --port), or [host:]port " +
+    "to serve them only there, e.g. 127.0.0.1:9400 (default off)",
+  ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
   ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
@@ -272,6 +285,7 @@ export function readSettings(
     postgresPassword: raw.get("postgresPassword") ?? "",
     postgresDBName: raw.get("postgresDBName") ?? "",
     postgresConnectTimeout: num("postgresConnectTimeout", 20),
+    metrics: parseMetrics(raw.get("metrics") ?? "off"),
     initial,
     initialUser: initial ? raw.get("username") ?? "" : "",
     kiteHome: home,
@@ -289,4 +303,18 @@ export function readSettings(
       httpProofMs: num("httpProof", D.httpProofMs / 1000) * 1000,
     }),
   };
+}
+
+/** `off`, `on`, `port` or `host:port` (see {@linkcode KontrolSettings.metrics}). */
+function parseMetrics(v: string): KontrolSettings["metrics"] {
+  if (v === "off" || v === "0" || v === "false") return "off";
+  if (v === "on" || v === "1" || v === "true") return "on";
+  const m = /^(?:(.+):)?([0-9]{1,5})$/.exec(v);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || !(port > 0 && port <= 65535)) {
+    throw new RangeError(
+      `metrics must be off, on, a port or host:port (e.g. 127.0.0.1:9400), got ${v}`,
+    );
+  }
+  return { hostname: m[1] ?? "127.0.0.1", port };
 }

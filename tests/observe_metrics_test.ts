@@ -4,41 +4,8 @@
  */
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { settle, testKite } from "./helpers/kite_harness.ts";
-import { findBinary } from "./helpers/binaries.ts";
+import { promtoolCheck, sample } from "./helpers/prometheus.ts";
 import { KiteError } from "../mod.ts";
-
-/** The value of the sample `name{labels}` in `text`, or undefined. */
-function sample(text: string, series: string): number | undefined {
-  for (const line of text.split("\n")) {
-    if (line.startsWith(series + " ")) {
-      return Number(line.slice(series.length + 1));
-    }
-  }
-  return undefined;
-}
-
-async function promtoolCheck(text: string): Promise<void> {
-  const promtool = findBinary("promtool");
-  assert(
-    promtool,
-    "promtool not found: run `deno task test` once (its setup installs the Debian prometheus package)",
-  );
-  const child = new Deno.Command(promtool, {
-    args: ["check", "metrics"],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const w = child.stdin.getWriter();
-  await w.write(new TextEncoder().encode(text));
-  await w.close();
-  const out = await child.output();
-  const said = new TextDecoder().decode(out.stdout) +
-    new TextDecoder().decode(out.stderr);
-  assertEquals(out.code, 0, `promtool check metrics failed:\n${said}\n${text}`);
-  // promtool exits 0 on lint findings too (e.g. a counter without _total).
-  assertEquals(said.trim(), "", `promtool found problems:\n${said}`);
-}
 
 Deno.test("/kite/metrics counts calls per method and outcome; promtool accepts it", async () => {
   const server = testKite("math", {
