@@ -29,6 +29,7 @@ import {
 } from "./protocol.ts";
 import { newRequestId, Request } from "./request.ts";
 import { type ClusterOptions, ClusterRouter } from "./serve/cluster.ts";
+import { IDEMPOTENT_METHOD } from "./discovery/member.ts";
 import {
   CANCEL_METHOD,
   ServedDeadlines,
@@ -244,6 +245,14 @@ export class Kite implements ServingKite<Client> {
     this.#deadlines = new ServedDeadlines(this.clock);
     this.#ready = new Promise((resolve) => this.#setReady = resolve);
     addDefaultHandlers(this);
+    // What pools learn from this kite: the methods declared idempotent.
+    this.handle(
+      IDEMPOTENT_METHOD,
+      () =>
+        [...this.#methods.values()].filter((m) => m.isIdempotent).map((m) =>
+          m.name
+        ),
+    ).disableAuthentication();
     this.metrics = this.config.metrics
       ? this.#newMetrics(options.metricsRoute ?? true)
       : undefined;

@@ -52,6 +52,19 @@ export class Method {
     this.#clock = clock;
   }
 
+  /**
+   * True when running a call twice does no harm: pools that call this kite
+   * learn it (`kite.idempotent`) and retry a call of it lost with its
+   * connection on another instance.
+   */
+  isIdempotent = false;
+
+  /** Declares the method safe to run twice (see {@linkcode Method.isIdempotent}). */
+  idempotent(): this {
+    this.isIdempotent = true;
+    return this;
+  }
+
   /** Lets calls through without credentials. */
   disableAuthentication(): this {
     this.authenticate = false;

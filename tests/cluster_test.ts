@@ -2,33 +2,25 @@
  * One kite on two processes behind one port (`reusePort` + `cluster`):
  * clients over every transport get answers, sessions land on both
  * processes, and an XHR session whose requests reach the other process
- * still works (they are passed to the owner). Without `cluster`, XHR
- * sessions split across processes fail.
+ * still works (they are passed to the owner).
  */
 import { Kite } from "../mod.ts";
 import type { ClientTransport } from "../kite/transport/dial.ts";
 import { assertEquals } from "./helpers/assert.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
-import { freePort } from "./helpers/wait.ts";
-import {
-  type ClusterMember,
-  startClusterMember,
-} from "./helpers/cluster_members.ts";
+import { type Cluster, startCluster } from "./helpers/cluster_members.ts";
 import { ownerOf } from "../kite/serve/cluster.ts";
 
 Deno.test("a kite on 2 processes behind one port serves every transport; XHR sessions reach their owner", async () => {
-  const port = freePort();
-  let basePort = freePort();
-  if (basePort === port || basePort + 1 === port) basePort = port + 10;
-  const members: ClusterMember[] = [];
   const caller = new Kite("caller", "1.0.0", {
     env: false,
     kiteKey: false,
     logger: new MemoryLogger(),
   });
+  let cluster: Cluster | undefined;
   try {
-    members.push(await startClusterMember(0, 2, port, basePort));
-    members.push(await startClusterMember(1, 2, port, basePort));
+    cluster = await startCluster(2);
+    const { port, members } = cluster;
     const pids = new Set<number>();
     const transports: ClientTransport[] = [
       "websocket",
@@ -64,9 +56,6 @@ Deno.test("a kite on 2 processes behind one port serves every transport; XHR ses
     assertEquals(pids.size, 2, "sessions on both processes");
   } finally {
     await caller.close();
-    for (const m of members) {
-      m.child.kill("SIGTERM");
-      await m.child.status;
-    }
+    await cluster?.stop();
   }
 });

@@ -3,7 +3,7 @@
  * process): discovery through the watch, balancing by counts, breakers,
  * fallbacks, and instances that come and go.
  */
-import { type Kite, KiteError, type PoolEvent } from "../mod.ts";
+import { type Kite, KiteError, type PoolEvent, type Request } from "../mod.ts";
 import { poolMathKite } from "../examples/pool/math.ts";
 import { assert, assertEquals, assertRejects } from "./helpers/assert.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
@@ -240,4 +240,44 @@ Deno.test("a kite over maxKiteRequests sheds at once; the pool takes the call el
     );
     const byOther = results.filter((r) => r.instance!.id === other.identity.id);
     assert(byOther.length >= 18, `${byOther.length} of 20 went elsewhere`);
+  }));
+
+Deno.test("a method the serving kite declares idempotent is retried after a drop; one it does not, is not", () =>
+  withKontrol("memory", async (tk, own) => {
+    // The first call of each method, wherever it lands, loses its connection.
+    const dropped = new Set<string>();
+    const dropper = async () => {
+      const kite = own(poolMathKite(0, {
+        env: false,
+        kiteKey: await tk.kiteKey("alice"),
+        logger: new MemoryLogger(),
+        config: { ip: "127.0.0.1", port: 0, environment: "test" },
+      }));
+      const drop = (r: Request) => {
+        if (!dropped.has(r.method)) {
+          dropped.add(r.method);
+          r.client.close();
+          return new Promise(() => {}); // never answers
+        }
+        return "ok";
+      };
+      kite.handle("declared", drop).idempotent();
+      kite.handle("undeclared", drop);
+      await kite.serve();
+      await kite.register();
+      return kite;
+    };
+    await dropper();
+    await dropper();
+    const caller = own(await kontrolKite(tk, "caller", "bob"));
+    const pool = caller.pool(QUERY);
+    await pool.ready;
+    const declared = await pool.call("declared");
+    assertEquals(declared.result, "ok");
+    assertEquals(declared.attempts, 2, "retried on the other instance");
+    const err = await assertRejects(
+      () => pool.tell("undeclared"),
+      KiteError,
+    ) as KiteError;
+    assertEquals(err.type, "disconnect");
   }));

@@ -34,13 +34,16 @@ export async function callOnce(
   deadline: number,
   clock: Clock,
   idempotent: boolean,
+  learn: boolean,
   signal?: AbortSignal,
 ): Promise<Outcome> {
   const start = clock.now();
   member.outstanding++;
   let sent = false;
   try {
-    if (!member.found.client.connected) await member.connect();
+    if (!member.found.client.connected || learn && !member.asked) {
+      await member.connect(learn);
+    }
     const left = deadline === Infinity ? 0 : deadline - clock.now();
     if (deadline !== Infinity && left <= 0) {
       throw new KiteError("timeout", `No response to "${method}" in time`);
@@ -67,7 +70,7 @@ export async function callOnce(
       error,
       connectionLevel: kind === "unreachable" || kind === "lost",
       retry: kind === "unreachable" || kind === "refused" ||
-        (kind === "lost" && idempotent),
+        (kind === "lost" && (idempotent || member.idempotent.has(method))),
     };
   } finally {
     member.outstanding--;

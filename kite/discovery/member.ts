@@ -39,6 +39,11 @@ export interface PoolInstance {
   listed: boolean;
 }
 
+/** The method a kite answers with the names of its idempotent methods. */
+export const IDEMPOTENT_METHOD = "kite.idempotent";
+/** How long a first dial waits for that answer (kite.js never answers). */
+const LEARN_MS = 1_000;
+
 /** Weight of the newest answer time in the latency average. */
 const LATENCY_WEIGHT = 0.2;
 /** An instance without answers for this long has its latency halved. */
@@ -54,6 +59,11 @@ export class Member implements Balanceable {
   readonly #clock: Clock;
   listed = true;
   removed = false;
+  /** Methods the instance declared idempotent (learned on first dial). */
+  idempotent: ReadonlySet<string> = new Set();
+  #learned: Promise<void> | undefined;
+  /** True once the instance answered (or did not) which methods are idempotent. */
+  asked = false;
 
   constructor(
     found: FoundKite,
@@ -94,9 +104,24 @@ export class Member implements Balanceable {
     this.#observedAt = this.#clock.now();
   }
 
-  /** Dials unless connected (concurrent callers share one dial). */
-  async connect(): Promise<void> {
-    if (!this.found.client.connected) await this.found.client.dial();
+  /**
+   * Dials unless connected (concurrent callers share one dial); the first
+   * time, asks which methods the instance declares idempotent (Go kites
+   * answer methodNotFound, kite.js nothing: then none).
+   */
+  async connect(learn: boolean): Promise<void> {
+    const client = this.found.client;
+    if (!client.connected) await client.dial();
+    if (!learn) return;
+    this.#learned ??= client.tellWithTimeout(IDEMPOTENT_METHOD, LEARN_MS)
+      .then((names) => {
+        if (Array.isArray(names)) {
+          this.idempotent = new Set(
+            names.filter((n) => typeof n === "string"),
+          );
+        }
+      }, () => {}).finally(() => this.asked = true);
+    await this.#learned;
   }
 
   /** Takes it out of the pool; its connection closes once its calls are done. */

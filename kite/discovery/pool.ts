@@ -38,6 +38,12 @@ export interface PoolOptions {
    * @default {[]}
    */
   idempotent?: readonly string[];
+  /**
+   * Ask each instance, on first dial, which methods it declares idempotent
+   * (`kite.handle(…).idempotent()`), and treat those as listed in
+   * `idempotent` for calls to it. @default {true}
+   */
+  learnIdempotent?: boolean;
   /** Instances one call may try, the first included. @default {3} */
   maxAttempts?: number;
   /** Delays between attempts (jittered). @default {{initialMs: 5, maxMs: 100}} */
@@ -247,6 +253,7 @@ export class KitePool {
         deadline,
         clock,
         this.#idempotent.has(method),
+        this.#options.learnIdempotent !== false,
         options.signal,
       );
       if (outcome.ok) {

@@ -11,8 +11,7 @@
  */
 import { Kite } from "../../mod.ts";
 import type { ClientTransport } from "../../kite/transport/dial.ts";
-import { startClusterMember } from "../../tests/helpers/cluster_members.ts";
-import { freePort } from "../../tests/helpers/wait.ts";
+import { startCluster } from "../../tests/helpers/cluster_members.ts";
 import { median, round } from "./stats.ts";
 
 /** One row: calls/s through 1 and through N processes. */
@@ -22,17 +21,6 @@ export interface ClusterResult {
   "1 process calls/s": number;
   "N processes calls/s": number;
   "N × 1": number;
-}
-
-async function start(size: number, port: number): Promise<Deno.ChildProcess[]> {
-  let basePort = freePort();
-  // freePort() may hand out the same port twice.
-  while (basePort <= port && basePort + size > port) basePort = freePort();
-  const children: Deno.ChildProcess[] = [];
-  for (let i = 0; i < size; i++) {
-    children.push((await startClusterMember(i, size, port, basePort)).child);
-  }
-  return children;
 }
 
 async function rate(
@@ -81,21 +69,15 @@ export async function benchCluster(
       const one: number[] = [];
       const many: number[] = [];
       for (const [n, into] of [[1, one], [size, many]] as const) {
-        const port = freePort();
-        const children = await start(n, port);
+        const cluster = await startCluster(n);
         try {
-          const url = `http://127.0.0.1:${port}/kite`;
+          const url = `http://127.0.0.1:${cluster.port}/kite`;
           await rate(kite, url, transport, 200); // warm up
           for (let r = 0; r < rounds; r++) {
             into.push(await rate(kite, url, transport, ms));
           }
         } finally {
-          for (const c of children) {
-            try {
-              c.kill("SIGTERM");
-            } catch { /* exited already */ }
-            await c.status;
-          }
+          await cluster.stop();
         }
       }
       rows.push({

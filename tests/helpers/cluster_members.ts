@@ -5,6 +5,7 @@
  * @module
  */
 import { spawnDeno } from "./processes.ts";
+import { freePort } from "./wait.ts";
 
 const ROOT = new URL("../..", import.meta.url).pathname;
 
@@ -42,4 +43,44 @@ export async function startClusterMember(
     { ready: /^ready \d+ (\d+) /, what: `cluster member ${index}` },
   );
   return { child, pid: Number(ready[1]) };
+}
+
+/** A running cluster: its public port and members. */
+export interface Cluster {
+  port: number;
+  members: ClusterMember[];
+  /** SIGTERM to every member, by pid; waits for them. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` members on a free port with free private ports; tries
+ * fresh ports up to 3 times, since a port found free may be taken by
+ * another process before a member binds it.
+ */
+export async function startCluster(size: number): Promise<Cluster> {
+  for (let attempt = 1;; attempt++) {
+    const port = freePort();
+    let basePort = freePort();
+    // freePort() may hand out the same port twice.
+    while (basePort <= port && basePort + size > port) basePort = freePort();
+    const members: ClusterMember[] = [];
+    const stop = async () => {
+      for (const m of members) {
+        try {
+          m.child.kill("SIGTERM");
+        } catch { /* exited already */ }
+        await m.child.status;
+      }
+    };
+    try {
+      for (let i = 0; i < size; i++) {
+        members.push(await startClusterMember(i, size, port, basePort));
+      }
+      return { port, members, stop };
+    } catch (err) {
+      await stop();
+      if (attempt >= 3) throw err;
+    }
+  }
 }
