@@ -32,7 +32,7 @@ import type {
   Session,
   SessionHandler,
 } from "./transport/session.ts";
-import { type ClientTransport, dial } from "./transport/dial.ts";
+import type { ClientTransport } from "./transport/dialer.ts";
 import type { KiteMetrics } from "./observe/kite_metrics.ts";
 import {
   CANCEL_METHOD,
@@ -273,7 +273,7 @@ export class Client {
     const cfg = this.#kite.config;
     let session: Session;
     try {
-      session = await dial(this.url, this.#handler, {
+      session = await this.#kite.dialer(this.url, this.#handler, {
         transport: this.#options.transport ?? cfg.transport,
         timeoutMs: this.#options.timeoutMs ?? cfg.timeoutMs,
         pollTimeoutMs: cfg.timeoutMs,

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { type ClientTransport, parseTransport } from "./transport/dial.ts";
+import { type ClientTransport, parseTransport } from "./transport/dialer.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";

@@ -23,11 +23,18 @@ import { KiteMetrics, UNKNOWN_METHOD } from "./observe/kite_metrics.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
+  checkNameAndVersion,
   identityFromJSON,
   type KiteIdentity,
   makeIdentity,
+  responseCallbackId,
 } from "./protocol.ts";
-import { newRequestId, Request } from "./request.ts";
+import {
+  callArguments,
+  newRequestId,
+  replyToCall,
+  Request,
+} from "./request.ts";
 import { type ClusterOptions, ClusterRouter } from "./serve/cluster.ts";
 import { IDEMPOTENT_METHOD } from "./discovery/member.ts";
 import {
@@ -45,6 +52,7 @@ import {
   reachableHost,
 } from "./listen.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
+import { type Dial, dial } from "./transport/dial.ts";
 import { bodyTooBigText, declaresTooBig } from "./transport/http_body.ts";
 import { RequestsInFlight } from "./transport/address_quota.ts";
 import { Listener } from "./listener.ts";
@@ -160,6 +168,8 @@ export class Kite implements ServingKite<Client> {
    * `config.metrics` (`KITE_METRICS=1`) is on; `undefined` otherwise.
    */
   readonly metrics: KiteMetrics | undefined;
+  /** @internal How clients dial: Deno's sockets (the browser build has its own). */
+  readonly dialer: Dial = dial;
 
   readonly #methods = new Map<string, Method>();
   readonly #pre: Handler[] = [];
@@ -202,14 +212,7 @@ export class Kite implements ServingKite<Client> {
    * @throws {TypeError} for an empty name or a version that is not `x.y.z`.
    */
   constructor(name: string, version: string, options: KiteOptions = {}) {
-    if (!name) throw new TypeError("kite name must not be empty");
-    if (typeof version !== "string" || version.split(".").length !== 3) {
-      throw new TypeError(
-        `kite version must have three parts like "1.0.0", got ${
-          JSON.stringify(version)
-        }`,
-      );
-    }
+    checkNameAndVersion(name, version);
     // Precedence as Go's config.Get(): defaults, kite.key, environment, then code.
     const kiteKey = loadKiteKeySync(options.kiteKey);
     this.config = {
@@ -773,15 +776,9 @@ export class Kite implements ServingKite<Client> {
       respond?.({ error: err.toJSON(), result: null });
       return;
     }
-    // Go sends withArgs:null for no arguments; kite.js may send a bare scalar (docs/protocol.md §3.1, §12 #6).
-    const withArgs = w === undefined || w === null
-      ? []
-      : Array.isArray(w)
-      ? w
-      : [w];
     const request = new Request({
       method,
-      withArgs,
+      withArgs: callArguments(w),
       client,
       localKite: this,
       auth: auth ?? null,
@@ -908,27 +905,7 @@ export class Kite implements ServingKite<Client> {
     result: unknown,
     error: KiteError | undefined,
   ): void {
-    if (!respond) return;
-    try {
-      respond(
-        error
-          ? { error: error.toJSON(), result: null }
-          : { error: null, result: result === undefined ? null : result },
-      );
-    } catch (err) {
-      const text = `reply to ${req.method} not sent: ${(err as Error).message}`;
-      this.logger.warning(text);
-      // A result JSON cannot carry (BigInt, a cycle): the caller must not wait forever.
-      if (error) return;
-      try {
-        respond({
-          error: new KiteError("genericError", text, { id: req.id }).toJSON(),
-          result: null,
-        });
-      } catch (again) {
-        this.logger.warning(`error reply to ${req.method} not sent: ${again}`);
-      }
-    }
+    replyToCall(req, respond, result, error, this.logger);
   }
 
   /**
@@ -958,17 +935,6 @@ export class Kite implements ServingKite<Client> {
       this.logger.warning(`final function failed: ${err}`);
     }
   }
-}
-
-/** The id of a call's response callback (path `[0, "responseCallback"]`, docs/protocol.md §3.1). */
-function responseCallbackId(callbacks: Callbacks): number | undefined {
-  for (const id in callbacks) {
-    const p = callbacks[id];
-    if (
-      p.length === 2 && String(p[0]) === "0" && p[1] === "responseCallback"
-    ) return Number(id);
-  }
-  return undefined;
 }
 
 function describe(err: unknown): string {

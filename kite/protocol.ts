@@ -188,3 +188,31 @@ export function identityFromJSON(value: unknown): KiteIdentity | undefined {
 function isField(x: unknown): x is string | undefined | null {
   return x === undefined || x === null || typeof x === "string";
 }
+
+/** The id of a call's response callback (path `[0, "responseCallback"]`, docs/protocol.md §3.1). */
+export function responseCallbackId(
+  callbacks: Record<string, readonly (string | number)[]>,
+): number | undefined {
+  for (const id in callbacks) {
+    const p = callbacks[id];
+    if (
+      p.length === 2 && String(p[0]) === "0" && p[1] === "responseCallback"
+    ) return Number(id);
+  }
+  return undefined;
+}
+
+/**
+ * Checks a kite's name and version as `new Kite()` takes them.
+ * @throws {TypeError} for an empty name or a version that is not `x.y.z`.
+ */
+export function checkNameAndVersion(name: string, version: string): void {
+  if (!name) throw new TypeError("kite name must not be empty");
+  if (typeof version !== "string" || version.split(".").length !== 3) {
+    throw new TypeError(
+      `kite version must have three parts like "1.0.0", got ${
+        JSON.stringify(version)
+      }`,
+    );
+  }
+}

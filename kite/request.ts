@@ -5,7 +5,9 @@
  */
 import { Args } from "./args.ts";
 import type { Client } from "./client.ts";
-import type { ServingKite } from "./serve/serving_kite.ts";
+import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
+import { KiteError } from "./errors.ts";
+import type { Logger } from "./log.ts";
 import type { CallScope } from "./serve/deadline.ts";
 import type { Auth, KiteIdentity } from "./protocol.ts";
 
@@ -106,4 +108,51 @@ export function newRequestId(): string {
   let s = "";
   for (let i = 0; i < 8; i++) s += HEX[b[i]];
   return s;
+}
+
+/**
+ * The arguments of a call as its handler sees them: Go sends
+ * `withArgs: null` for none; kite.js may send a bare scalar
+ * (docs/protocol.md §3.1, §12 #6).
+ */
+export function callArguments(withArgs: unknown): unknown[] {
+  return withArgs === undefined || withArgs === null
+    ? []
+    : Array.isArray(withArgs)
+    ? withArgs
+    : [withArgs];
+}
+
+/**
+ * Sends the reply of a served call through `respond`, when the caller
+ * asked for one. A result JSON cannot carry (BigInt, a cycle) is answered
+ * with a `genericError`: the caller must not wait forever.
+ */
+export function replyToCall(
+  req: Request,
+  respond: ((reply: CallReply) => void) | undefined,
+  result: unknown,
+  error: KiteError | undefined,
+  logger: Logger,
+): void {
+  if (!respond) return;
+  try {
+    respond(
+      error
+        ? { error: error.toJSON(), result: null }
+        : { error: null, result: result === undefined ? null : result },
+    );
+  } catch (err) {
+    const text = `reply to ${req.method} not sent: ${(err as Error).message}`;
+    logger.warning(text);
+    if (error) return;
+    try {
+      respond({
+        error: new KiteError("genericError", text, { id: req.id }).toJSON(),
+        result: null,
+      });
+    } catch (again) {
+      logger.warning(`error reply to ${req.method} not sent: ${again}`);
+    }
+  }
 }

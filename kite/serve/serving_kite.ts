@@ -12,6 +12,7 @@ import type { Callbacks } from "../dnode/mod.ts";
 import type { Logger } from "../log.ts";
 import type { KiteMetrics } from "../observe/kite_metrics.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
+import type { Dial } from "../transport/dialer.ts";
 
 /** What a served call answers through its response callback (docs/protocol.md §3.2). */
 export interface CallReply {
@@ -44,6 +45,8 @@ export interface ServingKite<C> {
   readonly logger: Logger;
   /** What connections record, when metrics are on. */
   readonly metrics: KiteMetrics | undefined;
+  /** @internal How the connection dials: the runtime's sockets (Deno's, or a browser's). */
+  readonly dialer: Dial;
   /** The credentials dialed connections send by default. */
   defaultAuth(): Auth | null;
   /** Serves one decoded incoming call (docs/protocol.md §3.4). */

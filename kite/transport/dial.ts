@@ -1,89 +1,26 @@
 /**
- * Dialing a kite: picks the client transport — SockJS WebSocket (what Go
- * clients use), raw WebSocket (kite.js's default) or xhr-polling (Go's
- * `XHRPolling`) — docs/protocol.md §1.5–§1.7.
+ * Dialing a kite from Deno: {@linkcode makeDial} with the WebSocket client
+ * on `Deno.connect` (docs/protocol.md §1.5–§1.7). The browser build uses
+ * `dialer.ts` with the browser's `WebSocket` instead.
  *
  * @module
  */
 
-import type {
-  ClientSession,
-  ClientTransportOptions,
-} from "./client_session.ts";
-import { dialRawWebsocket } from "./raw_websocket_client.ts";
-import type { SessionHandler } from "./session.ts";
-import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
-import { dialXhrPolling } from "./xhr_polling_client.ts";
+import { type Dial, makeDial } from "./dialer.ts";
+import { TcpWebSocket } from "./websocket_client.ts";
 
 export type { ClientSession } from "./client_session.ts";
-
-/** Transports a client can dial with. */
-export type ClientTransport = "websocket" | "raw-websocket" | "xhr-polling";
-
-/** Options for {@linkcode dial}. */
-export interface DialOptions {
-  /** The transport. @default {"websocket"} */
-  transport?: ClientTransport;
-  /**
-   * Handshake / XHR open timeout, ms (docs/protocol.md §1.4 `Config.Timeout`).
-   * @default {15000}
-   */
-  timeoutMs?: number;
-  /**
-   * XHR: how long a poll may wait for its first byte before it is dropped
-   * and sent again, ms. Keep it above the server's heartbeat (10 s on Go
-   * kites). @default {15000}
-   */
-  pollTimeoutMs?: number;
-  /** Largest accepted incoming frame, bytes. @default {1048576} */
-  maxMessageBytes?: number;
-  /**
-   * Outgoing bytes waiting for a server that does not read; a send past it
-   * closes the session with code 4008. @default {16777216}
-   */
-  maxBufferedBytes?: number;
-  /** Aborts the dial; once the session is open, aborting closes it. */
-  signal?: AbortSignal;
-}
-
-/** The transport Go clients use. */
-export const DEFAULT_TRANSPORT: ClientTransport = "websocket";
-/** Go's `Config.Timeout` (docs/protocol.md §1.4). */
-export const DEFAULT_TIMEOUT_MS = 15_000;
-/** Go waits `Config.Timeout` for a poll's first byte (docs/protocol.md §1.4). */
-export const DEFAULT_POLL_TIMEOUT_MS = 15_000;
-/** 1 MiB. */
-export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;
-/** 16 MiB, as a serving kite allows its peers. */
-export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 << 20;
-
-/**
- * Parses `KITE_TRANSPORT` values as Go does (`WebSocket`, `XHRPolling`,
- * `auto`; case-sensitive), plus `raw-websocket` and our own names. `auto`
- * means `websocket`: Go's fallback to XHR after a failed WebSocket
- * handshake is not done here.
- *
- * @throws {RangeError} for anything else.
- */
-export function parseTransport(value: string): ClientTransport {
-  switch (value) {
-    case "WebSocket":
-    case "websocket":
-    case "auto":
-      return "websocket";
-    case "XHRPolling":
-    case "xhr-polling":
-      return "xhr-polling";
-    case "RawWebSocket":
-    case "raw-websocket":
-      return "raw-websocket";
-  }
-  throw new RangeError(
-    `unknown transport ${
-      JSON.stringify(value)
-    }: expected WebSocket, XHRPolling, auto or raw-websocket`,
-  );
-}
+export {
+  type ClientTransport,
+  DEFAULT_MAX_BUFFERED_BYTES,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_POLL_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+  DEFAULT_TRANSPORT,
+  type Dial,
+  type DialOptions,
+  parseTransport,
+} from "./dialer.ts";
 
 /**
  * Dials a kite URL such as `http://127.0.0.1:3636/kite` and resolves once
@@ -103,82 +40,6 @@ export function parseTransport(value: string): ClientTransport {
  * @throws {Error} naming the URL and the cause when the dial fails
  * (refused, bad handshake, timeout, aborted).
  */
-export function dial(
-  url: string,
-  handler: SessionHandler,
-  options: DialOptions = {},
-): Promise<ClientSession> {
-  try {
-    const target = kiteUrl(url);
-    const settings = transportOptions(options);
-    const transport = options.transport ?? DEFAULT_TRANSPORT;
-    switch (transport) {
-      case "websocket":
-        return dialSockjsWebsocket(target, handler, settings);
-      case "raw-websocket":
-        return dialRawWebsocket(target, handler, settings);
-      case "xhr-polling":
-        return dialXhrPolling(target, handler, settings);
-    }
-    throw new RangeError(
-      `unknown transport ${
-        JSON.stringify(transport)
-      }: expected websocket, raw-websocket or xhr-polling`,
-    );
-  } catch (error) {
-    return Promise.reject(error);
-  }
-}
-
-const SCHEMES = new Set(["http:", "https:", "ws:", "wss:"]);
-
-function kiteUrl(url: string): URL {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    throw new TypeError(
-      `invalid kite URL ${
-        JSON.stringify(url)
-      }: expected e.g. http://127.0.0.1:3636/kite`,
-    );
-  }
-  if (!SCHEMES.has(parsed.protocol)) {
-    throw new TypeError(
-      `unsupported scheme in kite URL ${
-        JSON.stringify(url)
-      }: expected http, https, ws or wss`,
-    );
-  }
-  return parsed;
-}
-
-function transportOptions(options: DialOptions): ClientTransportOptions {
-  return {
-    timeoutMs: positive("timeoutMs", options.timeoutMs, DEFAULT_TIMEOUT_MS),
-    pollTimeoutMs: positive(
-      "pollTimeoutMs",
-      options.pollTimeoutMs,
-      DEFAULT_POLL_TIMEOUT_MS,
-    ),
-    maxMessageBytes: positive(
-      "maxMessageBytes",
-      options.maxMessageBytes,
-      DEFAULT_MAX_MESSAGE_BYTES,
-    ),
-    maxBufferedBytes: positive(
-      "maxBufferedBytes",
-      options.maxBufferedBytes,
-      DEFAULT_MAX_BUFFERED_BYTES,
-    ),
-    signal: options.signal,
-  };
-}
-
-function positive(name: string, value: number | undefined, fallback: number) {
-  if (value === undefined) return fallback;
-  if (!(value > 0) || !Number.isFinite(value)) {
-    throw new RangeError(`${name} must be a positive number, got ${value}`);
-  }
-  return value;
-}
+export const dial: Dial = makeDial((url, options) =>
+  TcpWebSocket.connect(url, options)
+);

@@ -1,9 +1,11 @@
+import { TcpWebSocket } from "./websocket_client.ts";
 import assert from "node:assert/strict";
 import { dialRawWebsocket } from "./raw_websocket_client.ts";
 import type { CloseInfo, SessionHandler } from "./session.ts";
 import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
+  connectWebSocket: TcpWebSocket.connect,
   timeoutMs: 5_000,
   pollTimeoutMs: 5_000,
   maxMessageBytes: 1 << 20,

@@ -1,5 +1,5 @@
 /**
- * A {@linkcode ClientSession} over a {@linkcode TcpWebSocket}; the SockJS
+ * A {@linkcode ClientSession} over a runtime's {@linkcode TextSocket}; the SockJS
  * and raw WebSocket clients differ only in their {@linkcode WebSocketFraming}.
  *
  * @module
@@ -8,12 +8,12 @@
 import type {
   ClientSession,
   ClientTransportOptions,
+  TextSocket,
 } from "./client_session.ts";
 import { describeError, dialError } from "./dial_error.ts";
 import type { CloseInfo, SessionHandler } from "./session.ts";
 import type { EscapedHead } from "./sockjs_client_frames.ts";
 import { hostPort } from "./sockjs_client_url.ts";
-import { TcpWebSocket } from "./websocket_client.ts";
 
 /** How one kind of WebSocket client puts messages into text frames. */
 export interface WebSocketFraming {
@@ -59,9 +59,9 @@ export async function openWebSocketSession(
 ): Promise<ClientSession> {
   const { signal } = options;
   if (signal?.aborted) throw dialError(url.href, "aborted");
-  let socket: TcpWebSocket;
+  let socket: TextSocket;
   try {
-    socket = await TcpWebSocket.connect(url, {
+    socket = await options.connectWebSocket(url, {
       timeoutMs: options.timeoutMs,
       maxMessageBytes: options.maxMessageBytes,
       maxBufferedBytes: options.maxBufferedBytes,
@@ -78,7 +78,7 @@ class WebSocketClientSession implements ClientSession {
   readonly transport: "websocket" | "raw-websocket";
   readonly id: string;
   readonly remoteAddr: string;
-  readonly #socket: TcpWebSocket;
+  readonly #socket: TextSocket;
   readonly #framing: WebSocketFraming;
   readonly #handler: SessionHandler;
   readonly #head: EscapedHead = { head: "", escaped: "" };
@@ -91,7 +91,7 @@ class WebSocketClientSession implements ClientSession {
 
   constructor(
     url: URL,
-    socket: TcpWebSocket,
+    socket: TextSocket,
     framing: WebSocketFraming,
     handler: SessionHandler,
     options: WebSocketSessionOptions,

@@ -1,3 +1,4 @@
+import { TcpWebSocket } from "./websocket_client.ts";
 import assert from "node:assert/strict";
 import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
 import type { ClientSession } from "./client_session.ts";
@@ -6,6 +7,7 @@ import { dialXhrPolling } from "./xhr_polling_client.ts";
 import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
+  connectWebSocket: TcpWebSocket.connect,
   timeoutMs: 5_000,
   pollTimeoutMs: 5_000,
   maxMessageBytes: 1 << 20,

@@ -1,0 +1,273 @@
+/**
+ * A kite that lives in a web page: it dials other kites over the browser's
+ * sockets and serves its own methods to them over the same connections
+ * (a page accepts no connections). It is built from the same `Client`,
+ * dnode, `Request`, `Method` and errors as the Deno `Kite`; only the
+ * sockets (`websocket.ts`) and what needs a process (a kite.key, a
+ * listener, the environment, `kite.systemInfo`) are left out.
+ *
+ * @module
+ */
+
+import { Client, type ClientOptions } from "../client.ts";
+import { type Clock, systemClock } from "../clock.ts";
+import { DEFAULT_CONFIG, type KiteConfig } from "../config.ts";
+import type { Callbacks } from "../dnode/mod.ts";
+import { KiteError } from "../errors.ts";
+import { guard, guardedClock } from "../guard.ts";
+import { checkLimits, tooManyRequests } from "../limits.ts";
+import { createLogger, type Logger } from "../log.ts";
+import { type Handler, Method } from "../method.ts";
+import {
+  type Auth,
+  checkNameAndVersion,
+  identityFromJSON,
+  type KiteIdentity,
+  makeIdentity,
+  responseCallbackId,
+} from "../protocol.ts";
+import { callArguments, replyToCall, Request } from "../request.ts";
+import { CANCEL_METHOD } from "../serve/deadline.ts";
+import type { CallReply, ServingKite } from "../serve/serving_kite.ts";
+import { type Dial, makeDial } from "../transport/dialer.ts";
+import { browserWebSocket } from "./websocket.ts";
+
+/** Options for a {@linkcode BrowserKite}. */
+export interface BrowserKiteOptions {
+  /**
+   * Credentials dialed connections send, e.g. `{ type: "token", key }`
+   * with a token the page's server handed it. Never put a kite.key in a
+   * page. @default {null}
+   */
+  auth?: Auth | null;
+  /** Settings over {@linkcode DEFAULT_CONFIG} (username, environment, limits, transport). */
+  config?: Partial<KiteConfig>;
+  /** Time source. @default {the system clock} */
+  clock?: Clock;
+  /** Where the kite logs. @default {the browser console, INFO and up} */
+  logger?: Logger;
+}
+
+/**
+ * A kite in a web page.
+ *
+ * @example
+ * ```ts ignore
+ * const kite = new Kite("page", "1.0.0", { auth: { type: "token", key } });
+ * kite.handle("alert", (r) => alert(r.args.one().string()));
+ * const math = kite.newClient("http://127.0.0.1:3636/kite");
+ * await math.dial();
+ * console.log(await math.tell("square", 4)); // 16
+ * ```
+ */
+export class BrowserKite implements ServingKite<Client> {
+  /** The effective configuration. */
+  readonly config: KiteConfig;
+  /** This kite's identity, sent with every call. */
+  readonly identity: KiteIdentity;
+  /** Time source. */
+  readonly clock: Clock;
+  /** Logger. */
+  readonly logger: Logger;
+  /** @internal How clients dial: the browser's sockets. */
+  readonly dialer: Dial;
+  /** @internal A page keeps no metrics. */
+  readonly metrics: undefined = undefined;
+  /** Credentials dialed connections send; replace it when the token is renewed. */
+  auth: Auth | null;
+
+  readonly #methods = new Map<string, Method>();
+  readonly #dialed = new Set<Client>();
+  readonly #inFlight = new WeakMap<Client, number>();
+  readonly #connect = new Set<(c: Client) => void>();
+  readonly #disconnect = new Set<(c: Client) => void>();
+
+  /**
+   * Creates a page kite.
+   * @throws {TypeError} for an empty name or a version that is not `x.y.z`.
+   */
+  constructor(name: string, version: string, options: BrowserKiteOptions = {}) {
+    checkNameAndVersion(name, version);
+    this.config = { ...DEFAULT_CONFIG, ...options.config };
+    checkLimits(this.config);
+    this.logger = options.logger ?? createLogger(name, this.config.logLevel);
+    this.clock = guardedClock(
+      options.clock ?? systemClock,
+      (err) => this.logger.error(`timer failed: ${err}`),
+    );
+    this.auth = options.auth ?? null;
+    this.dialer = makeDial(browserWebSocket());
+    this.identity = makeIdentity({
+      name,
+      username: this.config.username,
+      id: this.config.id || crypto.randomUUID(),
+      environment: this.config.environment,
+      region: this.config.region,
+      version,
+      hostname: this.config.hostname || globalThis.location?.host || "browser",
+    });
+    this.handle("kite.ping", () => "pong");
+  }
+
+  /** Registers a method the kites this page dialed may call. */
+  handle(name: string, handler: Handler): Method {
+    // A page only dials, and dialed connections do not authenticate
+    // (docs/protocol.md §6.9): the kite it chose to dial is trusted.
+    const m = new Method(name, handler, false, this.clock);
+    this.#methods.set(name, m);
+    return m;
+  }
+
+  /** A client for the kite at `url` (e.g. `http://127.0.0.1:3636/kite`). Call `dial()` next. */
+  newClient(url: string, options: ClientOptions = {}): Client {
+    const client = new Client(this, url, options);
+    this.#dialed.add(client);
+    return client;
+  }
+
+  /** Runs `fn` when a connection opens; returns a function that removes it. */
+  onConnect(fn: (client: Client) => void): () => void {
+    this.#connect.add(fn);
+    return () => this.#connect.delete(fn);
+  }
+
+  /** Runs `fn` when a connection ends; returns a function that removes it. */
+  onDisconnect(fn: (client: Client) => void): () => void {
+    this.#disconnect.add(fn);
+    return () => this.#disconnect.delete(fn);
+  }
+
+  /** Closes every connection this kite dialed. */
+  close(): void {
+    for (const client of [...this.#dialed]) client.close();
+  }
+
+  /** @internal The credentials dialed clients send. */
+  defaultAuth(): Auth | null {
+    return this.auth;
+  }
+
+  /** @internal Called by a client when its session opens. */
+  notifyConnect(client: Client): void {
+    for (const fn of this.#connect) this.#safely(() => fn(client));
+  }
+
+  /** @internal Called by a client when its session ends. */
+  notifyDisconnect(client: Client): void {
+    for (const fn of this.#disconnect) this.#safely(() => fn(client));
+  }
+
+  /** @internal Called by a dialed client that its user closed. */
+  forgetClient(client: Client): void {
+    this.#dialed.delete(client);
+  }
+
+  /** @internal Serves one incoming call (docs/protocol.md §3.4). */
+  serveRequest(
+    client: Client,
+    method: string,
+    args: unknown[],
+    callbacks: Callbacks,
+    replyTo?: number,
+  ): void {
+    const o = args.length === 1 ? args[0] : undefined;
+    const replyId = replyTo ?? responseCallbackId(callbacks);
+    const respond = replyId === undefined
+      ? undefined
+      : (reply: CallReply) => client.reply(replyId, reply);
+    if (o === null || typeof o !== "object" || Array.isArray(o)) {
+      respond?.({
+        error: new KiteError(
+          "argumentError",
+          `invalid request for "${method}": arguments must hold exactly one options object`,
+        ).toJSON(),
+        result: null,
+      });
+      return;
+    }
+    const options = o as Record<string, unknown>;
+    this.serveCall(
+      client,
+      method,
+      identityFromJSON(options.kite) ?? makeIdentity({}),
+      options.authentication as Auth | null | undefined,
+      options.withArgs,
+      respond,
+    );
+  }
+
+  /** @internal Serves a call whose options object is already read. */
+  serveCall(
+    client: Client,
+    method: string,
+    claimed: KiteIdentity,
+    auth: Auth | null | undefined,
+    w: unknown,
+    respond: ((reply: CallReply) => void) | undefined,
+  ): void {
+    // A page serves no deadlines: a cancel has nothing to stop here.
+    if (method === CANCEL_METHOD) return;
+    const m = this.#methods.get(method);
+    if (!m) {
+      respond?.({
+        error: new KiteError("methodNotFound", `Method not found: ${method}`)
+          .toJSON(),
+        result: null,
+      });
+      return;
+    }
+    const busy = this.#inFlight.get(client) ?? 0;
+    if (busy >= this.config.maxConcurrentRequests) {
+      const error = tooManyRequests(this.config.maxConcurrentRequests);
+      respond?.({ error: error.toJSON(), result: null });
+      return;
+    }
+    const request = new Request({
+      method,
+      withArgs: callArguments(w),
+      client,
+      localKite: this,
+      auth: auth ?? null,
+      remoteKite: claimed,
+    });
+    this.#inFlight.set(client, busy + 1);
+    this.#run(m, request, respond).finally(() => {
+      const left = (this.#inFlight.get(client) ?? 1) - 1;
+      if (left > 0) this.#inFlight.set(client, left);
+      else this.#inFlight.delete(client);
+    });
+  }
+
+  async #run(
+    m: Method,
+    req: Request,
+    respond: ((reply: CallReply) => void) | undefined,
+  ): Promise<void> {
+    let result: unknown = null;
+    let error: KiteError | undefined;
+    try {
+      if (m.bucket && !m.bucket.take()) {
+        throw new KiteError(
+          "requestLimitError",
+          "The maximum request rate is exceeded.",
+        );
+      }
+      for (const h of m.pre) await h(req);
+      result = await m.handler(req);
+      for (const h of m.post) await h(req);
+    } catch (err) {
+      error = KiteError.from(err);
+      if (!error.id) error.id = req.id;
+    }
+    for (const fn of m.final) {
+      await Promise.resolve().then(() => fn(req, result, error)).catch((err) =>
+        this.logger.warning(`final function failed: ${err}`)
+      );
+    }
+    replyToCall(req, respond, result, error, this.logger);
+  }
+
+  #safely(fn: () => unknown): void {
+    guard(fn, (err) => this.logger.warning(`hook failed: ${err}`));
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Kite for web pages: `@kite/core/browser`. A page is a kite — it dials
+ * kites over the browser's WebSocket (SockJS or raw) or xhr-polling
+ * (fetch), calls their methods with callbacks, and serves its own methods
+ * to the kites it dialed over the same connection. Nothing here touches
+ * `Deno`; `deno task build:browser` bundles it into one ES module.
+ *
+ * @example
+ * ```ts ignore
+ * import { Kite } from "@kite/core/browser";
+ *
+ * const kite = new Kite("page", "1.0.0", { auth: { type: "token", key: token } });
+ * kite.handle("alert", (r) => alert(r.args.one().string()));
+ * const math = kite.newClient("http://127.0.0.1:3636/kite", { transport: "raw-websocket" });
+ * await math.dial();
+ * console.log(await math.tell("square", 4)); // 16
+ * ```
+ *
+ * @module
+ */
+
+export { BrowserKite, BrowserKite as Kite } from "./kite.ts";
+export { Client } from "../client.ts";
+export { KiteError } from "../errors.ts";
+
+export type { BrowserKiteOptions } from "./kite.ts";
+export type { CallOptions, ClientOptions } from "../client.ts";
+export type { Handler } from "../method.ts";
+export type { Method } from "../method.ts";
+export type { Request } from "../request.ts";
+export type { Auth, KiteIdentity } from "../protocol.ts";
+export type { KiteConfig } from "../config.ts";
+export type { ClientTransport } from "../transport/dialer.ts";
+export type { KiteErrorType } from "../errors.ts";
