@@ -6,6 +6,7 @@
  */
 import { TokenRenewer } from "./auth/token_renewer.ts";
 import { Backoff } from "./backoff.ts";
+import { KontrolWatcher } from "./kontrol_watch.ts";
 import type { Client, ClientOptions } from "./client.ts";
 import type { Clock } from "./clock.ts";
 import type { KiteConfig } from "./config.ts";
@@ -699,38 +700,33 @@ export class KontrolClient {
 
   /**
    * Calls `fn` for every kite matching `query` that registers or goes away,
-   * until the returned function is called or the connection drops.
+   * until the returned function is called. When the connection to Kontrol
+   * drops, the watch is set up again on the next one (this Kontrol or
+   * another of the list) and `fn` gets the differences: DEREGISTER for
+   * kites gone meanwhile, REGISTER for new ones. Duplicate events are not
+   * passed on.
    */
   async watchKites(
     query: Partial<KontrolQuery>,
     fn: (event: KiteEvent) => void,
   ): Promise<CancelWatch> {
-    const callback = (reply: { error?: unknown; result?: KiteEvent }) => {
-      if (reply?.result) fn(reply.result);
-    };
-    const client = await this.connection();
-    const result = await client.tellWithTimeout(
-      "getKites",
-      this.#kite.config.timeoutMs,
-      { query: makeQuery(query), watchCallback: callback, who: null },
-    ) as { watcherID?: string };
-    // Never rejects: callers drop it unawaited, and a connection that is
-    // gone took the watch with it (Kontrol cancels watchers on disconnect).
-    return () => {
-      client.releaseCallback(callback);
-      if (!result.watcherID || !client.connected) return Promise.resolve();
-      return client.tellWithTimeout(
-        "cancelWatcher",
-        this.#kite.config.timeoutMs,
-        result.watcherID,
-      ).then(() => {}, (err: unknown) => {
-        const gone = err instanceof KiteError &&
-          (err.type === "disconnect" || err.type === "sendError");
-        const text = `cancelWatcher ${result.watcherID}: ${messageOf(err)}`;
-        if (gone) this.#kite.logger.debug(text);
-        else this.#kite.logger.warning(text);
-      });
-    };
+    const watcher = new KontrolWatcher(
+      {
+        connection: () => this.connection(),
+        timeoutMs: this.#kite.config.timeoutMs,
+        logger: this.#kite.logger,
+        sleep: async (ms) => {
+          const generation = this.#generation;
+          await this.#sleep(ms);
+          return generation === this.#generation;
+        },
+      },
+      makeQuery(query),
+      fn,
+    );
+    await watcher.start();
+    // Never rejects: callers drop it unawaited.
+    return () => watcher.cancel();
   }
 
   /** Closes the connection to Kontrol and stops heartbeats. */

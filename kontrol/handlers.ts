@@ -292,6 +292,8 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
       token: (kite, keyId) =>
         tokenFor(kontrol, audienceFor(kite), caller, keyId),
     }, found.map((k) => k.kite));
+    // The watch started after the read: what changed in between is sent now.
+    void watch.resync();
     const off = client.onDisconnect(() => cancel());
     const cancel = () => {
       if (!watchers.delete(watcherID)) return;

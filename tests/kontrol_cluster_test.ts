@@ -8,7 +8,6 @@
  */
 import { KiteError } from "../kite/errors.ts";
 import { type KiteEvent, makeQuery } from "../kite/protocol.ts";
-import { Kontrol } from "../kontrol/kontrol.ts";
 import { MemoryStorage } from "../storage/memory.ts";
 import type { Kite } from "../mod.ts";
 import {
@@ -21,13 +20,13 @@ import {
   clusterKite,
   type ClusterKontrol,
   KONTROL_KEY_FILES,
-  KONTROL_PRIVATE,
   type KontrolProcess,
   SHARED_ENGINES,
   type SharedBackend,
   startBackend,
   startClusterKontrol,
   startKontrolProcess,
+  startSharingKontrol,
 } from "./helpers/kontrol_cluster.ts";
 import {
   eventually,
@@ -373,22 +372,7 @@ for (const engine of SHARED_ENGINES) {
 Deno.test("kontrolURL with several URLs: the kite skips dead ones and follows Kontrol as it goes away", async () => {
   // Two Kontrols on one in-memory storage: no database needed for the client side.
   const storage = new MemoryStorage();
-  const start = async () => {
-    const kontrol = new Kontrol({
-      storage,
-      kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
-    });
-    await kontrol.init({
-      id: "",
-      public: KONTROL_PUBLIC,
-      private: KONTROL_PRIVATE,
-    });
-    const { url } = await kontrol.kite.serve({
-      port: 0,
-      hostname: "127.0.0.1",
-    });
-    return { kontrol, url };
-  };
+  const start = () => startSharingKontrol(storage);
   const a = await start();
   const b = await start();
   const dead = `http://127.0.0.1:${freePort()}/kite`;

@@ -6,11 +6,15 @@
 import { ManualClock } from "../kite/clock.ts";
 import { makeQuery } from "../kite/protocol.ts";
 import { Kite } from "../mod.ts";
+import { MemoryStorage } from "../storage/memory.ts";
 import { PREFERRED_RETRY_MS } from "../kite/kontrol_client.ts";
 import { signKiteKey } from "../kontrol/tokens.ts";
 import { assertEquals } from "./helpers/assert.ts";
 import { MemoryLogger, within } from "./helpers/kite_harness.ts";
-import { KONTROL_PRIVATE } from "./helpers/kontrol_cluster.ts";
+import {
+  KONTROL_PRIVATE,
+  startSharingKontrol,
+} from "./helpers/kontrol_cluster.ts";
 import {
   eventually,
   freePort,
@@ -92,5 +96,60 @@ Deno.test("a Kontrol that refuses register sends the kite to the next one at onc
     await kite.close();
     await refusing.close();
     await working.close();
+  }
+});
+
+Deno.test("watchKites follows its Kontrol list: after a drop it watches again and delivers what changed meanwhile", async () => {
+  // Two Kontrols on one in-memory storage.
+  const storage = new MemoryStorage();
+  const start = () => startSharingKontrol(storage);
+  const a = await start();
+  const b = await start();
+  const kites: Kite[] = [];
+  try {
+    const early = await kiteFor([b.url]);
+    kites.push(early);
+    await early.serve();
+    await early.registerForever();
+    const watcher = await kiteFor([a.url, b.url]);
+    kites.push(watcher);
+    const events: string[] = [];
+    await watcher.kontrol.watchKites(
+      { username: "alice" },
+      (e) => events.push(`${e.action} ${e.kite.id}${e.url ? " url" : ""}`),
+    );
+
+    await a.kontrol.kite.close(); // the watcher's Kontrol goes away
+    await early.close(); // B deregisters it while the watcher is away
+    const late = await kiteFor([b.url]);
+    kites.push(late);
+    await late.serve();
+    await late.registerForever();
+    await eventually(
+      () =>
+        events.includes(`DEREGISTER ${early.identity.id}`) &&
+        events.includes(`REGISTER ${late.identity.id} url`),
+      `the watcher to learn what changed while it was away (${events})`,
+      10_000,
+    );
+    assertEquals(
+      events.sort(),
+      [
+        `DEREGISTER ${early.identity.id}`,
+        `REGISTER ${late.identity.id} url`,
+      ].sort(),
+    );
+    assertEquals(watcher.kontrol.url, b.url, "it watches through B now");
+    await late.close();
+    await eventually(
+      () => events.includes(`DEREGISTER ${late.identity.id}`),
+      "events through B",
+      10_000,
+    );
+  } finally {
+    for (const k of kites) await k.close();
+    await a.kontrol.kite.close();
+    await b.kontrol.kite.close();
+    await storage.close();
   }
 });

@@ -93,11 +93,14 @@ function skewed(offsetMs: number): Clock {
 /** A `getKites` watch whose set starts from the answer it came with. */
 async function watchSet(caller: Kite): Promise<Set<string>> {
   const set = new Set<string>();
+  // Events may overtake the answer; they are newer than it.
+  const touched = new Set<string>();
   const client = await caller.kontrol.connection();
   const callback = (reply: {
     result?: { action: string; kite: { id: string } };
   }) => {
     const ev = reply?.result;
+    if (ev) touched.add(ev.kite.id);
     if (ev?.action === "REGISTER") set.add(ev.kite.id);
     if (ev?.action === "DEREGISTER") set.delete(ev.kite.id);
   };
@@ -106,7 +109,7 @@ async function watchSet(caller: Kite): Promise<Set<string>> {
     watchCallback: callback,
     who: null,
   }) as { kites: { kite: { id: string } }[] };
-  for (const k of result.kites) set.add(k.kite.id);
+  for (const k of result.kites) if (!touched.has(k.kite.id)) set.add(k.kite.id);
   return set;
 }
 

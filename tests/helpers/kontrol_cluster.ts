@@ -230,6 +230,30 @@ export async function startClusterKontrol(
 }
 
 /**
+ * A Kontrol on `storage` with the fixture key pair, serving on 127.0.0.1,
+ * that does not own the storage: several share one (e.g. a MemoryStorage,
+ * for client-side cluster tests without a database). Close its kite.
+ */
+export async function startSharingKontrol(
+  storage: Storage,
+): Promise<{ kontrol: Kontrol; url: string }> {
+  const kontrol = new Kontrol({
+    storage,
+    kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL" },
+  });
+  await kontrol.init({
+    id: "",
+    public: KONTROL_PUBLIC,
+    private: KONTROL_PRIVATE,
+  });
+  const { url } = await kontrol.kite.serve({
+    port: 0,
+    hostname: "127.0.0.1",
+  });
+  return { kontrol, url };
+}
+
+/**
  * A quiet kite (environment `test`) with a kite.key for `username` signed
  * by the cluster's key pair, whose Kontrol URL lists `urls` (tried in turn).
  */
