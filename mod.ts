@@ -34,6 +34,7 @@ export {
   parseGoDuration,
 } from "./kite/config.ts";
 export { ManualClock, systemClock } from "./kite/clock.ts";
+export { createLogger, withFields } from "./kite/log.ts";
 export { Backoff, DEFAULT_BACKOFF } from "./kite/backoff.ts";
 export { KontrolClient } from "./kite/kontrol_client.ts";
 export { TokenRenewer } from "./kite/auth/token_renewer.ts";
@@ -94,6 +95,12 @@ export type {
   KiteMetricsSource,
   LimitName,
 } from "./kite/observe/kite_metrics.ts";
+export type {
+  CallTracer,
+  ClientSpan,
+  ServerSpan,
+} from "./kite/observe/call_tracer.ts";
+export type { LogFields, LoggerOptions } from "./kite/log.ts";
 export type {
   CounterChild,
   GaugeSample,

@@ -19,6 +19,11 @@ import { FUNCTION_PLACEHOLDER, isCallbackId } from "./dnode/mod.ts";
 import { exceedsJsonDepth } from "./limits.ts";
 import { TIMEOUT_FIELD, wireTimeout } from "./serve/deadline.ts";
 import {
+  parseTraceparent,
+  TRACEPARENT_FIELD,
+  TRACEPARENT_LENGTH,
+} from "./observe/trace_context.ts";
+import {
   type Auth,
   identityFromJSON,
   type KiteIdentity,
@@ -39,6 +44,8 @@ export interface TemplateCall {
   replyTo: number;
   /** The caller's time left, ms, when the call carried `"timeout"` after `withArgs`. */
   timeoutMs?: number;
+  /** The W3C `traceparent` carried last (observe/trace_context.ts). */
+  traceparent?: string;
 }
 
 interface Template {
@@ -50,6 +57,7 @@ interface Template {
 
 const BEFORE_ID = '}],"callbacks":{"';
 const TIMEOUT_SUFFIX = ',"' + TIMEOUT_FIELD + '":';
+const TRACEPARENT_SUFFIX = ',"' + TRACEPARENT_FIELD + '":"';
 const AFTER_ID = '":[0,"responseCallback"]}}';
 /** Brackets open around `withArgs`: the message, `arguments`, the options. */
 const WITH_ARGS_DEPTH = 3;
@@ -140,6 +148,17 @@ function read(
   const id = text.slice(argsEnd + BEFORE_ID.length, idEnd);
   if (!isCallbackId(id)) return undefined;
   let w = text.slice(t.text.length, argsEnd);
+  // `W,"timeout":N,"traceparent":"…"`: the trace context goes last, fixed
+  // length; a tracestate makes the call take the full decode.
+  let traceparent: string | undefined;
+  if (w.charCodeAt(w.length - 1) === 0x22) {
+    const at = w.length - 1 - TRACEPARENT_LENGTH - TRACEPARENT_SUFFIX.length;
+    if (at > 0 && w.startsWith(TRACEPARENT_SUFFIX, at)) {
+      traceparent = w.slice(at + TRACEPARENT_SUFFIX.length, -1);
+      if (!parseTraceparent(traceparent)) return undefined;
+      w = w.slice(0, at);
+    }
+  }
   // `W,"timeout":N`: a value followed by more is never one JSON value, so
   // the split is unambiguous.
   let timeoutMs: number | undefined;
@@ -167,5 +186,6 @@ function read(
     replyTo: Number(id),
   };
   if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
+  if (traceparent !== undefined) call.traceparent = traceparent;
   return call;
 }

@@ -421,10 +421,18 @@ export class Client {
     timeoutMs: number,
     signal: AbortSignal | undefined,
   ): Promise<unknown> {
+    const tracer = this.#kite.tracer;
+    const span = tracer?.client(
+      method,
+      this.remote,
+      this.#session?.transport ?? "none",
+    );
+    const extra = span ? span.envelope : "";
     // Without a renewer, no async wrapper: one promise per call, not two.
     const p = this.#options.renewToken
-      ? this.#callRenewing(method, args, timeoutMs, signal)
-      : this.#call(method, args, timeoutMs, signal);
+      ? this.#callRenewing(method, args, timeoutMs, signal, extra)
+      : this.#call(method, args, timeoutMs, signal, extra);
+    if (span) p.then(() => span.end(), (err) => span.end(err));
     const metrics = this.#kite.metrics;
     return metrics ? metrics.calling(method, p) : p;
   }
@@ -434,25 +442,28 @@ export class Client {
     args: unknown[],
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    extra: string,
   ): Promise<unknown> {
     const sent = this.auth;
     try {
-      return await this.#call(method, args, timeoutMs, signal);
+      return await this.#call(method, args, timeoutMs, signal, extra);
     } catch (err) {
       const renew = this.#options.renewToken;
       if (!renew || !isTokenExpired(err) || this.auth?.type !== "token") {
         throw err;
       }
       this.auth = { type: "token", key: await renew(sent?.key ?? "") };
-      return await this.#call(method, args, timeoutMs, signal);
+      return await this.#call(method, args, timeoutMs, signal, extra);
     }
   }
 
+  /** `extra`: options fields after `withArgs` and `timeout` (the trace context). */
   #call(
     method: string,
     args: unknown[],
     timeoutMs: number,
     signal: AbortSignal | undefined,
+    extra: string,
   ): Promise<unknown> {
     // Inside a handler serving a call with a deadline: pass the rest on.
     const scope = currentScope();
@@ -545,6 +556,7 @@ export class Client {
             : signal
             ? TIMEOUT_SUFFIX + "0"
             : "") +
+          extra +
           '}],"callbacks":' + callbacksJSON + "}";
         // A send may end the session (a peer that stopped reading): this
         // call then fails with that reason, not as disconnected.
@@ -814,9 +826,13 @@ export class Client {
         call.auth,
         call.withArgs,
         (reply) => this.reply(replyTo, reply),
-        call.timeoutMs === undefined
+        call.timeoutMs === undefined && call.traceparent === undefined
           ? undefined
-          : { timeoutMs: call.timeoutMs, replyTo },
+          : {
+            timeoutMs: call.timeoutMs,
+            replyTo,
+            traceparent: call.traceparent,
+          },
       );
       return;
     }

@@ -62,6 +62,12 @@ export interface KiteConfig {
    */
   metrics: boolean;
   /**
+   * Trace calls with OpenTelemetry (`KITE_TRACING=1`): spans for calls
+   * served and made, the W3C trace context carried in the call envelope.
+   * Deno exports them when run with `OTEL_DENO=true`. @default {false}
+   */
+  tracing: boolean;
+  /**
    * Largest incoming message or `xhr_send` body, bytes; a bigger one closes
    * the session with code 4009. @default {1048576}
    */
@@ -159,6 +165,7 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   logLevel: "INFO",
   logFormat: "text",
   metrics: false,
+  tracing: false,
   maxMessageBytes: 1 << 20,
   maxDialedMessageBytes: 32 << 20,
   maxJsonDepth: 64,
@@ -191,6 +198,7 @@ export const KITE_ENV_VARS: readonly string[] = [
   "KITE_LOG_LEVEL",
   "KITE_LOG_FORMAT",
   "KITE_METRICS",
+  "KITE_TRACING",
 ];
 
 /**
@@ -326,12 +334,14 @@ export function configFromEnv(
     }
     out.logFormat = format;
   }
-  const metrics = get("KITE_METRICS");
-  if (metrics !== undefined) {
-    if (!/^(1|0|true|false)$/.test(metrics)) {
-      throw new RangeError(`KITE_METRICS=${metrics}: expected 1 or 0`);
+  const flags = [["KITE_METRICS", "metrics"], ["KITE_TRACING", "tracing"]];
+  for (const [name, key] of flags as [string, "metrics" | "tracing"][]) {
+    const v = get(name);
+    if (v === undefined) continue;
+    if (!/^(1|0|true|false)$/.test(v)) {
+      throw new RangeError(`${name}=${v}: expected 1 or 0`);
     }
-    out.metrics = metrics === "1" || metrics === "true";
+    out[key] = v === "1" || v === "true";
   }
   return out;
 }

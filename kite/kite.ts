@@ -20,6 +20,13 @@ import { addDefaultHandlers } from "./handlers.ts";
 import { createLogger, type Logger } from "./log.ts";
 import { checkLimits, tooManyKiteRequests, tooManyRequests } from "./limits.ts";
 import { KiteMetrics, UNKNOWN_METHOD } from "./observe/kite_metrics.ts";
+import type { CallTracer } from "./observe/call_tracer.ts";
+import {
+  parseTraceparent,
+  TRACEPARENT_FIELD,
+  TRACESTATE_FIELD,
+  wireTracestate,
+} from "./observe/trace_context.ts";
 import { type FinalFunc, type Handler, Method } from "./method.ts";
 import {
   type Auth,
@@ -170,6 +177,10 @@ export class Kite implements ServingKite<Client> {
   readonly metrics: KiteMetrics | undefined;
   /** @internal How clients dial: Deno's sockets (the browser build has its own). */
   readonly dialer: Dial = dial;
+  /** Starts call spans once tracing (`config.tracing`) is loaded. */
+  tracer: CallTracer | undefined;
+  /** Settles once tracing is loaded; {@linkcode Kite.serve} waits for it. */
+  readonly tracing: Promise<void>;
 
   readonly #methods = new Map<string, Method>();
   readonly #pre: Handler[] = [];
@@ -232,7 +243,10 @@ export class Kite implements ServingKite<Client> {
       options.clock ?? systemClock,
       (err) => this.logger.error(`timer failed: ${describe(err)}`),
     );
-    this.logger = options.logger ?? createLogger(name, this.config.logLevel);
+    this.logger = options.logger ??
+      createLogger(name, this.config.logLevel, {
+        format: this.config.logFormat,
+      });
     this.kiteKeyProblem = kiteKey.problem;
     this.#warnAboutPermissions(options.env !== false, kiteKey.problem);
     this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
@@ -259,6 +273,13 @@ export class Kite implements ServingKite<Client> {
     this.metrics = this.config.metrics
       ? this.#newMetrics(options.metricsRoute ?? true)
       : undefined;
+    // Loaded on demand: without tracing, no tracing library in the graph.
+    this.tracing = this.config.tracing
+      ? import("./observe/tracing.ts").then(
+        (m) => void (this.tracer = m.otelCallTracer(this.identity)),
+        (err) => this.logger.error(`tracing not loaded: ${describe(err)}`),
+      )
+      : Promise.resolve();
   }
 
   #newMetrics(route: boolean): KiteMetrics {
@@ -484,17 +505,20 @@ export class Kite implements ServingKite<Client> {
     const port = options.port ?? this.config.port;
     this.#listening = true;
     if (options.cluster) this.#cluster = new ClusterRouter(options.cluster);
-    return Listener.start({
-      port,
-      hostname,
-      reusePort: options.reusePort,
-      handler: this.fetch,
-      logger: this.logger,
-      onError: (err) => {
-        this.logger.error(`request failed: ${err}`);
-        return new Response("internal error\n", { status: 500 });
-      },
-    }).then(async (listener) => {
+    // With tracing on, the first call served is traced too.
+    return this.tracing.then(() =>
+      Listener.start({
+        port,
+        hostname,
+        reusePort: options.reusePort,
+        handler: this.fetch,
+        logger: this.logger,
+        onError: (err) => {
+          this.logger.error(`request failed: ${err}`);
+          return new Response("internal error\n", { status: 500 });
+        },
+      })
+    ).then(async (listener) => {
       this.#listener = listener;
       if (this.#cluster) await this.#listenPrivately(this.#cluster);
       this.#port = listener.port;
@@ -706,6 +730,12 @@ export class Kite implements ServingKite<Client> {
         ? (reply) => client.reply(replyId, reply)
         : undefined;
     const timeoutMs = wireTimeout(o[TIMEOUT_FIELD]);
+    const traceparent = parseTraceparent(o[TRACEPARENT_FIELD])
+      ? o[TRACEPARENT_FIELD] as string
+      : undefined;
+    const meta: CallMeta | undefined = timeoutMs === undefined
+      ? undefined
+      : { timeoutMs, replyTo: replyTo ?? responseCallbackId(callbacks) };
     this.serveCall(
       client,
       method,
@@ -713,9 +743,11 @@ export class Kite implements ServingKite<Client> {
       o.authentication as Auth | null | undefined,
       o.withArgs,
       respond,
-      timeoutMs === undefined
-        ? undefined
-        : { timeoutMs, replyTo: replyTo ?? responseCallbackId(callbacks) },
+      traceparent === undefined ? meta : {
+        ...meta,
+        traceparent,
+        tracestate: wireTracestate(o[TRACESTATE_FIELD]),
+      },
     );
   }
 
@@ -747,6 +779,63 @@ export class Kite implements ServingKite<Client> {
     if (this.metrics) {
       respond = this.metrics.serving(m ? method : UNKNOWN_METHOD, respond);
     }
+    const tracer = this.tracer;
+    if (tracer) {
+      const span = tracer.server(
+        m ? method : UNKNOWN_METHOD,
+        claimed,
+        client.session?.transport ?? "none",
+        meta?.traceparent,
+        meta?.tracestate,
+      );
+      const inner = respond;
+      respond = (reply) => {
+        try {
+          inner?.(reply);
+        } finally {
+          span.end(reply.error);
+        }
+      };
+      const reply = respond;
+      span.run(() =>
+        this.#dispatch(
+          client,
+          method,
+          m,
+          claimed,
+          auth,
+          w,
+          reply,
+          meta,
+          span.traceId,
+        )
+      );
+      return;
+    }
+    this.#dispatch(
+      client,
+      method,
+      m,
+      claimed,
+      auth,
+      w,
+      respond,
+      meta,
+      parseTraceparent(meta?.traceparent)?.traceId,
+    );
+  }
+
+  #dispatch(
+    client: Client,
+    method: string,
+    m: Method | undefined,
+    claimed: KiteIdentity,
+    auth: Auth | null | undefined,
+    w: unknown,
+    respond: ((reply: CallReply) => void) | undefined,
+    meta: CallMeta | undefined,
+    traceId: string | undefined,
+  ): void {
     if (!m) {
       respond?.({
         error: {
@@ -783,6 +872,7 @@ export class Kite implements ServingKite<Client> {
       localKite: this,
       auth: auth ?? null,
       remoteKite: claimed,
+      traceId,
     });
     if (meta?.timeoutMs !== undefined) {
       const scope = this.#deadlines.begin(client, meta.replyTo, meta.timeoutMs);
@@ -843,7 +933,7 @@ export class Kite implements ServingKite<Client> {
     const error = KiteError.from(err);
     if (!error.id) error.id = req.id;
     if (!(err instanceof KiteError) || error.type === "genericError") {
-      this.logger.debug(`${req.method} failed: ${error.message}`);
+      req.log.debug(`${req.method} failed: ${error.message}`);
     }
     return error;
   }

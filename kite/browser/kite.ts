@@ -73,6 +73,8 @@ export class BrowserKite implements ServingKite<Client> {
   readonly dialer: Dial;
   /** @internal A page keeps no metrics. */
   readonly metrics: undefined = undefined;
+  /** @internal A page starts no spans. */
+  readonly tracer: undefined = undefined;
   /** Credentials dialed connections send; replace it when the token is renewed. */
   auth: Auth | null;
 

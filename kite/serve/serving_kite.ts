@@ -11,6 +11,7 @@ import type { Clock } from "../clock.ts";
 import type { Callbacks } from "../dnode/mod.ts";
 import type { Logger } from "../log.ts";
 import type { KiteMetrics } from "../observe/kite_metrics.ts";
+import type { CallTracer } from "../observe/call_tracer.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 import type { Dial } from "../transport/dialer.ts";
 
@@ -26,6 +27,10 @@ export interface CallReply {
 export interface CallMeta {
   /** The caller's time left, ms, from the options field `timeout`. */
   timeoutMs?: number;
+  /** The W3C `traceparent` the call carried (observe/trace_context.ts). */
+  traceparent?: string;
+  /** The W3C `tracestate` the call carried. */
+  tracestate?: string;
   /** The id of the call's response callback (what `kite.cancel` names). */
   replyTo?: number;
 }
@@ -47,6 +52,8 @@ export interface ServingKite<C> {
   readonly metrics: KiteMetrics | undefined;
   /** @internal How the connection dials: the runtime's sockets (Deno's, or a browser's). */
   readonly dialer: Dial;
+  /** Starts call spans, when tracing is on and loaded. */
+  readonly tracer: CallTracer | undefined;
   /** The credentials dialed connections send by default. */
   defaultAuth(): Auth | null;
   /** Serves one decoded incoming call (docs/protocol.md §3.4). */

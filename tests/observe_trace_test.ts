@@ -1,0 +1,120 @@
+/**
+ * Traces across processes: three kites A → B → C (examples/observability)
+ * with Deno's OpenTelemetry exporting OTLP/HTTP JSON to a receiver in this
+ * test. Their `relay` spans share one trace id, and each server span's
+ * parent is the client span of the kite that called it.
+ */
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { type DenoChild, spawnDeno } from "./helpers/processes.ts";
+import { testKite } from "./helpers/kite_harness.ts";
+import { eventually } from "./helpers/wait.ts";
+
+interface OtlpSpan {
+  traceId: string;
+  spanId: string;
+  parentSpanId?: string;
+  name: string;
+  kind: number;
+  attributes: { key: string; value: { stringValue?: string } }[];
+}
+
+const SERVER = 2;
+const CLIENT = 3;
+
+function attr(span: OtlpSpan, key: string): string | undefined {
+  return span.attributes.find((a) => a.key === key)?.value.stringValue;
+}
+
+Deno.test("a call through A → B → C is one trace, exported over OTLP from three processes", async () => {
+  const spans: OtlpSpan[] = [];
+  const receiver = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      if (req.method !== "POST" || new URL(req.url).pathname !== "/v1/traces") {
+        await req.body?.cancel();
+        return new Response("not found", { status: 404 });
+      }
+      const body = await req.json();
+      for (const rs of body.resourceSpans ?? []) {
+        for (const ss of rs.scopeSpans ?? []) spans.push(...(ss.spans ?? []));
+      }
+      return Response.json({});
+    },
+  );
+  const env = {
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
+    OTEL_BSP_SCHEDULE_DELAY: "200",
+    KITE_LOG_LEVEL: "ERROR",
+  };
+  const kids: DenoChild[] = [];
+  const hop = async (name: string, next?: string) => {
+    const kid = await spawnDeno(
+      [
+        "run",
+        "--allow-net=127.0.0.1",
+        "--allow-env",
+        "--allow-sys",
+        "--allow-read",
+        "examples/observability/hop.ts",
+        name,
+        ...(next ? [next] : []),
+      ],
+      { ...env, OTEL_SERVICE_NAME: name },
+      { ready: /serving (\S+)/, what: `kite ${name}` },
+    );
+    kids.push(kid);
+    return kid.ready[1];
+  };
+  const caller = testKite("caller", { disableAuthentication: true });
+  try {
+    const c = await hop("C");
+    const b = await hop("B", c);
+    const a = await hop("A", b);
+    const client = caller.newClient(a);
+    await client.dial();
+    assertEquals(await client.tell("relay"), ["A", "B", "C"]);
+    const relay = () => spans.filter((s) => s.name === "kite/relay");
+    await eventually(
+      () => relay().length >= 5,
+      "five relay spans exported",
+      20_000,
+    );
+    const all = relay();
+    const server = (n: string) =>
+      all.find((s) => s.kind === SERVER && attr(s, "kite.name") === n)!;
+    const clientOf = (n: string) =>
+      all.find((s) => s.kind === CLIENT && attr(s, "kite.name") === n)!;
+    for (
+      const s of [
+        server("A"),
+        server("B"),
+        server("C"),
+        clientOf("A"),
+        clientOf("B"),
+      ]
+    ) {
+      assert(s, JSON.stringify(all));
+    }
+    assertEquals(
+      new Set(all.map((s) => s.traceId)).size,
+      1,
+      JSON.stringify(all),
+    );
+    assertEquals(clientOf("A").parentSpanId, server("A").spanId);
+    assertEquals(server("B").parentSpanId, clientOf("A").spanId);
+    assertEquals(clientOf("B").parentSpanId, server("B").spanId);
+    assertEquals(server("C").parentSpanId, clientOf("B").spanId);
+    assertEquals(attr(server("B"), "kite.caller.name"), "A");
+    assertEquals(attr(server("B"), "network.transport.kite"), "websocket");
+  } finally {
+    await caller.close();
+    for (const kid of kids.reverse()) {
+      kid.child.kill("SIGTERM");
+      await kid.child.status;
+      await kid.drained;
+    }
+    await receiver.shutdown();
+  }
+});
