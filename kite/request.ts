@@ -7,7 +7,6 @@ import { Args } from "./args.ts";
 import type { Client } from "./client.ts";
 import type { CallReply, ServingKite } from "./serve/serving_kite.ts";
 import { KiteError } from "./errors.ts";
-import type { Logger } from "./log.ts";
 import type { CallScope } from "./serve/deadline.ts";
 import type { Auth, KiteIdentity } from "./protocol.ts";
 import { type Logger, withFields } from "./log.ts";
