@@ -1,0 +1,141 @@
+/**
+ * A contract: a kite's methods as one value both sides import — name,
+ * semver version, and per method its argument list and result as zod
+ * schemas, which give the static types and the run-time checks.
+ *
+ * Why zod 4: it infers TypeScript types, reports each problem with its path
+ * (needed for `withArgs[0].number: …` messages), and exports JSON Schema
+ * draft 2020-12 itself (`z.toJSONSchema`), which `kite.describe` serves.
+ * valibot is smaller but needs a second package for JSON Schema; the size
+ * matters only to the browser build, and zod stays out of the core because
+ * contracts live behind the `./contract` sub-path export.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { parse as parseSemver } from "semver";
+
+/** The schemas of an argument list, in order. */
+export type ArgSchemas = readonly [] | readonly [z.ZodType, ...z.ZodType[]];
+
+/** The values a handler receives for `A` (after validation). */
+export type ArgsOut<A extends ArgSchemas> = z.output<z.ZodTuple<A, null>>;
+/** The values a caller passes for `A`. */
+export type ArgsIn<A extends ArgSchemas> = z.input<z.ZodTuple<A, null>>;
+
+/** One method of a contract. */
+export interface MethodSpec<
+  A extends ArgSchemas = ArgSchemas,
+  R extends z.ZodType = z.ZodType,
+> {
+  /** Schemas of the arguments, in order (the dnode `withArgs` list). */
+  readonly args: A;
+  /** Schema of the result. */
+  readonly result: R;
+  /** Safe to run twice: served with `.idempotent()`, so pools may retry it. @default {false} */
+  readonly idempotent?: boolean;
+  /** Callers must authenticate (when the kite has authentication on). @default {true} */
+  readonly authenticate?: boolean;
+  /** One line for `kite.describe`. */
+  readonly description?: string;
+}
+
+/** Methods by name. */
+export type MethodSpecs = Record<string, MethodSpec>;
+
+/** A named, versioned set of methods. Create with {@linkcode defineContract}. */
+export interface Contract<M extends MethodSpecs = MethodSpecs> {
+  /** Contract name, e.g. `"math"`. */
+  readonly name: string;
+  /** Semver version, e.g. `"1.2.0"`. */
+  readonly version: string;
+  /** The methods. */
+  readonly methods: M;
+}
+
+/** What {@linkcode defineContract} takes. */
+export interface ContractInit<M extends MethodSpecs> {
+  /** Contract name. */
+  name: string;
+  /** Semver version `x.y.z`. */
+  version: string;
+  /** The methods. */
+  methods: M;
+}
+
+/**
+ * Defines a contract.
+ *
+ * @example
+ * ```ts ignore
+ * import { z } from "zod";
+ * import { defineContract, fn } from "jsr:@kite/core/contract";
+ * export const math = defineContract({
+ *   name: "math",
+ *   version: "1.2.0",
+ *   methods: {
+ *     square: { args: [z.number()], result: z.number(), idempotent: true },
+ *     countdown: { args: [z.number(), fn([z.number()])], result: z.null() },
+ *   },
+ * });
+ * ```
+ * @throws {TypeError} for an empty name, a version that is not semver, or a
+ * method without `args`/`result` schemas.
+ */
+export function defineContract<const M extends MethodSpecs>(
+  init: ContractInit<M>,
+): Contract<M> {
+  if (!init.name) throw new TypeError("contract name must not be empty");
+  if (parseSemver(init.version) === null) {
+    throw new TypeError(
+      `contract ${init.name}: version must be semver like "1.2.0", got ${
+        JSON.stringify(init.version)
+      }`,
+    );
+  }
+  for (const [name, spec] of Object.entries(init.methods)) {
+    if (!Array.isArray(spec?.args) || !(spec.result instanceof z.ZodType)) {
+      throw new TypeError(
+        `contract ${init.name}: method ${name} needs args (an array of schemas) and a result schema`,
+      );
+    }
+  }
+  return Object.freeze({
+    name: init.name,
+    version: init.version,
+    methods: init.methods,
+  });
+}
+
+/** A function passed across the wire: called with `A`, its result is not sent back (dnode). */
+export type Callback<A extends ArgSchemas> = (...args: ArgsOut<A>) => unknown;
+
+/** The argument schemas of the functions made by {@linkcode fn}. */
+const callbackArgs = new WeakMap<z.ZodType, ArgSchemas>();
+
+/**
+ * A function schema: a callback in an argument list or a result, with the
+ * schemas of the arguments it is called with. The check at run time is
+ * "is a function"; the argument types are checked at compile time, and
+ * shown by `kite.describe`.
+ */
+export function fn<const A extends ArgSchemas>(
+  args: A,
+): z.ZodCustom<Callback<A>, Callback<A>> {
+  const schema = z.custom<Callback<A>>(
+    (v) => typeof v === "function",
+    { error: "expected function" },
+  );
+  callbackArgs.set(schema, args);
+  return schema;
+}
+
+/** The argument schemas of a {@linkcode fn} schema, or `undefined`. */
+export function callbackArgsOf(schema: z.ZodType): ArgSchemas | undefined {
+  return callbackArgs.get(schema);
+}
+
+/** The tuple schema checking a method's whole argument list. */
+export function argsSchema(spec: MethodSpec): z.ZodType {
+  return z.tuple(spec.args as [z.ZodType, ...z.ZodType[]]);
+}

@@ -1,0 +1,134 @@
+/**
+ * Serving a contract: each method becomes a kite method whose arguments
+ * are checked before its handler runs.
+ *
+ * @module
+ */
+import type { z } from "zod";
+import { KiteError } from "../errors.ts";
+import type { Kite } from "../kite.ts";
+import type { Request } from "../request.ts";
+import {
+  type ArgSchemas,
+  type ArgsOut,
+  argsSchema,
+  type Contract,
+  type MethodSpec,
+  type MethodSpecs,
+} from "./contract.ts";
+import { issuesText } from "./issues.ts";
+import { serveDescribe } from "./describe.ts";
+
+/** A handler of method `S`: its checked arguments, then the request. */
+export type ContractHandler<S extends MethodSpec> = S extends
+  MethodSpec<infer A extends ArgSchemas, infer R> ? (
+    ...args: [...ArgsOut<A>, Request]
+  ) => z.input<R> | Promise<z.input<R>>
+  : never;
+
+/** One handler per method of the contract, nothing else. */
+export type ContractHandlers<M extends MethodSpecs> = {
+  [K in keyof M]: ContractHandler<M[K]>;
+};
+
+/** Options of {@linkcode implement}. */
+export interface ImplementOptions {
+  /**
+   * Check each result against the contract before sending it; a mismatch
+   * answers `genericError` and is logged (a bug of this kite, never
+   * "fixed" by coercion). On unless the kite's environment is `production`.
+   * @default {kite.config.environment !== "production"}
+   */
+  validateResults?: boolean;
+}
+
+/**
+ * Serves `contract` on `kite` with `handlers`: registers one kite method
+ * per contract method (same names, same wire format, so Go kites and
+ * kite.js call them as any other), validates arguments before the handler
+ * runs (a mismatch answers `argumentError` naming the path) and makes the
+ * kite answer `kite.describe` and `GET /kite/describe`.
+ *
+ * @example
+ * ```ts ignore
+ * implement(kite, math, { square: (n) => n * n });
+ * ```
+ * @throws {TypeError} when a handler is missing or a method name is
+ * already taken on the kite.
+ */
+export function implement<M extends MethodSpecs>(
+  kite: Kite,
+  contract: Contract<M>,
+  handlers: ContractHandlers<M>,
+  options: ImplementOptions = {},
+): void {
+  const validateResults = options.validateResults ??
+    kite.config.environment !== "production";
+  const names = Object.keys(contract.methods);
+  for (const name of names) {
+    if (typeof (handlers as Record<string, unknown>)[name] !== "function") {
+      throw new TypeError(
+        `contract ${contract.name}: no handler for method ${name}`,
+      );
+    }
+    if (kite.method(name)) {
+      throw new TypeError(
+        `contract ${contract.name}: method ${name} is already handled by kite ${kite.name}`,
+      );
+    }
+  }
+  for (const name of names) {
+    const spec = contract.methods[name];
+    const handler = (handlers as Record<string, (...a: unknown[]) => unknown>)[
+      name
+    ];
+    const method = kite.handle(
+      name,
+      checked(name, spec, handler, validateResults),
+    );
+    if (spec.idempotent) method.idempotent();
+    if (spec.authenticate === false) method.disableAuthentication();
+  }
+  serveDescribe(kite, contract);
+}
+
+function checked(
+  name: string,
+  spec: MethodSpec,
+  handler: (...a: unknown[]) => unknown,
+  validateResults: boolean,
+): (req: Request) => unknown {
+  const args = argsSchema(spec);
+  const arity = spec.args.length;
+  const run = (req: Request): unknown => {
+    const raw = req.args.raw;
+    const parsed = args.safeParse(raw);
+    if (!parsed.success) {
+      throw new KiteError(
+        "argumentError",
+        issuesText("withArgs", raw, parsed.error.issues),
+      );
+    }
+    const values = parsed.data as unknown[];
+    // Missing optional arguments still leave the request at its place.
+    const padded = values.length === arity
+      ? values
+      : [...values, ...Array(arity - values.length)];
+    return handler(...padded, req);
+  };
+  if (!validateResults) return run;
+  const check = (result: unknown): unknown => {
+    const ok = spec.result.safeParse(result);
+    if (ok.success) return result; // the handler's value, never the parsed one
+    throw new KiteError(
+      "genericError",
+      `${name} broke its contract: ${
+        issuesText("result", result, ok.error.issues)
+      }`,
+    );
+  };
+  return (req) => {
+    const result = run(req);
+    return result instanceof Promise ? result.then(check) : check(result);
+  };
+}
