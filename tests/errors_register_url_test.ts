@@ -7,7 +7,7 @@
 import { reachableHost } from "../kite/listen.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { runDeno } from "./helpers/deno_run.ts";
-import { MemoryLogger, testKite } from "./helpers/kite_harness.ts";
+import { type MemoryLogger, testKite } from "./helpers/kite_harness.ts";
 import { kontrolKite, startTestKontrol } from "./helpers/kontrol_harness.ts";
 
 const PROBE = "tests/fixtures/register_url_probe.ts";
