@@ -15,6 +15,7 @@ import { launchChromium } from "./helpers/chromium.ts";
 import { runDeno } from "./helpers/deno_run.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
 
+const DAY = 86_400_000;
 const KONTROL = {
   public: fixtureKey("kontrol_public.pem"),
   private: fixtureKey("kontrol_pkcs8.pem"),
@@ -62,8 +63,36 @@ window.round = async (transport, token) => {
     kite.close();
   }
 };
+// An expired token, renewed from an HTTP endpoint of the page's server.
+window.renewal = async (expired) => {
+  const kite = new Kite("page", "1.0.0", { auth: { type: "token", key: expired } });
+  let renewals = 0;
+  const math = kite.newClient(location.origin + "/kite", {
+    transport: "raw-websocket",
+    renewToken: async () => {
+      renewals++;
+      return await (await fetch("/token")).text();
+    },
+  });
+  await math.dial();
+  try {
+    return { whoami: await math.tell("whoami"), renewals };
+  } finally {
+    kite.close();
+  }
+};
 window.ready = true;
 </script>`;
+
+function tokenFor(bob: ManualClock): Promise<string> {
+  return signToken({
+    audience: "/alice/test/math",
+    subject: "bob",
+    issuer: "kontrol",
+    privateKeyPem: KONTROL.private,
+    clock: bob,
+  });
+}
 
 async function mathKite(): Promise<Kite> {
   const clock = new ManualClock(Date.now());
@@ -95,6 +124,10 @@ async function mathKite(): Promise<Kite> {
     new Response(bundle.code, {
       headers: { "content-type": "text/javascript; charset=utf-8" },
     }));
+  kite.handleHTTP(
+    "/token",
+    async () => new Response(await tokenFor(new ManualClock(Date.now()))),
+  );
   kite.handleHTTP("/page", () =>
     new Response(PAGE, {
       headers: { "content-type": "text/html; charset=utf-8" },
@@ -110,13 +143,7 @@ Deno.test({
   sanitizeResources: false,
   fn: async (t) => {
     const kite = await mathKite();
-    const token = await signToken({
-      audience: "/alice/test/math",
-      subject: "bob",
-      issuer: "kontrol",
-      privateKeyPem: KONTROL.private,
-      clock: new ManualClock(Date.now()),
-    });
+    const token = await tokenFor(new ManualClock(Date.now()));
     const browser = await launchChromium();
     try {
       const { url } = await kite.serve({ quiet: true });
@@ -145,6 +172,20 @@ Deno.test({
           });
         });
       }
+      await t.step(
+        "an expired token is renewed from the page's server",
+        async () => {
+          const expired = await tokenFor(new ManualClock(Date.now() - 3 * DAY));
+          const got = await page.evaluate(
+            (e) =>
+              (globalThis as unknown as {
+                renewal(e: string): Promise<unknown>;
+              }).renewal(e),
+            expired,
+          );
+          assertEquals(got, { whoami: "bob", renewals: 1 });
+        },
+      );
       assertEquals(errors, []);
       // The page closed its connections: the Deno kite holds none.
       const deadline = Date.now() + 5_000;

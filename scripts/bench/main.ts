@@ -15,6 +15,7 @@ import {
 import { benchKontrol } from "./kontrol.ts";
 import { benchPool } from "./pool.ts";
 import { benchCluster } from "./cluster.ts";
+import { benchBrowser } from "./browser.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -224,6 +225,17 @@ function kontrolGoals(): Goal[] {
 }
 
 const kontrolKiB = Math.max(...kontrolMemory.map((m) => m.rssKiBPerKite));
+t = performance.now();
+const browserBench = await benchBrowser(
+  quick ? { rounds: 2, ms: 500 } : { rounds: 5, ms: 1_000 },
+);
+progress("browser", t);
+console.log("\nBrowser build beside kite.js 1.0.13, same Chromium:");
+console.table(browserBench.sizes);
+console.log(
+  `page → Deno kite, raw WebSocket, square(4), 50 in flight: ${browserBench.calls.ours} calls/s vs kite.js ${browserBench.calls.kitejs} calls/s (median ratio ${browserBench.calls.ratio}×)`,
+);
+
 const goals: Goal[] = [
   ...callGoals(by("kite (SockJS websocket)")),
   ...callGoals(by("kite (raw websocket)")),
@@ -244,6 +256,16 @@ const goals: Goal[] = [
     met: kontrolKiB <= 30,
   },
   ...kontrolGoals(),
+  {
+    target: "browser bundle ≤ 40 KiB min+gzip",
+    measured: `${browserBench.sizes["@kite/core/browser"]["KiB min+gzip"]} KiB`,
+    met: browserBench.sizes["@kite/core/browser"]["KiB min+gzip"] <= 40,
+  },
+  {
+    target: "page → Deno calls/s ≥ 2× kite.js 1.0.13",
+    measured: `${browserBench.calls.ratio}×`,
+    met: browserBench.calls.ratio >= 2,
+  },
   ...pool.overhead.map((o) => ({
     target: `pool ≤ 5 % slower than a direct client (${o.case})`,
     measured: `${o["pool × direct"]}×`,
@@ -267,6 +289,7 @@ const out = {
   kontrol,
   pool,
   cluster,
+  browser: browserBench,
   targets: goals,
 };
 await Deno.writeTextFile(
