@@ -16,6 +16,7 @@ import { benchKontrol } from "./kontrol.ts";
 import { benchPool } from "./pool.ts";
 import { benchCluster } from "./cluster.ts";
 import { benchBrowser } from "./browser.ts";
+import { benchObserve } from "./observe.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -140,6 +141,24 @@ if (navigator.hardwareConcurrency <= 2) {
     "(2 cores: the clients share them with the servers, so the client is the limit here)",
   );
 }
+
+t = performance.now();
+const observe = await benchObserve(
+  quick ? { rounds: 3, ms: 500 } : { rounds: 7, ms: 1_000 },
+);
+progress("observability", t);
+const plainKite = observe[0];
+const observeRows = observe.map((r) => ({
+  contender: r.name,
+  "seq calls/s": r.sequentialPerSec,
+  "100 in flight/s": r.inFlightPerSec,
+  "seq × plain": round(r.sequentialPerSec / plainKite.sequentialPerSec, 3),
+  "flight × plain": round(r.inFlightPerSec / plainKite.inFlightPerSec, 3),
+}));
+console.log(
+  "\nObservability cost, square(4) over raw websocket, side by side:",
+);
+console.table(observeRows);
 
 interface Goal {
   target: string;
@@ -266,6 +285,13 @@ const goals: Goal[] = [
     measured: `${browserBench.calls.ratio}×`,
     met: browserBench.calls.ratio >= 2,
   },
+  ...observeRows.slice(1).map((o, i) => ({
+    target: `${o.contender}: ≤ ${
+      i === 0 ? 5 : 15
+    } % fewer calls/s (100 in flight)`,
+    measured: `${o["flight × plain"]}× (seq ${o["seq × plain"]}×)`,
+    met: o["flight × plain"] >= (i === 0 ? 0.95 : 0.85),
+  })),
   ...pool.overhead.map((o) => ({
     target: `pool ≤ 5 % slower than a direct client (${o.case})`,
     measured: `${o["pool × direct"]}×`,
@@ -290,6 +316,7 @@ const out = {
   pool,
   cluster,
   browser: browserBench,
+  observe,
   targets: goals,
 };
 await Deno.writeTextFile(

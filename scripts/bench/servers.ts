@@ -5,7 +5,8 @@
  * - `kite`: the math kite, plus `squareAuth` (the same handler with
  *   authentication on), trusting the Kontrol public key in
  *   `BENCH_KONTROL_KEY` with issuer `kontrol`; `BENCH_MAX_CONNECTIONS`
- *   raises its connection limit.
+ *   raises its connection limit; `BENCH_METRICS=1` / `BENCH_TRACING=1`
+ *   turn metrics / tracing on.
  *
  * Prints `{"port":N}` once listening. Then every `mem` line on stdin is
  * answered with `{"rss":…,"heapUsed":…,"external":…}` after a full GC when
@@ -46,6 +47,9 @@ if (mode === "raw") {
       // Every bench client dials from 127.0.0.1 and idles between rounds.
       maxConnectionsPerAddress: 1_000_000,
       idleSessionMs: 0,
+      // The observability bench's contenders (scripts/bench/observe.ts).
+      metrics: Deno.env.get("BENCH_METRICS") === "1",
+      tracing: Deno.env.get("BENCH_TRACING") === "1",
     },
   });
   const square = kite.method("square")!.handler;

@@ -1,0 +1,143 @@
+/**
+ * What observability costs: the math kite served three times side by side
+ * in one run — plain, with metrics on, with metrics and tracing on (Deno's
+ * OpenTelemetry, every span sampled, exported over OTLP/HTTP JSON to a
+ * sink in this process) — each in its own process on CPU 1, called from
+ * this process on CPU 0 over raw websocket. Rounds alternate the order;
+ * figures are medians, and the ratios to the plain kite are the result.
+ *
+ * @module
+ */
+import { Kite } from "../../mod.ts";
+import { type BenchServer, pinProcess, startServer } from "./process.ts";
+import { median, round } from "./stats.ts";
+
+/** One contender's medians. */
+export interface ObserveResult {
+  name: string;
+  sequentialPerSec: number;
+  inFlightPerSec: number;
+}
+
+/** Settings of one run. */
+export interface ObserveOptions {
+  /** Counted rounds (one warm-up round more). @default {5} */
+  rounds?: number;
+  /** Length of each timed phase, ms. @default {1000} */
+  ms?: number;
+}
+
+async function rate(
+  call: () => Promise<unknown>,
+  ms: number,
+  depth: number,
+): Promise<number> {
+  let n = 0;
+  const start = performance.now();
+  const end = start + ms;
+  await Promise.all(Array.from({ length: depth }, async () => {
+    while (performance.now() < end) {
+      await call();
+      n++;
+    }
+  }));
+  return n / ((performance.now() - start) / 1000);
+}
+
+/** Runs the observability cost benchmark. */
+export async function benchObserve(
+  options: ObserveOptions = {},
+): Promise<ObserveResult[]> {
+  const rounds = options.rounds ?? 5;
+  const ms = options.ms ?? 1000;
+  let spans = 0;
+  const sink = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (req) => {
+      const body = await req.text();
+      spans += body.split('"spanId"').length - 1;
+      return Response.json({});
+    },
+  );
+  const otel = {
+    OTEL_DENO: "true",
+    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.addr.port}`,
+    OTEL_TRACES_SAMPLER: "always_on",
+  };
+  const contenders: [string, Record<string, string>][] = [
+    ["kite", {}],
+    ["kite, metrics on", { BENCH_METRICS: "1" }],
+    ["kite, metrics + traces (100 %)", {
+      BENCH_METRICS: "1",
+      BENCH_TRACING: "1",
+      ...otel,
+    }],
+  ];
+  const servers: BenchServer[] = [];
+  const client = new Kite("bench", "1.0.0", {
+    env: false,
+    kiteKey: false,
+    config: { logLevel: "ERROR" },
+  });
+  let pinned = false;
+  try {
+    const calls: (() => Promise<unknown>)[] = [];
+    for (const [, env] of contenders) {
+      const server = await startServer("kite", { env });
+      servers.push(server);
+      const c = client.newClient(`http://127.0.0.1:${server.port}/kite`, {
+        transport: "raw-websocket",
+      });
+      await c.dial();
+      calls.push(() => c.tell("square", 4));
+    }
+    pinned = navigator.hardwareConcurrency >= 2 &&
+      (await Promise.all(servers.map((s) => pinProcess(s.pid, "1"))))
+        .every(Boolean) &&
+      await pinProcess(Deno.pid, "0");
+    const seq: number[][] = contenders.map(() => []);
+    const fly: number[][] = contenders.map(() => []);
+    for (let r = 0; r <= rounds; r++) {
+      const order = contenders.map((_, i) => i);
+      if (r % 2) order.reverse();
+      for (const i of order) {
+        const s = await rate(calls[i], ms, 1);
+        const f = await rate(calls[i], ms, 100);
+        if (r === 0) continue; // warm-up
+        seq[i].push(s);
+        fly[i].push(f);
+      }
+    }
+    if (spans === 0) {
+      console.error("  observe: the traced kite exported no spans");
+    }
+    return contenders.map(([name], i) => ({
+      name,
+      sequentialPerSec: round(median(seq[i])),
+      inFlightPerSec: round(median(fly[i])),
+    }));
+  } finally {
+    if (pinned) {
+      await pinProcess(Deno.pid, `0-${navigator.hardwareConcurrency - 1}`);
+    }
+    await client.close();
+    for (const s of servers) await s.stop();
+    await sink.shutdown();
+  }
+}
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const results = await benchObserve(
+    quick ? { rounds: 3, ms: 500 } : undefined,
+  );
+  const base = results[0];
+  console.table(results.map((r) => ({
+    contender: r.name,
+    "seq calls/s": r.sequentialPerSec,
+    "100 in flight/s": r.inFlightPerSec,
+    "seq × plain": round(r.sequentialPerSec / base.sequentialPerSec, 3),
+    "flight × plain": round(r.inFlightPerSec / base.inFlightPerSec, 3),
+  })));
+}
