@@ -211,3 +211,25 @@ Deno.test("call templates: a time left after withArgs is read off, and only a we
   assertEquals(t.match(inString, DEPTH)!.withArgs, ['x,"timeout":5']);
   assertEquals(t.match(inString, DEPTH)!.timeoutMs, undefined);
 });
+
+Deno.test("call templates: a traceparent after withArgs (and the time left) is read off, and only a well-formed one", () => {
+  const t = learnedOn("square");
+  const tp = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+  const traced = goCall("square", [6], 9).replace(
+    '[6]}],"callbacks"',
+    `[6],"timeout":95,"traceparent":"${tp}"}],"callbacks"`,
+  );
+  const call = t.match(traced, DEPTH)!;
+  assertEquals(call.withArgs, [6]);
+  assertEquals(call.timeoutMs, 95);
+  assertEquals(call.traceparent, tp);
+  const bad = tp.replace("00f067aa0ba902b7", "0000000000000000");
+  const zero = goCall("square", [6], 9).replace(
+    '[6]}],"callbacks"',
+    `[6],"traceparent":"${bad}"}],"callbacks"`,
+  );
+  assertEquals(t.match(zero, DEPTH), undefined);
+  // A string argument of the same length is data.
+  const inString = goCall("square", [`x","traceparent":"${tp}`], 9);
+  assertEquals(t.match(inString, DEPTH)!.traceparent, undefined);
+});
