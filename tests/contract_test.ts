@@ -17,6 +17,7 @@ import {
 } from "./helpers/assert.ts";
 import {
   goCall,
+  type MemoryLogger,
   RawSocket,
   sockjsMessages,
   sockjsSend,
@@ -126,6 +127,12 @@ Deno.test("a result that breaks the contract is an error in development, sent as
       "broken broke its contract: result: expected number, got string",
     );
   });
+  assert(
+    (server.logger as MemoryLogger).lines.includes(
+      "ERROR broken broke its contract: result: expected number, got string",
+    ),
+    "the broken result is logged",
+  );
   const prod = testKite("math", {
     disableAuthentication: true,
     environment: "production",

@@ -87,13 +87,40 @@ export function describeKite(kite: Kite): KiteDescription {
   return { kite: { name: kite.name, version: kite.version }, contracts };
 }
 
+/** JSON Schemas by contract and method: made once, since any caller may ask. */
+const schemas = new WeakMap<
+  Contract,
+  Map<
+    string,
+    { args: Record<string, unknown>; result: Record<string, unknown> }
+  >
+>();
+
+function schemasOf(c: Contract) {
+  let known = schemas.get(c);
+  if (!known) {
+    known = new Map();
+    for (const [name, spec] of Object.entries(c.methods)) {
+      known.set(name, {
+        args: jsonSchema(argsSchema(spec)),
+        result: jsonSchema(spec.result),
+      });
+    }
+    schemas.set(c, known);
+  }
+  return known;
+}
+
 function describeContract(kite: Kite, c: Contract): ContractDescription {
   const methods: Record<string, MethodDescription> = {};
+  const known = schemasOf(c);
   for (const [name, spec] of Object.entries(c.methods)) {
     const m = kite.method(name);
+    // Copies: a caller in this process may change what it was given.
+    const { args, result } = structuredClone(known.get(name)!);
     methods[name] = {
-      args: jsonSchema(argsSchema(spec)),
-      result: jsonSchema(spec.result),
+      args,
+      result,
       idempotent: m?.isIdempotent ?? false,
       authentication: (m?.authenticate ?? true) &&
         !kite.config.disableAuthentication,

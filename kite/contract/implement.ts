@@ -7,6 +7,7 @@
 import type { z } from "zod";
 import { KiteError } from "../errors.ts";
 import type { Kite } from "../kite.ts";
+import type { Logger } from "../log.ts";
 import type { Request } from "../request.ts";
 import {
   type ArgSchemas,
@@ -84,7 +85,7 @@ export function implement<M extends MethodSpecs>(
     ];
     const method = kite.handle(
       name,
-      checked(name, spec, handler, validateResults),
+      checked(name, spec, handler, validateResults ? kite.logger : undefined),
     );
     if (spec.idempotent) method.idempotent();
     if (spec.authenticate === false) method.disableAuthentication();
@@ -96,7 +97,8 @@ function checked(
   name: string,
   spec: MethodSpec,
   handler: (...a: unknown[]) => unknown,
-  validateResults: boolean,
+  /** Where broken results are told; `undefined`: results are not checked. */
+  logger: Logger | undefined,
 ): (req: Request) => unknown {
   const args = argsSchema(spec);
   const arity = spec.args.length;
@@ -116,16 +118,18 @@ function checked(
       : [...values, ...Array(arity - values.length)];
     return handler(...padded, req);
   };
-  if (!validateResults) return run;
+  if (!logger) return run;
   const check = (result: unknown): unknown => {
     const ok = spec.result.safeParse(result);
     if (ok.success) return result; // the handler's value, never the parsed one
-    throw new KiteError(
+    const err = new KiteError(
       "genericError",
       `${name} broke its contract: ${
         issuesText("result", result, ok.error.issues)
       }`,
     );
+    logger.error(err.message);
+    throw err;
   };
   return (req) => {
     const result = run(req);
