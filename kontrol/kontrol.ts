@@ -16,6 +16,7 @@ import { KONTROL_UNAVAILABLE } from "../kite/protocol.ts";
 import { addKontrolHandlers, type KontrolHandlers } from "./handlers.ts";
 import { type HealthTiming, StorageHealth } from "./health.ts";
 import { addHttpRoutes } from "./http.ts";
+import { addKeyAdminHandlers } from "./admin.ts";
 import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
 import type { KontrolServices, MachineAuthenticate } from "./services.ts";
@@ -180,6 +181,7 @@ export class Kontrol implements KontrolServices {
         watchers: () => handlers.watcherCount(),
       });
     }
+    addKeyAdminHandlers(this);
     // A storage that lost its kites (PostgreSQL crash) gets ours back at once.
     this.storage.onReset?.(() => void this.registry.restore());
     addHttpRoutes(this);

@@ -14,6 +14,7 @@ import { type DataLock, lockDataDir } from "./data_lock.ts";
 import { kontrolIssuer } from "./issuer.ts";
 import { Kontrol } from "./kontrol.ts";
 import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
+import { secretAuthenticator } from "./machine_secret.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
 
 /** What `openStorage` uses of a storage adapter module. */
@@ -116,6 +117,9 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     username: issuer.username,
     limits: s.limits,
     metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },
+    machineAuthenticate: s.machineSecret
+      ? secretAuthenticator(s.machineSecret, () => issuer.username)
+      : undefined,
   });
   if (lock) kontrol.kite.addCloser(() => lock.release());
   const since = () => Math.round(performance.now() - started);

@@ -64,6 +64,8 @@ export interface KontrolSettings {
   initialUser: string;
   /** `$KITE_HOME` (where `--initial` writes kite.key). */
   kiteHome: string;
+  /** Shared secret for `registerMachine` (`kitectl register`); `""` refuses it. */
+  machineSecret: string;
   /** Print help and exit. */
   help: boolean;
   /** Per-user quotas and sizes (see `kontrol/limits.ts` for the defaults). */
@@ -176,6 +178,11 @@ const OPTIONS: Option[] = [
     "Prometheus metrics: off, on (GET /kite/metrics on --port), or [host:]port " +
     "to serve them only there, e.g. 127.0.0.1:9400 (default off)",
   ],
+  [
+    "machineSecret",
+    "MACHINESECRET",
+    "shared secret that lets `kitectl register` get a kite.key (default: registerMachine refused)",
+  ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
   ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
@@ -286,6 +293,7 @@ export function readSettings(
     postgresDBName: raw.get("postgresDBName") ?? "",
     postgresConnectTimeout: num("postgresConnectTimeout", 20),
     metrics: parseMetrics(raw.get("metrics") ?? "off"),
+    machineSecret: raw.get("machineSecret") ?? "",
     initial,
     initialUser: initial ? raw.get("username") ?? "" : "",
     kiteHome: home,
