@@ -25,6 +25,7 @@ const ENTRY_POINTS = [
   "scripts/demo.ts",
   "kontrol/launch.ts",
   "kontrol/main.ts",
+  "kitectl/main.ts",
   "examples/math/server.ts",
   "examples/math/register.ts",
   "examples/query/main.ts",

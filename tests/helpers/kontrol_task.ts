@@ -24,9 +24,13 @@ export function childEnv(
   return { ...env, NO_COLOR: "1", ...extra };
 }
 
-function task(args: string[], env: Record<string, string>): Deno.Command {
+function task(
+  args: string[],
+  env: Record<string, string>,
+  name: string,
+): Deno.Command {
   return new Deno.Command("deno", {
-    args: ["task", "--quiet", "kontrol", ...args],
+    args: ["task", "--quiet", name, ...args],
     cwd: ROOT,
     env: childEnv(env),
     clearEnv: true,
@@ -47,11 +51,13 @@ export interface Spawned {
   kill(): Promise<void>;
 }
 
+/** Starts `deno task <name> …args` (`kontrol` unless told). */
 export function spawnTask(
   args: string[],
   env: Record<string, string>,
+  name = "kontrol",
 ): Spawned {
-  const child = task(args, env).spawn();
+  const child = task(args, env, name).spawn();
   const out = { stdout: "", stderr: "" };
   const drain = (stream: ReadableStream<Uint8Array>, key: keyof typeof out) =>
     stream.pipeThrough(new TextDecoderStream()).pipeTo(
