@@ -219,7 +219,9 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     ip: "127.0.0.1",
     port: 0,
     maxMessageBytes,
-    // Long enough for the poll after a bad xhr_send on a loaded machine.
+    // Short, so the sessions fuzz inputs leave unpolled soon free their
+    // slots; the poll that must find a closed session is sent before the
+    // close (inputs.ts, xhrBadMessage), not after this delay can run out.
     sockjsDisconnectDelayMs: 2_000,
     maxConnectionsPerAddress: peerCaps.connections,
     maxXhrSessionsPerAddress: peerCaps.xhrSessions,

@@ -937,12 +937,19 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
         const base = `${b.origin}/kite/1/bad${session}`;
         const open = await fetchText(`${base}/xhr`, { method: "POST" });
         if (open.body !== "o\n") return open;
+        // The poll goes out first and waits for the close: a poll sent
+        // after it could come later than the disconnect delay on a loaded
+        // machine, and find the session gone.
+        const poll = fetchText(`${base}/xhr`, { method: "POST" });
         const sent = await fetchText(`${base}/xhr_send`, {
           method: "POST",
           body: frame(bad),
         });
-        if (sent.status !== 204) return sent;
-        return await fetchText(`${base}/xhr`, { method: "POST" });
+        if (sent.status !== 204) {
+          await poll.catch(() => {});
+          return sent;
+        }
+        return await poll;
       }, {
         type: "http",
         status: [200],

@@ -37,6 +37,33 @@ async function openXhr(
   return { status: res.status, text: await res.text() };
 }
 
+/**
+ * Keeps an open XHR session alive by keeping a poll attached (a session
+ * nobody polls expires after the disconnect delay, which a loaded machine
+ * can outlast while the flood goes on); `release` aborts the poll, which
+ * ends the session at once.
+ */
+function holdXhr(origin: string, id: string): { release(): Promise<void> } {
+  const abort = new AbortController();
+  const polling = (async () => {
+    while (!abort.signal.aborted) {
+      const res = await fetch(`${origin}/kite/1/${id}/xhr`, {
+        method: "POST",
+        signal: abort.signal,
+      });
+      const text = await res.text();
+      // A heartbeat: poll again; anything else (a close) ends the hold.
+      if (text !== "h\n") return;
+    }
+  })().catch(() => {});
+  return {
+    release: () => {
+      abort.abort();
+      return polling;
+    },
+  };
+}
+
 /** Opens one SockJS WebSocket; the socket, or the refusal's status text. */
 function openWebSocket(origin: string, id: string): Promise<WebSocket | null> {
   const socket = new WebSocket(
@@ -65,10 +92,17 @@ export async function peerFlood(
   const tag = crypto.randomUUID().slice(0, 8);
   // All at once: unpolled XHR sessions expire, so one after the other
   // would never reach the cap on a slow machine.
+  // Each accepted session is held by a poll from the moment it opens.
+  const held: { release(): Promise<void> }[] = [];
   const opens = await Promise.all(
     Array.from(
       { length: caps.xhrSessions + 10 },
-      (_, i) => openXhr(origin, `flood${tag}x${i}`),
+      async (_, i) => {
+        const id = `flood${tag}x${i}`;
+        const r = await openXhr(origin, id);
+        if (r.text === "o\n") held.push(holdXhr(origin, id));
+        return r;
+      },
     ),
   );
   const xhrAccepted = opens.filter((r) => r.text === "o\n").length;
@@ -107,7 +141,9 @@ export async function peerFlood(
     })
   );
   await Promise.all(closed);
-  // XHR sessions nobody polls expire after the disconnect delay.
+  await Promise.all(held.map((h) => h.release()));
+  // The server forgets an XHR session when its poll is aborted; let it see
+  // the aborts.
   const deadline = Date.now() + recoverMs;
   for (let i = 0;; i++) {
     const r = await openXhr(origin, `flood${tag}after${i}`);
