@@ -4,7 +4,7 @@
  * to a Deno kite on each transport our SockJS server serves and gets
  * `square(4) = 16` through a response callback.
  *
- * Not served yet (docs: issue #18): eventsource, iframe-*, jsonp-polling.
+ * Not served yet (issue #18): iframe-*, jsonp-polling.
  */
 import { Kite } from "../mod.ts";
 import { assertEquals } from "./helpers/assert.ts";
@@ -79,7 +79,14 @@ Deno.test({
       const page = await browser.newPage();
       await page.goto(`http://127.0.0.1:${pages.addr.port}/`);
       await page.waitForFunction("window.ready === true");
-      for (const transport of ["websocket", "xhr-streaming", "xhr-polling"]) {
+      for (
+        const transport of [
+          "websocket",
+          "xhr-streaming",
+          "xhr-polling",
+          "eventsource",
+        ]
+      ) {
         await t.step(transport, async () => {
           const got = await page.evaluate(
             `window.square(${JSON.stringify(url)}, ${

@@ -10,7 +10,8 @@ export type TransportName =
   | "websocket"
   | "raw-websocket"
   | "xhr-polling"
-  | "xhr-streaming";
+  | "xhr-streaming"
+  | "eventsource";
 
 /** Why a session ended. */
 export interface CloseInfo {

@@ -30,6 +30,8 @@ import { AddressQuota, peerOf } from "./address_quota.ts";
 import { declaresTooBig, readBoundedBody } from "./http_body.ts";
 import { tooBig, WebSocketSession } from "./sockjs_websocket.ts";
 import {
+  EVENTSOURCE_FRAMING,
+  XHR_STREAM_FRAMING,
   XhrPollReceiver,
   XhrSession,
   XhrStreamReceiver,
@@ -131,10 +133,11 @@ export const SOCKJS_SERVER_DEFAULTS: {
 
 // `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
 const SESSION_ROUTE =
-  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming)$/;
+  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource)$/;
 const NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0";
 const ONE_YEAR_S = 365 * 24 * 60 * 60;
 const JS_TYPE = "application/javascript; charset=UTF-8";
+const EVENT_STREAM_TYPE = "text/event-stream; charset=UTF-8";
 const decoder = new TextDecoder();
 
 /**
@@ -258,10 +261,19 @@ export class SockJsServer {
         if (method !== "GET") return notAllowed("GET");
         return this.#webSocket(request, remote, true, id);
       }
+      if (route === "eventsource") {
+        if (method !== "GET") return notAllowed("GET");
+        return this.#xhrReceive(request, remote, id, "eventsource");
+      }
       if (method === "OPTIONS") return corsOptions(request, "OPTIONS, POST");
       if (method !== "POST") return notAllowed("POST, OPTIONS");
       if (route === "xhr_send") return this.#xhrSend(request, id);
-      return this.#xhrReceive(request, remote, id, route === "xhr");
+      return this.#xhrReceive(
+        request,
+        remote,
+        id,
+        route === "xhr" ? "xhr-polling" : "xhr-streaming",
+      );
     }
     if (rest === "/info") {
       if (method === "GET") return infoResponse(request);
@@ -368,8 +380,9 @@ export class SockJsServer {
     request: Request,
     remote: Deno.Addr | undefined,
     id: string,
-    polling: boolean,
+    transport: "xhr-polling" | "xhr-streaming" | "eventsource",
   ): Response | Promise<Response> {
+    const polling = transport === "xhr-polling";
     const headers = corsHeaders(request);
     headers.set("Cache-Control", NO_CACHE);
     let session = this.#xhr.get(id);
@@ -399,7 +412,7 @@ export class SockJsServer {
       this.#peerXhr.take(peer);
       this.#peerConnections.take(peer);
       session = new XhrSession(this.#host, {
-        transport: polling ? "xhr-polling" : "xhr-streaming",
+        transport,
         id,
         remoteAddr: formatAddr(remote),
         disconnectDelayMs: this.#disconnectDelayMs,
@@ -415,7 +428,10 @@ export class SockJsServer {
       this.#watchSilence(session);
       session.start(this.#onSession);
     }
-    headers.set("Content-Type", JS_TYPE);
+    headers.set(
+      "Content-Type",
+      transport === "eventsource" ? EVENT_STREAM_TYPE : JS_TYPE,
+    );
     if (polling) {
       const receiver = new XhrPollReceiver(headers);
       session.attach(receiver);
@@ -425,7 +441,10 @@ export class SockJsServer {
       }
       return receiver.response;
     }
-    const receiver = new XhrStreamReceiver(this.#responseLimit);
+    const receiver = new XhrStreamReceiver(
+      this.#responseLimit,
+      transport === "eventsource" ? EVENTSOURCE_FRAMING : XHR_STREAM_FRAMING,
+    );
     const attached = session;
     receiver.onInterrupt = () => attached.interrupted(receiver);
     session.attach(receiver);

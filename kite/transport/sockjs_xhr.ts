@@ -87,9 +87,34 @@ export class XhrPollReceiver implements XhrReceiver {
   }
 }
 
+/** How a streaming response frames: what opens it and what wraps each frame. */
+export interface StreamFraming {
+  /** Sent first. */
+  prelude: Uint8Array;
+  /** The bytes that carry one frame. */
+  wrap(frame: string): string;
+}
+
+/** `xhr_streaming`: 2048 `h` then a newline, one frame per line. */
+export const XHR_STREAM_FRAMING: StreamFraming = {
+  prelude: PRELUDE_BYTES,
+  wrap: (frame) => frame + "\n",
+};
+
 /**
- * An `xhr_streaming` response: the prelude, then frames until
- * `responseLimit` bytes of frames have gone out; the client then reconnects.
+ * `eventsource`: an empty line, then each frame as one server-sent event
+ * (`data: <frame>` and a blank line); frames never hold a raw CR or LF,
+ * since SockJS frames are JSON-encoded (docs/protocol.md §1.3).
+ */
+export const EVENTSOURCE_FRAMING: StreamFraming = {
+  prelude: encoder.encode("\r\n"),
+  wrap: (frame) => "data: " + frame + "\r\n\r\n",
+};
+
+/**
+ * A streaming response (`xhr_streaming`, `eventsource`): the prelude, then
+ * frames until `responseLimit` bytes of frames have gone out; the client
+ * then reconnects.
  */
 export class XhrStreamReceiver implements XhrReceiver {
   /** The response body. */
@@ -100,13 +125,16 @@ export class XhrStreamReceiver implements XhrReceiver {
   #done = false;
   #onInterrupt: (() => void) | undefined;
 
+  readonly #framing: StreamFraming;
+
   /** `limit` is the number of frame bytes after which the response ends. */
-  constructor(limit: number) {
+  constructor(limit: number, framing: StreamFraming = XHR_STREAM_FRAMING) {
     this.#limit = limit;
+    this.#framing = framing;
     this.body = new ReadableStream<Uint8Array>({
       start: (controller) => {
         this.#controller = controller;
-        controller.enqueue(PRELUDE_BYTES);
+        controller.enqueue(framing.prelude);
       },
       cancel: () => {
         if (this.#done) return;
@@ -124,7 +152,7 @@ export class XhrStreamReceiver implements XhrReceiver {
   /** Writes a frame; false once the response limit is reached. */
   write(frame: string): boolean {
     if (this.#done) return false;
-    const chunk = encoder.encode(frame + "\n");
+    const chunk = encoder.encode(this.#framing.wrap(frame));
     this.#controller.enqueue(chunk);
     this.#bytes += chunk.length;
     if (this.#bytes < this.#limit) return true;

@@ -503,3 +503,31 @@ Deno.test("a poll takes one frame of at most maxMessageBytes; the rest waits for
   assert.deepEqual(got, sent);
   assert.equal(polls, 3);
 });
+
+Deno.test("eventsource sends an empty line, then each frame as one event; xhr_send feeds the session", async () => {
+  await using h = start();
+  h.rec.echo = true;
+  const post = await fetch(h.url("ev1", "eventsource"), { method: "POST" });
+  assert.equal(post.status, 405);
+  await post.body?.cancel();
+  const res = await fetch(h.url("ev1", "eventsource"));
+  assert.equal(res.status, 200);
+  assert.equal(
+    res.headers.get("content-type"),
+    "text/event-stream; charset=UTF-8",
+  );
+  const reader = res.body!.getReader();
+  const got = { text: "" };
+  await readUntil(reader, got, (t) => t.endsWith("data: o\r\n\r\n"));
+  assert.equal(got.text, "\r\ndata: o\r\n\r\n");
+  assert.equal(h.rec.sessions[0].transport, "eventsource");
+  assert.equal((await h.send("ev1", '["line1\\nline2"]')).status, 204);
+  await readUntil(reader, got, (t) => t.endsWith("]\r\n\r\n"));
+  // The message's newline stays escaped: one event, one data line.
+  assert.equal(
+    got.text,
+    '\r\ndata: o\r\n\r\ndata: a["line1\\nline2"]\r\n\r\n',
+  );
+  await reader.cancel();
+  await h.rec.closed(1);
+});
