@@ -8,7 +8,6 @@
  * @module
  */
 import {
-  type Attributes,
   type Context,
   context,
   createTraceState,
@@ -32,23 +31,20 @@ import {
 /** A {@linkcode CallTracer} for the kite `local`. */
 export function otelCallTracer(local: KiteIdentity): CallTracer {
   const tracer: Tracer = trace.getTracer("kite");
-  const self: Attributes = {
-    "rpc.system": "kite",
-    "kite.name": local.name,
-    "kite.id": local.id,
-    "kite.version": local.version,
-  };
+  // Few attributes: each costs about half a microsecond per span.
+  const name = local.name;
+  const id = local.id;
   return {
     client(method, remote, transport) {
       const span = tracer.startSpan(`kite/${method}`, {
         kind: SpanKind.CLIENT,
         attributes: {
-          ...self,
           "rpc.method": method,
+          "kite.name": name,
+          "kite.id": id,
           "network.transport.kite": transport,
-          ...(remote
-            ? { "kite.remote.name": remote.name, "kite.remote.id": remote.id }
-            : {}),
+          "kite.remote.name": remote?.name,
+          "kite.remote.id": remote?.id,
         },
       });
       const sc = span.spanContext();
@@ -66,7 +62,9 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
     },
     server(method, caller, transport, traceparent, tracestate) {
       const parent = parseTraceparent(traceparent);
-      let ctx: Context = context.active();
+      // A call that carries no trace starts one: it is no child of
+      // whatever happens to be active here.
+      let ctx: Context = ROOT_CONTEXT;
       if (parent) {
         ctx = trace.setSpanContext(ROOT_CONTEXT, {
           traceId: parent.traceId,
@@ -79,12 +77,12 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
       const span = tracer.startSpan(`kite/${method}`, {
         kind: SpanKind.SERVER,
         attributes: {
-          ...self,
           "rpc.method": method,
+          "kite.name": name,
+          "kite.id": id,
           "network.transport.kite": transport,
           "kite.caller.name": caller.name,
           "kite.caller.id": caller.id,
-          "kite.caller.username": caller.username,
         },
       }, ctx);
       const active = trace.setSpan(ctx, span);
