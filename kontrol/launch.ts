@@ -41,6 +41,9 @@ function denoCacheDir(): string {
 /** The `deno run` permission flags for these settings. */
 export function permissionFlags(s: KontrolSettings): string[] {
   const net = [`${s.ip || "0.0.0.0"}:${s.port}`];
+  if (typeof s.metrics === "object") {
+    net.push(`${s.metrics.hostname}:${s.metrics.port}`);
+  }
   const read = [absolute(s.data)];
   const write = [absolute(s.data)];
   if (s.storage === "etcd" || s.storage === "postgres") {
