@@ -52,8 +52,11 @@ function holdXhr(origin: string, id: string): { release(): Promise<void> } {
         signal: abort.signal,
       });
       const text = await res.text();
-      // A heartbeat: poll again; anything else (a close) ends the hold.
-      if (text !== "h\n") return;
+      // A heartbeat: poll again. An open: the session expired before this
+      // poll came (a stall longer than the disconnect delay) and the poll
+      // opened it anew, so it holds a slot again. Anything else (a close,
+      // a refusal) ends the hold.
+      if (text !== "h\n" && text !== "o\n") return;
     }
   })().catch(() => {});
   return {
