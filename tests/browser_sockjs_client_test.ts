@@ -4,7 +4,7 @@
  * to a Deno kite on each transport our SockJS server serves and gets
  * `square(4) = 16` through a response callback.
  *
- * Not served yet (issue #18): iframe-*, jsonp-polling.
+ * Not served yet (issue #18): the iframe-* transports.
  */
 import { Kite } from "../mod.ts";
 import { assertEquals } from "./helpers/assert.ts";
@@ -85,6 +85,7 @@ Deno.test({
           "xhr-streaming",
           "xhr-polling",
           "eventsource",
+          "jsonp-polling",
         ]
       ) {
         await t.step(transport, async () => {

@@ -11,7 +11,8 @@ export type TransportName =
   | "raw-websocket"
   | "xhr-polling"
   | "xhr-streaming"
-  | "eventsource";
+  | "eventsource"
+  | "jsonp-polling";
 
 /** Why a session ended. */
 export interface CloseInfo {

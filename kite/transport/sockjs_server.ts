@@ -133,11 +133,13 @@ export const SOCKJS_SERVER_DEFAULTS: {
 
 // `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
 const SESSION_ROUTE =
-  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource)$/;
+  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource|jsonp|jsonp_send)$/;
 const NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0";
 const ONE_YEAR_S = 365 * 24 * 60 * 60;
 const JS_TYPE = "application/javascript; charset=UTF-8";
 const EVENT_STREAM_TYPE = "text/event-stream; charset=UTF-8";
+/** What a `jsonp` callback name may hold (sockjs-node's rule). */
+const JSONP_CALLBACK = /^[a-zA-Z0-9_.-]+$/;
 const decoder = new TextDecoder();
 
 /**
@@ -261,6 +263,24 @@ export class SockJsServer {
         if (method !== "GET") return notAllowed("GET");
         return this.#webSocket(request, remote, true, id);
       }
+      if (route === "jsonp") {
+        if (method !== "GET") return notAllowed("GET");
+        const callback = new URL(request.url).searchParams.get("c");
+        const headers = corsHeaders(request);
+        headers.set("Cache-Control", NO_CACHE);
+        if (!callback) {
+          return textError(headers, 500, '"callback" parameter required');
+        }
+        // The name is written into a script: only what a JS path can hold.
+        if (!JSONP_CALLBACK.test(callback)) {
+          return textError(headers, 500, 'invalid "callback" parameter');
+        }
+        return this.#xhrReceive(request, remote, id, "jsonp-polling", callback);
+      }
+      if (route === "jsonp_send") {
+        if (method !== "POST") return notAllowed("POST");
+        return this.#xhrSend(request, id, true);
+      }
       if (route === "eventsource") {
         if (method !== "GET") return notAllowed("GET");
         return this.#xhrReceive(request, remote, id, "eventsource");
@@ -380,9 +400,15 @@ export class SockJsServer {
     request: Request,
     remote: Deno.Addr | undefined,
     id: string,
-    transport: "xhr-polling" | "xhr-streaming" | "eventsource",
+    transport:
+      | "xhr-polling"
+      | "xhr-streaming"
+      | "eventsource"
+      | "jsonp-polling",
+    callback?: string,
   ): Response | Promise<Response> {
-    const polling = transport === "xhr-polling";
+    const polling = transport === "xhr-polling" ||
+      transport === "jsonp-polling";
     const headers = corsHeaders(request);
     headers.set("Cache-Control", NO_CACHE);
     let session = this.#xhr.get(id);
@@ -433,7 +459,13 @@ export class SockJsServer {
       transport === "eventsource" ? EVENT_STREAM_TYPE : JS_TYPE,
     );
     if (polling) {
-      const receiver = new XhrPollReceiver(headers);
+      const receiver = new XhrPollReceiver(
+        headers,
+        callback === undefined ? undefined : (frame) =>
+          // `/**/` keeps a callback name from being read as something else
+          // at the start of a script (Rosetta Flash).
+          `/**/${callback}(${JSON.stringify(frame)});\r\n`,
+      );
       session.attach(receiver);
       if (!receiver.done) {
         const attached = session;
@@ -465,7 +497,11 @@ export class SockJsServer {
     return `Request body not complete within ${this.#bodyTimeoutMs} ms`;
   }
 
-  async #xhrSend(request: Request, id: string): Promise<Response> {
+  async #xhrSend(
+    request: Request,
+    id: string,
+    jsonp = false,
+  ): Promise<Response> {
     const headers = corsHeaders(request);
     headers.set("Cache-Control", NO_CACHE);
     const limit = this.#host.maxMessageBytes;
@@ -484,7 +520,13 @@ export class SockJsServer {
       headers.set("Connection", "close");
       return textError(headers, 413, info.reason);
     }
-    const body = decoder.decode(read.bytes);
+    let body = decoder.decode(read.bytes);
+    // jsonp_send comes from a form post (`d=<frame>`) or as plain text.
+    if (
+      jsonp && request.headers.get("content-type")?.startsWith(
+        "application/x-www-form-urlencoded",
+      )
+    ) body = new URLSearchParams(body).get("d") ?? "";
     if (body.trim() === "") {
       return textError(headers, 500, "Payload expected.");
     }
@@ -494,6 +536,7 @@ export class SockJsServer {
     if (!session) return notFound(headers);
     session.receive(messages);
     headers.set("Content-Type", "text/plain; charset=UTF-8");
+    if (jsonp) return new Response("ok", { status: 200, headers });
     return new Response(null, { status: 204, headers });
   }
 }

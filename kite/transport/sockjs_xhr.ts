@@ -41,11 +41,19 @@ export class XhrPollReceiver implements XhrReceiver {
   readonly response: Promise<Response>;
   #resolve!: (response: Response) => void;
   #headers: Headers;
+  readonly #wrap: (frame: string) => string;
   #done = false;
 
-  /** Answers will carry `headers`. */
-  constructor(headers: Headers) {
+  /**
+   * Answers will carry `headers`; `wrap` makes the body of one frame
+   * (`xhr`: the frame and a newline; `jsonp`: a call of the page's callback).
+   */
+  constructor(
+    headers: Headers,
+    wrap: (frame: string) => string = (frame) => frame + "\n",
+  ) {
     this.#headers = headers;
+    this.#wrap = wrap;
     this.response = new Promise((resolve) => this.#resolve = resolve);
   }
 
@@ -58,7 +66,9 @@ export class XhrPollReceiver implements XhrReceiver {
   write(frame: string): boolean {
     if (!this.#done) {
       this.#done = true;
-      this.#resolve(new Response(frame + "\n", { headers: this.#headers }));
+      this.#resolve(
+        new Response(this.#wrap(frame), { headers: this.#headers }),
+      );
     }
     return false;
   }

@@ -531,3 +531,30 @@ Deno.test("eventsource sends an empty line, then each frame as one event; xhr_se
   await reader.cancel();
   await h.rec.closed(1);
 });
+
+Deno.test("jsonp answers one frame as a call of the page's callback; jsonp_send takes d= forms and answers ok", async () => {
+  await using h = start();
+  h.rec.echo = true;
+  const missing = await fetch(h.url("jp1", "jsonp"));
+  assert.equal(missing.status, 500);
+  assert.equal(await missing.text(), '"callback" parameter required');
+  const hostile = await fetch(h.url("jp1", "jsonp") + "?c=alert(1)//");
+  assert.equal(hostile.status, 500);
+  assert.equal(await hostile.text(), 'invalid "callback" parameter');
+  assert.equal(h.rec.sessions.length, 0);
+
+  const open = await fetch(h.url("jp1", "jsonp") + "?c=_jp.a1.onData");
+  assert.equal(open.status, 200);
+  assert.equal(await open.text(), '/**/_jp.a1.onData("o");\r\n');
+  assert.equal(h.rec.sessions[0].transport, "jsonp-polling");
+
+  const sent = await fetch(h.url("jp1", "jsonp_send"), {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: new URLSearchParams({ d: '["hi"]' }),
+  });
+  assert.equal(sent.status, 200);
+  assert.equal(await sent.text(), "ok");
+  const echoed = await fetch(h.url("jp1", "jsonp") + "?c=cb");
+  assert.equal(await echoed.text(), '/**/cb("a[\\"hi\\"]");\r\n');
+});
