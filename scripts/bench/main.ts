@@ -17,6 +17,7 @@ import { benchPool } from "./pool.ts";
 import { benchCluster } from "./cluster.ts";
 import { benchBrowser } from "./browser.ts";
 import { benchObserve } from "./observe.ts";
+import { benchContract, contractRows } from "./contract.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -159,6 +160,16 @@ console.log(
   "\nObservability cost, square(4) over raw websocket, side by side:",
 );
 console.table(observeRows);
+
+t = performance.now();
+const contract = await benchContract(
+  quick ? { rounds: 3, ms: 500 } : { rounds: 7, ms: 1_000 },
+);
+progress("contracts", t);
+console.log(
+  "\nContract cost, square(4) over raw websocket, zod checks vs plain handler:",
+);
+console.table(contractRows(contract));
 
 interface Goal {
   target: string;
@@ -317,6 +328,7 @@ const out = {
   cluster,
   browser: browserBench,
   observe,
+  contract,
   targets: goals,
 };
 await Deno.writeTextFile(

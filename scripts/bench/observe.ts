@@ -10,14 +10,11 @@
  */
 import { Kite } from "../../mod.ts";
 import { type BenchServer, pinProcess, startServer } from "./process.ts";
-import { median, round } from "./stats.ts";
+import { round } from "./stats.ts";
+import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 
 /** One contender's medians. */
-export interface ObserveResult {
-  name: string;
-  sequentialPerSec: number;
-  inFlightPerSec: number;
-}
+export type ObserveResult = SideBySideResult;
 
 /** Settings of one run. */
 export interface ObserveOptions {
@@ -25,23 +22,6 @@ export interface ObserveOptions {
   rounds?: number;
   /** Length of each timed phase, ms. @default {1000} */
   ms?: number;
-}
-
-async function rate(
-  call: () => Promise<unknown>,
-  ms: number,
-  depth: number,
-): Promise<number> {
-  let n = 0;
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(Array.from({ length: depth }, async () => {
-    while (performance.now() < end) {
-      await call();
-      n++;
-    }
-  }));
-  return n / ((performance.now() - start) / 1000);
 }
 
 /** Runs the observability cost benchmark. */
@@ -96,27 +76,15 @@ export async function benchObserve(
       (await Promise.all(servers.map((s) => pinProcess(s.pid, "1"))))
         .every(Boolean) &&
       await pinProcess(Deno.pid, "0");
-    const seq: number[][] = contenders.map(() => []);
-    const fly: number[][] = contenders.map(() => []);
-    for (let r = 0; r <= rounds; r++) {
-      const order = contenders.map((_, i) => i);
-      if (r % 2) order.reverse();
-      for (const i of order) {
-        const s = await rate(calls[i], ms, 1);
-        const f = await rate(calls[i], ms, 100);
-        if (r === 0) continue; // warm-up
-        seq[i].push(s);
-        fly[i].push(f);
-      }
-    }
+    const results = await sideBySide(
+      contenders.map(([name], i) => [name, calls[i]]),
+      rounds,
+      ms,
+    );
     if (spans === 0) {
       console.error("  observe: the traced kite exported no spans");
     }
-    return contenders.map(([name], i) => ({
-      name,
-      sequentialPerSec: round(median(seq[i])),
-      inFlightPerSec: round(median(fly[i])),
-    }));
+    return results;
   } finally {
     if (pinned) {
       await pinProcess(Deno.pid, `0-${navigator.hardwareConcurrency - 1}`);
