@@ -773,8 +773,14 @@ export class Client {
     return id;
   };
 
-  #remoteFunction = (id: number): AnyFunction => (...args: unknown[]) =>
-    this.callRemote(id, args);
+  #remoteFunction = (id: number): AnyFunction => (...args: unknown[]) => {
+    const span = this.#kite.tracer?.callback(
+      this.#session?.transport ?? "none",
+    );
+    const sent = this.callRemote(id, args);
+    span?.end(sent ? undefined : { type: "sendError" });
+    return sent;
+  };
 
   readonly #handler: SessionHandler = {
     onMessage: (text) => this.#receive(text),

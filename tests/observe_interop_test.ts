@@ -20,6 +20,7 @@ function stampingTracer(seen: string[]): CallTracer {
       end: (error) =>
         void seen.push(`client ${method} ${error ? "error" : "ok"}`),
     }),
+    callback: () => ({ end: () => void seen.push("callback") }),
     server: (method, _caller, _transport, traceparent, tracestate) => ({
       traceId: traceparent?.slice(3, 35) ?? "",
       run: (fn) => fn(),

@@ -74,8 +74,18 @@ Deno.test("a call through A → B → C is one trace, exported over OTLP from th
     const a = await hop("A", b);
     const client = caller.newClient(a);
     await client.dial();
-    assertEquals(await client.tell("relay"), ["A", "B", "C"]);
+    const heard: unknown[] = [];
+    assertEquals(
+      await client.tell("relay", (hop: unknown) => heard.push(hop)),
+      ["A", "B", "C"],
+    );
+    await eventually(() => heard.length === 1, "A's callback");
     const relay = () => spans.filter((s) => s.name === "kite/relay");
+    await eventually(
+      () => spans.some((s) => s.name === "kite/callback"),
+      "the callback span exported",
+      20_000,
+    );
     await eventually(
       () => relay().length >= 5,
       "five relay spans exported",
@@ -107,6 +117,10 @@ Deno.test("a call through A → B → C is one trace, exported over OTLP from th
     assertEquals(clientOf("B").parentSpanId, server("B").spanId);
     assertEquals(server("C").parentSpanId, clientOf("B").spanId);
     assertEquals(attr(server("B"), "kite.caller.name"), "A");
+    // A's call back to its caller sits under the call it served.
+    const callback = spans.find((s) => s.name === "kite/callback")!;
+    assertEquals(callback.parentSpanId, server("A").spanId);
+    assertEquals(callback.traceId, server("A").traceId);
     assertEquals(attr(server("B"), "network.transport.kite"), "websocket");
   } finally {
     await caller.close();

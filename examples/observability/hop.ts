@@ -19,6 +19,9 @@ const kite = new Kite(name, "1.0.0", {
 const downstream = next ? kite.newClient(next) : undefined;
 kite.handle("relay", async (r) => {
   r.log.debug("relaying", { next: next ?? null });
+  // A caller may pass a function: it hears which hop its call reached.
+  const [onHop] = r.args.raw as unknown[];
+  if (typeof onHop === "function") onHop(name);
   const behind = downstream ? await downstream.tell("relay") as string[] : [];
   return [name, ...behind];
 });

@@ -33,6 +33,12 @@ export interface CallTracer {
     remote: KiteIdentity | undefined,
     transport: string,
   ): ClientSpan;
+  /**
+   * A span for calling back a function the remote passed (a callback):
+   * the child of the span active then, so a handler's callbacks appear
+   * under the call it serves. Callbacks have no reply: it ends at once.
+   */
+  callback(transport: string): { end(error?: unknown): void };
   /** A server span continuing the caller's trace, when it sent one. */
   server(
     method: string,

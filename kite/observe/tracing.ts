@@ -60,6 +60,17 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
         end: (error) => finish(span, error),
       } satisfies ClientSpan;
     },
+    callback(transport) {
+      const span = tracer.startSpan("kite/callback", {
+        kind: SpanKind.PRODUCER,
+        attributes: {
+          "kite.name": name,
+          "kite.id": id,
+          "network.transport.kite": transport,
+        },
+      });
+      return { end: (error) => finish(span, error) };
+    },
     server(method, caller, transport, traceparent, tracestate) {
       const parent = parseTraceparent(traceparent);
       // A call that carries no trace starts one: it is no child of
