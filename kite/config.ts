@@ -28,6 +28,14 @@ export interface KiteConfig {
   ip: string;
   /** Listen port, 0 picks a free one. @default {0} */
   port: number;
+  /**
+   * PEM certificate (chain) file to serve HTTPS/WSS with; `KITE_TLS_CERT`.
+   * Needs {@linkcode KiteConfig.tlsKey}; the kite's URLs are then `https:`.
+   * @default {""}
+   */
+  tlsCert: string;
+  /** PEM private key file of {@linkcode KiteConfig.tlsCert}; `KITE_TLS_KEY`. @default {""} */
+  tlsKey: string;
   /** Kontrol URL, e.g. `http://127.0.0.1:4000/kite`. @default {""} */
   kontrolURL: string;
   /** Trusted Kontrol public key (PEM). @default {""} */
@@ -154,6 +162,8 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   id: "",
   ip: "0.0.0.0",
   port: 0,
+  tlsCert: "",
+  tlsKey: "",
   kontrolURL: "",
   kontrolKey: "",
   kontrolUser: "",
@@ -192,6 +202,8 @@ export const KITE_ENV_VARS: readonly string[] = [
   "KITE_IP",
   "KITE_PORT",
   "KITE_KONTROL_URL",
+  "KITE_TLS_CERT",
+  "KITE_TLS_KEY",
   "KITE_TRANSPORT",
   "KITE_TIMEOUT",
   "KITE_VERIFY_TTL",
@@ -278,7 +290,14 @@ export function configFromEnv(
   const out: Partial<KiteConfig> = {};
   const str = (
     name: string,
-    key: "username" | "environment" | "region" | "ip" | "kontrolURL",
+    key:
+      | "username"
+      | "environment"
+      | "region"
+      | "ip"
+      | "kontrolURL"
+      | "tlsCert"
+      | "tlsKey",
   ) => {
     const v = get(name);
     if (v !== undefined) out[key] = v;
@@ -288,6 +307,8 @@ export function configFromEnv(
   str("KITE_REGION", "region");
   str("KITE_IP", "ip");
   str("KITE_KONTROL_URL", "kontrolURL");
+  str("KITE_TLS_CERT", "tlsCert");
+  str("KITE_TLS_KEY", "tlsKey");
   const port = get("KITE_PORT");
   if (port !== undefined) {
     // Decimal digits only, as Go's strconv.Atoi (no "0x10", "1e3", " 80").

@@ -57,6 +57,7 @@ import {
   listenError,
   type ReachableHost,
   reachableHost,
+  readTls,
 } from "./listen.ts";
 import { SockJsServer } from "./transport/sockjs_server.ts";
 import { type Dial, dial } from "./transport/dial.ts";
@@ -211,6 +212,7 @@ export class Kite implements ServingKite<Client> {
   #private: Listener | undefined;
   #cluster: ClusterRouter | undefined;
   #listening = false;
+  #scheme: "http" | "https" = "http";
   #port = 0;
   /** The address serve() bound, once listening. */
   #host: string | undefined;
@@ -505,11 +507,20 @@ export class Kite implements ServingKite<Client> {
     const port = options.port ?? this.config.port;
     this.#listening = true;
     if (options.cluster) this.#cluster = new ClusterRouter(options.cluster);
+    let tls: { cert: string; key: string } | undefined;
+    try {
+      tls = readTls(this.config);
+    } catch (err) {
+      this.#listening = false;
+      return Promise.reject(err);
+    }
+    this.#scheme = tls ? "https" : "http";
     // With tracing on, the first call served is traced too.
     return this.tracing.then(() =>
       Listener.start({
         port,
         hostname,
+        tls,
         reusePort: options.reusePort,
         handler: this.fetch,
         logger: this.logger,
@@ -578,7 +589,9 @@ export class Kite implements ServingKite<Client> {
    */
   get url(): string {
     const ip = this.#host ?? this.config.ip;
-    return `http://${isWildcard(ip) ? "127.0.0.1" : ip}:${this.#port}/kite`;
+    return `${this.#scheme}://${
+      isWildcard(ip) ? "127.0.0.1" : ip
+    }:${this.#port}/kite`;
   }
 
   /**
@@ -600,7 +613,7 @@ export class Kite implements ServingKite<Client> {
         );
       }
     }
-    return `http://${this.#reachable.host}:${this.#port}/kite`;
+    return `${this.#scheme}://${this.#reachable.host}:${this.#port}/kite`;
   }
 
   /** Stops serving: closes every session and client, then the listener. */

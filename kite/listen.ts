@@ -111,3 +111,37 @@ export function reachableHost(
 function isLoopback(address: string): boolean {
   return address.startsWith("127.") || address === "::1";
 }
+
+/**
+ * The certificate and key a kite serves HTTPS/WSS with, read from the PEM
+ * files of `tlsCert`/`tlsKey` (`KITE_TLS_CERT`/`KITE_TLS_KEY`); `undefined`
+ * when neither is set.
+ * @throws {TypeError} when only one is set, or a file cannot be read (the
+ * message names the file and the variable).
+ */
+export function readTls(
+  config: { tlsCert: string; tlsKey: string },
+): { cert: string; key: string } | undefined {
+  if (!config.tlsCert && !config.tlsKey) return undefined;
+  if (!config.tlsCert || !config.tlsKey) {
+    throw new TypeError(
+      "TLS needs both KITE_TLS_CERT and KITE_TLS_KEY (config.tlsCert and config.tlsKey); only one is set",
+    );
+  }
+  const read = (path: string, what: string) => {
+    try {
+      return Deno.readTextFileSync(path);
+    } catch (cause) {
+      const hint = cause instanceof Deno.errors.NotCapable
+        ? `run deno with --allow-read=${path}`
+        : (cause as Error).message;
+      throw new TypeError(`cannot read the TLS ${what} ${path}: ${hint}`, {
+        cause,
+      });
+    }
+  };
+  return {
+    cert: read(config.tlsCert, "certificate (KITE_TLS_CERT)"),
+    key: read(config.tlsKey, "key (KITE_TLS_KEY)"),
+  };
+}

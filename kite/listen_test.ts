@@ -1,5 +1,5 @@
-import { assertEquals } from "../tests/helpers/assert.ts";
-import { isWildcard, reachableHost } from "./listen.ts";
+import { assertEquals, assertThrows } from "../tests/helpers/assert.ts";
+import { isWildcard, reachableHost, readTls } from "./listen.ts";
 
 const nic = (
   name: string,
@@ -60,5 +60,20 @@ Deno.test("isWildcard() knows the every-address forms", () => {
   assertEquals(
     ["", "0.0.0.0", "::", "[::]", "127.0.0.1", "192.0.2.1"].map(isWildcard),
     [true, true, true, true, false, false],
+  );
+});
+
+Deno.test("readTls() needs both files and names the one it cannot read", () => {
+  assertEquals(readTls({ tlsCert: "", tlsKey: "" }), undefined);
+  assertThrows(
+    () => readTls({ tlsCert: "c.pem", tlsKey: "" }),
+    TypeError,
+    "both KITE_TLS_CERT and KITE_TLS_KEY",
+  );
+  assertThrows(
+    () =>
+      readTls({ tlsCert: "/nonexistent/c.pem", tlsKey: "/nonexistent/k.pem" }),
+    TypeError,
+    "/nonexistent/c.pem",
   );
 });

@@ -25,6 +25,8 @@ export interface ListenerOptions {
   logger: Logger;
   /** Called when a handler throws; answers the request. */
   onError(error: unknown): Response;
+  /** Serve HTTPS/WSS with this PEM certificate and key. @default {plain HTTP} */
+  tls?: { cert: string; key: string };
   /** First wait before listening again, ms. @default {100} */
   retryMs?: number;
   /** Longest wait before listening again, ms. @default {5000} */
@@ -107,6 +109,7 @@ export class Listener {
         port: this.#port,
         hostname: o.hostname,
         reusePort: o.reusePort,
+        ...o.tls,
         onListen: (addr) => {
           this.#port = addr.port;
         },

@@ -56,7 +56,7 @@ export function permissionFlags(s: KontrolSettings): string[] {
     read.push(denoCacheDir());
   }
   if (s.storage === "postgres") net.push(`${s.postgresHost}:${s.postgresPort}`);
-  for (const f of [s.publicKeyFile, s.privateKeyFile]) {
+  for (const f of [s.publicKeyFile, s.privateKeyFile, ...s.tlsFiles]) {
     if (f) read.push(absolute(f));
   }
   if (s.initial) {

@@ -64,6 +64,8 @@ export interface KontrolSettings {
   initialUser: string;
   /** `$KITE_HOME` (where `--initial` writes kite.key). */
   kiteHome: string;
+  /** `KITE_TLS_CERT` and `KITE_TLS_KEY` when set: Kontrol's kite serves HTTPS with them. */
+  tlsFiles: string[];
   /** Shared secret for `registerMachine` (`kitectl register`); `""` refuses it. */
   machineSecret: string;
   /** Print help and exit. */
@@ -275,7 +277,9 @@ export function readSettings(
   return {
     ip: raw.get("ip") ?? "0.0.0.0",
     port,
-    kontrolURL: raw.get("kontrolURL") ?? `http://127.0.0.1:${port}/kite`,
+    // With KITE_TLS_CERT, Kontrol's kite serves HTTPS (kite/listen.ts readTls).
+    kontrolURL: raw.get("kontrolURL") ??
+      `${env("KITE_TLS_CERT") ? "https" : "http"}://127.0.0.1:${port}/kite`,
     // Go's -initial writes iss = sub = the username; a serving Kontrol
     // with no username takes it from its kite.key (startKontrol).
     username: raw.get("username") ?? "",
@@ -294,6 +298,9 @@ export function readSettings(
     postgresConnectTimeout: num("postgresConnectTimeout", 20),
     metrics: parseMetrics(raw.get("metrics") ?? "off"),
     machineSecret: raw.get("machineSecret") ?? "",
+    tlsFiles: [env("KITE_TLS_CERT"), env("KITE_TLS_KEY")].filter((
+      f,
+    ): f is string => !!f),
     initial,
     initialUser: initial ? raw.get("username") ?? "" : "",
     kiteHome: home,
