@@ -35,6 +35,9 @@ const REGISTER_RETRY_MS = 10_000;
  */
 export const PREFERRED_RETRY_MS = 60_000;
 
+/** Heartbeats in a row an HTTP-registered kite lets fail before it registers with the next Kontrol of its list. */
+const HTTP_MISSED_HEARTBEATS = 3;
+
 /** The part of a kite its Kontrol client uses (a `Kite` is one). */
 export interface KontrolHost {
   /** Settings; register replies update `kiteKey` and `kontrolKey`. */
@@ -506,6 +509,41 @@ export class KontrolClient {
     url: string = this.#kite.registerURL,
     options: RegisterHTTPOptions = {},
   ): Promise<RegisterResult> {
+    // Each Kontrol of the list once: one that is away or cannot do its job
+    // (docs/protocol.md §10) hands the kite to the next, as over a connection.
+    for (let left = this.urls.length;; left--) {
+      try {
+        return await this.#registerHTTPOnce(url, options);
+      } catch (err) {
+        if (left <= 1 || !this.#httpFailOver(err)) throw err;
+      }
+    }
+  }
+
+  /**
+   * Moves HTTP registration to the next Kontrol URL after `err` (true), or
+   * false when `err` is one another Kontrol would give too, or there is none.
+   */
+  #httpFailOver(err: unknown): boolean {
+    const urls = this.urls;
+    if (urls.length < 2) return false;
+    if (err instanceof KiteError && err.type === "authenticationError") {
+      return false;
+    }
+    const next = (this.#current + 1) % urls.length;
+    this.#kite.logger.info(
+      `leaving Kontrol ${this.url} for ${urls[next]} (HTTP registration: ${
+        messageOf(err)
+      })`,
+    );
+    this.#current = next;
+    return true;
+  }
+
+  async #registerHTTPOnce(
+    url: string,
+    options: RegisterHTTPOptions,
+  ): Promise<RegisterResult> {
     const base = this.url.replace(/\/kite\/?$/, "");
     const kiteKey = this.#kite.config.kiteKey;
     const timeoutMs = this.#kite.config.timeoutMs;
@@ -545,6 +583,7 @@ export class KontrolClient {
     /** Set by kite.close() or a later registerHTTP: nothing more to do. */
     let closed = false;
     const everyMs = Math.max(1, body.heartbeatInterval) * 1000;
+    let missed = 0;
     // Kontrol forgot the kite: register again until it answers.
     const registerAgain = () => {
       if (closed) return;
@@ -566,6 +605,7 @@ export class KontrolClient {
           },
         );
         const text = (await r.text()).trim();
+        if (text === "pong") missed = 0;
         if (text === "registeragain" && options.forever !== false && !stopped) {
           stopped = true;
           registerAgain();
@@ -583,6 +623,15 @@ export class KontrolClient {
           }): ` +
             `Kontrol is not answering; still trying every ${everyMs / 1000} s`,
         );
+        // Kontrol has been away for a while: register with the next one.
+        if (
+          ++missed >= HTTP_MISSED_HEARTBEATS && options.forever !== false &&
+          !stopped && this.#httpFailOver(err)
+        ) {
+          stopped = true;
+          registerAgain();
+          return;
+        }
       }
       if (!stopped) {
         timer = clock.setTimeout(beat, everyMs);

@@ -99,6 +99,40 @@ Deno.test("a Kontrol that refuses register sends the kite to the next one at onc
   }
 });
 
+Deno.test("HTTP registration skips a Kontrol that is away, and moves on when its Kontrol stops answering heartbeats", async () => {
+  const clock = new ManualClock(Date.now());
+  const first = await startTestKontrol();
+  const second = await startTestKontrol();
+  const open = [first, second];
+  const kite = await kiteFor(
+    [`http://127.0.0.1:${freePort()}/kite`, first.url, second.url],
+    clock,
+  );
+  try {
+    await kite.serve();
+    // The first URL is closed: registerHTTP goes on to the next.
+    await within(kite.registerHTTP(), "registering over HTTP", 10_000);
+    assertEquals((await first.storage.get(ALICE)).length, 1);
+
+    // The Kontrol it registered with goes away; after a few heartbeats
+    // that get no answer the kite registers with the next one.
+    await first.close();
+    open.shift();
+    for (let i = 0; i < 4; i++) {
+      await clock.advance(10_000);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await eventually(
+      async () => (await second.storage.get(ALICE)).length === 1,
+      "the kite to register with the second Kontrol over HTTP",
+      10_000,
+    );
+  } finally {
+    await kite.close();
+    for (const k of open) await k.close();
+  }
+});
+
 Deno.test("watchKites follows its Kontrol list: after a drop it watches again and delivers what changed meanwhile", async () => {
   // Two Kontrols on one in-memory storage.
   const storage = new MemoryStorage();
