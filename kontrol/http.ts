@@ -10,7 +10,11 @@ import {
   clip,
   readBoundedBody,
 } from "../kite/transport/http_body.ts";
-import { identityFromJSON, identityProblem } from "../kite/protocol.ts";
+import {
+  identityFromJSON,
+  identityProblem,
+  KONTROL_UNAVAILABLE,
+} from "../kite/protocol.ts";
 import { pairForKontrolKey } from "./handlers.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
 import type { KontrolServices } from "./services.ts";
@@ -113,6 +117,8 @@ export function addHttpRoutes(kontrol: KontrolServices): void {
       return fail(400, (err as Error).message);
     }
     try {
+      // A Kontrol that cannot use its storage sends the kite elsewhere.
+      kontrol.requireHealthy();
       await kontrol.registry.register(
         {
           kite: identity,
@@ -125,7 +131,12 @@ export function addHttpRoutes(kontrol: KontrolServices): void {
     } catch (err) {
       // Another user's id is a refusal, not a storage failure.
       if (err instanceof KiteError) {
-        return fail(err.type === "requestLimitError" ? 429 : 403, err.message);
+        const status = err.message.startsWith(KONTROL_UNAVAILABLE)
+          ? 503
+          : err.type === "requestLimitError"
+          ? 429
+          : 403;
+        return fail(status, err.message);
       }
       return fail(500, `storage: ${(err as Error).message}`);
     }
@@ -145,7 +156,10 @@ export function addHttpRoutes(kontrol: KontrolServices): void {
   kite.handleHTTP("/heartbeat", (req, info) => {
     const id = new URL(req.url).searchParams.get("id");
     if (!id) return new Response("query id is empty\n", { status: 400 });
-    const alive = kontrol.registry.httpPing(id, remoteHost(info));
+    // A heartbeat this Kontrol cannot persist is not answered "pong": the
+    // kite registers again, is refused with 503, and moves to the next.
+    const alive = kontrol.healthy &&
+      kontrol.registry.httpPing(id, remoteHost(info));
     return new Response(alive ? "pong" : "registeragain");
   });
 }

@@ -378,6 +378,11 @@ export class Kontrol implements KontrolServices {
     }
   }
 
+  /** False while the storage fails: see {@linkcode Kontrol.requireHealthy}. */
+  get healthy(): boolean {
+    return this.health.healthy;
+  }
+
   /**
    * Refuses while the storage fails ({@linkcode KONTROL_UNAVAILABLE}): a
    * kite then moves to another Kontrol of its list rather than waiting for

@@ -54,4 +54,6 @@ export interface KontrolServices {
    * @throws {KiteError} `genericError` while unhealthy.
    */
   requireHealthy(): void;
+  /** False while the storage fails (see {@linkcode KontrolServices.requireHealthy}). */
+  readonly healthy: boolean;
 }

@@ -133,6 +133,34 @@ Deno.test("HTTP registration skips a Kontrol that is away, and moves on when its
   }
 });
 
+Deno.test("an HTTP-registered kite leaves a Kontrol that cannot use its storage", async () => {
+  const clock = new ManualClock(Date.now());
+  // No probe to heal it, no grace: one reported failure makes it step aside.
+  const failing = await startTestKontrol({
+    health: { probeIntervalMs: 1e9, graceMs: 0 },
+  });
+  const working = await startTestKontrol();
+  const kite = await kiteFor([failing.url, working.url], clock);
+  try {
+    await kite.serve();
+    await within(kite.registerHTTP(), "registering over HTTP", 10_000);
+    assertEquals((await failing.storage.get(ALICE)).length, 1);
+    failing.kontrol.health.fail(new Error("storage gone"));
+    // The next heartbeat is not "pong": the kite registers again, is
+    // refused with 503 and goes to the next Kontrol.
+    await clock.advance(10_000);
+    await eventually(
+      async () => (await working.storage.get(ALICE)).length === 1,
+      "the kite to register with the working Kontrol",
+      10_000,
+    );
+  } finally {
+    await kite.close();
+    await failing.close();
+    await working.close();
+  }
+});
+
 Deno.test("watchKites follows its Kontrol list: after a drop it watches again and delivers what changed meanwhile", async () => {
   // Two Kontrols on one in-memory storage.
   const storage = new MemoryStorage();
