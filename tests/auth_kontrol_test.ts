@@ -53,6 +53,8 @@ async function withWorld(fn: (w: World) => Promise<void>): Promise<void> {
     storage,
     clock,
     staleAfterMs: DAY,
+    // The storage probe at its 5 s default would fire 120,000 times a week.
+    health: { probeIntervalMs: HOUR, graceMs: HOUR },
     timing: {
       heartbeatIntervalMs: 30 * MINUTE,
       heartbeatGraceMs: 6 * HOUR,
