@@ -398,7 +398,18 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     await live.kite.close();
     await live.kontrol.close();
     // One peer takes every slot it may, while the good clients go on.
+    // Sessions the fuzz inputs left behind go first: one expiring during
+    // the flood would free a slot, and the session that must be refused
+    // with every slot held would get it.
+    const goodConnections = { kite: 1, kontrol: 2 };
     for (const target of [targets.kite, targets.kontrol]) {
+      const settledBy = Date.now() + WAIT_MS;
+      while (
+        Date.now() < settledBy &&
+        target.kite.connections.size > goodConnections[target.name]
+      ) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const flood = await peerFlood(
         target.origin,
         peerCaps,

@@ -43,8 +43,18 @@ async function openXhr(
  * can outlast while the flood goes on); `release` aborts the poll, which
  * ends the session at once.
  */
-function holdXhr(origin: string, id: string): { release(): Promise<void> } {
+function holdXhr(
+  origin: string,
+  id: string,
+): { release(): Promise<void>; ended: string | undefined } {
   const abort = new AbortController();
+  const hold = {
+    ended: undefined as string | undefined,
+    release: () => {
+      abort.abort();
+      return polling;
+    },
+  };
   const polling = (async () => {
     while (!abort.signal.aborted) {
       const res = await fetch(`${origin}/kite/1/${id}/xhr`, {
@@ -56,15 +66,13 @@ function holdXhr(origin: string, id: string): { release(): Promise<void> } {
       // poll came (a stall longer than the disconnect delay) and the poll
       // opened it anew, so it holds a slot again. Anything else (a close,
       // a refusal) ends the hold.
-      if (text !== "h\n" && text !== "o\n") return;
+      if (text !== "h\n" && text !== "o\n") {
+        hold.ended = `${res.status} ${text.slice(0, 60)}`;
+        return;
+      }
     }
   })().catch(() => {});
-  return {
-    release: () => {
-      abort.abort();
-      return polling;
-    },
-  };
+  return hold;
 }
 
 /** Opens one SockJS WebSocket; the socket, or the refusal's status text. */
@@ -96,7 +104,7 @@ export async function peerFlood(
   // All at once: unpolled XHR sessions expire, so one after the other
   // would never reach the cap on a slow machine.
   // Each accepted session is held by a poll from the moment it opens.
-  const held: { release(): Promise<void> }[] = [];
+  const held: ReturnType<typeof holdXhr>[] = [];
   const opens = await Promise.all(
     Array.from(
       { length: caps.xhrSessions + 10 },
@@ -133,7 +141,14 @@ export async function peerFlood(
   // The same refusal over plain HTTP, to read its text.
   const extra = await openXhr(origin, `flood${tag}extra`);
   if (extra.status !== 503) {
-    problems.push(`with every slot held, a new session got ${extra.status}`);
+    const ended = held.filter((h) => h.ended).map((h) => h.ended);
+    const gone = sockets.filter((s) => s.readyState !== WebSocket.OPEN).length;
+    problems.push(
+      `with every slot held, a new session got ${extra.status} ` +
+        `(${xhrAccepted} XHR held, ${ended.length} holds ended ${
+          JSON.stringify(ended.slice(0, 3))
+        }; ${sockets.length} WebSockets, ${gone} no longer open)`,
+    );
   }
   await pause();
   const closed = sockets.map((s) =>
