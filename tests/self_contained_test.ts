@@ -56,7 +56,7 @@ Deno.test("no source or test file names a path outside the repository", () => {
 
 Deno.test("the scan flags a URL that climbs out of the repository", () => {
   const file = new URL("tests/helpers/vectors.ts", ROOT);
-  const text = 'new URL("../../../shared/x.jsonl", import.meta.url)';
-  assertEquals(escapingUrls(file, text), ["../../../shared/x.jsonl"]);
+  const text = 'new URL("../../../beside/x.jsonl", import.meta.url)';
+  assertEquals(escapingUrls(file, text), ["../../../beside/x.jsonl"]);
   assertEquals(escapingUrls(file, text.replace("../../../", "../")), []);
 });
