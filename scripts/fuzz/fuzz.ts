@@ -25,7 +25,7 @@ import {
   type WsInput,
 } from "./inputs.ts";
 import { Rng } from "./prng.ts";
-import { recordCrashes } from "./stateful.ts";
+import { closeAll, recordCrashes } from "./stateful.ts";
 import { FrameSocket, rawHttp } from "./wire.ts";
 import { type FloodResult, type PeerCaps, peerFlood } from "./peer_flood.ts";
 
@@ -401,15 +401,8 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     // Sessions the fuzz inputs left behind go first: one expiring during
     // the flood would free a slot, and the session that must be refused
     // with every slot held would get it.
-    const goodConnections = { kite: 1, kontrol: 2 };
     for (const target of [targets.kite, targets.kontrol]) {
-      const settledBy = Date.now() + WAIT_MS;
-      while (
-        Date.now() < settledBy &&
-        target.kite.connections.size > goodConnections[target.name]
-      ) {
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await onlyGoodConnections(target);
       const flood = await peerFlood(
         target.origin,
         peerCaps,
@@ -431,27 +424,15 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     }
     stopGood = true;
     await good;
-    // Once the fuzzing connections are gone, only the good ones may remain:
-    // the caller's on each server, and the registered kite's on Kontrol.
-    const settled = Date.now() + WAIT_MS;
-    while (
-      Date.now() < settled &&
-      (math.connections.size > 1 || kontrol.kite.connections.size > 2)
-    ) {
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    // Once the fuzzing connections are gone, only the good ones may remain.
+    await onlyGoodConnections(targets.kite);
+    await onlyGoodConnections(targets.kontrol);
     summary.leftover = {
-      kite: math.connections.size - 1,
-      kontrol: kontrol.kite.connections.size - 2,
+      kite: math.connections.size - GOOD_CONNECTIONS.kite,
+      kontrol: kontrol.kite.connections.size - GOOD_CONNECTIONS.kontrol,
     };
   } finally {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        crashes.push(`teardown: ${err}`);
-      }
-    }
+    await closeAll(closers, crashes);
     await kontrol.storage.close();
     // Let late events of closed sockets land before the listeners go.
     await new Promise((r) => setTimeout(r, 50));
@@ -459,6 +440,23 @@ export async function runFuzz(options: FuzzOptions = {}): Promise<FuzzSummary> {
     summary.elapsedMs = Date.now() - started;
   }
   return summary;
+}
+
+/**
+ * The good clients' connections: the caller's on each server, and the
+ * registered kite's on Kontrol.
+ */
+const GOOD_CONNECTIONS: Record<Target, number> = { kite: 1, kontrol: 2 };
+
+/** Waits (at most `WAIT_MS`) until `target` holds only the good clients' connections. */
+async function onlyGoodConnections(target: Target_): Promise<void> {
+  const deadline = Date.now() + WAIT_MS;
+  while (
+    Date.now() < deadline &&
+    target.kite.connections.size > GOOD_CONNECTIONS[target.name]
+  ) {
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 function knownMethods(kite: Kite): ReadonlySet<string> {

@@ -89,6 +89,20 @@ export function recordCrashes(crashes: string[]): () => void {
   };
 }
 
+/** Runs `closers` last first; a failing one is recorded in `crashes`. */
+export async function closeAll(
+  closers: (() => Promise<void> | void)[],
+  crashes: string[],
+): Promise<void> {
+  for (const close of closers.reverse()) {
+    try {
+      await close();
+    } catch (err) {
+      crashes.push(`teardown: ${err}`);
+    }
+  }
+}
+
 function errorsOnly(errors: string[], name: string): Logger {
   const drop = () => {};
   return {
@@ -460,13 +474,7 @@ export async function runStateful(
     stop = true;
     await goodLoop;
   } finally {
-    for (const close of closers.reverse()) {
-      try {
-        await close();
-      } catch (err) {
-        crashes.push(`teardown: ${err}`);
-      }
-    }
+    await closeAll(closers, crashes);
     await kontrol.storage.close();
     await new Promise((r) => setTimeout(r, 50));
     stopRecording();
