@@ -153,7 +153,7 @@ export type {
   Session,
   TransportName,
 } from "./kite/transport/session.ts";
-export type { ClientTransport } from "./kite/transport/dial.ts";
+export type { ClientTransport } from "./kite/transport/sockets/deno_dial.ts";
 export type {
   CallMeta,
   CallReply,

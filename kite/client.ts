@@ -32,7 +32,7 @@ import type {
   Session,
   SessionHandler,
 } from "./transport/session.ts";
-import type { ClientTransport } from "./transport/dialer.ts";
+import type { ClientTransport } from "./transport/client/dialer.ts";
 import type { KiteMetrics } from "./observe/kite_metrics.ts";
 import {
   CANCEL_METHOD,

@@ -4,7 +4,10 @@
  *
  * @module
  */
-import { type ClientTransport, parseTransport } from "./transport/dialer.ts";
+import {
+  type ClientTransport,
+  parseTransport,
+} from "./transport/client/dialer.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";

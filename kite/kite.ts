@@ -59,10 +59,13 @@ import {
   reachableHost,
   readTls,
 } from "./listen.ts";
-import { SockJsServer } from "./transport/sockjs_server.ts";
-import { type Dial, dial } from "./transport/dial.ts";
-import { bodyTooBigText, declaresTooBig } from "./transport/http_body.ts";
-import { RequestsInFlight } from "./transport/address_quota.ts";
+import { SockJsServer } from "./transport/server/sockjs_server.ts";
+import { type Dial, dial } from "./transport/sockets/deno_dial.ts";
+import {
+  bodyTooBigText,
+  declaresTooBig,
+} from "./transport/server/http_body.ts";
+import { RequestsInFlight } from "./transport/server/address_quota.ts";
 import { Listener } from "./listener.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";

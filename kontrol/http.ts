@@ -9,7 +9,7 @@ import {
   bodyTooBigText,
   clip,
   readBoundedBody,
-} from "../kite/transport/http_body.ts";
+} from "../kite/transport/server/http_body.ts";
 import {
   identityFromJSON,
   identityProblem,

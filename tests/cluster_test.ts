@@ -5,7 +5,7 @@
  * still works (they are passed to the owner).
  */
 import { Kite } from "../mod.ts";
-import type { ClientTransport } from "../kite/transport/dial.ts";
+import type { ClientTransport } from "../kite/transport/sockets/deno_dial.ts";
 import { assertEquals } from "./helpers/assert.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
 import { type Cluster, startCluster } from "./helpers/cluster_members.ts";

@@ -7,7 +7,7 @@ import { type Kite, KiteError } from "../mod.ts";
 import type { Client } from "../kite/client.ts";
 import type { KiteConfig } from "../kite/config.ts";
 import type { CloseInfo } from "../kite/transport/session.ts";
-import { SockJsServer } from "../kite/transport/sockjs_server.ts";
+import { SockJsServer } from "../kite/transport/server/sockjs_server.ts";
 import { DeafSocket, FrameSocket, rawHttp } from "../scripts/fuzz/wire.ts";
 import { acceptBareWebSocket } from "./helpers/bare_websocket.ts";
 import {

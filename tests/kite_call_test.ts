@@ -4,7 +4,7 @@
  * both directions on one connection.
  */
 import { KiteError } from "../mod.ts";
-import type { ClientTransport } from "../kite/transport/dial.ts";
+import type { ClientTransport } from "../kite/transport/sockets/deno_dial.ts";
 import {
   assert,
   assertEquals,

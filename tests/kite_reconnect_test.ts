@@ -5,7 +5,7 @@
  */
 import { KiteError, ManualClock } from "../mod.ts";
 import type { CloseInfo } from "../kite/transport/session.ts";
-import type { ClientTransport } from "../kite/transport/dial.ts";
+import type { ClientTransport } from "../kite/transport/sockets/deno_dial.ts";
 import type { Kite } from "../kite/kite.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import {

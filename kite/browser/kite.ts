@@ -29,8 +29,8 @@ import {
 import { callArguments, replyToCall, Request } from "../request.ts";
 import { CANCEL_METHOD } from "../serve/deadline.ts";
 import type { CallReply, ServingKite } from "../serve/serving_kite.ts";
-import { type Dial, makeDial } from "../transport/dialer.ts";
-import { browserWebSocket } from "./websocket.ts";
+import { type Dial, makeDial } from "../transport/client/dialer.ts";
+import { browserWebSocket } from "../transport/sockets/browser_websocket.ts";
 
 /** Options for a {@linkcode BrowserKite}. */
 export interface BrowserKiteOptions {

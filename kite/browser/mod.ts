@@ -30,5 +30,5 @@ export type { Method } from "../method.ts";
 export type { Request } from "../request.ts";
 export type { Auth, KiteIdentity } from "../protocol.ts";
 export type { KiteConfig } from "../config.ts";
-export type { ClientTransport } from "../transport/dialer.ts";
+export type { ClientTransport } from "../transport/client/dialer.ts";
 export type { KiteErrorType } from "../errors.ts";

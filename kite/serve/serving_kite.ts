@@ -13,7 +13,7 @@ import type { Logger } from "../log.ts";
 import type { KiteMetrics } from "../observe/kite_metrics.ts";
 import type { CallTracer } from "../observe/call_tracer.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
-import type { Dial } from "../transport/dialer.ts";
+import type { Dial } from "../transport/client/dialer.ts";
 
 /** What a served call answers through its response callback (docs/protocol.md §3.2). */
 export interface CallReply {

@@ -6,6 +6,8 @@
  * @module
  */
 
+import type { CloseInfo } from "./session.ts";
+
 /** The frame a server sends first, once per session. */
 export const OPEN_FRAME = "o";
 
@@ -191,4 +193,12 @@ export function exceedsUtf8(text: string, limit: number): boolean {
   if (text.length > limit) return true;
   if (text.length * 3 <= limit) return false;
   return utf8Length(text) > limit;
+}
+
+/** The close reason for a peer that left more than `limit` bytes unread. */
+export function backlogTooBig(limit: number): CloseInfo {
+  return {
+    code: CLOSE_REASONS.backlog.code,
+    reason: `${CLOSE_REASONS.backlog.reason}, over ${limit} bytes`,
+  };
 }

@@ -20,7 +20,7 @@
 import { Kite } from "../../mod.ts";
 import type { Auth, Client } from "../../mod.ts";
 import { generateKeyPair } from "../../kite/auth/keys.ts";
-import { TcpWebSocket } from "../../kite/transport/websocket_client.ts";
+import { TcpWebSocket } from "../../kite/transport/sockets/deno_websocket.ts";
 import { signToken } from "../../kontrol/tokens.ts";
 import { ensureKitejs, startKitejsServer } from "../../tests/helpers/kitejs.ts";
 import { type BenchServer, pinProcess, startServer } from "./process.ts";

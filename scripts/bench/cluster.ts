@@ -10,7 +10,7 @@
  * @module
  */
 import { Kite } from "../../mod.ts";
-import type { ClientTransport } from "../../kite/transport/dial.ts";
+import type { ClientTransport } from "../../kite/transport/sockets/deno_dial.ts";
 import { startCluster } from "../../tests/helpers/cluster_members.ts";
 import { median, round } from "./stats.ts";
 

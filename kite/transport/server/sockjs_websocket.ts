@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { CloseInfo, Session, SessionHandler } from "./session.ts";
+import type { CloseInfo, Session, SessionHandler } from "../session.ts";
 import {
   CLOSE_REASONS,
   decodeClientFrame,
@@ -13,7 +13,7 @@ import {
   exceedsUtf8,
   HEARTBEAT_FRAME,
   OPEN_FRAME,
-} from "./sockjs_frames.ts";
+} from "../sockjs_frames.ts";
 import {
   type Beating,
   type SessionHost,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../clock.ts";
-import type { CloseInfo, Session } from "./session.ts";
+import { ManualClock } from "../../clock.ts";
+import type { CloseInfo, Session } from "../session.ts";
 import { SockJsServer, type SockJsServerOptions } from "./sockjs_server.ts";
 
 // ---------------------------------------------------------------- helpers

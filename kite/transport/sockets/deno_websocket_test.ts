@@ -1,11 +1,11 @@
 import assert from "node:assert/strict";
-import { within } from "../../tests/helpers/wait.ts";
+import { within } from "../../../tests/helpers/wait.ts";
 import {
   acceptBareWebSocket,
   serverFrame,
   textFrame,
-} from "../../tests/helpers/bare_websocket.ts";
-import { TcpWebSocket } from "./websocket_client.ts";
+} from "../../../tests/helpers/bare_websocket.ts";
+import { TcpWebSocket } from "./deno_websocket.ts";
 
 /** A `Deno.serve` echo: every text message comes back unchanged. */
 function echoServer() {

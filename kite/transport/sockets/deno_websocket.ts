@@ -10,7 +10,7 @@
  * @module
  */
 
-import { backlogTooBig } from "./sockjs_session.ts";
+import { backlogTooBig } from "../sockjs_frames.ts";
 
 const GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../clock.ts";
+import { ManualClock } from "../../clock.ts";
 import { AddressQuota, peerOf } from "./address_quota.ts";
-import type { Session } from "./session.ts";
+import type { Session } from "../session.ts";
 import { SockJsServer } from "./sockjs_server.ts";
 
 function tcp(hostname: string, port = 40000): Deno.NetAddr {

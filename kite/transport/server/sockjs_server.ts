@@ -22,9 +22,9 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../clock.ts";
-import type { CloseInfo, Session, SessionHandler } from "./session.ts";
-import { decodeClientFrame } from "./sockjs_frames.ts";
+import { type Clock, systemClock } from "../../clock.ts";
+import type { CloseInfo, Session, SessionHandler } from "../session.ts";
+import { decodeClientFrame } from "../sockjs_frames.ts";
 import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
 import { AddressQuota, peerOf } from "./address_quota.ts";
 import { declaresTooBig, readBoundedBody } from "./http_body.ts";

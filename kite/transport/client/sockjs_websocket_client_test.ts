@@ -1,13 +1,13 @@
-import { TcpWebSocket } from "./websocket_client.ts";
+import { TcpWebSocket } from "../sockets/deno_websocket.ts";
 import assert from "node:assert/strict";
-import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
+import { Queue, recorder } from "../../../tests/helpers/session_recorder.ts";
 import {
   acceptBareWebSocket,
   textFrame,
-} from "../../tests/helpers/bare_websocket.ts";
+} from "../../../tests/helpers/bare_websocket.ts";
 import type { ClientSession } from "./client_session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
-import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
+import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   connectWebSocket: TcpWebSocket.connect,

@@ -11,7 +11,7 @@ import type {
   ConnectTextSocket,
   TextSocket,
   TextSocketOptions,
-} from "../transport/client_session.ts";
+} from "../client/client_session.ts";
 
 /** What the page's `WebSocket` constructor must look like. */
 export type WebSocketConstructor = new (url: string) => WebSocket;

@@ -6,14 +6,19 @@
  * @module
  */
 
-import type { Clock } from "../clock.ts";
+import type { Clock } from "../../clock.ts";
 import type {
   CloseInfo,
   Session,
   SessionHandler,
   TransportName,
-} from "./session.ts";
-import { CLOSE_REASONS, encodeMessages, utf8Length } from "./sockjs_frames.ts";
+} from "../session.ts";
+import {
+  backlogTooBig,
+  CLOSE_REASONS,
+  encodeMessages,
+  utf8Length,
+} from "../sockjs_frames.ts";
 
 /** What a session needs from the server that owns it. */
 export interface SessionHost {
@@ -304,13 +309,5 @@ export class Heartbeats {
       if (member.beat()) this.#due.set(member, now + this.#periodMs);
     }
     this.#arm();
-  };
-}
-
-/** The close reason for a peer that left more than `limit` bytes unread. */
-export function backlogTooBig(limit: number): CloseInfo {
-  return {
-    code: CLOSE_REASONS.backlog.code,
-    reason: `${CLOSE_REASONS.backlog.reason}, over ${limit} bytes`,
   };
 }

@@ -5,8 +5,8 @@
  * @module
  */
 
-import { decodeServerFrame, type ServerFrame } from "./sockjs_frames.ts";
-import type { CloseInfo } from "./session.ts";
+import { decodeServerFrame, type ServerFrame } from "../sockjs_frames.ts";
+import type { CloseInfo } from "../session.ts";
 
 /** Close code reported when a server breaks the SockJS framing. */
 export const PROTOCOL_ERROR = 1002;

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
-import { ManualClock } from "../clock.ts";
-import type { CloseInfo, Session } from "./session.ts";
-import { decodeServerFrame, XHR_STREAMING_PRELUDE } from "./sockjs_frames.ts";
+import { ManualClock } from "../../clock.ts";
+import type { CloseInfo, Session } from "../session.ts";
+import { decodeServerFrame, XHR_STREAMING_PRELUDE } from "../sockjs_frames.ts";
 import { SockJsServer, type SockJsServerOptions } from "./sockjs_server.ts";
-import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
+import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
 
 /** Recorded traffic (see tests/fixtures/vectors/*\/README.md). */
 const VECTORS = VECTORS_URL;

@@ -7,14 +7,14 @@
  * @module
  */
 
-import type { CloseInfo, TransportName } from "./session.ts";
+import type { CloseInfo, TransportName } from "../session.ts";
 import {
   CLOSE_REASONS,
   encodeClose,
   HEARTBEAT_FRAME,
   OPEN_FRAME,
   XHR_STREAMING_PRELUDE,
-} from "./sockjs_frames.ts";
+} from "../sockjs_frames.ts";
 import { type SessionHost, SockJsSession } from "./sockjs_session.ts";
 
 const encoder = new TextEncoder();

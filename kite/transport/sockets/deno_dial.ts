@@ -6,10 +6,10 @@
  * @module
  */
 
-import { type Dial, makeDial } from "./dialer.ts";
-import { TcpWebSocket } from "./websocket_client.ts";
+import { type Dial, makeDial } from "../client/dialer.ts";
+import { TcpWebSocket } from "./deno_websocket.ts";
 
-export type { ClientSession } from "./client_session.ts";
+export type { ClientSession } from "../client/client_session.ts";
 export {
   type ClientTransport,
   DEFAULT_MAX_BUFFERED_BYTES,
@@ -20,7 +20,7 @@ export {
   type Dial,
   type DialOptions,
   parseTransport,
-} from "./dialer.ts";
+} from "../client/dialer.ts";
 
 /**
  * Dials a kite URL such as `http://127.0.0.1:3636/kite` and resolves once

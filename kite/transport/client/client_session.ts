@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Session } from "./session.ts";
+import type { Session } from "../session.ts";
 
 /** A session opened by a client transport. */
 export interface ClientSession extends Session {

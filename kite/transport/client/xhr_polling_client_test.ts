@@ -1,10 +1,10 @@
-import { TcpWebSocket } from "./websocket_client.ts";
+import { TcpWebSocket } from "../sockets/deno_websocket.ts";
 import assert from "node:assert/strict";
-import { Queue, recorder } from "../../tests/helpers/session_recorder.ts";
+import { Queue, recorder } from "../../../tests/helpers/session_recorder.ts";
 import type { ClientSession } from "./client_session.ts";
-import type { SessionHandler } from "./session.ts";
+import type { SessionHandler } from "../session.ts";
 import { dialXhrPolling } from "./xhr_polling_client.ts";
-import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
+import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   connectWebSocket: TcpWebSocket.connect,

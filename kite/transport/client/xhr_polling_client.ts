@@ -11,7 +11,7 @@ import type {
   ClientTransportOptions,
 } from "./client_session.ts";
 import { describeError, dialError } from "./dial_error.ts";
-import type { CloseInfo, SessionHandler } from "./session.ts";
+import type { CloseInfo, SessionHandler } from "../session.ts";
 import {
   encodeClientMessage,
   readServerFrame,
@@ -23,7 +23,7 @@ import {
   type XhrSessionUrls,
   xhrSessionUrls,
 } from "./sockjs_client_url.ts";
-import { backlogTooBig } from "./sockjs_session.ts";
+import { backlogTooBig } from "../sockjs_frames.ts";
 
 /** Close code for a session lost to the network or to the server. */
 const ABNORMAL_CLOSURE = 1006;

@@ -9,7 +9,7 @@ import type {
   ClientSession,
   ClientTransportOptions,
 } from "./client_session.ts";
-import type { SessionHandler } from "./session.ts";
+import type { SessionHandler } from "../session.ts";
 import { toWebSocketUrl } from "./sockjs_client_url.ts";
 import {
   openWebSocketSession,

@@ -1,8 +1,8 @@
-import { TcpWebSocket } from "./websocket_client.ts";
+import { TcpWebSocket } from "../sockets/deno_websocket.ts";
 import assert from "node:assert/strict";
 import { dialRawWebsocket } from "./raw_websocket_client.ts";
-import type { CloseInfo, SessionHandler } from "./session.ts";
-import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
+import type { CloseInfo, SessionHandler } from "../session.ts";
+import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
 
 const OPTIONS = {
   connectWebSocket: TcpWebSocket.connect,

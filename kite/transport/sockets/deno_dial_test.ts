@@ -5,8 +5,8 @@ import {
   DEFAULT_TIMEOUT_MS,
   dial,
   parseTransport,
-} from "./dial.ts";
-import type { SessionHandler } from "./session.ts";
+} from "./deno_dial.ts";
+import type { SessionHandler } from "../session.ts";
 
 const HANDLER: SessionHandler = { onMessage() {}, onClose() {} };
 const TRANSPORTS: ClientTransport[] = [

@@ -14,7 +14,7 @@ import type {
   ConnectTextSocket,
 } from "./client_session.ts";
 import { dialRawWebsocket } from "./raw_websocket_client.ts";
-import type { SessionHandler } from "./session.ts";
+import type { SessionHandler } from "../session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
 import { dialXhrPolling } from "./xhr_polling_client.ts";
 

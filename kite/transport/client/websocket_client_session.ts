@@ -11,7 +11,7 @@ import type {
   TextSocket,
 } from "./client_session.ts";
 import { describeError, dialError } from "./dial_error.ts";
-import type { CloseInfo, SessionHandler } from "./session.ts";
+import type { CloseInfo, SessionHandler } from "../session.ts";
 import type { EscapedHead } from "./sockjs_client_frames.ts";
 import { hostPort } from "./sockjs_client_url.ts";
 

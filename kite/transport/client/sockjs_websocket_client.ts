@@ -9,7 +9,7 @@ import type {
   ClientSession,
   ClientTransportOptions,
 } from "./client_session.ts";
-import type { SessionHandler } from "./session.ts";
+import type { SessionHandler } from "../session.ts";
 import {
   encodeClientMessage,
   encodeJoinedClientMessage,

@@ -6,7 +6,7 @@ import {
   PROTOCOL_ERROR,
   readServerFrame,
 } from "./sockjs_client_frames.ts";
-import { VECTORS_URL } from "../../tests/helpers/vectors.ts";
+import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
 
 /** Recorded traffic (see tests/fixtures/vectors/go-kite/README.md). */
 const VECTORS = new URL("go-kite/", VECTORS_URL);
