@@ -41,6 +41,12 @@ export interface KiteConfig {
   tlsKey: string;
   /** Kontrol URL, e.g. `http://127.0.0.1:4000/kite`. @default {""} */
   kontrolURL: string;
+  /**
+   * A proxy kite to register through (`KITE_PROXY_URL`, e.g.
+   * `http://proxy.example:3999/kite`): `Kite.registerToProxy()`
+   * dials it instead of looking one up in Kontrol. @default {""}
+   */
+  proxyURL: string;
   /** Trusted Kontrol public key (PEM). @default {""} */
   kontrolKey: string;
   /** Expected token issuer (the kite.key `iss`). @default {""} */
@@ -168,6 +174,7 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   tlsCert: "",
   tlsKey: "",
   kontrolURL: "",
+  proxyURL: "",
   kontrolKey: "",
   kontrolUser: "",
   kiteKey: "",
@@ -205,6 +212,7 @@ export const KITE_ENV_VARS: readonly string[] = [
   "KITE_IP",
   "KITE_PORT",
   "KITE_KONTROL_URL",
+  "KITE_PROXY_URL",
   "KITE_TLS_CERT",
   "KITE_TLS_KEY",
   "KITE_TRANSPORT",
@@ -299,6 +307,7 @@ export function configFromEnv(
       | "region"
       | "ip"
       | "kontrolURL"
+      | "proxyURL"
       | "tlsCert"
       | "tlsKey",
   ) => {
@@ -310,6 +319,7 @@ export function configFromEnv(
   str("KITE_REGION", "region");
   str("KITE_IP", "ip");
   str("KITE_KONTROL_URL", "kontrolURL");
+  str("KITE_PROXY_URL", "proxyURL");
   str("KITE_TLS_CERT", "tlsCert");
   str("KITE_TLS_KEY", "tlsKey");
   const port = get("KITE_PORT");

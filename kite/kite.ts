@@ -78,6 +78,7 @@ import {
 } from "./kontrol_client.ts";
 import type { KiteEvent, KontrolQuery, RegisterResult } from "./protocol.ts";
 import { KitePool, type PoolOptions } from "./discovery/pool.ts";
+import { ProxyRegistration } from "./proxy_registration.ts";
 
 /** What an authenticator returns for valid credentials. */
 export interface AuthOutcome {
@@ -668,6 +669,29 @@ export class Kite implements ServingKite<Client> {
     options?: RegisterHTTPOptions,
   ): Promise<RegisterResult> {
     return this.kontrol.registerHTTP(url, options);
+  }
+
+  /**
+   * Makes the kite reachable through a reverse proxy kite (docs/proxy.md):
+   * dials the proxy (`url`, else `KITE_PROXY_URL`, else a kite named
+   * `proxy` found through Kontrol), calls its `register` with `localURL`
+   * (default {@linkcode Kite.registerURL}), and registers the public URL
+   * it answers with Kontrol; again whenever the proxy connection drops.
+   * Resolves with the public URL.
+   */
+  registerToProxy(
+    options: {
+      url?: string;
+      query?: Partial<KontrolQuery>;
+      localURL?: string;
+    } = {},
+  ): Promise<string> {
+    return new ProxyRegistration(this, {
+      url: options.url,
+      query: options.query,
+      name: "proxy",
+      argument: () => options.localURL ?? this.registerURL,
+    }).start();
   }
 
   /** Finds kites through Kontrol; see {@linkcode KontrolClient.getKites}. */
