@@ -46,6 +46,7 @@ import { type ClusterOptions, ClusterRouter } from "./serve/cluster.ts";
 import { IDEMPOTENT_METHOD } from "./discovery/member.ts";
 import {
   CANCEL_METHOD,
+  connectionScope,
   ServedDeadlines,
   TIMEOUT_FIELD,
   wireTimeout,
@@ -930,7 +931,10 @@ export class Kite implements ServingKite<Client> {
       // reply at once when it returns a plain value (no promise, no hop).
       let result: unknown;
       try {
-        result = m.handler(request);
+        result = withScope(
+          connectionScope(client.signal),
+          () => m.handler(request),
+        );
       } catch (err) {
         this.#reply(request, respond, null, this.#failure(request, err));
         return;
@@ -950,7 +954,10 @@ export class Kite implements ServingKite<Client> {
     }
     this.#inFlight.set(client, busy + 1);
     this.#serving++;
-    this.#run(m, request, respond).finally(() => this.#settled(client));
+    withScope(
+      connectionScope(client.signal),
+      () => this.#run(m, request, respond),
+    ).finally(() => this.#settled(client));
   }
 
   #settled(client: Client): void {

@@ -146,6 +146,24 @@ Deno.test("a caller's connection drop aborts the callee's callee", async () => {
   }
 });
 
+Deno.test("a plain tell (no timeout, no signal): the caller's connection drop still aborts the callee's callee", async () => {
+  const h = await hops();
+  try {
+    const call = h.aToB.tell("relay").catch((e) => e);
+    await waitFor(() => h.seen.length === 1, "C to get the call");
+    assertEquals(h.seen[0].deadline, undefined, "no timeout, no deadline");
+    h.aToB.close();
+    assertEquals((await call as KiteError).type, "disconnect");
+    await waitFor(() => h.seen[0].abortedAt !== undefined, "C's signal");
+    assert(
+      String((h.seen[0].reason as Error).message).includes("cancelled"),
+      `B sent kite.cancel to C: ${h.seen[0].reason}`,
+    );
+  } finally {
+    await h.close();
+  }
+});
+
 Deno.test("kite.js ignores the time left and kite.cancel, and keeps serving", async () => {
   await using server = await startKitejsServer({ transport: "raw" });
   const me = testKite("deno-client", {}, {});

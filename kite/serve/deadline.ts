@@ -54,6 +54,23 @@ export function currentScope(): CallScope | undefined {
   return scopes.getStore();
 }
 
+const connectionScopes = new WeakMap<AbortSignal, CallScope>();
+
+/**
+ * The scope of a call that came without a deadline: it ends when the
+ * caller's connection drops, so the calls its handler makes are cancelled
+ * then too (they carry `"timeout": 0`, and `kite.cancel` follows). One
+ * object per connection.
+ */
+export function connectionScope(signal: AbortSignal): CallScope {
+  let scope = connectionScopes.get(signal);
+  if (!scope) {
+    scope = { deadline: Infinity, signal, active: true };
+    connectionScopes.set(signal, scope);
+  }
+  return scope;
+}
+
 /** A timeout read from the wire: a number of ms >= 0, else `undefined`. */
 export function wireTimeout(value: unknown): number | undefined {
   if (typeof value !== "number" || !(value >= 0)) return undefined;
