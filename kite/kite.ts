@@ -555,12 +555,22 @@ export class Kite implements ServingKite<Client> {
       this.#private = await Listener.start({
         port,
         hostname: "127.0.0.1",
-        handler: (request, info) =>
-          this.#answer(
+        handler: (request, info) => {
+          const forwarded = cluster.forwardedInfo(request, info);
+          if (!forwarded) {
+            return Promise.resolve(
+              new Response(
+                "403 this is a kite cluster's private port: only members holding the cluster secret may use it\n",
+                { status: 403 },
+              ),
+            );
+          }
+          return this.#answer(
             request,
             new URL(request.url).pathname,
-            ClusterRouter.forwardedInfo(request, info),
-          ),
+            forwarded,
+          );
+        },
         logger: this.logger,
         onError: (err) => {
           this.logger.error(`request failed: ${err}`);

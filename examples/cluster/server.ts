@@ -2,9 +2,10 @@
  * One kite on every core behind one port: the launcher starts N processes
  * (default: one per core) that all listen on `KITE_PORT` (default 3636)
  * with `reusePort`, and pass XHR sessions to the process that owns them
- * over 127.0.0.1 ports from `CLUSTER_BASE_PORT` (default port + 1). Every
- * transport works on every process. Each member answers `square` and
- * `pid` (its process id).
+ * over 127.0.0.1 ports from `CLUSTER_BASE_PORT` (default port + 1),
+ * which answer only requests carrying the secret the launcher made for
+ * this cluster (`CLUSTER_SECRET`). Every transport works on every process.
+ * Each member answers `square` and `pid` (its process id).
  *
  *     deno task cluster:math [N]
  *
@@ -18,6 +19,11 @@ const member = Deno.env.get("CLUSTER_INDEX");
 
 if (member === undefined) {
   const size = Number(Deno.args[0] ?? navigator.hardwareConcurrency);
+  // Only this launcher's children learn it (through their environment).
+  const secret = Array.from(
+    crypto.getRandomValues(new Uint8Array(32)),
+    (b) => b.toString(16).padStart(2, "0"),
+  ).join("");
   const children = Array.from(
     { length: size },
     (_, i) =>
@@ -27,6 +33,7 @@ if (member === undefined) {
           CLUSTER_INDEX: String(i),
           CLUSTER_SIZE: String(size),
           CLUSTER_BASE_PORT: String(basePort),
+          CLUSTER_SECRET: secret,
           KITE_PORT: String(port),
         },
       }).spawn(),
@@ -46,6 +53,7 @@ if (member === undefined) {
       index: Number(member),
       size: Number(Deno.env.get("CLUSTER_SIZE")),
       basePort,
+      secret: Deno.env.get("CLUSTER_SECRET") ?? "",
     },
     quiet: true,
   });

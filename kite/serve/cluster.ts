@@ -6,6 +6,10 @@
  * process sends the requests of a session it does not own — the owner is
  * a hash of the session id — to the owner's private port on 127.0.0.1,
  * with the caller's address in a header that only the private port reads.
+ * Any local process can reach that port, so it answers only requests that
+ * carry the cluster's secret (the launcher hands it to every member):
+ * nobody else can claim another caller's address to dodge per-address
+ * limits.
  *
  * @module
  */
@@ -21,10 +25,21 @@ export interface ClusterOptions {
    * requests the others pass on.
    */
   basePort: number;
+  /**
+   * Shared by the members only (at least 16 characters, e.g. 32 random
+   * bytes in hex made by the launcher): the private ports answer only
+   * requests that carry it.
+   */
+  secret: string;
 }
+
+/** Shortest {@linkcode ClusterOptions.secret}. */
+const MIN_SECRET_LENGTH = 16;
 
 /** The header that carries the caller's address to the owner. */
 const FORWARDED = "x-kite-cluster-from";
+/** The header that carries the cluster's secret to the owner. */
+const SECRET = "x-kite-cluster-secret";
 // `/kite/{server}/{session}/xhr…` (docs/protocol.md §1.2).
 const XHR_ROUTE = /^\/[^/]+\/[^/.]+\/([^/.]+)\/(xhr|xhr_send|xhr_streaming)$/;
 
@@ -33,7 +48,16 @@ const XHR_ROUTE = /^\/[^/]+\/[^/.]+\/([^/.]+)\/(xhr|xhr_send|xhr_streaming)$/;
  * @throws {RangeError} for an index outside the size or a bad port.
  */
 export function checkCluster(options: ClusterOptions): void {
-  const { index, size, basePort } = options;
+  const { index, size, basePort, secret } = options;
+  if (typeof secret !== "string" || secret.length < MIN_SECRET_LENGTH) {
+    throw new RangeError(
+      `cluster secret must be a string of at least ${MIN_SECRET_LENGTH} characters shared by the members (e.g. 32 random bytes in hex), got ${
+        typeof secret === "string"
+          ? `${secret.length} characters`
+          : typeof secret
+      }`,
+    );
+  }
   if (!Number.isInteger(size) || size < 1) {
     throw new RangeError(
       `cluster size must be a whole number >= 1, got ${size}`,
@@ -97,6 +121,7 @@ export class ClusterRouter {
     const headers = new Headers(request.headers);
     const from = info?.remoteAddr as Deno.NetAddr | undefined;
     headers.set(FORWARDED, from?.hostname ?? "");
+    headers.set(SECRET, this.#options.secret);
     return fetch(target, {
       method: request.method,
       headers,
@@ -115,13 +140,17 @@ export class ClusterRouter {
 
   /**
    * The request info for a request that came on the private port: the
-   * caller's address as the forwarding process saw it, so per-address
-   * limits count the caller, not 127.0.0.1.
+   * caller's address as the forwarding member saw it, so per-address
+   * limits count the caller, not 127.0.0.1. `undefined` for a request
+   * without the cluster's secret: it did not come from a member.
    */
-  static forwardedInfo(
+  forwardedInfo(
     request: Request,
     info: Deno.ServeHandlerInfo,
-  ): Deno.ServeHandlerInfo {
+  ): Deno.ServeHandlerInfo | undefined {
+    if (!sameText(request.headers.get(SECRET), this.#options.secret)) {
+      return undefined;
+    }
     const from = request.headers.get(FORWARDED);
     if (!from) return info;
     return {
@@ -129,4 +158,14 @@ export class ClusterRouter {
       remoteAddr: { transport: "tcp", hostname: from, port: 0 },
     };
   }
+}
+
+/** Compares in time that does not depend on where the texts differ. */
+function sameText(given: string | null, secret: string): boolean {
+  if (given === null || given.length !== secret.length) return false;
+  let diff = 0;
+  for (let i = 0; i < secret.length; i++) {
+    diff |= given.charCodeAt(i) ^ secret.charCodeAt(i);
+  }
+  return diff === 0;
 }

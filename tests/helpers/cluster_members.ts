@@ -24,6 +24,7 @@ export async function startClusterMember(
   size: number,
   port: number,
   basePort: number,
+  secret: string,
 ): Promise<ClusterMember> {
   const { child, ready } = await spawnDeno(
     [
@@ -36,6 +37,7 @@ export async function startClusterMember(
       CLUSTER_INDEX: String(index),
       CLUSTER_SIZE: String(size),
       CLUSTER_BASE_PORT: String(basePort),
+      CLUSTER_SECRET: secret,
       KITE_PORT: String(port),
       KITE_IP: "127.0.0.1",
       KITE_LOG_LEVEL: "ERROR",
@@ -48,6 +50,10 @@ export async function startClusterMember(
 /** A running cluster: its public port and members. */
 export interface Cluster {
   port: number;
+  /** Member `i`'s private port is `basePort + i`. */
+  basePort: number;
+  /** The secret the members share. */
+  secret: string;
   members: ClusterMember[];
   /** SIGTERM to every member, by pid; waits for them. */
   stop(): Promise<void>;
@@ -64,6 +70,7 @@ export async function startCluster(size: number): Promise<Cluster> {
     let basePort = freePort();
     // freePort() may hand out the same port twice.
     while (basePort <= port && basePort + size > port) basePort = freePort();
+    const secret = crypto.randomUUID().replaceAll("-", "");
     const members: ClusterMember[] = [];
     const stop = async () => {
       for (const m of members) {
@@ -75,9 +82,11 @@ export async function startCluster(size: number): Promise<Cluster> {
     };
     try {
       for (let i = 0; i < size; i++) {
-        members.push(await startClusterMember(i, size, port, basePort));
+        members.push(
+          await startClusterMember(i, size, port, basePort, secret),
+        );
       }
-      return { port, members, stop };
+      return { port, basePort, secret, members, stop };
     } catch (err) {
       await stop();
       if (attempt >= 3) throw err;
