@@ -59,7 +59,8 @@ export interface ProxyRegistrationOptions {
   argument: () => string;
   /**
    * Given the URL the proxy answered. @default {registers it with Kontrol
-   * (`registerForever`), so callers find the kite under it}
+   * (`registerForever`), so callers find the kite under it; with no
+   * Kontrol URL configured, only logs it}
    */
   onURL?: (url: string) => Promise<unknown>;
   /**
@@ -150,7 +151,7 @@ export class ProxyRegistration {
         this.#options.argument(),
       );
       const url = publicURL(answer, client.url);
-      await (this.#options.onURL ?? ((u) => this.#kite.registerForever(u)))(
+      await (this.#options.onURL ?? ((u) => this.#registerWithKontrol(u)))(
         url,
       );
       if (this.#closed) throw new Error("proxy registration closed");
@@ -163,6 +164,17 @@ export class ProxyRegistration {
       client.close();
       throw err;
     }
+  }
+
+  /** The default `onURL`: Kontrol learns the public URL, when there is a Kontrol. */
+  async #registerWithKontrol(url: string): Promise<void> {
+    if (!this.#kite.config.kontrolURL) {
+      this.#kite.logger.warning(
+        `no Kontrol URL (KITE_KONTROL_URL): ${url} is not registered anywhere`,
+      );
+      return;
+    }
+    await this.#kite.registerForever(url);
   }
 
   /** A client for the proxy kite: the configured URL, else one from Kontrol. */

@@ -1,0 +1,306 @@
+/**
+ * The reverse proxy kite (Go `reverseproxy`, docs/proxy.md): a kite named
+ * `proxy` whose `register` method takes a kite's own URL and answers a
+ * public one, `<scheme>://<publicHost>:<publicPort>/proxy/<kite id>`; every
+ * request and WebSocket under that path is carried to the kite's URL with
+ * the rest of the path appended (`/proxy/<id>/123/abc/websocket` →
+ * `<kite URL>/123/abc/websocket`). The kite registers the public URL with
+ * Kontrol, so callers dial it like any kite URL.
+ *
+ * @module
+ */
+import { Kite, type KiteOptions } from "../../kite/kite.ts";
+import { KiteError } from "../../kite/errors.ts";
+import { Listener } from "../../kite/listener.ts";
+import { isWildcard, listenError, readTls } from "../../kite/listen.ts";
+import type { Request as KiteRequest } from "../../kite/request.ts";
+import { toWebSocketUrl } from "../../kite/transport/client/sockjs_client_url.ts";
+import {
+  AddressQuota,
+  peerOf,
+} from "../../kite/transport/server/address_quota.ts";
+import { ProxyRegistry, type Registered } from "../registry.ts";
+import { proxyError } from "./answers.ts";
+import { forwardHttp } from "./forward_http.ts";
+import { forwardWebSocket } from "./forward_websocket.ts";
+import { ProxyMetrics } from "../metrics.ts";
+
+/** The proxy kite's name, as Go's (kites look it up in Kontrol by it). */
+export const PROXY_NAME = "proxy";
+/** The proxy kite's version, as Go's. */
+export const PROXY_VERSION = "0.0.1";
+/** Where the public URLs live. */
+export const PROXY_PREFIX = "/proxy/";
+
+/** Options for {@linkcode ReverseProxy}. */
+export interface ReverseProxyOptions extends KiteOptions {
+  /**
+   * Host in the public URLs (must match the certificate with TLS).
+   * @default {the listen address; 127.0.0.1 for a wildcard one}
+   */
+  publicHost?: string;
+  /** Port in the public URLs. @default {the bound port} */
+  publicPort?: number;
+  /** Kites registered at once. @default {10000} */
+  maxKites?: number;
+  /**
+   * Callers' WebSockets and requests open to one kite at once; more get
+   * `503`. @default {1000}
+   */
+  maxConnectionsPerKite?: number;
+}
+
+/** A reverse proxy kite; {@linkcode ReverseProxy.serve} starts it. */
+export class ReverseProxy {
+  /** The proxy's own kite (its `register` method, `/kite`, `/kite/metrics`). */
+  readonly kite: Kite;
+  /** The kites it serves. */
+  readonly registry: ProxyRegistry<URL>;
+  readonly #perKite: number;
+  /** Callers' WebSockets and requests open through the proxy, per address. */
+  readonly #callers: AddressQuota;
+  #open = 0;
+  readonly #metrics: ProxyMetrics | undefined;
+  #listener: Listener | undefined;
+  #scheme: "http" | "https" = "http";
+  #publicHost: string | undefined;
+  #publicPort: number | undefined;
+
+  /** Creates the proxy kite; settings come from `KITE_*` as for any kite. */
+  constructor(options: ReverseProxyOptions = {}) {
+    this.kite = new Kite(PROXY_NAME, PROXY_VERSION, options);
+    const config = this.kite.config;
+    this.registry = new ProxyRegistry(options.maxKites ?? 10_000);
+    this.#perKite = options.maxConnectionsPerKite ?? 1_000;
+    this.#callers = new AddressQuota(config.maxConnectionsPerAddress);
+    this.#publicHost = options.publicHost;
+    this.#publicPort = options.publicPort;
+    this.#metrics = this.kite.metrics &&
+      new ProxyMetrics(this.kite.metrics.registry, this.registry);
+    this.kite.handle("register", (r) => this.#register(r));
+    this.kite.onDisconnect((client) => {
+      for (const gone of this.registry.dropConnection(client)) {
+        this.kite.logger.info(`kite ${gone.id} left the proxy`);
+      }
+    });
+    this.kite.addCloser(() => this.registry.clear("the proxy is closing"));
+  }
+
+  /** `<scheme>://<publicHost>:<publicPort>/proxy/<id>`: what `register` answers. */
+  publicURL(id: string): string {
+    return `${this.#base()}${PROXY_PREFIX}${encodeURIComponent(id)}`;
+  }
+
+  /** The proxy kite's own URL (`…/kite`), which it registers with Kontrol. */
+  get url(): string {
+    return `${this.#base()}/kite`;
+  }
+
+  #base(): string {
+    const host = this.#publicHost ?? "127.0.0.1";
+    const port = this.#publicPort ?? this.#listener?.port ?? 0;
+    return `${this.#scheme}://${host}:${port}`;
+  }
+
+  /**
+   * Answers one request: under `/proxy/` forwarded to a registered kite,
+   * anything else served by the proxy's own kite.
+   */
+  fetch = (
+    request: Request,
+    info?: Deno.ServeHandlerInfo,
+  ): Promise<Response> | Response => {
+    const path = new URL(request.url).pathname;
+    if (!path.startsWith(PROXY_PREFIX)) return this.kite.fetch(request, info);
+    return this.#forward(request, path, info);
+  };
+
+  /**
+   * Listens (TLS from `KITE_TLS_CERT`/`KITE_TLS_KEY`, as any kite); resolves
+   * with the bound port and the proxy kite's URL.
+   */
+  async serve(
+    options: { port?: number; hostname?: string } = {},
+  ): Promise<{ port: number; url: string }> {
+    const config = this.kite.config;
+    const hostname = options.hostname ?? config.ip;
+    const port = options.port ?? config.port;
+    const tls = readTls(config);
+    this.#scheme = tls ? "https" : "http";
+    this.#publicHost ??= isWildcard(hostname) ? "127.0.0.1" : hostname;
+    try {
+      this.#listener = await Listener.start({
+        port,
+        hostname,
+        tls,
+        handler: this.fetch,
+        logger: this.kite.logger,
+        onError: (err) => {
+          this.kite.logger.error(`request failed: ${err}`);
+          return proxyError(500, "internal error");
+        },
+      });
+    } catch (cause) {
+      throw listenError(cause, hostname, port);
+    }
+    return { port: this.#listener.port, url: this.url };
+  }
+
+  /** Serves until closed. */
+  async run(options: { port?: number; hostname?: string } = {}): Promise<void> {
+    await this.serve(options);
+    await this.#listener!.finished;
+  }
+
+  /** Forgets every kite, closes what callers have open, stops listening. */
+  async close(): Promise<void> {
+    await this.kite.close();
+    await this.#listener?.close();
+    this.#listener = undefined;
+  }
+
+  #register(r: KiteRequest): string {
+    const arg = r.args.one().string();
+    let url: URL;
+    try {
+      url = new URL(arg);
+    } catch {
+      throw new KiteError(
+        "argumentError",
+        `register takes the kite's own URL, e.g. http://10.0.0.5:6000/kite; got ${
+          JSON.stringify(arg.slice(0, 100))
+        }`,
+      );
+    }
+    if (!/^(https?|wss?):$/.test(url.protocol) || arg.length > 2048) {
+      throw new KiteError(
+        "argumentError",
+        `register takes an http(s) or ws(s) URL of at most 2048 characters; got ${
+          JSON.stringify(arg.slice(0, 100))
+        }`,
+      );
+    }
+    const id = r.remoteKite.id;
+    if (!id) throw new KiteError("argumentError", "the caller sent no kite id");
+    // With authentication off (tests), the claimed username stands in.
+    const username = r.username ?? r.claimedUsername;
+    this.registry.add(id, username, r.client, url);
+    const publicURL = this.publicURL(id);
+    this.kite.logger.info(`kite ${id} (${url}) is reachable at ${publicURL}`);
+    return publicURL;
+  }
+
+  #forward(
+    request: Request,
+    path: string,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> | Response {
+    const slash = path.indexOf("/", PROXY_PREFIX.length);
+    const id = decodeURIComponent(
+      path.slice(PROXY_PREFIX.length, slash < 0 ? undefined : slash),
+    );
+    const rest = slash < 0 ? "" : path.slice(slash + 1);
+    const entry = this.registry.get(id);
+    if (!entry) {
+      this.#metrics?.refused("unknown_kite");
+      return proxyError(
+        404,
+        `no kite ${id} is registered with this proxy: it may have left; ` +
+          "look it up in Kontrol again",
+      );
+    }
+    const config = this.kite.config;
+    const peer = peerOf(info?.remoteAddr);
+    if (this.#open >= config.maxConnections) {
+      this.#metrics?.refused("proxy_full");
+      return proxyError(
+        503,
+        `this proxy forwards ${config.maxConnections} connections already (maxConnections)`,
+        true,
+      );
+    }
+    if (entry.open >= this.#perKite) {
+      this.#metrics?.refused("kite_full");
+      return proxyError(
+        503,
+        `kite ${id} has ${this.#perKite} connections open through this proxy already`,
+        true,
+      );
+    }
+    if (!this.#callers.take(peer)) {
+      this.#metrics?.refused("caller_full");
+      return proxyError(
+        503,
+        `too many connections from ${peer}: limit is ${this.#callers.limit} per address (maxConnectionsPerAddress)`,
+        true,
+      );
+    }
+    this.#open++;
+    entry.open++;
+    entry.forwarded++;
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      this.#open--;
+      entry.open--;
+      this.#callers.release(peer);
+    };
+    const backend = backendURL(entry, rest, new URL(request.url).search);
+    const count = (toKite: number, toCaller: number) => {
+      entry.bytesIn += toKite;
+      entry.bytesOut += toCaller;
+      this.#metrics?.bytes(toKite, toCaller);
+    };
+    const name = `kite ${id}`;
+    if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
+      let stream: ((reason: string) => void) | undefined;
+      return forwardWebSocket(request, {
+        backend: toWebSocketUrl(backend),
+        name,
+        maxMessageBytes: config.maxMessageBytes,
+        maxKiteMessageBytes: config.maxDialedMessageBytes,
+        maxBufferedBytes: config.maxBufferedBytes,
+        timeoutMs: config.timeoutMs,
+        count,
+        onOpen: (close) => entry.streams.add(stream = close),
+        done: () => {
+          if (stream) entry.streams.delete(stream);
+          release();
+        },
+      });
+    }
+    const gone = new AbortController();
+    const stream = () => gone.abort();
+    entry.streams.add(stream);
+    return forwardHttp(request, {
+      backend,
+      name,
+      maxBodyBytes: config.maxMessageBytes,
+      maxBodySetting: "maxMessageBytes",
+      timeoutMs: config.timeoutMs,
+      forwardedFor: info?.remoteAddr && "hostname" in info.remoteAddr
+        ? info.remoteAddr.hostname
+        : "",
+      forwardedProto: this.#scheme,
+      signal: gone.signal,
+      count,
+      done: () => {
+        entry.streams.delete(stream);
+        release();
+      },
+    });
+  }
+}
+
+/** The kite's URL with `rest` appended to its path and the caller's query. */
+function backendURL(
+  entry: Registered<URL>,
+  rest: string,
+  search: string,
+): URL {
+  const url = new URL(entry.target);
+  if (rest) url.pathname = url.pathname.replace(/\/$/, "") + "/" + rest;
+  url.search = search;
+  return url;
+}

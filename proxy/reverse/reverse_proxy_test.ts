@@ -1,0 +1,73 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+} from "../../tests/helpers/assert.ts";
+import {
+  mathTestKite,
+  MemoryLogger,
+  testKite,
+  waitFor,
+} from "../../tests/helpers/kite_harness.ts";
+import { ReverseProxy } from "./reverse_proxy.ts";
+
+function testProxy(config = {}): ReverseProxy {
+  return new ReverseProxy({
+    env: false,
+    kiteKey: false,
+    logger: new MemoryLogger(),
+    config: { disableAuthentication: true, ...config },
+  });
+}
+
+Deno.test("ReverseProxy: register answers /proxy/<kite id>; calls over websocket, xhr-polling and raw websocket reach the kite", async () => {
+  const proxy = testProxy();
+  await proxy.serve({ port: 0, hostname: "127.0.0.1" });
+  const math = mathTestKite();
+  await math.serve();
+  const caller = testKite("caller");
+  try {
+    // No Kontrol here: the public URL is only logged.
+    const publicURL = await math.registerToProxy({
+      url: proxy.url,
+      localURL: math.url,
+    });
+    assertMatch(publicURL, /^http:\/\/127\.0\.0\.1:\d+\/proxy\/[0-9a-f-]+$/);
+    assertEquals(publicURL, proxy.publicURL(math.identity.id));
+    for (
+      const transport of ["websocket", "xhr-polling", "raw-websocket"] as const
+    ) {
+      const client = caller.newClient(publicURL, { transport });
+      await client.dial();
+      assertEquals(await client.tell("square", 7), 49, transport);
+      client.close();
+    }
+  } finally {
+    await caller.close();
+    await math.close();
+    await proxy.close();
+  }
+});
+
+Deno.test("ReverseProxy: an unknown kite id is a 404 that says so; a kite that leaves is forgotten", async () => {
+  const proxy = testProxy();
+  await proxy.serve({ port: 0, hostname: "127.0.0.1" });
+  try {
+    const res = await fetch(proxy.publicURL("nobody") + "/info");
+    assertEquals(res.status, 404);
+    assertMatch(await res.text(), /no kite nobody is registered/);
+    const kite = testKite("k");
+    const client = kite.newClient(proxy.url);
+    await client.dial();
+    const url = await client.tell("register", "http://127.0.0.1:1/kite");
+    assertEquals(url, proxy.publicURL(kite.identity.id));
+    assertEquals(proxy.registry.size, 1);
+    const down = await fetch(url + "/info");
+    assertEquals(down.status, 502);
+    assert((await down.text()).includes(`kite ${kite.identity.id}`));
+    await kite.close();
+    await waitFor(() => proxy.registry.size === 0, "the kite to be forgotten");
+  } finally {
+    await proxy.close();
+  }
+});
