@@ -113,6 +113,7 @@ export type { SystemInfo } from "./kite/handlers.ts";
 export type {
   CancelWatch,
   FoundKite,
+  GetKitesOptions,
   RegisterHTTPOptions,
 } from "./kite/kontrol_client.ts";
 export type { GetTokenOptions } from "./kite/kontrol_client.ts";
@@ -141,6 +142,8 @@ export type { AnyFunction } from "./kite/dnode/scrub.ts";
 export type { CallbackPath, Callbacks } from "./kite/dnode/message.ts";
 export type {
   Auth,
+  ContractQuery,
+  ContractRef,
   KiteEvent,
   KiteIdentity,
   KiteWithToken,

@@ -74,10 +74,16 @@ import { ALLOW_ENV_HINT, type KiteKeyError } from "./auth/kitekey.ts";
 import {
   type CancelWatch,
   type FoundKite,
+  type GetKitesOptions,
   KontrolClient,
   type RegisterHTTPOptions,
 } from "./kontrol_client.ts";
-import type { KiteEvent, KontrolQuery, RegisterResult } from "./protocol.ts";
+import type {
+  ContractRef,
+  KiteEvent,
+  KontrolQuery,
+  RegisterResult,
+} from "./protocol.ts";
 import { KitePool, type PoolOptions } from "./discovery/pool.ts";
 import { ProxyRegistration } from "./proxy_registration.ts";
 
@@ -187,6 +193,11 @@ export class Kite implements ServingKite<Client> {
   tracer: CallTracer | undefined;
   /** Settles once tracing is loaded; {@linkcode Kite.serve} waits for it. */
   readonly tracing: Promise<void>;
+  /**
+   * The contracts this kite serves, sent with each registration so
+   * `getKites` can filter on them; `implement()` adds to it.
+   */
+  readonly contracts: ContractRef[] = [];
 
   readonly #methods = new Map<string, Method>();
   readonly #pre: Handler[] = [];
@@ -706,8 +717,11 @@ export class Kite implements ServingKite<Client> {
   }
 
   /** Finds kites through Kontrol; see {@linkcode KontrolClient.getKites}. */
-  getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
-    return this.kontrol.getKites(query);
+  getKites(
+    query: Partial<KontrolQuery>,
+    options?: GetKitesOptions,
+  ): Promise<FoundKite[]> {
+    return this.kontrol.getKites(query, options);
   }
 
   /** Watches kites coming and going; see {@linkcode KontrolClient.watchKites}. */

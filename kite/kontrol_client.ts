@@ -18,6 +18,8 @@ import {
 } from "./kontrol_errors.ts";
 import { type Logger, rateLimited } from "./log.ts";
 import {
+  type ContractQuery,
+  type ContractRef,
   type KiteEvent,
   type KiteIdentity,
   type KiteWithToken,
@@ -60,6 +62,17 @@ export interface KontrolHost {
   addCloser(fn: () => void | Promise<void>): () => void;
   /** Called when the trusted Kontrol key or kite key changed. */
   onTrustChange(): void;
+  /** Contracts sent with each registration (none: the Go wire shape exactly). */
+  readonly contracts?: readonly ContractRef[];
+}
+
+/** Options of {@linkcode KontrolClient.getKites}. */
+export interface GetKitesOptions {
+  /**
+   * Only kites that registered this contract (name, and a semver range on
+   * its version). Kontrols of this package filter; a Go Kontrol ignores it.
+   */
+  contract?: ContractQuery;
 }
 
 /** A retry loop says what it waits for at most this often. */
@@ -381,7 +394,7 @@ export class KontrolClient {
       result = await client.tellWithTimeout(
         "register",
         this.#kite.config.timeoutMs,
-        { url },
+        this.#registerArgs(url),
       ) as RegisterResult;
     } catch (err) {
       throw explainKontrolError(err, client.url);
@@ -479,7 +492,7 @@ export class KontrolClient {
         const result = await preferred.tellWithTimeout(
           "register",
           this.#kite.config.timeoutMs,
-          { url },
+          this.#registerArgs(url),
         ) as RegisterResult;
         if (generation !== this.#generation) return preferred.close();
         this.#kite.logger.info(`moved back to Kontrol ${urls[0]}`);
@@ -553,7 +566,7 @@ export class KontrolClient {
         method: "POST",
         headers: { "content-type": "application/json" },
         body: JSON.stringify({
-          url,
+          ...this.#registerArgs(url),
           kite: this.#kite.identity,
           auth: { type: "kiteKey", key: kiteKey },
         }),
@@ -648,16 +661,27 @@ export class KontrolClient {
     return body;
   }
 
+  /** `register`'s argument: the URL, plus the contracts when there are any. */
+  #registerArgs(url: string): { url: string; contracts?: ContractRef[] } {
+    const contracts = this.#kite.contracts;
+    return contracts?.length ? { url, contracts: [...contracts] } : { url };
+  }
+
   /**
    * Finds kites matching `query` and returns ready-to-dial clients that
    * carry their tokens and renew them before they expire.
    * @throws {KiteError} `invalidResponse` when a token is not a JWT.
    */
-  async getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
+  async getKites(
+    query: Partial<KontrolQuery>,
+    options: GetKitesOptions = {},
+  ): Promise<FoundKite[]> {
     const result = await this.#tell("getKites", {
       query: makeQuery(query),
       watchCallback: null,
       who: null,
+      // Only when asked: the Go shape otherwise.
+      ...(options.contract ? { contract: options.contract } : {}),
     }) as { kites: KiteWithToken[] };
     return (result.kites ?? []).map((k) => this.#found(k));
   }

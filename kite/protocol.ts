@@ -73,6 +73,28 @@ export interface RegisterResult {
   kiteKey?: string;
 }
 
+/**
+ * A contract a kite serves, as it registers it (docs/protocol.md §8.2, a
+ * Deno-only extension: Go kites and kite.js send none).
+ */
+export interface ContractRef {
+  /** Contract name, e.g. `math`. */
+  name: string;
+  /** Semver version, e.g. `1.2.0`. */
+  version: string;
+}
+
+/**
+ * `getKites` narrowed to kites serving a contract (Deno-only extension; a
+ * Go Kontrol ignores it and answers every kite matching the query).
+ */
+export interface ContractQuery {
+  /** Contract name. */
+  name: string;
+  /** A semver range the served version must satisfy, e.g. `>=1.2.0` or `^1.2.0`; empty: any. */
+  version?: string;
+}
+
 /** A kite as returned by Kontrol's `getKites` (docs/protocol.md §8.2). */
 export interface KiteWithToken {
   /** The kite's identity. */
@@ -83,6 +105,8 @@ export interface KiteWithToken {
   keyId: string;
   /** A token for calling it. */
   token: string;
+  /** The contracts it registered with, when it registered any (Deno kites only). */
+  contracts?: ContractRef[];
 }
 
 /** A registration event pushed to watchers (docs/protocol.md §8.6). */

@@ -20,6 +20,11 @@ import type { StoredKeyPair, StoredKite } from "../storage/storage.ts";
 import type { KontrolServices } from "./services.ts";
 import { audienceFor } from "./tokens.ts";
 import { checkFieldLengths, checkLength } from "./limits.ts";
+import {
+  contractQueryFromArgs,
+  contractsFromArgs,
+  servesContract,
+} from "./contracts.ts";
 import { KontrolWatch } from "./watch.ts";
 
 /** How long Kontrol waits for `kite.heartbeat` to be accepted (docs/protocol.md §8.5 step 3). */
@@ -209,7 +214,7 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
   kite.handle("register", async (r) => {
     requireKiteKey(r);
     kontrol.requireHealthy();
-    const arg = r.args.one().object<{ url?: unknown }>();
+    const arg = r.args.one().object<{ url?: unknown; contracts?: unknown }>();
     const url = typeof arg.url === "string" ? arg.url : "";
     if (!url) throw new KiteError("genericError", "empty url");
     checkLength("url", url, limits.maxUrlLength);
@@ -217,12 +222,13 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
       throw new KiteError("argumentError", `invalid url: ${url}`);
     }
     const identity = registeringIdentity(r, limits.maxFieldLength);
+    const contracts = contractsFromArgs(arg.contracts, limits.maxFieldLength);
     const { pair, rotated } = await pairForKontrolKey(
       kontrol,
       r.claims?.kontrolKey,
     );
     await kontrol.registry.register(
-      { kite: identity, url, keyId: pair.id },
+      { kite: identity, url, keyId: pair.id, ...(contracts && { contracts }) },
       r.client,
     );
     // Go sends kite.heartbeat before the register reply (docs/protocol.md §8.2, §8.5).
@@ -247,13 +253,17 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
 
   kite.handle("getKites", async (r) => {
     const arg = r.args.one().object<
-      { query?: unknown; watchCallback?: unknown }
+      { query?: unknown; watchCallback?: unknown; contract?: unknown }
     >();
     if (arg.query === undefined || arg.query === null) {
       throw new KiteError("argumentError", "query is missing");
     }
     const query = queryFromArgs(arg.query);
     checkFieldLengths(query, limits.maxFieldLength);
+    const contract = contractQueryFromArgs(
+      arg.contract,
+      limits.maxFieldLength,
+    );
     const caller = authenticatedUser(r);
     const watching = typeof arg.watchCallback === "function";
     kontrol.requireHealthy();
@@ -266,6 +276,7 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
       // Shuffled, as Go's Kontrol does: callers that take the first match
       // spread over the instances instead of all hitting the same one.
       found = shuffle([...await kontrol.storage.get(query)]);
+      if (contract) found = found.filter((k) => servesContract(k, contract));
       // Each token names the kite it was found for, never more: Go builds
       // `aud` from the query, so an id-only query got `/`, which every kite
       // accepts (docs/protocol.md §6.7); Go kites accept the narrower `/user/env/name`.
@@ -274,6 +285,7 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
         url: k.url,
         keyId: k.keyId,
         token: await tokenFor(kontrol, audienceFor(k.kite), caller, k.keyId),
+        ...(k.contracts && { contracts: k.contracts }),
       })));
     } catch (err) {
       release();

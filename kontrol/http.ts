@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { contractsFromArgs } from "./contracts.ts";
 import { KiteError } from "../kite/errors.ts";
 import {
   bodyTooBigText,
@@ -110,6 +111,12 @@ export function addHttpRoutes(kontrol: KontrolServices): void {
     }
     const problem = identityProblem(identity);
     if (problem) return fail(400, problem);
+    let contracts;
+    try {
+      contracts = contractsFromArgs(body.contracts, limits.maxFieldLength);
+    } catch (err) {
+      return fail(400, clip((err as Error).message));
+    }
     let resolved;
     try {
       resolved = await pairForKontrolKey(kontrol, outcome.claims?.kontrolKey);
@@ -124,6 +131,7 @@ export function addHttpRoutes(kontrol: KontrolServices): void {
           kite: identity,
           url,
           keyId: resolved.pair.id,
+          ...(contracts && { contracts }),
         },
         undefined,
         { address: remoteHost(info) },

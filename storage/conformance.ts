@@ -245,6 +245,47 @@ interface Case {
 
 const CASES: Case[] = [
   {
+    name:
+      "contracts round-trip through add/update/upsert; a kite without stays without",
+    fn: async (f) => {
+      const math = [{ name: "math", version: "1.2.0" }];
+      const both = [...math, { name: "stats", version: "0.3.1" }];
+      const a = f.kite();
+      const plain = await f.add();
+      await f.storage.add({
+        kite: a,
+        url: "http://a/kite",
+        keyId: f.keyId,
+        contracts: math,
+      });
+      assertEquals((await f.byId(a.id))?.contracts, math, "add keeps them");
+      const none = await f.byId(plain.id);
+      assert(
+        none !== undefined && !("contracts" in none),
+        `a kite registered without contracts has none: ${canonical(none)}`,
+      );
+      await f.storage.update({
+        kite: a,
+        url: "http://a/kite",
+        keyId: f.keyId,
+        contracts: both,
+      });
+      assertEquals((await f.byId(a.id))?.contracts, both, "update writes them");
+      const all = await f.storage.get(makeQuery({ username: "alice" }));
+      assertEquals(
+        all.find((k) => k.kite.id === a.id)?.contracts,
+        both,
+        "a prefix query returns them too",
+      );
+      await f.storage.upsert({ kite: a, url: "http://a/kite", keyId: f.keyId });
+      const cleared = await f.byId(a.id);
+      assert(
+        cleared !== undefined && !("contracts" in cleared),
+        `registering again without contracts drops them: ${canonical(cleared)}`,
+      );
+    },
+  },
+  {
     name: "add() stores a kite that get() returns with url, keyId, updatedAt",
     fn: async (f) => {
       const kite = f.kite();

@@ -60,6 +60,7 @@
  *
  * @module
  */
+import { contractsPart } from "./record.ts";
 import {
   Etcd3,
   EtcdLeaseInvalidError,
@@ -69,7 +70,11 @@ import {
   type Namespace,
   type Watcher,
 } from "etcd3";
-import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
+import type {
+  ContractRef,
+  KiteIdentity,
+  KontrolQuery,
+} from "../kite/protocol.ts";
 import { QUERY_FIELDS } from "../kite/protocol.ts";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import { compileQuery } from "./query.ts";
@@ -149,6 +154,7 @@ interface KiteValue {
   url: string;
   keyId: string;
   updatedAt: number;
+  contracts?: ContractRef[];
 }
 
 interface KeyValue {
@@ -228,6 +234,7 @@ function parseKiteValue(raw: string): KiteValue | undefined {
         url: v.url,
         keyId: v.keyId,
         updatedAt: Number(v.updatedAt) || 0,
+        ...contractsPart(v.contracts),
       };
     }
   } catch { /* not ours: reported by the caller */ }
@@ -664,6 +671,7 @@ export class EtcdStorage implements Storage {
       url: record.url,
       keyId,
       updatedAt: this.#clock.now(),
+      ...contractsPart(record.contracts),
     };
     return JSON.stringify(value);
   }
@@ -792,6 +800,7 @@ export class EtcdStorage implements Storage {
       url: value.url,
       keyId: value.keyId,
       updatedAt: value.updatedAt,
+      ...contractsPart(value.contracts),
     };
   }
 

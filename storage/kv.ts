@@ -48,6 +48,7 @@
  *
  * @module
  */
+import { contractsPart } from "./record.ts";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import { compileQuery } from "./query.ts";
@@ -483,6 +484,7 @@ export class KvStorage implements Storage {
       url: record.url,
       keyId: mode === "update" && old ? old.keyId : record.keyId,
       updatedAt: this.#clock.now(),
+      ...contractsPart(record.contracts),
     };
     return { next, events: writeEvents(old, next) };
   }
@@ -674,7 +676,12 @@ function sameKey(a: Deno.KvKey, b: Deno.KvKey): boolean {
 }
 
 function valueOf(record: StoredKite): KiteValue {
-  return { url: record.url, keyId: record.keyId, updatedAt: record.updatedAt };
+  return {
+    url: record.url,
+    keyId: record.keyId,
+    updatedAt: record.updatedAt,
+    ...contractsPart(record.contracts),
+  };
 }
 
 function fromEntry(entry: Deno.KvEntry<KiteValue>): StoredKite {
@@ -685,6 +692,7 @@ function fromEntry(entry: Deno.KvEntry<KiteValue>): StoredKite {
     url: entry.value.url,
     keyId: entry.value.keyId,
     updatedAt: entry.value.updatedAt,
+    ...contractsPart(entry.value.contracts),
   };
 }
 

@@ -18,6 +18,7 @@
  *
  * @module
  */
+import { contractsPart } from "./record.ts";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import { compileQuery } from "./query.ts";
@@ -201,6 +202,7 @@ export class MemoryStorage implements Storage {
       url: record.url,
       keyId: record.keyId,
       updatedAt: this.#clock.now(),
+      ...contractsPart(record.contracts),
     };
     const previous = this.#remove(next.kite.id);
     this.#byId.set(next.kite.id, next);

@@ -60,6 +60,7 @@
  *
  * @module
  */
+import { contractsPart } from "./record.ts";
 import postgres from "postgres";
 import {
   type KiteIdentity,
@@ -249,6 +250,7 @@ interface KiteRow {
   url: string;
   updated_at: Date;
   key_id: string;
+  contracts?: unknown;
 }
 
 interface KeyRow {
@@ -272,6 +274,7 @@ function kiteFromRow(row: KiteRow): StoredKite {
     url: row.url,
     keyId: row.key_id,
     updatedAt: row.updated_at.getTime(),
+    ...contractsPart(row.contracts),
   };
 }
 
@@ -787,6 +790,7 @@ export class PostgresStorage implements Storage {
             ${record.keyId})
           RETURNING updated_at::text AS stamp`;
         this.#stamp(k.id, stamp);
+        await this.#setContracts(sql, k.id, record.contracts);
       } catch (err) {
         if (sqlState(err) === "23505") throw new KiteExistsError(k.id);
         if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
@@ -843,11 +847,28 @@ export class PostgresStorage implements Storage {
       }
         RETURNING updated_at::text AS stamp`;
       this.#stamp(k.id, stamp);
+      await this.#setContracts(sql, k.id, record.contracts);
     } catch (err) {
       if (sqlState(err) === "23503") throw new UnknownKeyError(record.keyId);
       throw err;
     }
     await this.#caughtUp(sql);
+  }
+
+  /** Writes (or clears) the contracts of kite `id`, just written. */
+  async #setContracts(
+    sql: postgres.Sql,
+    id: string,
+    contracts: KiteRecord["contracts"],
+  ): Promise<void> {
+    const list = contractsPart(contracts).contracts;
+    if (list) {
+      await sql`INSERT INTO kite.kite_contracts (id, contracts)
+        VALUES (${id}, ${sql.json(list as unknown as postgres.JSONValue)})
+        ON CONFLICT (id) DO UPDATE SET contracts = EXCLUDED.contracts`;
+    } else {
+      await sql`DELETE FROM kite.kite_contracts WHERE id = ${id}`;
+    }
   }
 
   /** Removes a kite by id; `true` when something was removed. */
@@ -898,8 +919,9 @@ export class PostgresStorage implements Storage {
         : sql`TRUE`;
       const rows = await sql<KiteRow[]>`
         SELECT username, environment, kitename, version, region, hostname,
-          id, url, updated_at, key_id
-        FROM kite.kite WHERE ${where}`;
+          id, url, updated_at, key_id, contracts
+        FROM kite.kite LEFT JOIN kite.kite_contracts USING (id)
+        WHERE ${where}`;
       return rows.map(kiteFromRow).filter((s) => compiled.matches(s.kite));
     });
   }

@@ -163,7 +163,8 @@ Deno.test({
       open.push(storage);
       return storage;
     };
-    const truncate = () => admin`TRUNCATE kite.kite, kite.key`;
+    const truncate = () =>
+      admin`TRUNCATE kite.kite_contracts, kite.kite, kite.key`;
     try {
       await t.step("creates exactly the Go Kontrol schema", async () => {
         const storage = await connect();
@@ -541,6 +542,8 @@ async function goCompatibility(
 
     // Now the application role works, and sees (and makes) events.
     await admin`GRANT SELECT ON kite.schema_migrations TO kontrol`;
+    await admin`GRANT SELECT, INSERT, UPDATE, DELETE ON kite.kite_contracts
+      TO kontrol`;
     const app = await PostgresStorage.connect(restricted);
     try {
       const ours = kite("ours");

@@ -5,7 +5,11 @@
  *
  * @module
  */
-import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
+import type {
+  ContractRef,
+  KiteIdentity,
+  KontrolQuery,
+} from "../kite/protocol.ts";
 import type { Clock } from "../kite/clock.ts";
 
 /** What Kontrol stores for a registered kite (Go `RegisterValue`, docs/protocol.md §8.8). */
@@ -16,6 +20,11 @@ export interface KiteRecord {
   url: string;
   /** Id of the key pair its tokens are signed with (`key_id` in Go storage). */
   keyId: string;
+  /**
+   * The contracts it registered with (Deno kites only); absent when it
+   * named none. Written by add/update/upsert like `url`.
+   */
+  contracts?: ContractRef[];
 }
 
 /** A stored kite with the time it was last written. */

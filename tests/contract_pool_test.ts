@@ -1,10 +1,10 @@
 // typed() over a pool (#12): the contract's methods on whichever registered
 // instance the pool picks, with the version check asked through the pool.
 import { KiteError } from "../mod.ts";
-import { implement, typed } from "../kite/contract/mod.ts";
+import { typed } from "../kite/contract/mod.ts";
 import { assertEquals, assertRejects } from "./helpers/assert.ts";
 import { kontrolKite, withKontrol } from "./helpers/kontrol_harness.ts";
-import { math, mathContract } from "./contract/math_contract.ts";
+import { math, mathContract, serveMath } from "./contract/math_contract.ts";
 
 const QUERY = { username: "alice", environment: "test", name: "math" };
 
@@ -13,14 +13,7 @@ Deno.test("typed() over a pool calls registered contract kites, and refuses an i
     const server = own(
       await kontrolKite(tk, "math", "alice", { environment: "test" }),
     );
-    implement(server, mathContract("1.4.0"), {
-      square: (n) => n * n,
-      add: ({ a, b }) => a + b,
-      greet: (s) => s,
-      countdown: () => null,
-      adder: () => () => {},
-      broken: () => 0,
-    });
+    serveMath(server, "1.4.0");
     await server.serve();
     await server.register();
     const caller = own(await kontrolKite(tk, "caller", "bob"));

@@ -132,6 +132,8 @@ function describeContract(kite: Kite, c: Contract): ContractDescription {
 
 /** Records `contract` as served; the first one mounts the describe method and route. */
 export function serveDescribe(kite: Kite, contract: Contract): void {
+  // Sent with each registration, so getKites can filter on it.
+  kite.contracts.push({ name: contract.name, version: contract.version });
   const list = served.get(kite);
   if (list) {
     list.push(contract);

@@ -8,7 +8,9 @@
  * one database. Every statement is `IF NOT EXISTS`, so running it on a
  * database the Go SQL files created changes nothing there. Version 2 adds
  * a trigger that NOTIFYs every kite insert/delete (also those made by a Go
- * Kontrol), which the adapter LISTENs to for `watch`.
+ * Kontrol), which the adapter LISTENs to for `watch`. Version 3 adds
+ * `kite.kite_contracts`, the contracts Deno kites register with (a table of
+ * its own, so `kite.kite` keeps exactly Go's columns).
  *
  * Applied versions are recorded in `kite.schema_migrations`, ours alone.
  *
@@ -22,6 +24,7 @@
  * GRANT USAGE ON SCHEMA kite TO kontrol;
  * GRANT SELECT, INSERT, UPDATE ON kite.key TO kontrolapplication; -- no DELETE
  * GRANT SELECT, INSERT, UPDATE, DELETE ON kite.kite TO kontrol;
+ * GRANT SELECT, INSERT, UPDATE, DELETE ON kite.kite_contracts TO kontrol;
  * GRANT SELECT ON kite.schema_migrations TO kontrol;
  * ```
  *
@@ -171,6 +174,20 @@ export const MIGRATIONS: Migration[] = [
       // EXECUTE PROCEDURE (not FUNCTION) still works on PostgreSQL < 11.
       `CREATE TRIGGER kite_notify AFTER INSERT OR UPDATE OR DELETE
         ON kite.kite FOR EACH ROW EXECUTE PROCEDURE kite.kite_notify()`,
+    ],
+  },
+  {
+    version: 3,
+    description: "kite.kite_contracts: the contracts a kite registered with",
+    statements: () => [
+      // A table of its own, not a column: the Go Kontrol reads kite.kite
+      // with `SELECT *` into a fixed row, so kite.kite keeps Go's columns.
+      // UNLOGGED like kite.kite, and gone with its kite whoever deletes it.
+      `CREATE UNLOGGED TABLE IF NOT EXISTS kite.kite_contracts (
+        id uuid PRIMARY KEY
+          REFERENCES kite.kite (id) ON UPDATE NO ACTION ON DELETE CASCADE,
+        contracts jsonb NOT NULL
+      )`,
     ],
   },
 ];

@@ -5,7 +5,8 @@
  * @module
  */
 import { z } from "zod";
-import { defineContract, fn } from "../../kite/contract/mod.ts";
+import type { Kite } from "../../kite/kite.ts";
+import { defineContract, fn, implement } from "../../kite/contract/mod.ts";
 
 /** Builds the test contract at `version`. */
 export function mathContract<V extends string>(version: V) {
@@ -43,3 +44,15 @@ export function mathContract<V extends string>(version: V) {
 
 /** Version 1.2.0 of the test contract. */
 export const math = mathContract("1.2.0");
+
+/** Serves version `version` of the test contract on `kite` with trivial handlers. */
+export function serveMath(kite: Kite, version: string): void {
+  implement(kite, mathContract(version), {
+    square: (n) => n * n,
+    add: ({ a, b }) => a + b,
+    greet: (s) => s,
+    countdown: () => null,
+    adder: () => () => {},
+    broken: () => 0,
+  });
+}
