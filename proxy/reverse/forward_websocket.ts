@@ -118,8 +118,14 @@ export async function forwardWebSocket(
       o.count(0, text.length);
     },
     onClose(code, reason) {
+      if (code === 1006 || code === 0) {
+        return closeCaller(
+          KITE_FAILED_CODE,
+          `${o.name} is gone: ${reason || "its connection dropped"}`,
+        );
+      }
       closeCaller(
-        code === 1006 || code === 0 ? KITE_FAILED_CODE : code,
+        code,
         reason || `${o.name} closed the connection (code ${code})`,
       );
     },

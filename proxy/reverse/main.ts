@@ -18,6 +18,12 @@ const USAGE =
   --public-host H    host in the public URLs kites get (default: the listen
                      address, 127.0.0.1 for 0.0.0.0); must match the TLS certificate
   --public-port N    port in the public URLs (default: the bound port)
+  --max-connections-per-address N
+                     callers' connections and requests open at once per
+                     address (default 1000)
+  --max-connections-per-kite N
+                     callers' connections and requests open at once per
+                     registered kite (default 1000)
   --no-kontrol       do not register with Kontrol
   -h, --help         this text
 
@@ -42,6 +48,13 @@ function port(text: string | undefined, flag: string): number | undefined {
   return n;
 }
 
+function count(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) fail(`${flag} ${text} is not a count`);
+  return n;
+}
+
 if (import.meta.main) {
   let values;
   try {
@@ -52,6 +65,8 @@ if (import.meta.main) {
         ip: { type: "string" },
         "public-host": { type: "string" },
         "public-port": { type: "string" },
+        "max-connections-per-address": { type: "string" },
+        "max-connections-per-kite": { type: "string" },
         "no-kontrol": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -65,9 +80,20 @@ if (import.meta.main) {
   }
   let proxy: ReverseProxy;
   try {
+    const perAddress = count(
+      values["max-connections-per-address"],
+      "--max-connections-per-address",
+    );
     proxy = new ReverseProxy({
       publicHost: values["public-host"],
       publicPort: port(values["public-port"], "--public-port"),
+      maxConnectionsPerKite: count(
+        values["max-connections-per-kite"],
+        "--max-connections-per-kite",
+      ),
+      config: perAddress === undefined
+        ? undefined
+        : { maxConnectionsPerAddress: perAddress },
     });
   } catch (err) {
     fail((err as Error).message);

@@ -1,0 +1,360 @@
+/**
+ * The reverse proxy kite as processes: Kontrol (`deno task kontrol`), the
+ * proxy (`deno task proxy`) and a math kite (`deno task proxy:math`) that
+ * listens on a port this test is never told and registers with the proxy
+ * it finds through Kontrol. The test finds the kite through Kontrol and
+ * calls it at the public URL over SockJS WebSocket, XHR polling and raw
+ * WebSocket, replays the recorded Go client's frames and runs kite.js
+ * through it; an unauthenticated register is refused; a hostile caller in
+ * a process of its own floods and sends an oversize frame, and only loses
+ * its own connections; a kite that dies is closed with a reason and then
+ * answered with a 404.
+ *
+ * @module
+ */
+import { Kite } from "../mod.ts";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { KiteError } from "../kite/errors.ts";
+import { kitectl } from "./helpers/kitectl_cli.ts";
+import { runKitejsClient } from "./helpers/kitejs.ts";
+import {
+  FIXTURES,
+  ROOT,
+  runTask,
+  type Spawned,
+  spawnTask,
+  startTask,
+} from "./helpers/kontrol_task.ts";
+import { childEnv } from "./helpers/kontrol_task.ts";
+import { readRecording } from "./helpers/vectors.ts";
+import { eventually, freePort } from "./helpers/wait.ts";
+
+const ENV = "proxytest";
+const PER_ADDRESS = 40;
+
+/** Waits for `pattern` in a task's output; returns the first group. */
+async function line(task: Spawned, pattern: RegExp, what: string) {
+  let match: RegExpMatchArray | null = null;
+  await eventually(
+    () => {
+      const out = task.output();
+      match = (out.stdout + out.stderr).match(pattern);
+      return match !== null;
+    },
+    `${what}:\n${task.output().stdout}${task.output().stderr}`,
+    30_000,
+  );
+  return match![1];
+}
+
+/** Plays go-kite/02-callbacks' client frames at `wsURL`; the server's dnode messages in order. */
+async function replayGoClient(wsURL: string): Promise<string[][]> {
+  const rec = readRecording("go-kite/02-callbacks.jsonl").filter((r) =>
+    r.type === "ws"
+  );
+  const sent = rec.filter((r) => r.dir === "c2s").map((r) => r.frame as string);
+  const expected = rec.filter((r) => r.dir === "s2c").map((r) =>
+    r.frame as string
+  ).filter((f) => f.startsWith("a")).map((f) => JSON.parse(f.slice(1)));
+  const got: string[][] = [];
+  const ws = new WebSocket(wsURL);
+  await new Promise<void>((resolve, reject) => {
+    ws.onmessage = (e) => {
+      const frame = String(e.data);
+      if (frame === "o") {
+        for (const f of sent) ws.send(f);
+      } else if (frame.startsWith("a")) {
+        got.push(JSON.parse(frame.slice(1)));
+        if (got.flat().length >= expected.flat().length) resolve();
+      }
+    };
+    ws.onclose = (e) => reject(new Error(`closed: ${e.code} ${e.reason}`));
+  });
+  ws.onclose = null;
+  ws.close();
+  assertEquals(got.flat(), expected.flat());
+  return got;
+}
+
+Deno.test("proxy: a kite on an untold port is found through Kontrol and called through the reverse proxy", async (t) => {
+  const dir = await Deno.makeTempDir({ prefix: "kite_proxy_" });
+  const kontrolEnv = {
+    KONTROL_STORAGE: "memory",
+    KONTROL_PORT: String(freePort()),
+    KONTROL_IP: "127.0.0.1",
+    KONTROL_DATA: `${dir}/data`,
+    KONTROL_USERNAME: "kontrol",
+    KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_pkcs8.pem`,
+    KONTROL_MACHINESECRET: "s3cret",
+  };
+  // The proxy runs as Kontrol's own user (as Go deployments do): kites
+  // look up `proxy` kites of that user.
+  const initial = await runTask(["--initial", "--username", "kontrol"], {
+    ...kontrolEnv,
+    KITE_HOME: `${dir}/kontrol`,
+  });
+  assertEquals(initial.code, 0, initial.stderr);
+  const kontrol = await startTask(kontrolEnv);
+  const tasks: Spawned[] = [];
+  let caller: Kite | undefined;
+  try {
+    const reg = await kitectl([
+      "register",
+      "--kontrol",
+      kontrol.url,
+      "--username",
+      "alice",
+      "--secret",
+      "s3cret",
+    ], { KITE_HOME: `${dir}/alice` });
+    assertEquals(reg.code, 0, reg.stderr);
+    const proxyPort = freePort();
+    const proxy = spawnTask([
+      "--port",
+      String(proxyPort),
+      "--ip",
+      "127.0.0.1",
+      "--max-connections-per-address",
+      String(PER_ADDRESS),
+    ], {
+      KITE_HOME: `${dir}/kontrol`,
+      KITE_ENVIRONMENT: ENV,
+      KITE_METRICS: "1",
+    }, "proxy");
+    tasks.push(proxy);
+    const proxyURL = await line(
+      proxy,
+      /proxy listening on (\S+);/,
+      "the proxy to listen",
+    );
+    assertEquals(proxyURL, `http://127.0.0.1:${proxyPort}/kite`);
+    await line(proxy, /registered (\S+) with Kontrol/, "the proxy to register");
+
+    const math = spawnTask([], {
+      KITE_HOME: `${dir}/alice`,
+      KITE_ENVIRONMENT: ENV,
+    }, "proxy:math");
+    tasks.push(math);
+    const publicURL = await line(
+      math,
+      /math kite reachable at (\S+)/,
+      "the math kite to register through the proxy",
+    );
+    assertMatch(
+      publicURL,
+      new RegExp(`^http://127\\.0\\.0\\.1:${proxyPort}/proxy/[0-9a-f-]{36}$`),
+    );
+    const kiteId = publicURL.split("/").pop()!;
+
+    caller = new Kite("caller", "1.0.0", {
+      env: false,
+      kiteKey: (await Deno.readTextFile(`${dir}/alice/kite.key`)).trim(),
+      config: { logLevel: "ERROR" },
+    });
+    const c = caller;
+
+    await t.step(
+      "Kontrol hands out the public URL; calls go through over websocket, xhr-polling and raw websocket",
+      async () => {
+        const [found] = await c.getKites({
+          username: "alice",
+          environment: ENV,
+          name: "math",
+        });
+        found.client.close();
+        assertEquals(found.url, publicURL);
+        for (
+          const transport of [
+            "websocket",
+            "xhr-polling",
+            "raw-websocket",
+          ] as const
+        ) {
+          const client = c.newClient(found.url, { transport });
+          await client.dial();
+          assertEquals(await client.tell("square", 9), 81, transport);
+          const seen: unknown[] = [];
+          assertEquals(
+            await client.tell("squareCb", 3, (n: unknown) => seen.push(n)),
+            9,
+          );
+          assertEquals(seen, [9], transport);
+          client.close();
+        }
+      },
+    );
+
+    await t.step(
+      "the recorded Go client's frames get the recorded replies",
+      async () => {
+        const ws = publicURL.replace(/^http/, "ws") +
+          "/317/b12bf9432331bdc6082b/websocket";
+        await replayGoClient(ws);
+      },
+    );
+
+    await t.step(
+      "kite.js calls through it over SockJS and a raw WebSocket",
+      async () => {
+        for (
+          const [transport, url] of [
+            ["sockjs", publicURL],
+            ["raw", publicURL.replace(/^http/, "ws")],
+          ] as const
+        ) {
+          const [square] = await runKitejsClient({
+            url,
+            transport,
+            calls: [{ method: "square", args: [6] }],
+          });
+          assertEquals(
+            square.ok,
+            true,
+            `${transport}: ${JSON.stringify(square)}`,
+          );
+          assertEquals(square.result, 36, transport);
+        }
+      },
+    );
+
+    await t.step("register without a kite.key is refused", async () => {
+      const anonymous = new Kite("anon", "1.0.0", {
+        env: false,
+        kiteKey: false,
+        config: { logLevel: "ERROR" },
+      });
+      const client = anonymous.newClient(proxyURL, { auth: null });
+      try {
+        await client.dial();
+        const err = await client.tell("register", "http://127.0.0.1:1/kite")
+          .then(() => undefined, (e) => e);
+        assert(err instanceof KiteError, String(err));
+        assertEquals(err.type, "authenticationError");
+      } finally {
+        client.close();
+        await anonymous.close();
+      }
+    });
+
+    await t.step("metrics count what was forwarded for the kite", async () => {
+      const text = await (await fetch(
+        proxyURL.replace(/\/kite$/, "/kite/metrics"),
+      )).text();
+      const forwarded = text.match(
+        new RegExp(`kite_proxy_kite_forwarded\\{kite="${kiteId}"\\} (\\d+)`),
+      );
+      assert(forwarded && Number(forwarded[1]) >= 5, text);
+      assertMatch(
+        text,
+        new RegExp(
+          `kite_proxy_kite_bytes\\{kite="${kiteId}",direction="to_caller"\\} [1-9]`,
+        ),
+      );
+      assertMatch(text, /kite_proxy_registered_kites 1/);
+    });
+
+    await t.step(
+      "a hostile caller loses only its own connections; the proxy serves on",
+      async () => {
+        const good = c.newClient(publicURL);
+        await good.dial();
+        // Only the good client holds a slot before the attack starts.
+        await eventually(
+          async () => {
+            const text = await (await fetch(
+              proxyURL.replace(/\/kite$/, "/kite/metrics"),
+            )).text();
+            return text.includes(`kite_proxy_kite_open{kite="${kiteId}"} 1\n`);
+          },
+          "earlier steps' connections to be released",
+          10_000,
+        );
+        const attacker = new Deno.Command("deno", {
+          args: [
+            "run",
+            "--allow-net=127.0.0.1",
+            `${ROOT}tests/fixtures/proxy_attacker.ts`,
+            publicURL.replace(/^http/, "ws"),
+            String(PER_ADDRESS * 2),
+            String(2 << 20),
+          ],
+          env: childEnv({}),
+          clearEnv: true,
+          stdout: "piped",
+          stderr: "inherit",
+        }).spawn();
+        const reader = attacker.stdout.pipeThrough(new TextDecoderStream())
+          .getReader();
+        try {
+          const { value } = await reader.read();
+          const report = JSON.parse(value!);
+          // Its flood met the per-address limit (the good client holds a slot)…
+          assertEquals(report.opened, PER_ADDRESS - 1, value);
+          assertEquals(report.refused, PER_ADDRESS + 1, value);
+          // …its oversize message closed that one connection, with the limit named…
+          assertEquals(report.oversize.code, 4009, value);
+          assertMatch(report.oversize.reason, /limit is 1048576 bytes/);
+          assertEquals(report.stillOpen, PER_ADDRESS - 2, value);
+          // …and the good client, connected before, is still served.
+          assertEquals(await good.tell("square", 12), 144);
+        } finally {
+          attacker.kill("SIGKILL");
+          await attacker.status;
+          await reader.cancel();
+        }
+        good.close();
+        // Once the attacker is gone, its slots are free again.
+        await eventually(
+          async () => {
+            const again = c.newClient(publicURL, {
+              transport: "raw-websocket",
+            });
+            try {
+              await again.dial();
+              return await again.tell("square", 2) === 4;
+            } catch {
+              return false;
+            } finally {
+              again.close();
+            }
+          },
+          "a new connection after the attack",
+          10_000,
+        );
+      },
+    );
+
+    await t.step(
+      "a kite that dies closes its callers with a reason, then its URL answers 404",
+      async () => {
+        const client = c.newClient(publicURL, { transport: "raw-websocket" });
+        await client.dial();
+        const closed = new Promise<{ code: number; reason: string }>((r) =>
+          client.onDisconnect((info) => r(info))
+        );
+        await math.kill();
+        const info = await closed;
+        assert(
+          info.reason.includes(`kite ${kiteId} is gone`) ||
+            info.reason.includes(`kite ${kiteId} left the proxy`),
+          JSON.stringify(info),
+        );
+        await eventually(
+          async () => {
+            const res = await fetch(publicURL + "/info");
+            const text = await res.text();
+            return res.status === 404 &&
+              text.includes(`no kite ${kiteId} is registered`);
+          },
+          "the proxy to forget the dead kite",
+          10_000,
+        );
+      },
+    );
+  } finally {
+    await caller?.close();
+    for (const task of tasks) await task.kill();
+    await kontrol.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
