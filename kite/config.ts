@@ -160,6 +160,24 @@ export interface KiteConfig {
   sockjsHeartbeatMs: number;
   /** SockJS session GC delay, ms. @default {10000} */
   sockjsDisconnectDelayMs: number;
+  /**
+   * Serve the websocket transports (SockJS and raw); false answers them
+   * `404` and tells SockJS clients `"websocket":false` in `/info`.
+   * @default {true}
+   */
+  sockjsWebSocket: boolean;
+  /**
+   * Set a `JSESSIONID` cookie on the SockJS session routes, for load
+   * balancers that stick sessions by it. @default {false}
+   */
+  sockjsCookie: boolean;
+  /**
+   * The sockjs-client that the SockJS `iframe.html` page loads, for the
+   * `iframe-*` transports: the pages' own sockjs-client version, as an
+   * `http(s)://` URL or a path.
+   * @default {"https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js"}
+   */
+  sockjsUrl: string;
 }
 
 /** The defaults (Go `DefaultConfig`, docs/protocol.md §7.2). */
@@ -201,6 +219,9 @@ export const DEFAULT_CONFIG: Readonly<KiteConfig> = Object.freeze({
   idleSessionMs: 300_000,
   sockjsHeartbeatMs: 10_000,
   sockjsDisconnectDelayMs: 10_000,
+  sockjsWebSocket: true,
+  sockjsCookie: false,
+  sockjsUrl: "https://cdn.jsdelivr.net/npm/sockjs-client@1/dist/sockjs.min.js",
 });
 
 /** The variables {@linkcode configFromEnv} reads, plus those that locate the kite.key. */

@@ -61,6 +61,7 @@ import {
   readTls,
 } from "./listen.ts";
 import { SockJsServer } from "./transport/server/sockjs_server.ts";
+import { checkSockjsUrl } from "./transport/server/sockjs_http.ts";
 import { type Dial, dial } from "./transport/sockets/deno_dial.ts";
 import {
   bodyTooBigText,
@@ -251,6 +252,8 @@ export class Kite implements ServingKite<Client> {
       ...options.config,
     };
     checkLimits(this.config);
+    // Checked here: the SockJS endpoint is made on the first request.
+    checkSockjsUrl(this.config.sockjsUrl, "config.sockjsUrl");
     this.#httpInFlight = new RequestsInFlight(
       this.config.maxConnectionsPerAddress,
       "maxConnectionsPerAddress",
@@ -463,6 +466,9 @@ export class Kite implements ServingKite<Client> {
       maxXhrSessionsPerAddress: this.config.maxXhrSessionsPerAddress,
       idleSessionMs: this.config.idleSessionMs,
       bodyTimeoutMs: this.config.timeoutMs,
+      websocket: this.config.sockjsWebSocket,
+      jsessionid: this.config.sockjsCookie,
+      sockjsUrl: this.config.sockjsUrl,
       onSession: (session) =>
         Client.acceptHandler(new Client(this, "", {}, session)),
     });

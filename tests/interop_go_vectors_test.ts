@@ -6,7 +6,7 @@
 import { Kite, type Request } from "../mod.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { TRUSTED_KITE_KEY } from "./fixtures/go_kite_auth.ts";
-import { readRecording } from "./helpers/vectors.ts";
+import { asSockjsNodeAnswers, readRecording } from "./helpers/vectors.ts";
 
 type Rec = Record<string, unknown>;
 
@@ -519,7 +519,10 @@ Deno.test("Go vectors 10: the recorded xhr-polling exchange, request by request"
     const [first, ...rest] = exchanges;
     const opened = await post(first);
     assertEquals(opened.status, first.response!.status);
-    assertEquals(pick(opened.headers), pick(first.response!.headers));
+    assertEquals(
+      pick(opened.headers),
+      asSockjsNodeAnswers(pick(first.response!.headers)),
+    );
     assertEquals(await opened.text(), "o\n");
 
     // Our kite may batch a callback and the reply into one frame where
@@ -534,7 +537,11 @@ Deno.test("Go vectors 10: the recorded xhr-polling exchange, request by request"
         const res = await (poll ??= post(polled));
         poll = undefined;
         assertEquals(res.status, 200, what);
-        assertEquals(pick(res.headers), pick(polled.response!.headers), what);
+        assertEquals(
+          pick(res.headers),
+          asSockjsNodeAnswers(pick(polled.response!.headers)),
+          what,
+        );
         const body = await res.text();
         assertMatch(body, /^[^\n]+\n$/, `one frame per poll: ${body}`);
         if (body !== "h\n") received.push(...frameMessages(body.slice(0, -1)));
@@ -559,7 +566,11 @@ Deno.test("Go vectors 10: the recorded xhr-polling exchange, request by request"
       }
       const res = await post(ex);
       assertEquals(res.status, ex.response!.status, ex.path);
-      assertEquals(pick(res.headers), pick(ex.response!.headers), ex.path);
+      assertEquals(
+        pick(res.headers),
+        asSockjsNodeAnswers(pick(ex.response!.headers)),
+        ex.path,
+      );
       assertEquals(await res.text(), "");
       await drain();
     }

@@ -12,6 +12,7 @@ export type TransportName =
   | "xhr-polling"
   | "xhr-streaming"
   | "eventsource"
+  | "htmlfile"
   | "jsonp-polling";
 
 /** Why a session ended. */

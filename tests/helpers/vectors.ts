@@ -74,3 +74,24 @@ export function recordedMessages(file: string): RecordedMessage[] {
   }
   return out;
 }
+
+/**
+ * The headers a recorded sockjs-go XHR answer (to a Go client, which sends
+ * no `Origin`) has where ours differ on purpose, following the SockJS
+ * protocol test-suite and sockjs-node (docs/protocol.md §1.2): `Cache-Control`
+ * also says `no-transform`, and with no `Origin` there is no
+ * `Access-Control-Allow-Credentials`. Every other header is as recorded.
+ */
+export function asSockjsNodeAnswers(
+  recorded: Record<string, string | null>,
+): Record<string, string | null> {
+  const out = { ...recorded };
+  if ("cache-control" in out) {
+    out["cache-control"] =
+      "no-store, no-cache, no-transform, must-revalidate, max-age=0";
+  }
+  if ("access-control-allow-credentials" in out) {
+    out["access-control-allow-credentials"] = null;
+  }
+  return out;
+}

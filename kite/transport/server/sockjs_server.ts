@@ -22,7 +22,7 @@
  * @module
  */
 
-import { type Clock, systemClock } from "../../clock.ts";
+import { systemClock } from "../../clock.ts";
 import type { CloseInfo, Session, SessionHandler } from "../session.ts";
 import { decodeClientFrame } from "../sockjs_frames.ts";
 import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
@@ -30,121 +30,66 @@ import { AddressQuota, peerOf } from "./address_quota.ts";
 import { declaresTooBig, readBoundedBody } from "./http_body.ts";
 import { tooBig, WebSocketSession } from "./sockjs_websocket.ts";
 import {
+  checkNumber,
+  checkPrefix,
+  type NumericOption,
+  SOCKJS_SERVER_DEFAULTS,
+  type SockJsServerOptions,
+} from "./sockjs_server_options.ts";
+import {
+  badUpgrade,
+  corsHeaders,
+  corsOptions,
+  DEFAULT_SOCKJS_URL,
+  IFRAME_ROUTE,
+  IframePage,
+  infoResponse,
+  NO_CACHE,
+  notAllowed,
+  notFound,
+  setSessionCookie,
+  textError,
+  unavailable,
+} from "./sockjs_http.ts";
+import {
   EVENTSOURCE_FRAMING,
+  htmlfileFraming,
   XHR_STREAM_FRAMING,
   XhrPollReceiver,
   XhrSession,
   XhrStreamReceiver,
 } from "./sockjs_xhr.ts";
 
-/** Options for {@linkcode SockJsServer}. */
-export interface SockJsServerOptions {
-  /** Path the SockJS routes live under. @default {"/kite"} */
-  prefix?: string;
-  /** Interval of `h` frames; 0 turns them off. @default {10000} */
-  heartbeatMs?: number;
-  /** How long an XHR session lives with no request attached. @default {10000} */
-  disconnectDelayMs?: number;
-  /** Frame bytes after which an `xhr_streaming` response ends. @default {131072} */
-  responseLimit?: number;
-  /**
-   * Largest accepted incoming WebSocket message or `xhr_send` body, in
-   * bytes. A bigger one closes the session with code 4009.
-   * @default {1048576}
-   */
-  maxMessageBytes?: number;
-  /** Cap on XHR sessions; past it new ones get `503`. @default {10000} */
-  maxSessions?: number;
-  /**
-   * Cap on connections over every transport (open WebSockets, closing ones
-   * included, plus XHR sessions); past it new ones get `503`.
-   * @default {10000}
-   */
-  maxConnections?: number;
-  /**
-   * Unread outgoing data per session (queued messages plus the WebSocket's
-   * `bufferedAmount`) past which the session is closed with code 4008.
-   * @default {16777216}
-   */
-  maxBufferedBytes?: number;
-  /**
-   * Connections one peer (an IPv4 address, an IPv6 /64) may hold at once,
-   * counted like `maxConnections`; past it its new ones get `503`.
-   * @default {1000}
-   */
-  maxConnectionsPerAddress?: number;
-  /** XHR sessions one peer may hold at once; past it `503`. @default {100} */
-  maxXhrSessionsPerAddress?: number;
-  /**
-   * A session that has sent no message this long after it opened is
-   * closed with code 4001; 0 never closes one. @default {300000}
-   */
-  idleSessionMs?: number;
-  /**
-   * An `xhr_send` body not complete after this long is answered `408`;
-   * 0 waits forever. @default {15000}
-   */
-  bodyTimeoutMs?: number;
-  /** Source of timers. @default {systemClock} */
-  clock?: Clock;
-  /**
-   * Called synchronously for each new session, before any message is
-   * delivered; returns the handler for its messages.
-   */
-  onSession(session: Session): SessionHandler;
-  /**
-   * Called when a handler throws. The session stays open.
-   * @default {logs to console.error}
-   */
-  onError?(error: unknown, session: Session): void;
-}
-
-/** The numeric options, each checked against a lower bound. */
-type NumericOption = Exclude<keyof typeof SOCKJS_SERVER_DEFAULTS, "prefix">;
-
-/** The defaults of {@linkcode SockJsServerOptions} (kite values, docs/protocol.md §1.4). */
-export const SOCKJS_SERVER_DEFAULTS: {
-  readonly prefix: string;
-  readonly heartbeatMs: number;
-  readonly disconnectDelayMs: number;
-  readonly responseLimit: number;
-  readonly maxMessageBytes: number;
-  readonly maxSessions: number;
-  readonly maxConnections: number;
-  readonly maxBufferedBytes: number;
-  readonly maxConnectionsPerAddress: number;
-  readonly maxXhrSessionsPerAddress: number;
-  readonly idleSessionMs: number;
-  readonly bodyTimeoutMs: number;
-} = {
-  prefix: "/kite",
-  heartbeatMs: 10_000,
-  disconnectDelayMs: 10_000,
-  responseLimit: 131_072,
-  maxMessageBytes: 1_048_576,
-  maxSessions: 10_000,
-  maxConnections: 10_000,
-  maxBufferedBytes: 16_777_216,
-  maxConnectionsPerAddress: 1_000,
-  maxXhrSessionsPerAddress: 100,
-  idleSessionMs: 300_000,
-  bodyTimeoutMs: 15_000,
-};
+export { SOCKJS_SERVER_DEFAULTS, type SockJsServerOptions };
 
 // `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
 const SESSION_ROUTE =
-  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource|jsonp|jsonp_send)$/;
-const NO_CACHE = "no-store, no-cache, must-revalidate, max-age=0";
-const ONE_YEAR_S = 365 * 24 * 60 * 60;
+  /^\/[^/.]+\/([^/.]+)\/(websocket|xhr|xhr_send|xhr_streaming|eventsource|htmlfile|jsonp|jsonp_send)$/;
+/** The transports carried by HTTP requests. */
+type HttpTransport =
+  | "xhr-polling"
+  | "xhr-streaming"
+  | "eventsource"
+  | "htmlfile"
+  | "jsonp-polling";
 const JS_TYPE = "application/javascript; charset=UTF-8";
-const EVENT_STREAM_TYPE = "text/event-stream; charset=UTF-8";
-/** What a `jsonp` callback name may hold (sockjs-node's rule). */
+const CONTENT_TYPES: Record<HttpTransport, string> = {
+  "xhr-polling": JS_TYPE,
+  "xhr-streaming": JS_TYPE,
+  "jsonp-polling": JS_TYPE,
+  eventsource: "text/event-stream; charset=UTF-8",
+  htmlfile: "text/html; charset=UTF-8",
+};
+/** What a `jsonp`/`htmlfile` callback name may hold (sockjs-node's rule). */
 const JSONP_CALLBACK = /^[a-zA-Z0-9_.-]+$/;
+/** Longest callback name accepted: it is written into every answer. */
+const MAX_CALLBACK = 256;
 const decoder = new TextDecoder();
 
 /**
- * Serves SockJS (WebSocket, xhr polling, xhr streaming) and raw WebSocket
- * under a prefix. `handle` fits `Deno.serve`; it answers `undefined` for
+ * Serves SockJS (WebSocket, xhr polling and streaming, EventSource,
+ * htmlfile, JSONP polling, the iframe page) and raw WebSocket under a
+ * prefix. `handle` fits `Deno.serve`; it answers `undefined` for
  * paths outside the prefix so that other routes can share the server.
  */
 export class SockJsServer {
@@ -168,6 +113,9 @@ export class SockJsServer {
   /** WebSockets not closed yet, including sessions closed on a peer that never reads. */
   #openSockets = 0;
   #closed = false;
+  #websocket: boolean;
+  #cookie: boolean;
+  #iframe: IframePage;
 
   /** Checks the options; nothing is served until `handle` is called. */
   constructor(options: SockJsServerOptions) {
@@ -178,6 +126,9 @@ export class SockJsServer {
     const num = (name: NumericOption, min: number): number =>
       checkNumber(name, options[name] ?? d[name], min);
     this.#prefix = checkPrefix(options.prefix ?? d.prefix);
+    this.#websocket = options.websocket ?? true;
+    this.#cookie = options.jsessionid ?? false;
+    this.#iframe = new IframePage(options.sockjsUrl ?? DEFAULT_SOCKJS_URL);
     const heartbeatMs = num("heartbeatMs", 0);
     this.#disconnectDelayMs = num("disconnectDelayMs", 0);
     this.#responseLimit = num("responseLimit", 1);
@@ -250,58 +201,35 @@ export class SockJsServer {
 
     const method = request.method;
     const match = SESSION_ROUTE.exec(rest);
-    // Judged before anything else; xhr_send also closes its session.
+    // Judged before anything else; the send routes also close their session.
     const limit = this.#host.maxMessageBytes;
-    if (match?.[2] !== "xhr_send" && declaresTooBig(request, limit)) {
+    if (
+      match?.[2] !== "xhr_send" && match?.[2] !== "jsonp_send" &&
+      declaresTooBig(request, limit)
+    ) {
       const headers = new Headers({ Connection: "close" });
       return textError(headers, 413, tooBig(limit).reason);
     }
     if (match) {
-      const [, id, route] = match;
-      const remote = info?.remoteAddr;
-      if (route === "websocket") {
-        if (method !== "GET") return notAllowed("GET");
-        return this.#webSocket(request, remote, true, id);
-      }
-      if (route === "jsonp") {
-        if (method !== "GET") return notAllowed("GET");
-        const callback = new URL(request.url).searchParams.get("c");
-        const headers = corsHeaders(request);
-        headers.set("Cache-Control", NO_CACHE);
-        if (!callback) {
-          return textError(headers, 500, '"callback" parameter required');
-        }
-        // The name is written into a script: only what a JS path can hold.
-        if (!JSONP_CALLBACK.test(callback)) {
-          return textError(headers, 500, 'invalid "callback" parameter');
-        }
-        return this.#xhrReceive(request, remote, id, "jsonp-polling", callback);
-      }
-      if (route === "jsonp_send") {
-        if (method !== "POST") return notAllowed("POST");
-        return this.#xhrSend(request, id, true);
-      }
-      if (route === "eventsource") {
-        if (method !== "GET") return notAllowed("GET");
-        return this.#xhrReceive(request, remote, id, "eventsource");
-      }
-      if (method === "OPTIONS") return corsOptions(request, "OPTIONS, POST");
-      if (method !== "POST") return notAllowed("POST, OPTIONS");
-      if (route === "xhr_send") return this.#xhrSend(request, id);
-      return this.#xhrReceive(
-        request,
-        remote,
-        id,
-        route === "xhr" ? "xhr-polling" : "xhr-streaming",
-      );
+      return this.#sessionRoute(request, info?.remoteAddr, match[1], match[2]);
     }
     if (rest === "/info") {
-      if (method === "GET") return infoResponse(request);
+      const options = {
+        websocket: this.#websocket,
+        cookieNeeded: this.#cookie,
+      };
+      if (method === "GET") return infoResponse(request, options);
       if (method === "OPTIONS") return corsOptions(request, "OPTIONS, GET");
       return notAllowed("OPTIONS, GET");
     }
+    if (IFRAME_ROUTE.test(rest)) {
+      return method === "GET"
+        ? this.#iframe.answer(request)
+        : notAllowed("GET");
+    }
     // kite.js's raw client dials the kite URL as given (docs/protocol.md §1.7).
     if (method === "GET" && isWebSocketUpgrade(request)) {
+      if (!this.#websocket) return notFound();
       return this.#webSocket(
         request,
         info?.remoteAddr,
@@ -315,10 +243,68 @@ export class SockJsServer {
         headers: { "Content-Type": "text/plain;charset=UTF-8" },
       });
     }
-    if (rest === "/websocket") {
+    if (rest === "/websocket" && this.#websocket) {
       return method === "GET" ? badUpgrade() : notAllowed("GET");
     }
-    return notFound(new Headers());
+    return notFound();
+  }
+
+  /** One of the `{server}/{session}/{route}` routes. */
+  #sessionRoute(
+    request: Request,
+    remote: Deno.Addr | undefined,
+    id: string,
+    route: string,
+  ): Promise<Response> | Response {
+    const method = request.method;
+    if (route === "websocket") {
+      if (!this.#websocket) return notFound();
+      if (method !== "GET") return notAllowed("GET");
+      return this.#webSocket(request, remote, true, id);
+    }
+    // Every other route is an HTTP transport: CORS, no caching, the cookie.
+    const headers = corsHeaders(request);
+    if (this.#cookie) setSessionCookie(request, headers);
+    if (
+      method === "OPTIONS" && route !== "eventsource" && route !== "htmlfile"
+    ) {
+      return corsOptions(
+        request,
+        route === "jsonp" ? "OPTIONS, GET" : "OPTIONS, POST",
+        headers,
+      );
+    }
+    headers.set("Cache-Control", NO_CACHE);
+    if (route === "xhr_send" || route === "jsonp_send") {
+      if (method !== "POST") return notAllowed("POST, OPTIONS");
+      return this.#xhrSend(request, headers, id, route === "jsonp_send");
+    }
+    if (route === "xhr" || route === "xhr_streaming") {
+      if (method !== "POST") return notAllowed("POST, OPTIONS");
+      const transport = route === "xhr" ? "xhr-polling" : "xhr-streaming";
+      return this.#xhrReceive(request, remote, headers, id, transport);
+    }
+    if (method !== "GET") {
+      return notAllowed(route === "jsonp" ? "GET, OPTIONS" : "GET");
+    }
+    if (route === "eventsource") {
+      return this.#xhrReceive(request, remote, headers, id, "eventsource");
+    }
+    // jsonp and htmlfile write the page's callback name into a script.
+    const query = new URL(request.url).searchParams;
+    const callback = query.get("c") ?? query.get("callback");
+    if (!callback) {
+      return textError(headers, 500, '"callback" parameter required');
+    }
+    if (callback.length > MAX_CALLBACK || !JSONP_CALLBACK.test(callback)) {
+      return textError(
+        headers,
+        500,
+        `invalid "callback" parameter: at most ${MAX_CALLBACK} characters of a-z A-Z 0-9 _ . -`,
+      );
+    }
+    const transport = route === "jsonp" ? "jsonp-polling" : "htmlfile";
+    return this.#xhrReceive(request, remote, headers, id, transport, callback);
   }
 
   /** Closes every live session (sending `c[3000,"Go away!"]`) and stops timers. */
@@ -396,21 +382,20 @@ export class SockJsServer {
     return upgrade.response;
   }
 
+  /**
+   * A receiving request: opens the session on first use (within every
+   * session and connection limit), then attaches to it.
+   */
   #xhrReceive(
     request: Request,
     remote: Deno.Addr | undefined,
+    headers: Headers,
     id: string,
-    transport:
-      | "xhr-polling"
-      | "xhr-streaming"
-      | "eventsource"
-      | "jsonp-polling",
+    transport: HttpTransport,
     callback?: string,
   ): Response | Promise<Response> {
     const polling = transport === "xhr-polling" ||
       transport === "jsonp-polling";
-    const headers = corsHeaders(request);
-    headers.set("Cache-Control", NO_CACHE);
     let session = this.#xhr.get(id);
     if (!session) {
       if (this.#closed) return unavailable(headers, "Server closed");
@@ -454,10 +439,7 @@ export class SockJsServer {
       this.#watchSilence(session);
       session.start(this.#onSession);
     }
-    headers.set(
-      "Content-Type",
-      transport === "eventsource" ? EVENT_STREAM_TYPE : JS_TYPE,
-    );
+    headers.set("Content-Type", CONTENT_TYPES[transport]);
     if (polling) {
       const receiver = new XhrPollReceiver(
         headers,
@@ -475,7 +457,11 @@ export class SockJsServer {
     }
     const receiver = new XhrStreamReceiver(
       this.#responseLimit,
-      transport === "eventsource" ? EVENTSOURCE_FRAMING : XHR_STREAM_FRAMING,
+      transport === "eventsource"
+        ? EVENTSOURCE_FRAMING
+        : transport === "htmlfile"
+        ? htmlfileFraming(callback!)
+        : XHR_STREAM_FRAMING,
     );
     const attached = session;
     receiver.onInterrupt = () => attached.interrupted(receiver);
@@ -497,13 +483,16 @@ export class SockJsServer {
     return `Request body not complete within ${this.#bodyTimeoutMs} ms`;
   }
 
+  /**
+   * `xhr_send`, `jsonp_send`: a body over the limit closes its session
+   * (the client's next poll gets `c[4009,...]`) and is answered `413`.
+   */
   async #xhrSend(
     request: Request,
+    headers: Headers,
     id: string,
-    jsonp = false,
+    jsonp: boolean,
   ): Promise<Response> {
-    const headers = corsHeaders(request);
-    headers.set("Cache-Control", NO_CACHE);
     const limit = this.#host.maxMessageBytes;
     const read = await readBoundedBody(request, {
       limit,
@@ -541,26 +530,6 @@ export class SockJsServer {
   }
 }
 
-function checkPrefix(prefix: string): string {
-  if (typeof prefix !== "string" || (prefix !== "" && prefix[0] !== "/")) {
-    throw new TypeError(
-      `SockJsServer: prefix must be "" or start with "/", got ${
-        JSON.stringify(prefix)
-      }`,
-    );
-  }
-  return prefix.replace(/\/+$/, "");
-}
-
-function checkNumber(name: string, value: number, min: number): number {
-  if (typeof value !== "number" || !Number.isFinite(value) || value < min) {
-    throw new RangeError(
-      `SockJsServer: ${name} must be a finite number >= ${min}, got ${value}`,
-    );
-  }
-  return value;
-}
-
 function logHandlerError(error: unknown, session: Session): void {
   console.error(
     `SockJS ${session.transport} session ${session.id}: handler threw`,
@@ -579,72 +548,6 @@ function formatAddr(addr: Deno.Addr | undefined): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
-}
-
-/** CORS headers of the session and info routes (sockjs-go `xhrCors`). */
-function corsHeaders(request: Request): Headers {
-  const headers = new Headers();
-  headers.set("Access-Control-Allow-Credentials", "true");
-  headers.set(
-    "Access-Control-Allow-Origin",
-    request.headers.get("origin") || "*",
-  );
-  const asked = request.headers.get("access-control-request-headers");
-  if (asked && asked !== "null") {
-    headers.set("Access-Control-Allow-Headers", asked);
-  }
-  return headers;
-}
-
-function corsOptions(request: Request, methods: string): Response {
-  const headers = corsHeaders(request);
-  headers.set("Access-Control-Allow-Methods", methods);
-  headers.set("Access-Control-Max-Age", String(ONE_YEAR_S));
-  headers.set("Cache-Control", `public, max-age=${ONE_YEAR_S}`);
-  headers.set(
-    "Expires",
-    new Date(Date.now() + ONE_YEAR_S * 1000).toUTCString(),
-  );
-  return new Response(null, { status: 204, headers });
-}
-
-function infoResponse(request: Request): Response {
-  const headers = corsHeaders(request);
-  headers.set("Cache-Control", NO_CACHE);
-  headers.set("Content-Type", "application/json; charset=UTF-8");
-  const entropy = crypto.getRandomValues(new Uint32Array(1))[0] >>> 1;
-  // Go key order and trailing newline (docs/protocol.md §1.2).
-  return new Response(
-    `{"websocket":true,"cookie_needed":false,"origins":["*:*"],"entropy":${entropy}}\n`,
-    { headers },
-  );
-}
-
-function notAllowed(allow: string): Response {
-  return new Response(null, { status: 405, headers: { Allow: allow } });
-}
-
-function notFound(headers: Headers): Response {
-  headers.set("Content-Type", "text/plain; charset=utf-8");
-  headers.set("X-Content-Type-Options", "nosniff");
-  return new Response("404 page not found\n", { status: 404, headers });
-}
-
-function badUpgrade(): Response {
-  return textError(
-    new Headers(),
-    400,
-    'Can "Upgrade" only to "WebSocket".',
-  );
-}
-
-function unavailable(headers: Headers, reason: string): Response {
-  return textError(headers, 503, reason);
-}
-
-function textError(headers: Headers, status: number, text: string): Response {
-  headers.set("Content-Type", "text/plain; charset=utf-8");
-  return new Response(text, { status, headers });
 }
 
 /**

@@ -145,7 +145,7 @@ Deno.test("GET {prefix} and {prefix}/ answer the SockJS welcome text", async () 
   }
 });
 
-Deno.test("GET {prefix}/info answers sockjs-go's JSON with CORS headers", async () => {
+Deno.test("GET {prefix}/info answers sockjs-go's JSON with CORS headers, never cached, no cookie", async () => {
   await using h = start();
   const res = await fetch(h.http + "/kite/info", {
     headers: { Origin: "http://example.com" },
@@ -162,8 +162,9 @@ Deno.test("GET {prefix}/info answers sockjs-go's JSON with CORS headers", async 
   assert.equal(res.headers.get("access-control-allow-credentials"), "true");
   assert.equal(
     res.headers.get("cache-control"),
-    "no-store, no-cache, must-revalidate, max-age=0",
+    "no-store, no-cache, no-transform, must-revalidate, max-age=0",
   );
+  assert.equal(res.headers.get("set-cookie"), null);
   const body = await res.text();
   assert.match(
     body,
@@ -355,6 +356,33 @@ Deno.test('websocket closed by the server sends c[3000,"Go away!"] and reports i
   assert.equal(event.code, 3000);
   assert.deepEqual(h.echo.closes, [{ code: 3000, reason: "Go away!" }]);
   assert.equal(h.sockjs.sessionCount, 0);
+});
+
+Deno.test("websocket closed inside onSession sends o, then c[...], then closes", async () => {
+  const sockjs = new SockJsServer({
+    heartbeatMs: 0,
+    onSession: (session) => {
+      session.send("hello");
+      session.close(4000, "not today");
+      return { onMessage: () => {}, onClose: () => {} };
+    },
+  });
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (req, info) =>
+      sockjs.handle(req, info) ?? new Response(null, { status: 404 }),
+  );
+  try {
+    const ws = `ws://127.0.0.1:${server.addr.port}`;
+    await using client = await Client.open(sessionUrl(ws));
+    assert.equal(await client.next(), "o");
+    assert.equal(await client.next(), 'a["hello"]');
+    assert.equal(await client.next(), 'c[4000,"not today"]');
+    assert.equal((await client.closed).code, 4000);
+  } finally {
+    sockjs.close();
+    await server.shutdown();
+  }
 });
 
 Deno.test("websocket closed by the peer just ends the session", async () => {

@@ -122,7 +122,38 @@ export const EVENTSOURCE_FRAMING: StreamFraming = {
 };
 
 /**
- * A streaming response (`xhr_streaming`, `eventsource`): the prelude, then
+ * `htmlfile`: a page of at least 1024 bytes whose script hands each frame
+ * to `parent.<callback>`, then one `<script>` per frame. `<` is escaped in
+ * the frame's string literal, so that no message can end the script.
+ * `callback` must already be checked (a plain JavaScript path).
+ */
+export function htmlfileFraming(callback: string): StreamFraming {
+  const head = `<!doctype html>
+<html><head>
+  <meta http-equiv="X-UA-Compatible" content="IE=edge" />
+  <meta http-equiv="Content-Type" content="text/html; charset=UTF-8" />
+</head><body><h2>Don't panic!</h2>
+  <script>
+    document.domain = document.domain;
+    var c = parent.${callback};
+    c.start();
+    function p(d) {c.message(d);};
+    window.onload = function() {c.stop();};
+  </script>
+`;
+  // Some browsers render nothing of a page shorter than 1024 bytes.
+  const padding = " ".repeat(Math.max(0, 1024 - head.length + 1));
+  return {
+    prelude: encoder.encode(head + padding + "\r\n\r\n"),
+    wrap: (frame) =>
+      `<script>\np(${
+        JSON.stringify(frame).replaceAll("<", "\\u003c")
+      });\n</script>\r\n`,
+  };
+}
+
+/**
+ * A streaming response (`xhr_streaming`, `eventsource`, `htmlfile`): the prelude, then
  * frames until `responseLimit` bytes of frames have gone out; the client
  * then reconnects.
  */
@@ -222,10 +253,14 @@ export class XhrSession extends SockJsSession {
       return;
     }
     if (this.closed) {
-      // A local close left the c frame (and perhaps messages) for this poll.
-      if (this.queue.length === 0 || this.#writeQueueTo(receiver)) {
-        receiver.write(this.#closeFrame);
-      }
+      // A local close left the c frame (and perhaps messages) for this
+      // poll. A session closed inside onSession still opens first: the
+      // client gets `o`, then (on a poll, with the next one) `c[...]`.
+      const open = this.#opened || receiver.write(OPEN_FRAME);
+      this.#opened = true;
+      if (
+        open && (this.queue.length === 0 || this.#writeQueueTo(receiver))
+      ) receiver.write(this.#closeFrame);
       receiver.end();
       return;
     }

@@ -3,7 +3,10 @@ import { ManualClock } from "../../clock.ts";
 import type { CloseInfo, Session } from "../session.ts";
 import { decodeServerFrame, XHR_STREAMING_PRELUDE } from "../sockjs_frames.ts";
 import { SockJsServer, type SockJsServerOptions } from "./sockjs_server.ts";
-import { VECTORS_URL } from "../../../tests/helpers/vectors.ts";
+import {
+  asSockjsNodeAnswers,
+  VECTORS_URL,
+} from "../../../tests/helpers/vectors.ts";
 
 /** Recorded traffic (see tests/fixtures/vectors/*\/README.md). */
 const VECTORS = VECTORS_URL;
@@ -146,8 +149,8 @@ function recordedHeaders(head: string): Record<string, string> {
   return out;
 }
 
-function assertHeaders(response: Response, expected: Record<string, string>) {
-  for (const [name, value] of Object.entries(expected)) {
+function assertHeaders(response: Response, recorded: Record<string, string>) {
+  for (const [name, value] of Object.entries(asSockjsNodeAnswers(recorded))) {
     assert.equal(response.headers.get(name), value, name);
   }
 }
@@ -540,7 +543,7 @@ Deno.test("jsonp answers one frame as a call of the page's callback; jsonp_send 
   assert.equal(await missing.text(), '"callback" parameter required');
   const hostile = await fetch(h.url("jp1", "jsonp") + "?c=alert(1)//");
   assert.equal(hostile.status, 500);
-  assert.equal(await hostile.text(), 'invalid "callback" parameter');
+  assert.match(await hostile.text(), /^invalid "callback" parameter/);
   assert.equal(h.rec.sessions.length, 0);
 
   const open = await fetch(h.url("jp1", "jsonp") + "?c=_jp.a1.onData");
