@@ -858,6 +858,11 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
         ["POST", `/kite/1/${session}/xhr_send`],
         ["POST", `/kite/1/${session}/xhr`],
         ["POST", `/kite/1/${session}/xhr_streaming`],
+        ["POST", `/kite/1/${session}/jsonp_send`],
+        ["GET", `/kite/1/${session}/jsonp?c=x`],
+        ["GET", `/kite/1/${session}/eventsource`],
+        ["GET", `/kite/1/${session}/htmlfile?c=x`],
+        ["GET", "/kite/iframe.html"],
         ["OPTIONS", `/kite/1/${session}/xhr`],
         ["GET", "/kite/info"],
         ["GET", "/kite"],
@@ -882,7 +887,7 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
       // The routes that read a body count a chunked one while it streams.
       const path = target === "kontrol" && rng.chance(0.5)
         ? "/register"
-        : `/kite/1/${session}/xhr_send`;
+        : `/kite/1/${session}/${rng.pick(["xhr_send", "jsonp_send"])}`;
       const chunk = "q".repeat(rng.range(1_000, 16_000));
       const chunks = Math.ceil((ctx.maxMessageBytes + 1) / chunk.length) + 1;
       const body = `${chunk.length.toString(16)}\r\n${chunk}\r\n`.repeat(
@@ -907,6 +912,11 @@ function http(rng: Rng, target: Target, ctx: GenContext): HttpInput {
         ["websocket", "POST", 405],
         ["websocket", "GET", 400],
         ["xhr", "OPTIONS", 204],
+        ["eventsource", "POST", 405],
+        ["htmlfile?c=x", "POST", 405],
+        ["jsonp?c=x", "POST", 405],
+        ["jsonp_send", "GET", 405],
+        ["jsonp_send", "OPTIONS", 204],
       ]);
       return input(
         (b) => fetchText(`${b.origin}/kite/1/${session}/${path}`, { method }),
