@@ -23,9 +23,10 @@
  */
 
 import { systemClock } from "../../clock.ts";
-import type { CloseInfo, Session, SessionHandler } from "../session.ts";
+import type { Session, SessionHandler } from "../session.ts";
 import { decodeClientFrame } from "../sockjs_frames.ts";
 import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
+import { IdleSessions } from "./idle_sessions.ts";
 import { AddressQuota, peerOf } from "./address_quota.ts";
 import { declaresTooBig, readBoundedBody } from "./http_body.ts";
 import { tooBig, WebSocketSession } from "./sockjs_websocket.ts";
@@ -61,6 +62,7 @@ import {
 } from "./sockjs_xhr.ts";
 
 export { SOCKJS_SERVER_DEFAULTS, type SockJsServerOptions };
+export { idleTooLong } from "./idle_sessions.ts";
 
 // `{server}` and `{session}` are `[^/.]+` (docs/protocol.md §1.2).
 const SESSION_ROUTE =
@@ -102,10 +104,7 @@ export class SockJsServer {
   /** Connections per peer (WebSockets until their socket closed, XHR sessions). */
   #peerConnections: AddressQuota;
   #peerXhr: AddressQuota;
-  /** Sessions that have not sent a message yet, checked once when their time is up. */
-  #silent = new Map<Session, SilenceCheck>();
-  #idleWatch: Heartbeats | undefined;
-  #idleReason: CloseInfo;
+  #idle: IdleSessions;
   #onSession: (session: Session) => SessionHandler;
   #host: SessionHost;
   #live = new Set<Session>();
@@ -141,15 +140,12 @@ export class SockJsServer {
     );
     this.#peerXhr = new AddressQuota(num("maxXhrSessionsPerAddress", 1));
     const idleSessionMs = num("idleSessionMs", 0);
-    this.#idleReason = idleTooLong(idleSessionMs);
     this.#bodyTimeoutMs = num("bodyTimeoutMs", 0);
     this.#onSession = options.onSession;
     const onError = options.onError ?? logHandlerError;
     const live = this.#live;
     const clock = options.clock ?? systemClock;
-    if (idleSessionMs > 0) {
-      this.#idleWatch = new Heartbeats(clock, idleSessionMs);
-    }
+    const idle = this.#idle = new IdleSessions(clock, idleSessionMs);
     this.#host = {
       clock,
       heartbeatMs,
@@ -159,9 +155,9 @@ export class SockJsServer {
       onError,
       ended: (session) => {
         live.delete(session);
-        this.#heard(session);
+        idle.heard(session);
       },
-      heard: (session) => this.#heard(session),
+      heard: (session) => idle.heard(session),
     };
   }
 
@@ -313,25 +309,7 @@ export class SockJsServer {
     for (const session of [...this.#live]) session.close();
     for (const session of this.#xhr.values()) session.dispose();
     this.#xhr.clear();
-    for (const check of this.#silent.values()) this.#idleWatch?.delete(check);
-    this.#silent.clear();
-  }
-
-  /** The session sent its first message or ended: it is not idle. */
-  #heard(session: Session): void {
-    const check = this.#silent.get(session);
-    if (!check) return;
-    this.#silent.delete(session);
-    this.#idleWatch!.delete(check);
-  }
-
-  /** Starts the idle check of a new session (a no-op when turned off). */
-  #watchSilence(session: Session): void {
-    const watch = this.#idleWatch;
-    if (!watch) return;
-    const check = new SilenceCheck(session, this.#silent, this.#idleReason);
-    this.#silent.set(session, check);
-    watch.add(check);
+    this.#idle.clear();
   }
 
   #webSocket(
@@ -378,7 +356,7 @@ export class SockJsServer {
       onSession: this.#onSession,
     });
     this.#live.add(session);
-    this.#watchSilence(session);
+    this.#idle.watch(session);
     return upgrade.response;
   }
 
@@ -436,7 +414,7 @@ export class SockJsServer {
       });
       this.#xhr.set(id, session);
       this.#live.add(session);
-      this.#watchSilence(session);
+      this.#idle.watch(session);
       session.start(this.#onSession);
     }
     headers.set("Content-Type", CONTENT_TYPES[transport]);
@@ -548,32 +526,4 @@ function formatAddr(addr: Deno.Addr | undefined): string {
   return addr.hostname.includes(":")
     ? `[${addr.hostname}]:${addr.port}`
     : `${addr.hostname}:${addr.port}`;
-}
-
-/**
- * Closes a session that has sent nothing by the time it is checked (once:
- * `beat` returns false, so {@linkcode Heartbeats} drops it either way).
- */
-class SilenceCheck {
-  constructor(
-    readonly session: Session,
-    readonly silent: Map<Session, SilenceCheck>,
-    readonly reason: CloseInfo,
-  ) {}
-
-  beat(): boolean {
-    this.silent.delete(this.session);
-    if (!this.session.closed) {
-      this.session.close(this.reason.code, this.reason.reason);
-    }
-    return false;
-  }
-}
-
-/** The close reason of a session that sent nothing within `ms`. */
-export function idleTooLong(ms: number): CloseInfo {
-  return {
-    code: 4001,
-    reason: `Idle session: no message within ${ms} ms of opening`,
-  };
 }
