@@ -112,18 +112,21 @@ Deno.test("finding 7: one address cannot take every slot; silent sessions are cl
   const sockets: RawSocket[] = [];
   try {
     const started = Date.now();
-    // XHR sessions: the cap accepted, the rest refused naming the limit.
+    // XHR sessions (xhr and jsonp polling alike): the cap accepted, the
+    // rest refused naming the limit.
     let xhrRefused = 0;
     let refusal = "";
     for (let i = 0; i < caps.xhrTries; i++) {
-      const res = await fetch(`${target.url}/000/x${i}/xhr`, {
-        method: "POST",
-      });
+      const jsonp = i % 2 === 1;
+      const res = await fetch(
+        `${target.url}/000/x${i}/${jsonp ? "jsonp?c=x" : "xhr"}`,
+        { method: jsonp ? "GET" : "POST" },
+      );
       const text = await res.text();
       if (res.status === 503) {
         xhrRefused++;
         refusal ||= text;
-      } else assertEquals(text, "o\n");
+      } else assertEquals(text, jsonp ? '/**/x("o");\r\n' : "o\n");
     }
     assert(/maxXhrSessionsPerAddress/.test(refusal), refusal);
     assertEquals(xhrRefused, caps.xhrTries - caps.xhr);

@@ -20,6 +20,11 @@ const SOCKJS_ROUTES: [string, string, string[]?][] = [
   ["POST", "/kite/000/s2/xhr"],
   ["POST", "/kite/000/s3/xhr_streaming"],
   ["OPTIONS", "/kite/000/s4/xhr"],
+  ["POST", "/kite/000/s6/jsonp_send"],
+  ["GET", "/kite/000/s7/jsonp?c=x"],
+  ["GET", "/kite/000/s8/eventsource"],
+  ["GET", "/kite/000/s9/htmlfile?c=x"],
+  ["GET", "/kite/iframe.html"],
   ["GET", "/kite/000/s5/websocket", UPGRADE],
   ["GET", "/kite", UPGRADE],
   ["GET", "/kite/info"],
@@ -113,6 +118,7 @@ Deno.test("routes that read a body cut a growing chunked body off at the limit",
   try {
     const cases: [Target, string, string][] = [
       [kite, "POST", "/kite/000/s1/xhr_send"],
+      [kite, "POST", "/kite/000/s1/jsonp_send"],
       [kontrol, "POST", "/register"],
     ];
     for (const [target, method, path] of cases) {
