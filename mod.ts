@@ -118,6 +118,10 @@ export type {
 } from "./kite/kontrol_client.ts";
 export type { GetTokenOptions } from "./kite/kontrol_client.ts";
 export type {
+  KiteTunnel,
+  RegisterToTunnelOptions,
+} from "./kite/tunnel_client.ts";
+export type {
   PoolCallOptions,
   PoolEvent,
   PoolFallback,

@@ -62,6 +62,12 @@ import {
 } from "./listen.ts";
 import { SockJsServer } from "./transport/server/sockjs_server.ts";
 import { checkSockjsUrl } from "./transport/server/sockjs_http.ts";
+import type { Session, SessionHandler } from "./transport/session.ts";
+import {
+  type KiteTunnel,
+  type RegisterToTunnelOptions,
+  TunnelClient,
+} from "./tunnel_client.ts";
 import { type Dial, dial } from "./transport/sockets/deno_dial.ts";
 import {
   bodyTooBigText,
@@ -469,9 +475,28 @@ export class Kite implements ServingKite<Client> {
       websocket: this.config.sockjsWebSocket,
       jsessionid: this.config.sockjsCookie,
       sockjsUrl: this.config.sockjsUrl,
-      onSession: (session) =>
-        Client.acceptHandler(new Client(this, "", {}, session)),
+      onSession: (session) => this.acceptSession(session),
     });
+  }
+
+  /**
+   * @internal Serves one accepted session as a connection of this kite:
+   * the seam every accepting transport (SockJS, tunnel streams) hands its
+   * sessions to.
+   */
+  acceptSession(session: Session): SessionHandler {
+    return Client.acceptHandler(new Client(this, "", {}, session));
+  }
+
+  /**
+   * Gives a kite that cannot accept connections a public URL through a
+   * tunnel proxy (`deno task tunnel`): dials it once, serves callers over
+   * that connection, registers the public URL with Kontrol, and dials again
+   * whenever it drops. Resolves once the first tunnel is up.
+   * @throws when the proxy refuses this kite's kite.key.
+   */
+  registerToTunnel(options?: RegisterToTunnelOptions): Promise<KiteTunnel> {
+    return TunnelClient.open(this, options);
   }
 
   /**
