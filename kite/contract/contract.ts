@@ -15,18 +15,58 @@
 import { z } from "zod";
 import { parse as parseSemver } from "semver";
 
-/** The schemas of an argument list, in order. */
-export type ArgSchemas = readonly [] | readonly [z.ZodType, ...z.ZodType[]];
+/**
+ * The part of a schema the contract types read, written out so the public
+ * API names no zod type: every zod 4 schema is a `Schema` (`_zod` carries
+ * its inferred types). `Out` is what a check yields, `In` what it accepts.
+ */
+export interface Schema<Out = unknown, In = unknown> {
+  /** zod's internals, as far as types go. */
+  readonly _zod: SchemaTypes<Out, In>;
+}
 
-/** The values a handler receives for `A` (after validation). */
-export type ArgsOut<A extends ArgSchemas> = z.output<z.ZodTuple<A, null>>;
-/** The values a caller passes for `A`. */
-export type ArgsIn<A extends ArgSchemas> = z.input<z.ZodTuple<A, null>>;
+/** The inferred types and optionality markers of a {@linkcode Schema}. */
+export interface SchemaTypes<Out, In> {
+  /** The type a successful check yields. */
+  readonly output: Out;
+  /** The type a check accepts. */
+  readonly input: In;
+  /** `"optional"`/`"defaulted"` when the value may be left out. */
+  readonly optin?: "optional" | "defaulted";
+  /** `"optional"` when the checked value may be missing. */
+  readonly optout?: "optional";
+}
+
+/** What schema `S` yields (`z.output`). */
+export type SchemaOutput<S> = S extends Schema<infer O, unknown> ? O : never;
+/** What schema `S` accepts (`z.input`). */
+export type SchemaInput<S> = S extends Schema<unknown, infer I> ? I : never;
+
+/** The schemas of an argument list, in order. */
+export type ArgSchemas = readonly [] | readonly [Schema, ...Schema[]];
+
+/**
+ * The values a handler receives for `A` (after validation): trailing
+ * optional arguments may be left out, as zod's tuples infer them.
+ */
+export type ArgsOut<A extends ArgSchemas> = A extends
+  readonly [...infer P extends ArgSchemas, infer T extends Schema]
+  ? T["_zod"]["optout"] extends "optional" ? [...ArgsOut<P>, SchemaOutput<T>?]
+  : { -readonly [K in keyof A]: SchemaOutput<A[K]> }
+  : [];
+
+/** The values a caller passes for `A`; trailing optional ones may be left out. */
+export type ArgsIn<A extends ArgSchemas> = A extends
+  readonly [...infer P extends ArgSchemas, infer T extends Schema]
+  ? T["_zod"]["optin"] extends "optional" | "defaulted"
+    ? [...ArgsIn<P>, SchemaInput<T>?]
+  : { -readonly [K in keyof A]: SchemaInput<A[K]> }
+  : [];
 
 /** One method of a contract. */
 export interface MethodSpec<
   A extends ArgSchemas = ArgSchemas,
-  R extends z.ZodType = z.ZodType,
+  R extends Schema = Schema,
 > {
   /** Schemas of the arguments, in order (the dnode `withArgs` list). */
   readonly args: A;
@@ -94,9 +134,12 @@ export function defineContract<const M extends MethodSpecs>(
     );
   }
   for (const [name, spec] of Object.entries(init.methods)) {
-    if (!Array.isArray(spec?.args) || !(spec.result instanceof z.ZodType)) {
+    if (
+      !Array.isArray(spec?.args) || !(spec.result instanceof z.ZodType) ||
+      !spec.args.every((a) => a instanceof z.ZodType)
+    ) {
       throw new TypeError(
-        `contract ${init.name}: method ${name} needs args (an array of schemas) and a result schema`,
+        `contract ${init.name}: method ${name} needs args (an array of zod schemas) and a result zod schema`,
       );
     }
   }
@@ -110,32 +153,45 @@ export function defineContract<const M extends MethodSpecs>(
 /** A function passed across the wire: called with `A`, its result is not sent back (dnode). */
 export type Callback<A extends ArgSchemas> = (...args: ArgsOut<A>) => unknown;
 
+/** The schema {@linkcode fn} makes: a function called with arguments `A`. */
+export interface CallbackSchema<A extends ArgSchemas>
+  extends Schema<Callback<A>, Callback<A>> {
+  /** The schemas of the arguments the function is called with. */
+  readonly callbackArgs: A;
+}
+
 /** The argument schemas of the functions made by {@linkcode fn}. */
-const callbackArgs = new WeakMap<z.ZodType, ArgSchemas>();
+const callbackArgs = new WeakMap<object, ArgSchemas>();
 
 /**
  * A function schema: a callback in an argument list or a result, with the
- * schemas of the arguments it is called with. The check at run time is
- * "is a function"; the argument types are checked at compile time, and
- * shown by `kite.describe`.
+ * schemas of the arguments it is called with. The check of the value is
+ * "is a function"; the values it is called with are checked when the call
+ * arrives (by `typed()` for callbacks a client passes, by `implement()`
+ * for functions a handler returns), and shown by `kite.describe`.
+ * Use it at an argument or result position (or inside another `fn`), not
+ * nested in a `z.object`.
  */
-export function fn<const A extends ArgSchemas>(
-  args: A,
-): z.ZodCustom<Callback<A>, Callback<A>> {
+export function fn<const A extends ArgSchemas>(args: A): CallbackSchema<A> {
   const schema = z.custom<Callback<A>>(
     (v) => typeof v === "function",
     { error: "expected function" },
   );
   callbackArgs.set(schema, args);
-  return schema;
+  return Object.assign(schema, { callbackArgs: args });
 }
 
 /** The argument schemas of a {@linkcode fn} schema, or `undefined`. */
-export function callbackArgsOf(schema: z.ZodType): ArgSchemas | undefined {
+export function callbackArgsOf(schema: Schema): ArgSchemas | undefined {
   return callbackArgs.get(schema);
+}
+
+/** The zod schema behind a contract's {@linkcode Schema}. */
+export function zodOf(schema: Schema): z.ZodType {
+  return schema as unknown as z.ZodType;
 }
 
 /** The tuple schema checking a method's whole argument list. */
 export function argsSchema(spec: MethodSpec): z.ZodType {
-  return z.tuple(spec.args as [z.ZodType, ...z.ZodType[]]);
+  return z.tuple(spec.args.map(zodOf) as [z.ZodType, ...z.ZodType[]]);
 }

@@ -11,6 +11,8 @@ import {
   argsSchema,
   callbackArgsOf,
   type Contract,
+  type Schema,
+  zodOf,
 } from "./contract.ts";
 
 /** The method a contract-serving kite answers with {@linkcode KiteDescription}. */
@@ -55,8 +57,8 @@ export interface KiteDescription {
 const served = new WeakMap<Kite, Contract[]>();
 
 /** JSON Schema of one zod schema; callbacks carry their argument schemas. */
-export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
-  return z.toJSONSchema(schema, {
+export function jsonSchema(schema: Schema): Record<string, unknown> {
+  return z.toJSONSchema(zodOf(schema), {
     target: "draft-2020-12",
     unrepresentable: "any",
     override: (ctx) => {
@@ -66,7 +68,7 @@ export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
       if (Array.isArray(json.prefixItems) && json.prefixItems.length === 0) {
         delete json.prefixItems;
       }
-      const args = callbackArgsOf(ctx.zodSchema as unknown as z.ZodType);
+      const args = callbackArgsOf(ctx.zodSchema as unknown as Schema);
       if (!args) return;
       json[CALLBACK_KEYWORD] = callbackArgsJson(args);
     },
@@ -74,7 +76,7 @@ export function jsonSchema(schema: z.ZodType): Record<string, unknown> {
 }
 
 function callbackArgsJson(args: ArgSchemas): Record<string, unknown> {
-  const json = jsonSchema(z.tuple(args as [z.ZodType, ...z.ZodType[]]));
+  const json = jsonSchema(argsSchema({ args, result: z.unknown() }));
   delete json.$schema;
   return json;
 }

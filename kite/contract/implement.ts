@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { z } from "zod";
 import { KiteError } from "../errors.ts";
 import type { Kite } from "../kite.ts";
 import type { Logger } from "../log.ts";
@@ -16,6 +15,8 @@ import {
   type Contract,
   type MethodSpec,
   type MethodSpecs,
+  type SchemaInput,
+  zodOf,
 } from "./contract.ts";
 import { issuesText } from "./issues.ts";
 import { serveDescribe } from "./describe.ts";
@@ -24,7 +25,7 @@ import { serveDescribe } from "./describe.ts";
 export type ContractHandler<S extends MethodSpec> = S extends
   MethodSpec<infer A extends ArgSchemas, infer R> ? (
     ...args: [...ArgsOut<A>, Request]
-  ) => z.input<R> | Promise<z.input<R>>
+  ) => SchemaInput<R> | Promise<SchemaInput<R>>
   : never;
 
 /** One handler per method of the contract, nothing else. */
@@ -120,7 +121,7 @@ function checked(
   };
   if (!logger) return run;
   const check = (result: unknown): unknown => {
-    const ok = spec.result.safeParse(result);
+    const ok = zodOf(spec.result).safeParse(result);
     if (ok.success) return result; // the handler's value, never the parsed one
     const err = new KiteError(
       "genericError",

@@ -28,7 +28,7 @@
  *
  * @module
  */
-export { argsSchema, callbackArgsOf, defineContract, fn } from "./contract.ts";
+export { callbackArgsOf, defineContract, fn } from "./contract.ts";
 export { implement } from "./implement.ts";
 export { checkContract, incompatibility, typed } from "./typed_client.ts";
 export {
@@ -44,10 +44,15 @@ export type {
   ArgsIn,
   ArgsOut,
   Callback,
+  CallbackSchema,
   Contract,
   ContractInit,
   MethodSpec,
   MethodSpecs,
+  Schema,
+  SchemaInput,
+  SchemaOutput,
+  SchemaTypes,
 } from "./contract.ts";
 export type {
   ContractHandler,

@@ -4,7 +4,6 @@
  *
  * @module
  */
-import type { z } from "zod";
 import semver from "semver";
 import { KiteError } from "../errors.ts";
 import type {
@@ -13,6 +12,7 @@ import type {
   Contract,
   MethodSpec,
   MethodSpecs,
+  SchemaOutput,
 } from "./contract.ts";
 import { DESCRIBE_METHOD, type KiteDescription } from "./describe.ts";
 
@@ -25,7 +25,7 @@ export interface Teller {
 /** The typed method of spec `S`. */
 export type TypedMethod<S extends MethodSpec> = S extends
   MethodSpec<infer A extends ArgSchemas, infer R>
-  ? (...args: ArgsIn<A>) => Promise<z.output<R>>
+  ? (...args: ArgsIn<A>) => Promise<SchemaOutput<R>>
   : never;
 
 /** The contract's methods, typed. */
