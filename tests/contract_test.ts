@@ -1,7 +1,6 @@
 // Contracts served and called over real sockets: typed calls, argument
 // checks answered as argumentError with the path (from our client, a raw
 // dnode peer speaking Go frames, and kite.js), kite.describe, versioning.
-import type { Kite } from "../mod.ts";
 import { KiteError } from "../mod.ts";
 import {
   DESCRIBE_METHOD,
@@ -24,43 +23,8 @@ import {
   testKite,
 } from "./helpers/kite_harness.ts";
 import { runKitejsClient } from "./helpers/kitejs.ts";
-import { math, mathContract } from "./contract/math_contract.ts";
-
-async function serveContract(version = "1.2.0"): Promise<Kite> {
-  const kite = testKite("math", { disableAuthentication: true });
-  implement(kite, mathContract(version), {
-    square: (n) => n * n,
-    add: ({ a, b }) => a + b,
-    greet: (name, greeting) => `${greeting ?? "hello"} ${name}`,
-    countdown: (from, tick) => {
-      for (let i = from; i >= 0; i--) tick(i);
-      return null;
-    },
-    adder: (base) => (n: number, answer: (sum: number) => unknown) => {
-      answer(base + n);
-    },
-    // Breaks its own contract: must be caught in development.
-    broken: () => "not a number" as unknown as number,
-  });
-  await kite.serve();
-  return kite;
-}
-
-async function withClient(
-  server: Kite,
-  fn: (client: ReturnType<Kite["newClient"]>) => Promise<void>,
-): Promise<void> {
-  const caller = testKite("caller");
-  const client = caller.newClient(server.url);
-  try {
-    await client.dial();
-    await fn(client);
-  } finally {
-    client.close();
-    await caller.close();
-    await server.close();
-  }
-}
+import { math } from "./contract/math_contract.ts";
+import { serveContract, withClient } from "./contract/serve.ts";
 
 async function argumentError(p: Promise<unknown>): Promise<string> {
   const err = await assertRejects(() => p, KiteError);

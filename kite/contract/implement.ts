@@ -12,6 +12,7 @@ import {
   type ArgSchemas,
   type ArgsOut,
   argsSchema,
+  callbackArgsOf,
   type Contract,
   type MethodSpec,
   type MethodSpecs,
@@ -19,6 +20,7 @@ import {
   zodOf,
 } from "./contract.ts";
 import { issuesText } from "./issues.ts";
+import { guardLocal, guardRemote, hasCallbacks } from "./callbacks.ts";
 import { serveDescribe } from "./describe.ts";
 
 /** A handler of method `S`: its checked arguments, then the request. */
@@ -86,12 +88,49 @@ export function implement<M extends MethodSpecs>(
     ];
     const method = kite.handle(
       name,
-      checked(name, spec, handler, validateResults ? kite.logger : undefined),
+      checked(
+        name,
+        spec,
+        guarded(name, spec, handler, kite),
+        validateResults ? kite.logger : undefined,
+      ),
     );
     if (spec.idempotent) method.idempotent();
     if (spec.authenticate === false) method.disableAuthentication();
   }
   serveDescribe(kite, contract);
+}
+
+/**
+ * `handler` with the functions it meets guarded (./callbacks.ts): the
+ * far side's callbacks among its arguments, so the functions it passes
+ * them are checked when called, and a function it returns, whose calls
+ * are checked before it runs. Bad calls are logged: they have no reply.
+ */
+function guarded(
+  name: string,
+  spec: MethodSpec,
+  handler: (...a: unknown[]) => unknown,
+  kite: Kite,
+): (...a: unknown[]) => unknown {
+  const guardArgs = hasCallbacks(spec.args);
+  const guardResult = callbackArgsOf(spec.result) !== undefined;
+  if (!guardArgs && !guardResult) return handler;
+  const report = (err: KiteError) => kite.logger.error(err.message);
+  const wrap = (result: unknown) =>
+    guardLocal(result, spec.result, `${name}.result`, report);
+  return (...a) => {
+    const args = guardArgs
+      ? a.map((v, i) =>
+        i < spec.args.length
+          ? guardRemote(v, spec.args[i], `${name}.withArgs[${i}]`, report)
+          : v
+      )
+      : a;
+    const result = handler(...args);
+    if (!guardResult) return result;
+    return result instanceof Promise ? result.then(wrap) : wrap(result);
+  };
 }
 
 function checked(

@@ -30,7 +30,12 @@
  */
 export { callbackArgsOf, defineContract, fn } from "./contract.ts";
 export { implement } from "./implement.ts";
-export { checkContract, incompatibility, typed } from "./typed_client.ts";
+export {
+  checkContract,
+  dialTyped,
+  incompatibility,
+  typed,
+} from "./typed_client.ts";
 export {
   CALLBACK_KEYWORD,
   DESCRIBE_METHOD,
@@ -59,7 +64,9 @@ export type {
   ContractHandlers,
   ImplementOptions,
 } from "./implement.ts";
+export type { CallbackErrorHandler } from "./callbacks.ts";
 export type {
+  DialingTeller,
   Teller,
   Typed,
   TypedMethod,

@@ -6,20 +6,40 @@
  */
 import semver from "semver";
 import { KiteError } from "../errors.ts";
-import type {
-  ArgSchemas,
-  ArgsIn,
-  Contract,
-  MethodSpec,
-  MethodSpecs,
-  SchemaOutput,
+import type { Logger } from "../log.ts";
+import {
+  type ArgSchemas,
+  type ArgsIn,
+  callbackArgsOf,
+  type Contract,
+  type MethodSpec,
+  type MethodSpecs,
+  type SchemaOutput,
 } from "./contract.ts";
+import {
+  type CallbackErrorHandler,
+  guardLocal,
+  guardRemote,
+  hasCallbacks,
+} from "./callbacks.ts";
 import { DESCRIBE_METHOD, type KiteDescription } from "./describe.ts";
 
 /** Anything that calls methods by name: a `Client` or a `KitePool`. */
 export interface Teller {
   /** Calls `method` with `args`; resolves with the result. */
   tell(method: string, ...args: unknown[]): Promise<unknown>;
+}
+
+/** A connection (a `Client`): the version is checked on each (re)connection. */
+export interface DialingTeller extends Teller {
+  /** True while connected. */
+  readonly connected: boolean;
+  /** Opens the connection. */
+  dial(): Promise<void>;
+  /** Calls `fn` on every (re)connection; returns an unsubscribe function. */
+  onConnect(fn: () => void): () => void;
+  /** The local kite, whose logger is told about dropped callback calls. */
+  readonly localKite?: { readonly logger: Logger };
 }
 
 /** The typed method of spec `S`. */
@@ -36,13 +56,22 @@ export type Typed<M extends MethodSpecs> = {
 /** Options of {@linkcode typed}. */
 export interface TypedOptions {
   /**
-   * Before the first call, ask the kite (`kite.describe`) which version of
-   * the contract it serves and fail every call with a clear error when it
-   * is not compatible (other major version, or older than this client's).
+   * Ask the kite (`kite.describe`) which version of the contract it serves
+   * and fail every call with a clear error when it is not compatible
+   * (other major version, or older than this client's). On a connection
+   * (`Client`) the question is asked as soon as it connects, and again
+   * after each reconnection; on a pool, before the first call.
    * Turn off to call kites that cannot describe themselves (Go, kite.js).
    * @default {true}
    */
   checkVersion?: boolean;
+  /**
+   * Told about each call of one of our callbacks that the far side made
+   * with arguments its {@linkcode fn} schema refuses (the call is dropped:
+   * a dnode callback has no reply to carry an error).
+   * @default {logs the error with the local kite's logger, else console.error}
+   */
+  onCallbackError?: CallbackErrorHandler;
 }
 
 /**
@@ -99,9 +128,83 @@ export async function checkContract(
   }
 }
 
+/** Version checks per connection and contract: one per pair, redone on reconnect. */
+const checks = new WeakMap<DialingTeller, Map<Contract, () => Promise<void>>>();
+
+function isDialing(target: Teller): target is DialingTeller {
+  const t = target as Partial<DialingTeller>;
+  return typeof t.onConnect === "function" && typeof t.connected === "boolean";
+}
+
+/**
+ * The version check of `contract` on `target`, shared by every typed view
+ * of that pair. A failed check (say, a lost connection) is asked again on
+ * the next call; a mismatch fails every call the same way until the next
+ * connection.
+ */
+function versionCheck(
+  target: Teller,
+  contract: Contract,
+): () => Promise<void> {
+  const byContract = isDialing(target) ? checks.get(target) : undefined;
+  const known = byContract?.get(contract);
+  if (known) return known;
+  let checked: Promise<void> | undefined;
+  const start = (): Promise<void> => {
+    const p: Promise<void> = checkContract(target, contract).catch((err) => {
+      const mismatch = err instanceof KiteError && err.type === "genericError";
+      if (!mismatch && checked === p) checked = undefined;
+      throw err;
+    });
+    // Calls await it and see its error; a check no call awaits is not an
+    // unhandled rejection.
+    p.catch(() => {});
+    return checked = p;
+  };
+  const check = () => checked ?? start();
+  if (isDialing(target)) {
+    let map = checks.get(target);
+    if (!map) checks.set(target, map = new Map());
+    map.set(contract, check);
+    // A reconnection may reach a redeployed kite: ask again, at once.
+    target.onConnect(() => void start());
+    if (target.connected) start();
+  }
+  return check;
+}
+
+function defaultReport(target: Teller): CallbackErrorHandler {
+  const logger = isDialing(target) ? target.localKite?.logger : undefined;
+  return (err) =>
+    logger ? logger.error(err.message) : console.error(err.message);
+}
+
+/**
+ * Dials `client`, then checks at once that it serves a version of
+ * `contract` this client can call, and returns the typed methods: an
+ * incompatible kite (say, 2.0 for a client built against 1.2) fails here,
+ * at dial time, not at the first call.
+ * @throws {KiteError} `sendError` when the dial fails; `genericError`
+ * `contract mismatch: …` naming both versions.
+ */
+export async function dialTyped<M extends MethodSpecs>(
+  client: DialingTeller,
+  contract: Contract<M>,
+  options: TypedOptions = {},
+): Promise<Typed<M>> {
+  await client.dial();
+  const methods = typed(client, contract, options);
+  if (options.checkVersion !== false) {
+    await versionCheck(client, contract)();
+  }
+  return methods;
+}
+
 /**
  * The contract's methods on `target` (a dialed `Client` or a `KitePool`):
- * `await typed(client, math).square(4)` is a `number`.
+ * `await typed(client, math).square(4)` is a `number`. Functions passed
+ * where the contract has a {@linkcode fn} schema are guarded: the values
+ * the far side calls them with are checked first (see `onCallbackError`).
  *
  * @example
  * ```ts ignore
@@ -114,25 +217,25 @@ export function typed<M extends MethodSpecs>(
   contract: Contract<M>,
   options: TypedOptions = {},
 ): Typed<M> {
-  let checked: Promise<void> | undefined;
   const check = options.checkVersion === false
     ? () => Promise.resolve()
-    : () => {
-      // A failed check (say, a lost connection) is asked again next call;
-      // a mismatch fails every call the same way.
-      checked ??= checkContract(target, contract).catch((err) => {
-        if (!(err instanceof KiteError && err.type === "genericError")) {
-          checked = undefined;
-        }
-        throw err;
-      });
-      return checked;
-    };
+    : versionCheck(target, contract);
+  const report = options.onCallbackError ?? defaultReport(target);
   const out: Record<string, (...a: unknown[]) => Promise<unknown>> = {};
-  for (const name of Object.keys(contract.methods)) {
+  for (const [name, spec] of Object.entries(contract.methods)) {
+    const guardArgs = hasCallbacks(spec.args);
+    const guardResult = callbackArgsOf(spec.result) !== undefined;
     out[name] = async (...args) => {
       await check();
-      return target.tell(name, ...args);
+      const sent = guardArgs
+        ? args.map((a, i) =>
+          guardLocal(a, spec.args[i], `${name}.withArgs[${i}]`, report)
+        )
+        : args;
+      const result = await target.tell(name, ...sent);
+      return guardResult
+        ? guardRemote(result, spec.result, `${name}.result`, report)
+        : result;
     };
   }
   return Object.freeze(out) as Typed<M>;
