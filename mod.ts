@@ -116,7 +116,11 @@ export type {
   GetKitesOptions,
   RegisterHTTPOptions,
 } from "./kite/kontrol_client.ts";
-export type { GetTokenOptions } from "./kite/kontrol_client.ts";
+export type {
+  GetTokenOptions,
+  KontrolToken,
+  WatchKitesOptions,
+} from "./kite/kontrol_client.ts";
 export type {
   KiteTunnel,
   RegisterToTunnelOptions,

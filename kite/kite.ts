@@ -84,6 +84,7 @@ import {
   type GetKitesOptions,
   KontrolClient,
   type RegisterHTTPOptions,
+  type WatchKitesOptions,
 } from "./kontrol_client.ts";
 import type {
   ContractRef,
@@ -759,8 +760,9 @@ export class Kite implements ServingKite<Client> {
   watchKites(
     query: Partial<KontrolQuery>,
     fn: (event: KiteEvent) => void,
+    options?: WatchKitesOptions,
   ): Promise<CancelWatch> {
-    return this.kontrol.watchKites(query, fn);
+    return this.kontrol.watchKites(query, fn, options);
   }
 
   /**

@@ -52,6 +52,11 @@ export interface KontrolHost {
   readonly registerURL: string;
   /** Why there is no kite.key, when the kite looked for one (said when Kontrol is needed). */
   readonly kiteKeyProblem?: Error;
+  /**
+   * A token for calling Kontrol, used when there is no kite.key: what a web
+   * page holds (never a kite.key).
+   */
+  readonly kontrolToken?: KontrolToken;
   /** Time source for retries and heartbeats. */
   readonly clock: Clock;
   /** Where retries are logged. */
@@ -73,6 +78,22 @@ export interface GetKitesOptions {
    * its version). Kontrols of this package filter; a Go Kontrol ignores it.
    */
   contract?: ContractQuery;
+}
+
+/**
+ * A token for calling Kontrol (audience `/<kontrol user>/<env>/kontrol`),
+ * handed to a page by its server: a kite with a kite.key gets one with
+ * `kite.kontrol.getToken({ username: "kontrol", name: "kontrol" })`.
+ */
+export interface KontrolToken {
+  /** The token. */
+  key: string;
+  /**
+   * Fetches a fresh token when Kontrol refuses `expired` (e.g. from an
+   * HTTP endpoint of the page's server). Without it an expired token fails
+   * the call.
+   */
+  renew?: (expired: string) => Promise<string>;
 }
 
 /** A retry loop says what it waits for at most this often. */
@@ -102,6 +123,15 @@ export interface GetTokenOptions {
  * the watch went with it; a refusal is logged.
  */
 export type CancelWatch = () => Promise<void>;
+
+/** Options for {@linkcode KontrolClient.watchKites}. */
+export interface WatchKitesOptions {
+  /**
+   * Pass the kites registered when the watch starts on as REGISTER events
+   * too, so one listener sees the whole set (a dashboard). @default {false}
+   */
+  initial?: boolean;
+}
 
 /** Options for HTTP registration. */
 export interface RegisterHTTPOptions {
@@ -233,17 +263,7 @@ export class KontrolClient {
 
   /** Dials the URLs, starting with the one last used, until one answers. */
   async #connect(generation: number): Promise<Client> {
-    const kiteKey = this.#kite.config.kiteKey;
-    if (!kiteKey) {
-      const problem = this.#kite.kiteKeyProblem;
-      throw new KiteError(
-        "authenticationError",
-        problem
-          ? `no kite.key: ${problem.message}`
-          : "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
-        problem ? { cause: problem } : {},
-      );
-    }
+    const credentials = this.#credentials();
     const urls = this.urls;
     if (!this.#closerAdded) {
       this.#closerAdded = true;
@@ -254,7 +274,7 @@ export class KontrolClient {
       for (let i = 0; i < urls.length; i++) {
         const index = (this.#current + i) % urls.length;
         if (generation !== this.#generation) throw closedError();
-        const client = this.#clientFor(urls[index], kiteKey);
+        const client = this.#clientFor(urls[index], credentials);
         try {
           await client.dial();
           this.#lastDialError = undefined;
@@ -299,12 +319,37 @@ export class KontrolClient {
     });
   }
 
-  #clientFor(url: string, kiteKey: string): Client {
+  /**
+   * How this kite proves itself to Kontrol: its kite.key, else the token a
+   * page was handed.
+   * @throws {KiteError} `authenticationError` when it has neither.
+   */
+  #credentials(): ClientOptions {
+    const kiteKey = this.#kite.config.kiteKey;
+    if (kiteKey) return { auth: { type: "kiteKey", key: kiteKey } };
+    const token = this.#kite.kontrolToken;
+    if (token) {
+      const renew = token.renew;
+      return {
+        auth: { type: "token", key: token.key },
+        renewToken: renew &&
+          (async (expired) => token.key = await renew(expired)),
+      };
+    }
+    const problem = this.#kite.kiteKeyProblem;
+    throw new KiteError(
+      "authenticationError",
+      problem
+        ? `no kite.key: ${problem.message}`
+        : "no kite.key: Kontrol needs kiteKey authentication; write one with `deno task kontrol --initial --username <name>` or set config.kiteKey",
+      problem ? { cause: problem } : {},
+    );
+  }
+
+  #clientFor(url: string, credentials: ClientOptions): Client {
     let client = this.#clients.get(url);
     if (client) return client;
-    client = this.#kite.newClient(url, {
-      auth: { type: "kiteKey", key: kiteKey },
-    });
+    client = this.#kite.newClient(url, credentials);
     const self = client;
     // Re-register on every (re)connection, e.g. after Kontrol restarts or
     // when another Kontrol takes over (docs/protocol.md §8.5 step 6).
@@ -483,10 +528,9 @@ export class KontrolClient {
       this.#preferredTimer = undefined;
       if (generation !== this.#generation || this.#registering) return;
       const current = this.#client;
-      const kiteKey = this.#kite.config.kiteKey;
-      if (!current?.connected || !kiteKey) return this.#armPreferred(url);
+      if (!current?.connected) return this.#armPreferred(url);
       this.#registering = true;
-      const preferred = this.#clientFor(urls[0], kiteKey);
+      const preferred = this.#clientFor(urls[0], this.#credentials());
       try {
         await preferred.dial();
         const result = await preferred.tellWithTimeout(
@@ -782,6 +826,7 @@ export class KontrolClient {
   async watchKites(
     query: Partial<KontrolQuery>,
     fn: (event: KiteEvent) => void,
+    options: WatchKitesOptions = {},
   ): Promise<CancelWatch> {
     const watcher = new KontrolWatcher(
       {
@@ -796,6 +841,7 @@ export class KontrolClient {
       },
       makeQuery(query),
       fn,
+      options.initial ?? false,
     );
     await watcher.start();
     // Never rejects: callers drop it unawaited.

@@ -38,15 +38,19 @@ export class KontrolWatcher {
   #watcherID: string | undefined;
   #off: (() => void) | undefined;
   #cancelled = false;
+  readonly #initial: boolean;
 
+  /** `initial`: the kites found when the watch starts are passed on as REGISTER events too. */
   constructor(
     host: WatchHost,
     query: KontrolQuery,
     fn: (event: KiteEvent) => void,
+    initial = false,
   ) {
     this.#host = host;
     this.#query = query;
     this.#fn = fn;
+    this.#initial = initial;
   }
 
   /** Sets the watch up the first time; rejects when that fails. */
@@ -74,7 +78,7 @@ export class KontrolWatcher {
     this.#client = client;
     this.#watcherID = result.watcherID;
     const kites = result.kites ?? [];
-    if (resync) {
+    if (resync || this.#initial) {
       const now = new Set(kites.map((k) => k.kite.id));
       for (const [id, kite] of [...this.#known]) {
         if (now.has(id) || touched.has(id)) continue;

@@ -333,6 +333,20 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
     const query = queryFromArgs(arg);
     checkFieldLengths(query, limits.maxFieldLength);
     kontrol.requireHealthy();
+    if (namesKontrol(query, kite.identity)) {
+      // A token for calling Kontrol itself, for a web page that must never
+      // hold a kite.key: only a kite.key may get one, so a token cannot
+      // extend itself (docs/protocol.md §6.10).
+      requireKiteKey(r);
+      const pair = await kontrol.currentPair();
+      return tokenFor(
+        kontrol,
+        audienceFor(kite.identity),
+        authenticatedUser(r),
+        pair.id,
+        arg.force === true,
+      );
+    }
     const found = await kontrol.storage.get(query);
     if (found.length > 1) {
       throw new KiteError("genericError", "query matches more than one kite");
@@ -382,6 +396,17 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
   }).disableAuthentication();
 
   return { resyncWatchers, watcherCount: () => watchers.size };
+}
+
+/**
+ * Whether a `getToken` query asks for Kontrol itself: its username and the
+ * name `kontrol`, every other field empty or Kontrol's own.
+ */
+function namesKontrol(query: KontrolQuery, self: KiteIdentity): boolean {
+  if (query.name !== self.name || query.username !== self.username) {
+    return false;
+  }
+  return QUERY_FIELDS.every((f) => query[f] === "" || query[f] === self[f]);
 }
 
 /** Shuffles `items` in place (Fisher–Yates) and returns it. */

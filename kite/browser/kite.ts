@@ -15,6 +15,14 @@ import { DEFAULT_CONFIG, type KiteConfig } from "../config.ts";
 import type { Callbacks } from "../dnode/mod.ts";
 import { KiteError } from "../errors.ts";
 import { guard, guardedClock } from "../guard.ts";
+import {
+  type CancelWatch,
+  type FoundKite,
+  KontrolClient,
+  type KontrolHost,
+  type KontrolToken,
+  type WatchKitesOptions,
+} from "../kontrol_client.ts";
 import { checkLimits, tooManyRequests } from "../limits.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type Handler, Method } from "../method.ts";
@@ -22,7 +30,9 @@ import {
   type Auth,
   checkNameAndVersion,
   identityFromJSON,
+  type KiteEvent,
   type KiteIdentity,
+  type KontrolQuery,
   makeIdentity,
   responseCallbackId,
 } from "../protocol.ts";
@@ -46,6 +56,18 @@ export interface BrowserKiteOptions {
   clock?: Clock;
   /** Where the kite logs. @default {the browser console, INFO and up} */
   logger?: Logger;
+  /**
+   * Kontrol, for `getKites` and `watchKites`: its URL (`config.kontrolURL`
+   * when omitted) and a token for calling it, handed to the page by its
+   * server or fetched from an endpoint the app provides. @default {undefined}
+   */
+  kontrol?: BrowserKontrolOptions;
+}
+
+/** How a page reaches Kontrol: never with a kite.key, always with a token. */
+export interface BrowserKontrolOptions extends KontrolToken {
+  /** Kontrol's URL, e.g. `http://127.0.0.1:4000/kite`. @default {config.kontrolURL} */
+  url?: string;
 }
 
 /**
@@ -60,7 +82,7 @@ export interface BrowserKiteOptions {
  * console.log(await math.tell("square", 4)); // 16
  * ```
  */
-export class BrowserKite implements ServingKite<Client> {
+export class BrowserKite implements ServingKite<Client>, KontrolHost {
   /** The effective configuration. */
   readonly config: KiteConfig;
   /** This kite's identity, sent with every call. */
@@ -77,12 +99,20 @@ export class BrowserKite implements ServingKite<Client> {
   readonly tracer: undefined = undefined;
   /** Credentials dialed connections send; replace it when the token is renewed. */
   auth: Auth | null;
+  /** @internal The token this page calls Kontrol with. */
+  readonly kontrolToken: KontrolToken | undefined;
+  /** @internal A page listens nowhere. */
+  readonly url: string = "";
+  /** @internal A page listens nowhere. */
+  readonly registerURL: string = "";
 
   readonly #methods = new Map<string, Method>();
   readonly #dialed = new Set<Client>();
   readonly #inFlight = new WeakMap<Client, number>();
   readonly #connect = new Set<(c: Client) => void>();
   readonly #disconnect = new Set<(c: Client) => void>();
+  readonly #closers = new Set<() => void | Promise<void>>();
+  #kontrol: KontrolClient | undefined;
 
   /**
    * Creates a page kite.
@@ -91,6 +121,8 @@ export class BrowserKite implements ServingKite<Client> {
   constructor(name: string, version: string, options: BrowserKiteOptions = {}) {
     checkNameAndVersion(name, version);
     this.config = { ...DEFAULT_CONFIG, ...options.config };
+    if (options.kontrol?.url) this.config.kontrolURL = options.kontrol.url;
+    this.kontrolToken = options.kontrol;
     checkLimits(this.config);
     this.logger = options.logger ?? createLogger(name, this.config.logLevel);
     this.clock = guardedClock(
@@ -139,10 +171,49 @@ export class BrowserKite implements ServingKite<Client> {
     return () => this.#disconnect.delete(fn);
   }
 
-  /** Closes every connection this kite dialed. */
+  /**
+   * The page's Kontrol client (the same as a server kite's): `getKites`,
+   * `watchKites` and `getToken`, authenticated with the
+   * {@linkcode BrowserKiteOptions.kontrol} token.
+   */
+  get kontrol(): KontrolClient {
+    return this.#kontrol ??= new KontrolClient(this);
+  }
+
+  /** Finds kites through Kontrol; see {@linkcode KontrolClient.getKites}. */
+  getKites(query: Partial<KontrolQuery>): Promise<FoundKite[]> {
+    return this.kontrol.getKites(query);
+  }
+
+  /** Watches kites coming and going; see {@linkcode KontrolClient.watchKites}. */
+  watchKites(
+    query: Partial<KontrolQuery>,
+    fn: (event: KiteEvent) => void,
+    options?: WatchKitesOptions,
+  ): Promise<CancelWatch> {
+    return this.kontrol.watchKites(query, fn, options);
+  }
+
+  /** Closes every connection this kite dialed, Kontrol's too. */
   close(): void {
+    for (const fn of [...this.#closers]) {
+      this.#safely(() =>
+        Promise.resolve(fn()).catch((err) =>
+          this.logger.warning(`closer failed: ${err}`)
+        )
+      );
+    }
     for (const client of [...this.#dialed]) client.close();
   }
+
+  /** @internal Runs `fn` when the kite closes. */
+  addCloser(fn: () => void | Promise<void>): () => void {
+    this.#closers.add(fn);
+    return () => this.#closers.delete(fn);
+  }
+
+  /** @internal A page trusts no keys of its own: nothing to refresh. */
+  onTrustChange(): void {}
 
   /** @internal The credentials dialed clients send. */
   defaultAuth(): Auth | null {

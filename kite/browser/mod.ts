@@ -22,8 +22,16 @@
 export { BrowserKite, BrowserKite as Kite } from "./kite.ts";
 export { Client } from "../client.ts";
 export { KiteError } from "../errors.ts";
+export { KontrolClient } from "../kontrol_client.ts";
 
-export type { BrowserKiteOptions } from "./kite.ts";
+export type { BrowserKiteOptions, BrowserKontrolOptions } from "./kite.ts";
+export type {
+  CancelWatch,
+  FoundKite,
+  KontrolToken,
+  WatchKitesOptions,
+} from "../kontrol_client.ts";
+export type { KiteEvent, KontrolQuery } from "../protocol.ts";
 export type { CallOptions, ClientOptions } from "../client.ts";
 export type { Handler } from "../method.ts";
 export type { Method } from "../method.ts";
