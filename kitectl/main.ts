@@ -17,6 +17,7 @@ import { info } from "./info.ts";
 import { keys } from "./keys.ts";
 import { ping } from "./ping.ts";
 import { query } from "./query.ts";
+import { dashboard } from "./dashboard.ts";
 import { register } from "./register.ts";
 import { showkey } from "./showkey.ts";
 import { tell } from "./tell.ts";
@@ -32,6 +33,7 @@ export const COMMANDS: Command[] = [
   ping,
   info,
   keys,
+  dashboard,
 ];
 
 function overview(): string {

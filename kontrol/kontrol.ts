@@ -17,6 +17,10 @@ import { addKontrolHandlers, type KontrolHandlers } from "./handlers.ts";
 import { type HealthTiming, StorageHealth } from "./health.ts";
 import { addHttpRoutes } from "./http.ts";
 import { addKeyAdminHandlers } from "./admin.ts";
+import {
+  addDashboardRoutes,
+  type DashboardOptions,
+} from "./dashboard/routes.ts";
 import { type KontrolLimits, kontrolLimits } from "./limits.ts";
 import { DEFAULT_TIMING, Registry, type RegistryTiming } from "./registry.ts";
 import type { KontrolServices, MachineAuthenticate } from "./services.ts";
@@ -24,6 +28,7 @@ import { signKiteKey, TokenCache } from "./tokens.ts";
 import { addKontrolMetrics, timedStorage } from "./metrics.ts";
 
 export type { MachineAuthenticate } from "./services.ts";
+export type { DashboardOptions } from "./dashboard/routes.ts";
 
 /** Options for {@linkcode Kontrol}. */
 export interface KontrolOptions {
@@ -58,6 +63,12 @@ export interface KontrolOptions {
    * given (or `KITE_METRICS=1`). @default {undefined}
    */
   metrics?: { route?: boolean };
+  /**
+   * Serve the dashboard at `/dashboard`: a page that asks for a token and
+   * shows that user's kites live. Off unless given (`--dashboard`).
+   * @default {undefined}
+   */
+  dashboard?: DashboardOptions;
 }
 
 /** Kontrol's kite version: the package version, from `deno.json`. */
@@ -185,6 +196,7 @@ export class Kontrol implements KontrolServices {
     // A storage that lost its kites (PostgreSQL crash) gets ours back at once.
     this.storage.onReset?.(() => void this.registry.restore());
     addHttpRoutes(this);
+    if (options.dashboard) addDashboardRoutes(this.kite, options.dashboard);
     this.kite.addCloser(() => this.#stop());
   }
 

@@ -56,7 +56,8 @@ export function permissionFlags(s: KontrolSettings): string[] {
     read.push(denoCacheDir());
   }
   if (s.storage === "postgres") net.push(`${s.postgresHost}:${s.postgresPort}`);
-  for (const f of [s.publicKeyFile, s.privateKeyFile, ...s.tlsFiles]) {
+  const files = [s.publicKeyFile, s.privateKeyFile, ...s.tlsFiles, s.dashboard];
+  for (const f of files) {
     if (f) read.push(absolute(f));
   }
   if (s.initial) {

@@ -96,6 +96,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     dataDir: s.data,
   };
   const issuer = await kontrolIssuer(s);
+  const dashboard = await readDashboard(s.dashboard);
   let lock: DataLock | undefined;
   if (s.storage === "kv") {
     await Deno.mkdir(s.data, { recursive: true });
@@ -116,6 +117,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     kontrolURL: s.kontrolURL,
     username: issuer.username,
     limits: s.limits,
+    dashboard: dashboard ? { script: dashboard } : undefined,
     metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },
     machineAuthenticate: s.machineSecret
       ? secretAuthenticator(s.machineSecret, () => issuer.username)
@@ -133,6 +135,12 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
           : err;
       });
     if (typeof s.metrics === "object") serveMetrics(kontrol, s.metrics);
+    if (dashboard) {
+      console.log(
+        `Kontrol dashboard at ${new URL("/dashboard", s.kontrolURL).href} ` +
+          "(open it with the address `deno task kitectl dashboard` prints)",
+      );
+    }
     console.log(
       `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ` +
         `issuer: ${issuer.username} from ${issuer.source}, ready in ${since()} ms)`,
@@ -215,6 +223,22 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.main) Deno.exit(await main());
+
+/**
+ * The dashboard's page script, read before anything starts.
+ * @throws {Error} naming the file and how to build it.
+ */
+async function readDashboard(path: string): Promise<string | undefined> {
+  if (!path) return undefined;
+  try {
+    return await Deno.readTextFile(path);
+  } catch (err) {
+    throw new Error(
+      `--dashboard: cannot read ${path} (${(err as Error).message}): ` +
+        "run `deno task build:browser` first, or name a build with --dashboard=FILE",
+    );
+  }
+}
 
 /** Serves Kontrol's metrics alone on a private address (`--metrics host:port`). */
 function serveMetrics(

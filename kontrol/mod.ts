@@ -19,7 +19,11 @@ export { DEFAULT_KONTROL_LIMITS } from "./limits.ts";
 export { DEFAULT_HEALTH_TIMING, StorageHealth } from "./health.ts";
 export { audienceFor, signKiteKey, signToken, TokenCache } from "./tokens.ts";
 export { loadKeyPair, loadKeyPairFiles, loadOrCreateKeyPair } from "./keys.ts";
-export type { KontrolOptions, MachineAuthenticate } from "./kontrol.ts";
+export type {
+  DashboardOptions,
+  KontrolOptions,
+  MachineAuthenticate,
+} from "./kontrol.ts";
 export type { KontrolServices } from "./services.ts";
 export type { KontrolLimits } from "./limits.ts";
 export type {

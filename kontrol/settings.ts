@@ -58,6 +58,13 @@ export interface KontrolSettings {
    * @default {"off"}
    */
   metrics: "off" | "on" | { hostname: string; port: number };
+  /**
+   * The dashboard's page script, served at `/dashboard` with it; `""`
+   * keeps the dashboard off. `--dashboard` alone (or
+   * `KONTROL_DASHBOARD=1`) means {@linkcode DEFAULT_DASHBOARD_SCRIPT}.
+   * @default {""}
+   */
+  dashboard: string;
   /** Write a kite.key for `initialUser` and exit. */
   initial: boolean;
   /** The user `--initial` writes a kite.key for. */
@@ -185,6 +192,13 @@ const OPTIONS: Option[] = [
     "MACHINESECRET",
     "shared secret that lets `kitectl register` get a kite.key (default: registerMachine refused)",
   ],
+  [
+    "dashboard",
+    "DASHBOARD",
+    "serve the live dashboard at /dashboard (a token for Kontrol opens it); " +
+    "--dashboard alone reads dist/dashboard.js from `deno task build:browser`, " +
+    "--dashboard=FILE another build (default off)",
+  ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
   ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
@@ -246,7 +260,7 @@ export function readSettings(
     }
     const key = byFlag.get(name.toLowerCase());
     if (!key) throw new RangeError(`unknown flag ${arg}; see --help`);
-    if (key === "initial" && inline === undefined) {
+    if ((key === "initial" || key === "dashboard") && inline === undefined) {
       raw.set(key, "true");
       continue;
     }
@@ -298,6 +312,7 @@ export function readSettings(
     postgresConnectTimeout: num("postgresConnectTimeout", 20),
     metrics: parseMetrics(raw.get("metrics") ?? "off"),
     machineSecret: raw.get("machineSecret") ?? "",
+    dashboard: dashboardScript(raw.get("dashboard") ?? ""),
     tlsFiles: [env("KITE_TLS_CERT"), env("KITE_TLS_KEY")].filter((
       f,
     ): f is string => !!f),
@@ -318,6 +333,19 @@ export function readSettings(
       httpProofMs: num("httpProof", D.httpProofMs / 1000) * 1000,
     }),
   };
+}
+
+/** Where `--dashboard` (no file named) finds the page script. */
+export const DEFAULT_DASHBOARD_SCRIPT = "dist/dashboard.js";
+
+/** The dashboard script for a `--dashboard` value: off, on (the default build) or a file. */
+function dashboardScript(v: string): string {
+  const lower = v.toLowerCase();
+  if (["", "0", "false", "no", "off"].includes(lower)) return "";
+  if (["1", "true", "yes", "on"].includes(lower)) {
+    return DEFAULT_DASHBOARD_SCRIPT;
+  }
+  return v;
 }
 
 /** `off`, `on`, `port` or `host:port` (see {@linkcode KontrolSettings.metrics}). */

@@ -1,22 +1,36 @@
 /**
  * `deno task build:browser`: writes the browser build of the library to
  * `dist/kite.browser.js` (one minified ES module; pages
- * `import { Kite } from "./kite.browser.js"`), or to the path given.
+ * `import { Kite } from "./kite.browser.js"`), or to the path given, and
+ * the Kontrol dashboard's page script beside it (`dashboard.js`, served by
+ * `deno task kontrol --dashboard`).
  *
  * @module
  */
-import { bundleBrowser } from "../tests/helpers/browser_bundle.ts";
+import {
+  bundleBrowser,
+  DASHBOARD_ENTRY,
+} from "../tests/helpers/browser_bundle.ts";
 
 const out = Deno.args[0] ?? "dist/kite.browser.js";
-const bundle = await bundleBrowser();
 const dir = out.slice(0, out.lastIndexOf("/"));
 if (dir) await Deno.mkdir(dir, { recursive: true });
-await Deno.writeTextFile(out, bundle.code);
-const gzip = new Response(
-  new Blob([bundle.code]).stream().pipeThrough(new CompressionStream("gzip")),
-);
-const gz = (await gzip.arrayBuffer()).byteLength;
-console.log(
-  `${out}: ${(bundle.code.length / 1024).toFixed(1)} KiB, ` +
-    `${(gz / 1024).toFixed(1)} KiB gzip, from ${bundle.inputs.length} files`,
-);
+for (
+  const [path, entry] of [
+    [out, undefined],
+    [`${dir || "."}/dashboard.js`, DASHBOARD_ENTRY],
+  ] as const
+) {
+  const bundle = await bundleBrowser({ entry });
+  await Deno.writeTextFile(path, bundle.code);
+  const gzip = new Response(
+    new Blob([bundle.code]).stream().pipeThrough(
+      new CompressionStream("gzip"),
+    ),
+  );
+  const gz = (await gzip.arrayBuffer()).byteLength;
+  console.log(
+    `${path}: ${(bundle.code.length / 1024).toFixed(1)} KiB, ` +
+      `${(gz / 1024).toFixed(1)} KiB gzip, from ${bundle.inputs.length} files`,
+  );
+}

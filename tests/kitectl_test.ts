@@ -104,6 +104,27 @@ Deno.test("kitectl: register, showkey, watch, query, tell, keys rotate, bad inpu
       },
     );
 
+    await t.step(
+      "dashboard: the dashboard's address with a token for alice on Kontrol",
+      async () => {
+        const r = await kitectl(["dashboard", "--json"], alice);
+        assertEquals(r.code, 0, r.stderr);
+        const { url, username } = jsonLines(r.stdout)[0];
+        assertEquals(username, "alice");
+        const u = new URL(String(url));
+        assertEquals(
+          u.origin + u.pathname,
+          new URL("/dashboard", kontrol.url).href,
+        );
+        const token = new URLSearchParams(u.hash.slice(1)).get("token") ?? "";
+        const claims = JSON.parse(atob(
+          token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/"),
+        ));
+        assertEquals(claims.sub, "alice");
+        assertMatch(claims.aud, /^\/kontrol\/[^/]*\/kontrol$/);
+      },
+    );
+
     await t.step("showkey: claims, Kontrol, verification", async () => {
       const r = await kitectl(["showkey", "--json"], alice);
       assertEquals(r.code, 0, r.stderr);

@@ -78,6 +78,22 @@ export function assertMatch(
   }
 }
 
+/** `actual` contains `expected`. */
+export function assertStringIncludes(
+  actual: string,
+  expected: string,
+  message?: string,
+): void {
+  if (!actual.includes(expected)) {
+    throw new AssertionError(
+      message ??
+        `${JSON.stringify(actual)} does not contain ${
+          JSON.stringify(expected)
+        }`,
+    );
+  }
+}
+
 /** Asserts `fn` throws (optionally an instance of `type`); returns the error. */
 export function assertThrows(
   fn: () => unknown,

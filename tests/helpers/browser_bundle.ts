@@ -13,6 +13,9 @@ const ROOT = new URL("../../", import.meta.url);
 /** The browser entry point. */
 export const BROWSER_ENTRY: string =
   new URL("kite/browser/mod.ts", ROOT).pathname;
+/** The Kontrol dashboard page's entry point (`dist/dashboard.js`). */
+export const DASHBOARD_ENTRY: string =
+  new URL("kontrol/dashboard/app.ts", ROOT).pathname;
 const ASYNC_HOOKS = new URL("kite/browser/async_hooks.ts", ROOT).pathname;
 
 /** What {@linkcode bundleBrowser} made. */

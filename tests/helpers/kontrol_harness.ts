@@ -55,6 +55,8 @@ export interface TestKontrolOptions {
   health?: KontrolOptions["health"];
   /** Kite config of Kontrol's kite, over the quiet 127.0.0.1 defaults. */
   kiteConfig?: Partial<KiteConfig>;
+  /** Serve the dashboard, passed through to {@linkcode Kontrol}. */
+  dashboard?: KontrolOptions["dashboard"];
   /** Runs after `init()`, before serving (e.g. to wrap `kontrol.kite.fetch`). */
   beforeServe?: (kontrol: Kontrol) => void;
 }
@@ -101,6 +103,7 @@ export async function startTestKontrol(
     machineAuthenticate: options.machineAuthenticate,
     limits: options.limits,
     health: options.health,
+    dashboard: options.dashboard,
     kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL", ...options.kiteConfig },
   });
   try {
