@@ -96,6 +96,7 @@ export type {
   LimitName,
 } from "./kite/observe/kite_metrics.ts";
 export type {
+  CallbackSpan,
   CallTracer,
   ClientSpan,
   ServerSpan,

@@ -20,6 +20,7 @@ import { exceedsJsonDepth } from "./limits.ts";
 import { TIMEOUT_FIELD, wireTimeout } from "./serve/deadline.ts";
 import {
   parseTraceparent,
+  type TraceParent,
   TRACEPARENT_FIELD,
   TRACEPARENT_LENGTH,
 } from "./observe/trace_context.ts";
@@ -44,8 +45,8 @@ export interface TemplateCall {
   replyTo: number;
   /** The caller's time left, ms, when the call carried `"timeout"` after `withArgs`. */
   timeoutMs?: number;
-  /** The W3C `traceparent` carried last (observe/trace_context.ts). */
-  traceparent?: string;
+  /** The W3C `traceparent` carried last, parsed (observe/trace_context.ts). */
+  traceparent?: TraceParent;
 }
 
 interface Template {
@@ -150,12 +151,14 @@ function read(
   let w = text.slice(t.text.length, argsEnd);
   // `W,"timeout":N,"traceparent":"…"`: the trace context goes last, fixed
   // length; a tracestate makes the call take the full decode.
-  let traceparent: string | undefined;
+  let traceparent: TraceParent | undefined;
   if (w.charCodeAt(w.length - 1) === 0x22) {
     const at = w.length - 1 - TRACEPARENT_LENGTH - TRACEPARENT_SUFFIX.length;
     if (at > 0 && w.startsWith(TRACEPARENT_SUFFIX, at)) {
-      traceparent = w.slice(at + TRACEPARENT_SUFFIX.length, -1);
-      if (!parseTraceparent(traceparent)) return undefined;
+      traceparent = parseTraceparent(
+        w.slice(at + TRACEPARENT_SUFFIX.length, -1),
+      );
+      if (!traceparent) return undefined;
       w = w.slice(0, at);
     }
   }

@@ -33,7 +33,10 @@ import type {
   SessionHandler,
 } from "./transport/session.ts";
 import type { ClientTransport } from "./transport/client/dialer.ts";
+import { utf8Length } from "./transport/sockjs_frames.ts";
 import type { KiteMetrics } from "./observe/kite_metrics.ts";
+import type { ClientSpan } from "./observe/call_tracer.ts";
+import { parseTraceparent } from "./observe/trace_context.ts";
 import {
   CANCEL_METHOD,
   currentScope,
@@ -83,6 +86,8 @@ interface PendingCall {
   resolve(value: unknown): void;
   reject(error: KiteError): void;
   timer?: number;
+  /** The call's span, when tracing: functions in its reply hang under it. */
+  span?: ClientSpan;
 }
 
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
@@ -427,11 +432,10 @@ export class Client {
       this.remote,
       this.#session?.transport ?? "none",
     );
-    const extra = span ? span.envelope : "";
     // Without a renewer, no async wrapper: one promise per call, not two.
     const p = this.#options.renewToken
-      ? this.#callRenewing(method, args, timeoutMs, signal, extra)
-      : this.#call(method, args, timeoutMs, signal, extra);
+      ? this.#callRenewing(method, args, timeoutMs, signal, span)
+      : this.#call(method, args, timeoutMs, signal, span);
     if (span) p.then(() => span.end(), (err) => span.end(err));
     const metrics = this.#kite.metrics;
     return metrics ? metrics.calling(method, p) : p;
@@ -442,28 +446,28 @@ export class Client {
     args: unknown[],
     timeoutMs: number,
     signal: AbortSignal | undefined,
-    extra: string,
+    span: ClientSpan | undefined,
   ): Promise<unknown> {
     const sent = this.auth;
     try {
-      return await this.#call(method, args, timeoutMs, signal, extra);
+      return await this.#call(method, args, timeoutMs, signal, span);
     } catch (err) {
       const renew = this.#options.renewToken;
       if (!renew || !isTokenExpired(err) || this.auth?.type !== "token") {
         throw err;
       }
       this.auth = { type: "token", key: await renew(sent?.key ?? "") };
-      return await this.#call(method, args, timeoutMs, signal, extra);
+      return await this.#call(method, args, timeoutMs, signal, span);
     }
   }
 
-  /** `extra`: options fields after `withArgs` and `timeout` (the trace context). */
+  /** `span`: the call's span, whose trace context goes after `withArgs` and `timeout`. */
   #call(
     method: string,
     args: unknown[],
     timeoutMs: number,
     signal: AbortSignal | undefined,
-    extra: string,
+    span: ClientSpan | undefined,
   ): Promise<unknown> {
     // Inside a handler serving a call with a deadline: pass the rest on.
     const scope = currentScope();
@@ -503,6 +507,7 @@ export class Client {
     }
     return new Promise((resolve, reject) => {
       const pending: PendingCall = { method, resolve, reject };
+      if (span) pending.span = span;
       const callbacks: Callbacks = {};
       // The pending call is the response callback: its id comes from the
       // table's counter, the reply finds it in #pending (see #receive).
@@ -556,7 +561,7 @@ export class Client {
             : signal
             ? TIMEOUT_SUFFIX + "0"
             : "") +
-          extra +
+          (span ? span.envelope : "") +
           '}],"callbacks":' + callbacksJSON + "}";
         // A send may end the session (a peer that stopped reading): this
         // call then fails with that reason, not as disconnected.
@@ -730,9 +735,9 @@ export class Client {
    * connection is gone or closed on this send (see `onDisconnect`), or when
    * `args` cannot be sent (logged).
    */
-  callRemote(id: number, args: unknown[]): boolean {
+  callRemote(id: number, args: unknown[], envelope = ""): boolean {
     try {
-      return this.#sendToCallback(id, args);
+      return this.#sendToCallback(id, args, envelope);
     } catch (err) {
       this.#kite.logger.warning(
         `callback ${id} not sent: ${(err as Error).message}`,
@@ -741,13 +746,16 @@ export class Client {
     }
   }
 
-  #sendToCallback(id: number, args: unknown[]): boolean {
+  /** `envelope`: fields after `callbacks` (the callback span's trace context). */
+  #sendToCallback(id: number, args: unknown[], envelope = ""): boolean {
     const session = this.#session;
     if (!session || session.closed) return this.#notSent(id, session);
     const callbacks: Callbacks = {};
     const scrubbed = scrub(args, [], callbacks, this.#register) as unknown[];
-    return session.send(encodeMessage(id, scrubbed, callbacks)) ||
-      this.#notSent(id, session);
+    const text = encodeMessage(id, scrubbed, callbacks);
+    return session.send(
+      envelope === "" ? text : text.slice(0, -1) + envelope + "}",
+    ) || this.#notSent(id, session);
   }
 
   #notSent(id: number, session: Session | undefined): false {
@@ -773,14 +781,24 @@ export class Client {
     return id;
   };
 
-  #remoteFunction = (id: number): AnyFunction => (...args: unknown[]) => {
-    const span = this.#kite.tracer?.callback(
-      this.#session?.transport ?? "none",
-    );
-    const sent = this.callRemote(id, args);
-    span?.end(sent ? undefined : { type: "sendError" });
-    return sent;
-  };
+  #remoteFunction = (id: number): AnyFunction => this.#stub(id, undefined);
+
+  /**
+   * The local stand-in for the remote's function `id`; `origin` is the
+   * span of the call whose reply brought it, when tracing.
+   */
+  #stub(id: number, origin: ClientSpan | undefined): AnyFunction {
+    return (...args: unknown[]) => {
+      const span = this.#kite.tracer?.callback(
+        this.#session?.transport ?? "none",
+        origin?.origin(),
+      );
+      if (!span) return this.callRemote(id, args);
+      const sent = this.callRemote(id, args, span.envelope);
+      span.end(sent ? undefined : { type: "sendError" });
+      return sent;
+    };
+  }
 
   readonly #handler: SessionHandler = {
     onMessage: (text) => this.#receive(text),
@@ -820,7 +838,7 @@ export class Client {
   }
 
   #receive(text: string): void {
-    this.#kite.metrics?.received(text.length);
+    this.#kite.metrics?.received(utf8Length(text));
     const maxDepth = this.#kite.config.maxJsonDepth;
     const call = this.#templates?.match(text, maxDepth);
     if (call !== undefined) {
@@ -882,22 +900,53 @@ export class Client {
       );
       return;
     }
-    unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
-    if (this.#pending.has(msg.method)) {
+    const pending = this.#pending.get(msg.method);
+    if (pending) {
+      const origin = pending.span;
+      unscrub(
+        msg.arguments,
+        msg.callbacks,
+        origin ? (id) => this.#stub(id, origin) : this.#remoteFunction,
+      );
       return this.#settle(msg.method, msg.arguments);
     }
+    unscrub(msg.arguments, msg.callbacks, this.#remoteFunction);
     const fn = this.#callbacks.get(msg.method);
     if (!fn) {
       this.#kite.logger.debug(`unknown callback id ${msg.method} ignored`);
       return;
     }
+    const tracer = this.#kite.tracer;
+    if (tracer) {
+      const span = tracer.called(
+        this.#session?.transport ?? "none",
+        parseTraceparent(msg.traceparent),
+      );
+      span.run(() => this.#runCallback(fn, msg.arguments, span.end));
+      return;
+    }
+    this.#runCallback(fn, msg.arguments, undefined);
+  }
+
+  /** Runs a local function the remote called; `done` hears how it ended. */
+  #runCallback(
+    fn: AnyFunction,
+    args: unknown[],
+    done: ((error?: unknown) => void) | undefined,
+  ): void {
     // guard() inlined: callbacks are a hot path (no closure per call).
     try {
-      const out = fn(...msg.arguments);
+      const out = fn(...args);
       if (isThenable(out)) {
-        out.then(undefined, (err) => this.#callbackFailed(err));
+        out.then(done, (err) => {
+          done?.(err);
+          this.#callbackFailed(err);
+        });
+        return;
       }
+      done?.();
     } catch (err) {
+      done?.(err);
       this.#callbackFailed(err);
     }
   }
@@ -947,6 +996,9 @@ function notSent(session: Session): KiteError {
 /** `session`, counting what is sent on it (metrics on). */
 function countingSends(session: Session, metrics: KiteMetrics): Session {
   const joined = session.sendJoined;
+  // A call's head is the same string while its method and envelope stay.
+  let head = "";
+  let headBytes = 0;
   return {
     get transport() {
       return session.transport;
@@ -964,13 +1016,17 @@ function countingSends(session: Session, metrics: KiteMetrics): Session {
       return session.closeInfo;
     },
     send(message) {
-      metrics.sent(message.length);
+      metrics.sent(utf8Length(message));
       return session.send(message);
     },
     sendJoined: joined
-      ? (head, rest) => {
-        metrics.sent(head.length + rest.length);
-        return joined.call(session, head, rest);
+      ? (h, rest) => {
+        if (h !== head) {
+          head = h;
+          headBytes = utf8Length(h);
+        }
+        metrics.sent(headBytes + utf8Length(rest));
+        return joined.call(session, h, rest);
       }
       : undefined,
     close(code, reason) {

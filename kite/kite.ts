@@ -828,9 +828,9 @@ export class Kite implements ServingKite<Client> {
         ? (reply) => client.reply(replyId, reply)
         : undefined;
     const timeoutMs = wireTimeout(o[TIMEOUT_FIELD]);
-    const traceparent = parseTraceparent(o[TRACEPARENT_FIELD])
-      ? o[TRACEPARENT_FIELD] as string
-      : undefined;
+    const traceparent = o[TRACEPARENT_FIELD] === undefined
+      ? undefined
+      : parseTraceparent(o[TRACEPARENT_FIELD]);
     const meta: CallMeta | undefined = timeoutMs === undefined
       ? undefined
       : { timeoutMs, replyTo: replyTo ?? responseCallbackId(callbacks) };
@@ -887,26 +887,15 @@ export class Kite implements ServingKite<Client> {
         meta?.tracestate,
       );
       const inner = respond;
-      respond = (reply) => {
+      const reply = (reply: CallReply) => {
         try {
           inner?.(reply);
         } finally {
           span.end(reply.error);
         }
       };
-      const reply = respond;
       span.run(() =>
-        this.#dispatch(
-          client,
-          method,
-          m,
-          claimed,
-          auth,
-          w,
-          reply,
-          meta,
-          span.traceId,
-        )
+        this.#dispatch(client, method, m, claimed, auth, w, reply, meta, span)
       );
       return;
     }
@@ -919,7 +908,7 @@ export class Kite implements ServingKite<Client> {
       w,
       respond,
       meta,
-      parseTraceparent(meta?.traceparent)?.traceId,
+      meta?.traceparent,
     );
   }
 
@@ -932,7 +921,7 @@ export class Kite implements ServingKite<Client> {
     w: unknown,
     respond: ((reply: CallReply) => void) | undefined,
     meta: CallMeta | undefined,
-    traceId: string | undefined,
+    trace: { readonly traceId: string } | undefined,
   ): void {
     if (!m) {
       respond?.({
@@ -970,7 +959,7 @@ export class Kite implements ServingKite<Client> {
       localKite: this,
       auth: auth ?? null,
       remoteKite: claimed,
-      traceId,
+      trace,
     });
     if (meta?.timeoutMs !== undefined) {
       const scope = this.#deadlines.begin(client, meta.replyTo, meta.timeoutMs);

@@ -48,8 +48,12 @@ export class Request {
   deadline: number | undefined;
   #scope: CallScope | undefined;
   #log: Logger | undefined;
-  /** The W3C trace id of the call, when it carried a trace context. */
-  readonly traceId: string | undefined;
+  readonly #trace: { readonly traceId: string } | undefined;
+
+  /** The W3C trace id of the call, when it carried a trace context or was traced. */
+  get traceId(): string | undefined {
+    return this.#trace?.traceId;
+  }
 
   /**
    * The kite's logger with this call's fields: request id, method, caller
@@ -78,10 +82,13 @@ export class Request {
     localKite: ServingKite<Client>;
     auth: Auth | null;
     remoteKite: KiteIdentity;
-    /** The trace the call belongs to, when it carried one. */
-    traceId?: string;
+    /**
+     * The trace the call belongs to, when it carried one or is traced (its
+     * id read only when asked for).
+     */
+    trace?: { readonly traceId: string };
   }) {
-    this.traceId = init.traceId;
+    this.#trace = init.trace;
     this.#id = init.id;
     this.method = init.method;
     this.args = new Args(init.withArgs, "withArgs");

@@ -6,9 +6,16 @@
  * parent), with or without a template.
  */
 import { assertEquals } from "./helpers/assert.ts";
-import { startKitejsServer } from "./helpers/kitejs.ts";
+import { runKitejsClient, startKitejsServer } from "./helpers/kitejs.ts";
 import { testKite } from "./helpers/kite_harness.ts";
 import type { CallTracer } from "../mod.ts";
+import {
+  formatTraceparent,
+  type TraceParent,
+} from "../kite/observe/trace_context.ts";
+
+const text = (p: TraceParent | undefined) =>
+  p ? formatTraceparent(p.traceId, p.spanId, p.flags) : "none";
 
 const TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 
@@ -17,15 +24,24 @@ function stampingTracer(seen: string[]): CallTracer {
   return {
     client: (method) => ({
       envelope: `,"traceparent":"${TRACEPARENT}","tracestate":"vendor=1"`,
+      origin: () => undefined,
       end: (error) =>
         void seen.push(`client ${method} ${error ? "error" : "ok"}`),
     }),
-    callback: () => ({ end: () => void seen.push("callback") }),
-    server: (method, _caller, _transport, traceparent, tracestate) => ({
-      traceId: traceparent?.slice(3, 35) ?? "",
+    callback: () => ({
+      envelope: `,"traceparent":"${TRACEPARENT}"`,
+      end: () => void seen.push("callback"),
+    }),
+    called: (_transport, parent) => ({
+      traceId: parent?.traceId ?? "",
+      run: (fn) => fn(),
+      end: () => void seen.push(`called ${text(parent)}`),
+    }),
+    server: (method, _caller, _transport, parent, tracestate) => ({
+      traceId: parent?.traceId ?? "",
       run: (fn) => fn(),
       end: () =>
-        void seen.push(`server ${method} ${traceparent} ${tracestate}`),
+        void seen.push(`server ${method} ${text(parent)} ${tracestate}`),
     }),
   };
 }
@@ -52,9 +68,11 @@ for (
         9,
       );
       assertEquals(back, [[{ error: null, result: 9 }]]);
+      // kite.js sends no trace context with the callback: its span starts one.
       assertEquals(seen, [
         "client square ok",
         "client echo ok",
+        "called none",
         "client squareCb ok",
       ]);
       client.close();
@@ -83,6 +101,32 @@ Deno.test("our kite continues the trace context a call carries, on the template 
     assertEquals(seen, Array(4).fill(`server square ${TRACEPARENT} vendor=1`));
   } finally {
     await caller.close();
+    await server.close();
+  }
+});
+
+Deno.test("a kite.js client takes our calls of its callbacks that carry a trace context", async () => {
+  const server = testKite("callee", { disableAuthentication: true });
+  server.handle("squareCb", (r) => {
+    const [n, fn] = r.args.raw as [number, (x: number) => void];
+    fn(n * n);
+    return n * n;
+  });
+  const seen: string[] = [];
+  server.tracer = stampingTracer(seen);
+  try {
+    await server.serve({ quiet: true });
+    const results = await runKitejsClient({
+      url: server.url.replace(/^http/, "ws"),
+      transport: "raw",
+      calls: [{ method: "squareCb", args: [5, "$callback"] }],
+    });
+    assertEquals(results.length, 1);
+    assertEquals(results[0].ok, true, JSON.stringify(results));
+    assertEquals(results[0].result, 25);
+    assertEquals(results[0].callbackArgs, [25]);
+    assertEquals(seen, ["callback", "server squareCb none undefined"]);
+  } finally {
     await server.close();
   }
 });

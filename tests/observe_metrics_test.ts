@@ -172,3 +172,54 @@ Deno.test("/kite/metrics counts auth failures and limited calls; off by default"
     await server.close();
   }
 });
+
+Deno.test("bytes metrics count UTF-8 bytes, not UTF-16 code units", async () => {
+  const server = testKite("echo", {
+    disableAuthentication: true,
+    metrics: true,
+  });
+  server.handle("echo", (r) => r.args.one().string());
+  const caller = testKite("caller", { metrics: true });
+  try {
+    await server.serve({ quiet: true });
+    for (const transport of ["websocket", "raw-websocket"] as const) {
+      const client = caller.newClient(server.url, { transport });
+      await client.dial();
+      const bytes = () => {
+        const s = server.metrics!.registry.expose();
+        const c = caller.metrics!.registry.expose();
+        return [
+          sample(s, "kite_received_bytes_total")!,
+          sample(s, "kite_sent_bytes_total")!,
+          sample(c, "kite_sent_bytes_total")!,
+          sample(c, "kite_received_bytes_total")!,
+        ];
+      };
+      // Two calls alike but for a payload of the same UTF-16 length: 40
+      // code units, 40 bytes in ASCII, 90 in UTF-8 (2, 3 and 4-byte
+      // characters). Callback ids stay one digit.
+      const ascii = "x".repeat(40);
+      const wide = "é€😀".repeat(10);
+      assertEquals(wide.length, ascii.length);
+      const grown = 90 - 40;
+      await client.tell("echo", "warm-up");
+      const b0 = bytes();
+      assertEquals(await client.tell("echo", ascii), ascii);
+      const b1 = bytes();
+      assertEquals(await client.tell("echo", wide), wide);
+      const b2 = bytes();
+      const d1 = b1.map((v, i) => v - b0[i]);
+      const d2 = b2.map((v, i) => v - b1[i]);
+      assert(d1.every((d) => d > 40), `${transport}: ${d1}`);
+      // Each side: what one sent, the other received, and the wide call
+      // costs exactly its payload's extra UTF-8 bytes in each direction.
+      assertEquals(d2[0], d2[2], transport);
+      assertEquals(d2[1], d2[3], transport);
+      assertEquals(d2.map((d, i) => d - d1[i]), [grown, grown, grown, grown]);
+      client.close();
+    }
+  } finally {
+    await caller.close();
+    await server.close();
+  }
+});

@@ -20,14 +20,22 @@ interface OtlpSpan {
 
 const SERVER = 2;
 const CLIENT = 3;
+const PRODUCER = 4;
+const CONSUMER = 5;
 
-function attr(span: OtlpSpan, key: string): string | undefined {
-  return span.attributes.find((a) => a.key === key)?.value.stringValue;
-}
+/** How the traced processes run. */
+const RUN = [
+  "run",
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  "--allow-sys",
+  "--allow-read",
+];
 
-Deno.test("a call through A → B → C is one trace, exported over OTLP from three processes", async () => {
+/** An OTLP/HTTP JSON receiver collecting every span it is sent. */
+function otlpReceiver() {
   const spans: OtlpSpan[] = [];
-  const receiver = Deno.serve(
+  const server = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (req) => {
       if (req.method !== "POST" || new URL(req.url).pathname !== "/v1/traces") {
@@ -41,26 +49,37 @@ Deno.test("a call through A → B → C is one trace, exported over OTLP from th
       return Response.json({});
     },
   );
-  const env = {
-    OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
-    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${receiver.addr.port}`,
-    OTEL_BSP_SCHEDULE_DELAY: "200",
-    KITE_LOG_LEVEL: "ERROR",
+  return {
+    spans,
+    server,
+    env: {
+      OTEL_DENO: "true",
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${server.addr.port}`,
+      OTEL_BSP_SCHEDULE_DELAY: "200",
+      KITE_LOG_LEVEL: "ERROR",
+    },
   };
+}
+
+async function stop(kids: DenoChild[]): Promise<void> {
+  for (const kid of kids.reverse()) {
+    kid.child.kill("SIGTERM");
+    await kid.child.status;
+    await kid.drained;
+  }
+}
+
+function attr(span: OtlpSpan, key: string): string | undefined {
+  return span.attributes.find((a) => a.key === key)?.value.stringValue;
+}
+
+Deno.test("a call through A → B → C is one trace, exported over OTLP from three processes", async () => {
+  const { spans, server: receiver, env } = otlpReceiver();
   const kids: DenoChild[] = [];
   const hop = async (name: string, next?: string) => {
     const kid = await spawnDeno(
-      [
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env",
-        "--allow-sys",
-        "--allow-read",
-        "examples/observability/hop.ts",
-        name,
-        ...(next ? [next] : []),
-      ],
+      [...RUN, "examples/observability/hop.ts", name, ...(next ? [next] : [])],
       { ...env, OTEL_SERVICE_NAME: name },
       { ready: /serving (\S+)/, what: `kite ${name}` },
     );
@@ -124,11 +143,61 @@ Deno.test("a call through A → B → C is one trace, exported over OTLP from th
     assertEquals(attr(server("B"), "network.transport.kite"), "websocket");
   } finally {
     await caller.close();
-    for (const kid of kids.reverse()) {
-      kid.child.kill("SIGTERM");
-      await kid.child.status;
-      await kid.drained;
-    }
+    await stop(kids);
+    await receiver.shutdown();
+  }
+});
+
+Deno.test("callbacks are spans on both sides, linked into the call's trace, from two processes", async () => {
+  const { spans, server: receiver, env } = otlpReceiver();
+  const kids: DenoChild[] = [];
+  const run = async (args: string[], ready: RegExp, what: string) => {
+    const kid = await spawnDeno(
+      [...RUN, "tests/fixtures/traced_callbacks.ts", ...args],
+      { ...env, OTEL_SERVICE_NAME: args[0] },
+      { ready, what },
+    );
+    kids.push(kid);
+    return kid.ready;
+  };
+  try {
+    const [, url] = await run(["server"], /serving (\S+)/, "the server");
+    await run(["client", url], /acked/, "the client");
+    const of = (name: string, kind: number, kite: string) =>
+      spans.find((s) =>
+        s.name === name && s.kind === kind && attr(s, "kite.name") === kite
+      );
+    const want = () => [
+      of("kite/subscribe", CLIENT, "client"),
+      of("kite/subscribe", SERVER, "server"),
+      // The server calls back the function the client passed ...
+      of("kite/callback", PRODUCER, "server"),
+      of("kite/callback", CONSUMER, "client"),
+      // ... and the client calls the function the server's reply passed.
+      of("kite/callback", PRODUCER, "client"),
+      of("kite/callback", CONSUMER, "server"),
+    ];
+    await eventually(
+      () => want().every((s) => s !== undefined),
+      "six spans exported",
+      20_000,
+    );
+    const [call, served, tick, ticked, ack, acked] = want() as OtlpSpan[];
+    const all = [call, served, tick, ticked, ack, acked];
+    assertEquals(
+      new Set(all.map((s) => s.traceId)).size,
+      1,
+      JSON.stringify(all),
+    );
+    assertEquals(call.parentSpanId ?? "", "");
+    assertEquals(served.parentSpanId, call.spanId);
+    assertEquals(tick.parentSpanId, served.spanId);
+    assertEquals(ticked.parentSpanId, tick.spanId);
+    // Called outside any served call: under the call whose reply brought it.
+    assertEquals(ack.parentSpanId, call.spanId);
+    assertEquals(acked.parentSpanId, ack.spanId);
+  } finally {
+    await stop(kids);
     await receiver.shutdown();
   }
 });

@@ -18,6 +18,11 @@ export interface DnodeMessage {
   arguments: unknown[];
   /** Functions inside `arguments`. */
   callbacks: Callbacks;
+  /**
+   * The W3C `traceparent` of the caller's span, sent with a call of a
+   * callback by a tracing kite (others ignore the field).
+   */
+  traceparent?: string;
 }
 
 /** Limits applied while decoding untrusted messages. */
@@ -79,11 +84,15 @@ export function decodeMessage(
   else if (!Array.isArray(args)) {
     throw new DnodeError('message "arguments" must be an array');
   }
-  return {
+  const decoded: DnodeMessage = {
     method,
     arguments: args as unknown[],
     callbacks: checkCallbacks(msg.callbacks, limits),
   };
+  if (typeof msg.traceparent === "string") {
+    decoded.traceparent = msg.traceparent;
+  }
+  return decoded;
 }
 
 function checkCallbacks(value: unknown, limits: DecodeLimits): Callbacks {

@@ -96,11 +96,11 @@ export class KiteMetrics {
     );
     this.#bytesIn = r.counter(
       "kite_received_bytes_total",
-      "Dnode message text received on all connections (UTF-16 code units; bytes for ASCII).",
+      "UTF-8 bytes of dnode messages received on all connections (before any SockJS framing).",
     ).labels();
     this.#bytesOut = r.counter(
       "kite_sent_bytes_total",
-      "Dnode message text sent on all connections (UTF-16 code units; bytes for ASCII).",
+      "UTF-8 bytes of dnode messages sent on all connections (before any SockJS framing).",
     ).labels();
     this.#authFailures = r.counter(
       "kite_auth_failures_total",
@@ -161,14 +161,14 @@ export class KiteMetrics {
     return p;
   }
 
-  /** Counts received message text. */
-  received(chars: number): void {
-    this.#bytesIn.inc(chars);
+  /** Counts the UTF-8 bytes of a received message. */
+  received(bytes: number): void {
+    this.#bytesIn.inc(bytes);
   }
 
-  /** Counts sent message text. */
-  sent(chars: number): void {
-    this.#bytesOut.inc(chars);
+  /** Counts the UTF-8 bytes of a sent message. */
+  sent(bytes: number): void {
+    this.#bytesOut.inc(bytes);
   }
 
   /** Counts a call refused by a limit. */

@@ -26,6 +26,8 @@ export interface TraceParent {
   flags: number;
 }
 
+const INVALID_TRACE_ID = "0".repeat(32);
+const INVALID_SPAN_ID = "0".repeat(16);
 const FORMAT = /^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$/;
 
 /** The trace context in `value`, or `undefined` for anything malformed. */
@@ -34,7 +36,9 @@ export function parseTraceparent(value: unknown): TraceParent | undefined {
     return undefined;
   }
   const m = FORMAT.exec(value);
-  if (!m || /^0+$/.test(m[1]) || /^0+$/.test(m[2])) return undefined;
+  if (!m || m[1] === INVALID_TRACE_ID || m[2] === INVALID_SPAN_ID) {
+    return undefined;
+  }
   return { traceId: m[1], spanId: m[2], flags: parseInt(m[3], 16) };
 }
 
@@ -46,13 +50,15 @@ export function wireTracestate(value: unknown): string | undefined {
     : undefined;
 }
 
-/** The `traceparent` text for a span. */
+/**
+ * The `traceparent` text for a span. Only the sampled bit is defined by
+ * version 00, so the flags are `01` or `00`.
+ */
 export function formatTraceparent(
   traceId: string,
   spanId: string,
   flags: number,
 ): string {
-  return `00-${traceId}-${spanId}-${
-    (flags & 0xff).toString(16).padStart(2, "0")
-  }`;
+  return "00-" + traceId + "-" + spanId +
+    ((flags & 1) === 1 ? "-01" : "-00");
 }

@@ -12,6 +12,7 @@ import type { Callbacks } from "../dnode/mod.ts";
 import type { Logger } from "../log.ts";
 import type { KiteMetrics } from "../observe/kite_metrics.ts";
 import type { CallTracer } from "../observe/call_tracer.ts";
+import type { TraceParent } from "../observe/trace_context.ts";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 import type { Dial } from "../transport/client/dialer.ts";
 
@@ -27,8 +28,8 @@ export interface CallReply {
 export interface CallMeta {
   /** The caller's time left, ms, from the options field `timeout`. */
   timeoutMs?: number;
-  /** The W3C `traceparent` the call carried (observe/trace_context.ts). */
-  traceparent?: string;
+  /** The W3C `traceparent` the call carried, parsed (observe/trace_context.ts). */
+  traceparent?: TraceParent;
   /** The W3C `tracestate` the call carried. */
   tracestate?: string;
   /** The id of the call's response callback (what `kite.cancel` names). */
