@@ -101,6 +101,7 @@ export type {
   ClientSpan,
   ServerSpan,
 } from "./kite/observe/call_tracer.ts";
+export type { TraceParent } from "./kite/observe/trace_context.ts";
 export type { LogFields, LoggerOptions } from "./kite/log.ts";
 export type {
   CounterChild,
