@@ -28,6 +28,7 @@ import {
 import { childEnv } from "./helpers/kontrol_task.ts";
 import { readRecording } from "./helpers/vectors.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
+import { selfSigned } from "./helpers/self_signed.ts";
 
 const ENV = "proxytest";
 const PER_ADDRESS = 40;
@@ -355,6 +356,40 @@ Deno.test("proxy: a kite on an untold port is found through Kontrol and called t
     await caller?.close();
     for (const task of tasks) await task.kill();
     await kontrol.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("proxy: with KITE_TLS_CERT/KITE_TLS_KEY the proxy terminates TLS and hands out https URLs", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kite_proxy_tls_" });
+  try {
+    const { cert, key } = await selfSigned(dir);
+    const out = await new Deno.Command("deno", {
+      args: ["run", "--allow-all", `${ROOT}tests/fixtures/proxy_tls_probe.ts`],
+      cwd: ROOT,
+      env: childEnv({
+        KITE_TLS_CERT: cert,
+        KITE_TLS_KEY: key,
+        DENO_CERT: cert,
+      }),
+      clearEnv: true,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    assertEquals(out.code, 0, stderr);
+    const r = JSON.parse(new TextDecoder().decode(out.stdout));
+    assertMatch(r.proxyURL, /^https:\/\/127\.0\.0\.1:\d+\/kite$/);
+    assertMatch(
+      r.publicURL,
+      /^https:\/\/127\.0\.0\.1:\d+\/proxy\/[0-9a-f-]{36}$/,
+    );
+    assertEquals(
+      [r.websocket, r["xhr-polling"], r["raw-websocket"]],
+      [25, 25, 25],
+      stderr,
+    );
+  } finally {
     await Deno.remove(dir, { recursive: true });
   }
 });

@@ -11,39 +11,7 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { kitectl } from "./helpers/kitectl_cli.ts";
 import { FIXTURES, spawnTask, startTask } from "./helpers/kontrol_task.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
-
-async function selfSigned(dir: string): Promise<{ cert: string; key: string }> {
-  const cert = `${dir}/cert.pem`;
-  const key = `${dir}/key.pem`;
-  const out = await new Deno.Command("openssl", {
-    args: [
-      "req",
-      "-x509",
-      "-newkey",
-      "rsa:2048",
-      "-nodes",
-      "-keyout",
-      key,
-      "-out",
-      cert,
-      "-days",
-      "2",
-      "-subj",
-      "/CN=localhost",
-      "-addext",
-      "subjectAltName=IP:127.0.0.1,DNS:localhost",
-      // A self-signed leaf: rustls refuses a CA certificate as a server's.
-      "-addext",
-      "basicConstraints=critical,CA:FALSE",
-      "-addext",
-      "extendedKeyUsage=serverAuth",
-    ],
-    stdout: "null",
-    stderr: "piped",
-  }).output();
-  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-  return { cert, key };
-}
+import { selfSigned } from "./helpers/self_signed.ts";
 
 Deno.test("tls: Kontrol and a kite serve https/wss with KITE_TLS_CERT and register https URLs", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kite_tls_" });

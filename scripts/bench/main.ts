@@ -18,6 +18,7 @@ import { benchCluster } from "./cluster.ts";
 import { benchBrowser } from "./browser.ts";
 import { benchObserve } from "./observe.ts";
 import { benchContract, contractRows } from "./contract.ts";
+import { benchProxy } from "./proxy.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -171,6 +172,25 @@ console.log(
 );
 console.table(contractRows(contract));
 
+t = performance.now();
+const proxyBench = await benchProxy(
+  quick ? { rounds: 3, ms: 400 } : { rounds: 7, ms: 1_000 },
+);
+progress("reverse proxy", t);
+console.log(
+  "\nReverse proxy kite vs direct, square(4) over SockJS websocket, one call at a time per connection:",
+);
+console.table(proxyBench.paths.map((p) => ({
+  path: p.path,
+  "1 conn calls/s": p.oneConnPerSec,
+  "1 conn p50 µs": p.oneConnP50Us,
+  "50 conns calls/s": p.fiftyConnsPerSec,
+  "50 conns p50 µs": p.fiftyConnsP50Us,
+})));
+console.log(
+  `proxy ÷ direct, median of same-round ratios: 1 connection ${proxyBench.ratios.oneConn}×, 50 connections ${proxyBench.ratios.fiftyConns}×`,
+);
+
 interface Goal {
   target: string;
   measured: string;
@@ -303,6 +323,16 @@ const goals: Goal[] = [
     measured: `${o["flight × plain"]}× (seq ${o["seq × plain"]}×)`,
     met: o["flight × plain"] >= (i === 0 ? 0.95 : 0.85),
   })),
+  {
+    target: "through the reverse proxy ≥ 0.6× direct calls/s (1 connection)",
+    measured: `${proxyBench.ratios.oneConn}×`,
+    met: proxyBench.ratios.oneConn >= 0.6,
+  },
+  {
+    target: "through the reverse proxy ≥ 0.6× direct calls/s (50 connections)",
+    measured: `${proxyBench.ratios.fiftyConns}×`,
+    met: proxyBench.ratios.fiftyConns >= 0.6,
+  },
   ...pool.overhead.map((o) => ({
     target: `pool ≤ 5 % slower than a direct client (${o.case})`,
     measured: `${o["pool × direct"]}×`,
@@ -329,6 +359,7 @@ const out = {
   browser: browserBench,
   observe,
   contract,
+  proxy: proxyBench,
   targets: goals,
 };
 await Deno.writeTextFile(

@@ -48,7 +48,7 @@ export function denoCommand(
 
 /** Starts `servers.ts <mode>` and resolves once it listens. */
 export async function startServer(
-  mode: "raw" | "kite",
+  mode: "raw" | "kite" | "proxy",
   options: StartServerOptions = {},
 ): Promise<BenchServer> {
   const { cmd, args } = denoCommand([

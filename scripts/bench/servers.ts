@@ -2,6 +2,8 @@
  * Benchmark servers, one per process so client and server each get a core:
  *
  * - `raw`: a plain `Deno.serve` WebSocket JSON echo (the floor);
+ * - `proxy`: the reverse proxy kite (authentication off, so the bench can
+ *   register a kite's URL with it without a Kontrol);
  * - `kite`: the math kite, plus `squareAuth` (the same handler with
  *   authentication on), trusting the Kontrol public key in
  *   `BENCH_KONTROL_KEY` with issuer `kontrol`; `BENCH_MAX_CONNECTIONS`
@@ -15,6 +17,7 @@
  * @module
  */
 import { mathKite } from "../../examples/math/server.ts";
+import { ReverseProxy } from "../../proxy/reverse/reverse_proxy.ts";
 import { lines } from "../../tests/helpers/processes.ts";
 
 const mode = Deno.args[0];
@@ -56,8 +59,19 @@ if (mode === "raw") {
   kite.handle("squareAuth", square).authenticate = true;
   await kite.serve({ port: 0, hostname: "127.0.0.1" });
   port = kite.port;
+} else if (mode === "proxy") {
+  const proxy = new ReverseProxy({
+    env: false,
+    kiteKey: false,
+    config: {
+      logLevel: "ERROR",
+      disableAuthentication: true,
+      maxConnectionsPerAddress: 1_000_000,
+    },
+  });
+  ({ port } = await proxy.serve({ port: 0, hostname: "127.0.0.1" }));
 } else {
-  console.error("usage: servers.ts raw|kite");
+  console.error("usage: servers.ts raw|kite|proxy");
   Deno.exit(2);
 }
 console.log(JSON.stringify({ port }));
