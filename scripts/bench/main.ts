@@ -19,6 +19,7 @@ import { benchBrowser } from "./browser.ts";
 import { benchObserve } from "./observe.ts";
 import { benchContract, contractRows } from "./contract.ts";
 import { benchProxy } from "./proxy.ts";
+import { benchTunnel } from "./tunnel.ts";
 import { median, round } from "./stats.ts";
 
 const quick = Deno.args.includes("--quick");
@@ -191,6 +192,16 @@ console.log(
   `proxy ÷ direct, median of same-round ratios: 1 connection ${proxyBench.ratios.oneConn}×, 50 connections ${proxyBench.ratios.fiftyConns}×`,
 );
 
+t = performance.now();
+const tunnel = await benchTunnel(
+  quick ? { rounds: 3, ms: 500 } : { rounds: 7, ms: 1_000 },
+);
+progress("tunnel", t);
+console.log(
+  "\nTunnel proxy vs direct, same kite, square(4), one call at a time per connection:",
+);
+console.table(tunnel);
+
 interface Goal {
   target: string;
   measured: string;
@@ -333,6 +344,13 @@ const goals: Goal[] = [
     measured: `${proxyBench.ratios.fiftyConns}×`,
     met: proxyBench.ratios.fiftyConns >= 0.6,
   },
+  ...tunnel.map((r) => ({
+    target: `tunnel ≥ 0.4× direct (${r.case})`,
+    measured: `${r["tunnel × direct"]}× (${r["tunnel calls/s"]} vs ${
+      r["direct calls/s"]
+    } calls/s, p50 ${r["tunnel p50 µs"]} vs ${r["direct p50 µs"]} µs)`,
+    met: r["tunnel × direct"] >= 0.4,
+  })),
   ...pool.overhead.map((o) => ({
     target: `pool ≤ 5 % slower than a direct client (${o.case})`,
     measured: `${o["pool × direct"]}×`,
@@ -360,6 +378,7 @@ const out = {
   observe,
   contract,
   proxy: proxyBench,
+  tunnel,
   targets: goals,
 };
 await Deno.writeTextFile(
