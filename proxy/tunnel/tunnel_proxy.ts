@@ -10,6 +10,7 @@
  * @module
  */
 
+import { KiteError } from "../../kite/errors.ts";
 import { Kite, type KiteOptions } from "../../kite/kite.ts";
 import { type KiteIdentity, QUERY_FIELDS } from "../../kite/protocol.ts";
 import type { CounterChild } from "../../kite/observe/metrics.ts";
@@ -87,6 +88,20 @@ export class TunnelProxy {
       for (const t of [...this.#tunnels.values()]) {
         t.close(1001, "the tunnel proxy is closing");
       }
+    });
+    // Go's method and answer shape (one string argument, a URL string
+    // back); the tunnel itself is opened on /tunnel (docs/proxy.md).
+    this.kite.handle("register", (r) => {
+      const id = r.remoteKite.id;
+      if (!this.#tunnels.has(id)) {
+        throw new KiteError(
+          "genericError",
+          `kite ${id} has no tunnel open: a kite opens one on ${
+            this.publicURL.replace(/^http/, "ws")
+          }/tunnel (kite.registerToTunnel()); Go's per-caller kite.tunnel dial-back is not supported`,
+        );
+      }
+      return this.urlOf(id);
     });
     this.#addMetrics();
   }

@@ -1,0 +1,156 @@
+import {
+  assert,
+  assertEquals,
+  assertMatch,
+  assertRejects,
+} from "../../tests/helpers/assert.ts";
+import { MemoryLogger, testKite } from "../../tests/helpers/kite_harness.ts";
+import {
+  startTestKontrol,
+  type TestKontrol,
+} from "../../tests/helpers/kontrol_harness.ts";
+import type { Kite } from "../../kite/kite.ts";
+import { TunnelRefused } from "../../kite/tunnel_client.ts";
+import { TunnelProxy, type TunnelProxyLimits } from "./tunnel_proxy.ts";
+
+interface Setup {
+  tk: TestKontrol;
+  proxy: TunnelProxy;
+  /** A kite holding a kite.key for `username` (unless `key` is given). */
+  kite(
+    username: string,
+    config?: Record<string, unknown>,
+    key?: string | false,
+  ): Promise<Kite>;
+}
+
+async function withProxy(
+  limits: Partial<TunnelProxyLimits>,
+  fn: (s: Setup) => Promise<void>,
+): Promise<void> {
+  const tk = await startTestKontrol();
+  const proxy = new TunnelProxy({
+    kite: {
+      env: false,
+      kiteKey: await tk.kiteKey("kontrol"),
+      logger: new MemoryLogger(),
+      config: { ip: "127.0.0.1" },
+    },
+    limits,
+  });
+  const kites: Kite[] = [];
+  try {
+    await proxy.serve({ port: 0, hostname: "127.0.0.1", quiet: true });
+    await fn({
+      tk,
+      proxy,
+      kite: async (username, config = {}, key) => {
+        const k = testKite("behind", { timeoutMs: 5_000, ...config }, {
+          kiteKey: key ?? await tk.kiteKey(username),
+        });
+        kites.push(k);
+        return k;
+      },
+    });
+  } finally {
+    for (const k of kites) await k.close();
+    await proxy.close();
+    await tk.close();
+  }
+}
+
+function tunnelOf(proxy: TunnelProxy, kite: Kite) {
+  return kite.registerToTunnel({ url: proxy.kite.url, register: false });
+}
+
+Deno.test("TunnelProxy refuses a kite with no kite.key, a forged one, one for another user, and another user's kite id", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const cases: [Kite, RegExp][] = [
+      [await kite("alice", {}, false), /carries no kiteKey/],
+      [
+        await kite("alice", {}, "eyJhbGciOiJSUzI1NiJ9.e30.c2ln"),
+        /kite\.key refused/,
+      ],
+      [
+        await kite("alice", { username: "mallory" }),
+        /is for alice, the kite says mallory/,
+      ],
+    ];
+    for (const [k, why] of cases) {
+      const err = await assertRejects(() => tunnelOf(proxy, k), TunnelRefused);
+      assertMatch(err.message, why);
+    }
+    const alice = await kite("alice", { id: "shared-id" });
+    await tunnelOf(proxy, alice);
+    const bob = await kite("bob", { id: "shared-id" });
+    const err = await assertRejects(() => tunnelOf(proxy, bob), TunnelRefused);
+    assertMatch(err.message, /taken by another user's tunnel/);
+    assertEquals(proxy.tunnels, 1);
+  });
+});
+
+Deno.test("TunnelProxy: register answers the tunnel's URL (Go's answer shape), or says how to open one", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const behind = await kite("alice");
+    behind.handle("square", (r) => r.args.one().number() ** 2);
+    const tunnel = await tunnelOf(proxy, behind);
+    assertEquals(tunnel.url, proxy.urlOf(behind.identity.id));
+    const client = behind.newClient(proxy.kite.url);
+    await client.dial();
+    assertEquals(await client.tell("register", ""), tunnel.url);
+    const other = await kite("alice");
+    const c2 = other.newClient(proxy.kite.url);
+    await c2.dial();
+    const err = await assertRejects(() => c2.tell("register", ""));
+    assertMatch(err.message, /has no tunnel open.*\/tunnel/);
+  });
+});
+
+Deno.test("TunnelProxy: streams per tunnel are capped; a caller past the cap gets 503 and the others keep working", async () => {
+  await withProxy({ maxStreams: 2 }, async ({ proxy, kite }) => {
+    const behind = await kite("alice", { disableAuthentication: true });
+    behind.handle("square", (r) => r.args.one().number() ** 2);
+    const { url } = await tunnelOf(proxy, behind);
+    const caller = await kite("bob");
+    const [a, b, c] = [0, 1, 2].map(() =>
+      caller.newClient(url, { reconnect: { maxMs: 10 } })
+    );
+    await a.dial();
+    await b.dial();
+    const err = await assertRejects(() => c.dial());
+    assertMatch(err.message, /503|Too many/i);
+    assertEquals(await a.tell("square", 3), 9);
+    assertEquals(await b.tell("square", 4), 16);
+    a.close();
+    b.close();
+    c.close();
+  });
+});
+
+Deno.test("TunnelProxy: a kite's reconnect() drops its callers with code 4010 and serves new ones on the same URL", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const behind = await kite("alice", { disableAuthentication: true });
+    behind.handle("square", (r) => r.args.one().number() ** 2);
+    const tunnel = await tunnelOf(proxy, behind);
+    const caller = await kite("bob");
+    const client = caller.newClient(tunnel.url);
+    await client.dial();
+    const closed = new Promise<{ code: number; reason: string }>((resolve) =>
+      client.onDisconnect(resolve)
+    );
+    tunnel.reconnect();
+    const info = await closed;
+    assertEquals(info.code, 4010);
+    assertMatch(info.reason, /tunnel closed/);
+    const deadline = Date.now() + 10_000;
+    while (tunnel.connects < 2) {
+      assert(Date.now() < deadline, "the kite dialed its tunnel again");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const again = caller.newClient(tunnel.url);
+    await again.dial();
+    assertEquals(await again.tell("square", 5), 25);
+    client.close();
+    again.close();
+  });
+});
