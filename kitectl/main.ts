@@ -13,6 +13,7 @@ import {
   parseFlags,
   UsageError,
 } from "./cli.ts";
+import { describe } from "./describe.ts";
 import { info } from "./info.ts";
 import { keys } from "./keys.ts";
 import { ping } from "./ping.ts";
@@ -30,6 +31,7 @@ export const COMMANDS: Command[] = [
   query,
   watch,
   tell,
+  describe,
   ping,
   info,
   keys,

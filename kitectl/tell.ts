@@ -3,16 +3,18 @@
  * value nested in one) written `{"$fn":"label"}` is sent as a function; when
  * the kite calls it back, kitectl prints `callback label [args…]` (with
  * `--json`: `{"callback":"label","args":[…]}`). `--callbacks N` waits, after
- * the result, until callbacks were called N times in all.
+ * the result, until callbacks were called N times in all. When the kite
+ * describes its contracts (`kite.describe`), the arguments are checked
+ * against the method's schema before anything is sent (`--no-check`: not).
  *
  * @module
  */
 import { type Command, intFlag, type Output, UsageError } from "./cli.ts";
 import { KONTROL_FLAG, QUERY_FLAGS } from "./session.ts";
 import { withTarget } from "./target.ts";
+import { CALLBACK_MARKER, checkTellArgs } from "./contract_args.ts";
 
-/** The key that marks a callback in a JSON argument. */
-export const CALLBACK_MARKER = "$fn";
+export { CALLBACK_MARKER };
 
 /** Counts callback calls and lets a caller wait for a number of them. */
 class Callbacks {
@@ -83,10 +85,17 @@ export const tell: Command = {
       help:
         "after the result, wait until callbacks were called this many times",
     },
+    {
+      name: "no-check",
+      help:
+        "send the arguments unchecked, even when the kite describes its contract",
+    },
   ],
   more: [
     'Each ARG is JSON: 4, \'"text"\', \'{"a":1}\'. Write {"$fn":"label"} where the method',
     "expects a function: kitectl prints `callback label [args]` each time it is called.",
+    "When the kite serves a contract (kite.describe), the arguments are checked against",
+    "it first: a bad one is a one-line error naming the method and path, and nothing is sent.",
     "Example: deno task kitectl tell http://127.0.0.1:3636/kite square 4",
   ].join("\n"),
   async run(p, out) {
@@ -96,8 +105,10 @@ export const tell: Command = {
     }
     const wanted = intFlag(p, "callbacks", 0);
     const callbacks = new Callbacks(out);
-    const args = parseArgs(texts).map((a) => withCallbacks(a, callbacks));
+    const parsed = parseArgs(texts);
+    const args = parsed.map((a) => withCallbacks(a, callbacks));
     return await withTarget(p, target, async (call, kite) => {
+      if (!p.flags.has("no-check")) await checkTellArgs(call, method, parsed);
       const result = await call(method, ...args);
       out.print({ result }, () => JSON.stringify(result, null, 2));
       if (wanted > 0) {

@@ -11,7 +11,7 @@ import { decodeJwt } from "../kite/auth/jwt.ts";
 import { mathKite } from "../examples/math/server.ts";
 import type { Kite } from "../mod.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
-import { kitectl, startKitectl } from "./helpers/kitectl_cli.ts";
+import { kitectl, oneLine, startKitectl } from "./helpers/kitectl_cli.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
 import { FIXTURES, runTask, startTask } from "./helpers/kontrol_task.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
@@ -21,13 +21,6 @@ const SECRET = "correct horse battery staple";
 /** Every line of `text` parsed as JSON. */
 function jsonLines(text: string): Record<string, unknown>[] {
   return text.trim().split("\n").filter(Boolean).map((l) => JSON.parse(l));
-}
-
-/** A line of stderr, no more: errors are one line. */
-function oneLine(stderr: string): string {
-  const lines = stderr.trim().split("\n");
-  assertEquals(lines.length, 1, `expected one line, got:\n${stderr}`);
-  return lines[0];
 }
 
 Deno.test("kitectl: register, showkey, watch, query, tell, keys rotate, bad input", async (t) => {

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { assertEquals } from "./assert.ts";
 import { spawnTask, START_MS } from "./kontrol_task.ts";
 
 /** What a finished kitectl printed, and its exit status. */
@@ -47,4 +48,11 @@ export function kitectl(
   env: Record<string, string>,
 ): Promise<KitectlRun> {
   return startKitectl(args, env).done();
+}
+
+/** A line of stderr, no more: kitectl's errors are one line. */
+export function oneLine(stderr: string): string {
+  const lines = stderr.trim().split("\n");
+  assertEquals(lines.length, 1, `expected one line, got:\n${stderr}`);
+  return lines[0];
 }
