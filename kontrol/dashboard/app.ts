@@ -28,6 +28,8 @@ export interface DashboardStats {
   kites: number;
   /** Frames that applied events. */
   frames: number;
+  /** The longest such frame's work (apply + render), ms. */
+  busiestFrameMs: number;
 }
 
 /**
@@ -89,7 +91,12 @@ async function open(token: string): Promise<void> {
     config: { username },
   });
   const table = new KiteTable();
-  const stats: DashboardStats = { applied: 0, kites: 0, frames: 0 };
+  const stats: DashboardStats = {
+    applied: 0,
+    kites: 0,
+    frames: 0,
+    busiestFrameMs: 0,
+  };
   (globalThis as { kontrolDashboard?: DashboardStats }).kontrolDashboard =
     stats;
   const details = new Details(kite, table);
@@ -103,6 +110,7 @@ async function open(token: string): Promise<void> {
   let scheduled = false;
   const flush = () => {
     scheduled = false;
+    const started = performance.now();
     const batch = pending;
     pending = new Map();
     table.apply(batch.values(), Date.now(), opening);
@@ -113,6 +121,10 @@ async function open(token: string): Promise<void> {
     details.refresh();
     status.textContent =
       `${table.size} kites in ${table.groups} groups · ${username} · live`;
+    stats.busiestFrameMs = Math.max(
+      stats.busiestFrameMs,
+      performance.now() - started,
+    );
   };
   const schedule = () => {
     if (scheduled) return;

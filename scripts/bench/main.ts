@@ -16,6 +16,7 @@ import { benchKontrol } from "./kontrol.ts";
 import { benchPool } from "./pool.ts";
 import { benchCluster } from "./cluster.ts";
 import { benchBrowser } from "./browser.ts";
+import { benchDashboard } from "./dashboard.ts";
 import { benchObserve } from "./observe.ts";
 import { benchContract, contractRows } from "./contract.ts";
 import { benchProxy } from "./proxy.ts";
@@ -297,6 +298,27 @@ console.log(
   `page → Deno kite, raw WebSocket, square(4), 50 in flight: ${browserBench.calls.ours} calls/s vs kite.js ${browserBench.calls.kitejs} calls/s (median ratio ${browserBench.calls.ratio}×)`,
 );
 
+t = performance.now();
+const dashboard = await benchDashboard(
+  quick
+    ? { kites: 10_000, burst: 1_000, rounds: 1 }
+    : { kites: 10_000, burst: 5_000, rounds: 3 },
+);
+progress("dashboard", t);
+console.log("\nKontrol dashboard in Chromium:");
+console.table([{
+  "kites": dashboard.kites,
+  "first render ms": dashboard.firstRenderMs,
+  "empty ms": dashboard.emptyRenderMs,
+  "× empty": round(dashboard.firstRenderMs / dashboard.emptyRenderMs, 2),
+  "burst events": dashboard.burst,
+  "page events/s": dashboard.pageEventsPerSec,
+  "Deno watcher events/s": dashboard.denoEventsPerSec,
+  "page × Deno": dashboard.ratio,
+  "longest frame ms": dashboard.longestFrameMs,
+  "busiest frame work ms": dashboard.busiestFrameMs,
+}]);
+
 const goals: Goal[] = [
   ...callGoals(by("kite (SockJS websocket)")),
   ...callGoals(by("kite (raw websocket)")),
@@ -375,6 +397,7 @@ const out = {
   pool,
   cluster,
   browser: browserBench,
+  dashboard,
   observe,
   contract,
   proxy: proxyBench,
