@@ -961,31 +961,26 @@ export class Kite implements ServingKite<Client> {
       remoteKite: claimed,
       trace,
     });
-    if (meta?.timeoutMs !== undefined) {
-      const scope = this.#deadlines.begin(client, meta.replyTo, meta.timeoutMs);
-      request.scope = scope;
-      this.#inFlight.set(client, busy + 1);
-      this.#serving++;
-      withScope(scope, () => this.#run(m, request, respond)).finally(() => {
-        scope.end();
-        this.#settled(client);
-      });
-      return;
-    }
+    // A call sent with a timeout (0: cancellable, no deadline) is one its
+    // caller may cancel; any other ends with its connection.
+    const served = meta?.timeoutMs !== undefined
+      ? this.#deadlines.begin(client, meta.replyTo, meta.timeoutMs)
+      : undefined;
+    if (served) request.scope = served;
+    const scope = served ?? connectionScope(client.signal);
     if (this.#isPlain(m, client)) {
       // No hooks, limits or authentication: call the handler directly, and
       // reply at once when it returns a plain value (no promise, no hop).
       let result: unknown;
       try {
-        result = withScope(
-          connectionScope(client.signal),
-          () => m.handler(request),
-        );
+        result = withScope(scope, () => m.handler(request));
       } catch (err) {
+        served?.end();
         this.#reply(request, respond, null, this.#failure(request, err));
         return;
       }
       if (!isThenable(result)) {
+        served?.end();
         this.#reply(request, respond, result, undefined);
         return;
       }
@@ -995,15 +990,18 @@ export class Kite implements ServingKite<Client> {
         (value) => this.#reply(request, respond, value, undefined),
         (err) =>
           this.#reply(request, respond, null, this.#failure(request, err)),
-      ).finally(() => this.#settled(client));
+      ).finally(() => {
+        served?.end();
+        this.#settled(client);
+      });
       return;
     }
     this.#inFlight.set(client, busy + 1);
     this.#serving++;
-    withScope(
-      connectionScope(client.signal),
-      () => this.#run(m, request, respond),
-    ).finally(() => this.#settled(client));
+    withScope(scope, () => this.#run(m, request, respond)).finally(() => {
+      served?.end();
+      this.#settled(client);
+    });
   }
 
   #settled(client: Client): void {

@@ -24,6 +24,8 @@ export interface PoolInstance {
   kite: KiteIdentity;
   /** Whether a connection to it is open. */
   connected: boolean;
+  /** The transport of that connection (`"websocket"`, …), while open. */
+  transport?: string;
   /** Calls sent to it and not answered yet. */
   outstanding: number;
   /** Smoothed answer time, ms (0 before the first answer). */
@@ -141,6 +143,7 @@ export class Member implements Balanceable {
       url: this.found.url,
       kite: this.found.kite,
       connected: this.found.client.connected,
+      transport: this.found.client.session?.transport,
       outstanding: this.outstanding,
       latencyMs: this.latencyMs,
       breaker: this.breaker.state,

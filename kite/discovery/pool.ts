@@ -141,13 +141,6 @@ export class KitePool {
   readonly #removeCloser: () => void;
   #closed = false;
   #synced = false;
-  /**
-   * Every attempt carries this signal, so each call is one the serving
-   * kite can cancel (it is sent with `"timeout": 0` at least): closing the
-   * pool sends `kite.cancel` for the calls still in flight, and a handler
-   * serving a pool call passes the cancellation on to its own callees.
-   */
-  readonly #closing = new AbortController();
 
   /** @internal Use `Kite.pool()`. */
   constructor(
@@ -242,9 +235,6 @@ export class KitePool {
     this.#budget.deposit();
     const maxAttempts = this.#options.maxAttempts ??
       DEFAULT_POOL_OPTIONS.maxAttempts;
-    const signal = options.signal
-      ? AbortSignal.any([options.signal, this.#closing.signal])
-      : this.#closing.signal;
     const tried: Member[] = [];
     let last: KiteError | undefined;
     let attempt = 0;
@@ -264,7 +254,7 @@ export class KitePool {
         clock,
         this.#idempotent.has(method),
         this.#options.learnIdempotent !== false,
-        signal,
+        options.signal,
       );
       if (outcome.ok) {
         return { result: outcome.result, member, attempts: attempt };
@@ -298,9 +288,6 @@ export class KitePool {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    this.#closing.abort(
-      new KiteError("timeout", "the pool was closed with the call in flight"),
-    );
     this.#removeCloser();
     await this.#watch.close();
     for (const member of this.#members.values()) {

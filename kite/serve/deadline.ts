@@ -114,7 +114,9 @@ export class ServedDeadlines<C extends { readonly signal: AbortSignal }> {
         timeoutMs,
       )
       : undefined;
-    const signal = AbortSignal.any([controller.signal, conn.signal]);
+    // Built when first read: most handlers never look, and a dependent
+    // signal per call is a cost the connection's signal carries until GC.
+    let signal: AbortSignal | undefined;
     let calls = this.#byConn.get(conn);
     if (replyTo !== undefined) {
       if (!calls) this.#byConn.set(conn, calls = new Map());
@@ -123,7 +125,9 @@ export class ServedDeadlines<C extends { readonly signal: AbortSignal }> {
     let active = true;
     return {
       deadline,
-      signal,
+      get signal() {
+        return signal ??= AbortSignal.any([controller.signal, conn.signal]);
+      },
       get active() {
         return active;
       },

@@ -18,6 +18,7 @@ import {
   type Instance,
   spawnInstance,
 } from "../../tests/helpers/pool_instances.ts";
+import process from "node:process";
 import { median, quantile, round } from "./stats.ts";
 
 const QUERY = { username: "alice", environment: "test", name: "math" };
@@ -41,6 +42,12 @@ export interface PoolBenchResult {
     "direct calls/s": number;
     "pool calls/s": number;
     "pool × direct": number;
+    /** A second direct client against the first: the method's own spread. */
+    "direct′ × direct (A/A)": number;
+    "caller CPU µs/call, direct": number;
+    "caller CPU µs/call, pool": number;
+    "instance CPU µs/call, direct": number;
+    "instance CPU µs/call, pool": number;
   }[];
   failover: {
     /** Calls per 100 ms bucket, from the start; the kill is at `killBucket`. */
@@ -57,24 +64,6 @@ export interface PoolBenchResult {
     "p99 ms": number;
     "slow share %": number;
   }[];
-}
-
-async function rate(
-  call: () => Promise<unknown>,
-  inFlight: number,
-  ms: number,
-): Promise<number> {
-  let n = 0;
-  const end = performance.now() + ms;
-  const worker = async () => {
-    while (performance.now() < end) {
-      await call();
-      n++;
-    }
-  };
-  const start = performance.now();
-  await Promise.all(Array.from({ length: inFlight }, worker));
-  return n / ((performance.now() - start) / 1000);
 }
 
 interface World {
@@ -107,6 +96,94 @@ async function world(delays: number[]): Promise<World> {
   };
 }
 
+/** One round of one path: its rate, and CPU time per call on each side. */
+interface Round {
+  perSec: number;
+  calls: number;
+  /** CPU time of this process (the caller), µs. */
+  callerUs: number;
+  /** CPU time of the instance's process, µs (10 ms ticks). */
+  serverUs: number;
+}
+
+/** User + system CPU time of process `pid`, µs (from /proc, 10 ms ticks). */
+function processCpuUs(pid: number): number {
+  const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return ticks * 10_000;
+}
+
+/** Calls `call` with `inFlight` workers for `ms`, counting CPU on both sides. */
+async function measure(
+  call: () => Promise<unknown>,
+  inFlight: number,
+  ms: number,
+  serverPid: number,
+): Promise<Round> {
+  let calls = 0;
+  const server0 = processCpuUs(serverPid);
+  const cpu0 = process.cpuUsage();
+  const start = performance.now();
+  const end = start + ms;
+  const worker = async () => {
+    while (performance.now() < end) {
+      await call();
+      calls++;
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  const elapsed = performance.now() - start;
+  const cpu = process.cpuUsage(cpu0);
+  return {
+    perSec: calls / (elapsed / 1000),
+    calls,
+    callerUs: cpu.user + cpu.system,
+    serverUs: processCpuUs(serverPid) - server0,
+  };
+}
+
+/**
+ * Runs `paths` one after the other `rounds` times, each round in another
+ * order (a rotation, so each path runs first, middle and last as often),
+ * after one discarded warm-up round; returns each path's rounds.
+ */
+async function interleaved(
+  paths: (() => Promise<unknown>)[],
+  inFlight: number,
+  rounds: number,
+  ms: number,
+  serverPid: number,
+): Promise<Round[][]> {
+  const out: Round[][] = paths.map(() => []);
+  for (let r = -1; r < rounds; r++) {
+    for (let k = 0; k < paths.length; k++) {
+      const i = (Math.max(r, 0) + k) % paths.length;
+      const v = await measure(paths[i], inFlight, ms, serverPid);
+      if (r >= 0) out[i].push(v);
+    }
+  }
+  return out;
+}
+
+/** CPU µs per call over all rounds: the caller's and the instance's. */
+function cpuPerCall(rounds: Round[]): { caller: number; server: number } {
+  const calls = rounds.reduce((a, r) => a + r.calls, 0);
+  return {
+    caller: rounds.reduce((a, r) => a + r.callerUs, 0) / calls,
+    server: rounds.reduce((a, r) => a + r.serverUs, 0) / calls,
+  };
+}
+
+/**
+ * A pool against a direct client on one instance, over the same kind of
+ * client (found through the same Kontrol: same transport, token and
+ * instance), warmed the same, in interleaved rounds. A second direct
+ * client, run the same way, is the A/A control: its ratio to the first
+ * shows how far two equal paths drift apart in one run on this machine.
+ * CPU time per call (this process, the caller; and the instance's) is
+ * what the pool adds whatever else the machine runs.
+ */
 async function overhead(
   options: PoolBenchOptions,
 ): Promise<PoolBenchResult["overhead"]> {
@@ -114,35 +191,55 @@ async function overhead(
   try {
     const pool = w.caller.pool(QUERY);
     await pool.ready;
-    const [found] = await w.caller.getKites(QUERY);
-    const direct: Client = found.client;
+    const [first, second] = [
+      ...await w.caller.getKites(QUERY),
+      ...await w.caller.getKites(QUERY),
+    ];
+    const direct: Client = first.client;
+    const twin: Client = second.client;
     await direct.dial();
+    await twin.dial();
     await pool.tell("square", 1);
+    const transports = new Set([
+      direct.session?.transport,
+      twin.session?.transport,
+      ...pool.instances.map((i) => i.transport),
+    ]);
+    if (transports.size !== 1) {
+      throw new Error(`paths on different transports: ${[...transports]}`);
+    }
+    const paths = [
+      () => direct.tell("square", 4),
+      () => pool.tell("square", 4),
+      () => twin.tell("square", 4),
+    ];
     const rows: PoolBenchResult["overhead"] = [];
     for (const inFlight of [1, 100]) {
-      const d: number[] = [];
-      const p: number[] = [];
-      for (let r = 0; r < options.rounds; r++) {
-        const runDirect = () =>
-          rate(() => direct.tell("square", 4), inFlight, options.ms);
-        const runPool = () =>
-          rate(() => pool.tell("square", 4), inFlight, options.ms);
-        if (r % 2 === 0) {
-          d.push(await runDirect());
-          p.push(await runPool());
-        } else {
-          p.push(await runPool());
-          d.push(await runDirect());
-        }
-      }
+      const [d, p, t] = await interleaved(
+        paths,
+        inFlight,
+        options.rounds,
+        options.ms,
+        w.instances[0].child.pid,
+      );
+      const ratio = (a: Round[], b: Round[]) =>
+        round(median(a.map((v, i) => v.perSec / b[i].perSec)), 3);
+      const cd = cpuPerCall(d);
+      const cp = cpuPerCall(p);
       rows.push({
         case: inFlight === 1 ? "one at a time" : "100 in flight",
-        "direct calls/s": round(median(d)),
-        "pool calls/s": round(median(p)),
-        "pool × direct": round(median(p.map((v, i) => v / d[i])), 3),
+        "direct calls/s": round(median(d.map((r) => r.perSec))),
+        "pool calls/s": round(median(p.map((r) => r.perSec))),
+        "pool × direct": ratio(p, d),
+        "direct′ × direct (A/A)": ratio(t, d),
+        "caller CPU µs/call, direct": round(cd.caller, 1),
+        "caller CPU µs/call, pool": round(cp.caller, 1),
+        "instance CPU µs/call, direct": round(cd.server, 1),
+        "instance CPU µs/call, pool": round(cp.server, 1),
       });
     }
     direct.close();
+    twin.close();
     await pool.close();
     return rows;
   } finally {
@@ -260,7 +357,16 @@ export async function benchPool(
   };
 }
 
-if (import.meta.main) {
+if (import.meta.main && Deno.args[0] === "overhead") {
+  console.table(
+    await overhead({
+      rounds: Number(Deno.args[1] ?? 9),
+      ms: Number(Deno.args[2] ?? 300),
+      failoverMs: 0,
+      slowCalls: 0,
+    }),
+  );
+} else if (import.meta.main) {
   const r = await benchPool({
     rounds: 3,
     ms: 300,
