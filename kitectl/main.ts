@@ -14,6 +14,7 @@ import {
   UsageError,
 } from "./cli.ts";
 import { describe } from "./describe.ts";
+import { codes } from "./codes.ts";
 import { info } from "./info.ts";
 import { keys } from "./keys.ts";
 import { ping } from "./ping.ts";
@@ -36,6 +37,7 @@ export const COMMANDS: Command[] = [
   info,
   keys,
   dashboard,
+  codes,
 ];
 
 function overview(): string {

@@ -56,11 +56,19 @@ export function secretAuthenticator(
       throw new Error("wrong secret");
     }
     const username = r.claimedUsername;
-    if (username === kontrolUser()) {
-      throw new Error(
-        `${username} is Kontrol's own user; its key comes from \`deno task kontrol --initial\``,
-      );
-    }
+    refuseKontrolUser(username, kontrolUser());
     return username;
   };
+}
+
+/**
+ * Refuses Kontrol's own user (the operator) a key through `registerMachine`.
+ * @throws {Error} when `username` is `kontrolUser`.
+ */
+export function refuseKontrolUser(username: string, kontrolUser: string): void {
+  if (username === kontrolUser) {
+    throw new Error(
+      `${username} is Kontrol's own user; its key comes from \`deno task kontrol --initial\``,
+    );
+  }
 }

@@ -15,6 +15,11 @@ import { kontrolIssuer } from "./issuer.ts";
 import { Kontrol } from "./kontrol.ts";
 import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { secretAuthenticator } from "./machine_secret.ts";
+import {
+  addMachineCodeHandler,
+  machineAuthenticator,
+  MachineCodes,
+} from "./machine_codes.ts";
 import { helpText, type KontrolSettings, readSettings } from "./settings.ts";
 
 /** What `openStorage` uses of a storage adapter module. */
@@ -112,6 +117,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     lock?.release();
     throw err;
   }
+  const codes = new MachineCodes();
   const kontrol = new Kontrol({
     storage,
     kontrolURL: s.kontrolURL,
@@ -119,10 +125,15 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     limits: s.limits,
     dashboard: dashboard ? { script: dashboard } : undefined,
     metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },
-    machineAuthenticate: s.machineSecret
-      ? secretAuthenticator(s.machineSecret, () => issuer.username)
-      : undefined,
+    machineAuthenticate: machineAuthenticator({
+      secret: s.machineSecret
+        ? secretAuthenticator(s.machineSecret, () => issuer.username)
+        : undefined,
+      codes,
+      kontrolUser: () => issuer.username,
+    }),
   });
+  addMachineCodeHandler(kontrol.kite, codes, () => issuer.username);
   if (lock) kontrol.kite.addCloser(() => lock.release());
   const since = () => Math.round(performance.now() - started);
   const initialized = kontrol.init(pair);
@@ -145,6 +156,12 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
       `Kontrol listening on ${s.kontrolURL} (storage: ${storage.engine}, ` +
         `issuer: ${issuer.username} from ${issuer.source}, ready in ${since()} ms)`,
     );
+    for (let i = 0; i < s.machineCodes; i++) {
+      console.log(
+        `One-time code for \`kitectl register --code\` (valid 24 h): ${await codes
+          .create()}`,
+      );
+    }
     await initialized;
   } catch (err) {
     initialized.catch(() => {}); // e.g. the port was taken: report that

@@ -75,6 +75,8 @@ export interface KontrolSettings {
   tlsFiles: string[];
   /** Shared secret for `registerMachine` (`kitectl register`); `""` refuses it. */
   machineSecret: string;
+  /** One-time codes for `registerMachine` to print at start (valid a day). */
+  machineCodes: number;
   /** Print help and exit. */
   help: boolean;
   /** Per-user quotas and sizes (see `kontrol/limits.ts` for the defaults). */
@@ -199,6 +201,11 @@ const OPTIONS: Option[] = [
     "--dashboard alone reads dist/dashboard.js from `deno task build:browser`, " +
     "--dashboard=FILE another build (default off)",
   ],
+  [
+    "machineCodes",
+    "MACHINECODES",
+    "print N one-time codes at start, each good for one `kitectl register --code` within a day (default 0; the operator makes more with `kitectl codes create`)",
+  ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
   ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
@@ -313,6 +320,7 @@ export function readSettings(
     metrics: parseMetrics(raw.get("metrics") ?? "off"),
     machineSecret: raw.get("machineSecret") ?? "",
     dashboard: dashboardScript(raw.get("dashboard") ?? ""),
+    machineCodes: num("machineCodes", 0),
     tlsFiles: [env("KITE_TLS_CERT"), env("KITE_TLS_KEY")].filter((
       f,
     ): f is string => !!f),
