@@ -18,7 +18,12 @@ import type { Logger } from "./log.ts";
 import type { KiteIdentity, KontrolQuery } from "./protocol.ts";
 import type { Session, SessionHandler } from "./transport/session.ts";
 import { TcpWebSocket } from "./transport/sockets/deno_websocket.ts";
-import { Mux, MuxProtocolError, TUNNEL_GONE } from "./transport/tunnel/mux.ts";
+import {
+  HEARTBEAT,
+  Mux,
+  MuxProtocolError,
+  TUNNEL_GONE,
+} from "./transport/tunnel/mux.ts";
 import { TunnelStream } from "./transport/tunnel/stream.ts";
 
 /** The name a tunnel proxy kite registers under (Go's `tunnelproxy`). */
@@ -277,6 +282,10 @@ class TunnelConnection {
   readonly #hello = Promise.withResolvers<string>();
   readonly #ended = Promise.withResolvers<string>();
   #greeted = false;
+  /** A frame arrived since the watchdog last looked. */
+  #heard = false;
+  #done = false;
+  #watchdog: number | undefined;
 
   constructor(host: TunnelHost, socket: TcpWebSocket, endpoint: string) {
     this.#host = host;
@@ -320,16 +329,19 @@ class TunnelConnection {
   }
 
   #receive(text: string): void {
+    this.#heard = true;
     if (!this.#greeted) {
       this.#greeted = true;
-      const url = parseHello(text);
-      if (!url) {
+      const answer = parseHello(text);
+      if (!answer) {
         this.#socket.close(1002, "bad tunnel hello answer");
         return;
       }
-      this.#hello.resolve(url);
+      if (answer.heartbeatMs > 0) this.#watch(answer.heartbeatMs);
+      this.#hello.resolve(answer.url);
       return;
     }
+    if (text === HEARTBEAT) return;
     try {
       this.#mux.receive(text);
     } catch (err) {
@@ -337,6 +349,30 @@ class TunnelConnection {
       this.#host.logger.error(`tunnel ${this.#endpoint}: ${err.message}`);
       this.#socket.close(1002, err.message.slice(0, 100));
     }
+  }
+
+  /**
+   * Closes a connection the proxy has been silent on for three of its
+   * heartbeats (a peer gone without a FIN: a dead host, a dropped route),
+   * so the kite dials again instead of waiting for TCP to give up.
+   */
+  #watch(heartbeatMs: number): void {
+    const clock = this.#host.clock;
+    const every = Math.max(heartbeatMs, 10) * 3;
+    const check = () => {
+      if (this.#done) return;
+      if (!this.#heard) {
+        this.#socket.close(
+          1001,
+          `no frame from the proxy in ${every} ms (heartbeats every ${heartbeatMs} ms)`,
+        );
+        return;
+      }
+      this.#heard = false;
+      this.#watchdog = clock.setTimeout(check, every);
+    };
+    this.#heard = false;
+    this.#watchdog = clock.setTimeout(check, every);
   }
 
   #open(id: number, transport: string, remoteAddr: string): void {
@@ -372,6 +408,10 @@ class TunnelConnection {
   }
 
   #closed(code: number, reason: string): void {
+    this.#done = true;
+    if (this.#watchdog !== undefined) {
+      this.#host.clock.clearTimeout(this.#watchdog);
+    }
     const why = `tunnel to ${this.#endpoint} closed (${code}${
       reason ? ` ${reason}` : ""
     })`;
@@ -391,11 +431,18 @@ class TunnelConnection {
   }
 }
 
-/** The public URL of a hello answer `{"url": "..."}`, or undefined. */
-function parseHello(text: string): string | undefined {
+/** The hello answer `{"url": "...", "heartbeatMs": n}`, or undefined. */
+function parseHello(
+  text: string,
+): { url: string; heartbeatMs: number } | undefined {
   try {
     const answer = JSON.parse(text);
-    return typeof answer?.url === "string" ? answer.url : undefined;
+    if (typeof answer?.url !== "string") return undefined;
+    const ms = answer.heartbeatMs;
+    return {
+      url: answer.url,
+      heartbeatMs: Number.isFinite(ms) && ms > 0 ? ms : 0,
+    };
   } catch {
     return undefined;
   }

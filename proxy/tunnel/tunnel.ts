@@ -17,6 +17,7 @@ import type {
   SessionHandler,
 } from "../../kite/transport/session.ts";
 import {
+  HEARTBEAT,
   Mux,
   MuxProtocolError,
   TUNNEL_GONE,
@@ -117,6 +118,11 @@ export class Tunnel {
     info?: Deno.ServeHandlerInfo,
   ): Promise<Response> | Response | undefined {
     return this.#callers.handle(request, info);
+  }
+
+  /** Sends a heartbeat (the kite closes a tunnel silent for three). */
+  beat(): void {
+    this.#send(HEARTBEAT);
   }
 
   /** Closes the tunnel and every caller's session with `reason`. */

@@ -67,6 +67,7 @@ export class TunnelProxy {
   readonly #publicURL: string | undefined;
   readonly #tunnels = new Map<string, Tunnel>();
   #pending = 0;
+  #heartbeat: ReturnType<typeof setInterval> | undefined;
   #streamsOpened: CounterChild | undefined;
   #toKite: CounterChild | undefined;
   #toCaller: CounterChild | undefined;
@@ -88,6 +89,7 @@ export class TunnelProxy {
       for (const t of [...this.#tunnels.values()]) {
         t.close(1001, "the tunnel proxy is closing");
       }
+      this.#stopHeartbeat();
     });
     // Go's method and answer shape (one string argument, a URL string
     // back); the tunnel itself is opened on /tunnel (docs/proxy.md).
@@ -239,15 +241,34 @@ export class TunnelProxy {
       this.kite.logger,
     );
     this.#tunnels.set(kite.id, tunnel);
+    this.#armHeartbeat();
     tunnel.ended.then(() => {
       if (this.#tunnels.get(kite.id) === tunnel) this.#tunnels.delete(kite.id);
+      if (this.#tunnels.size === 0) this.#stopHeartbeat();
       this.kite.logger.info(`tunnel of ${kite.name} ${kite.id} closed`);
     });
     const url = this.urlOf(kite.id);
-    socket.send(JSON.stringify({ url }));
+    socket.send(JSON.stringify({ url, heartbeatMs: this.#heartbeatMs }));
     this.kite.logger.info(
       `tunnel of ${kite.name} ${kite.id} (${username}) from ${remote}: ${url}`,
     );
+  }
+
+  get #heartbeatMs(): number {
+    return this.kite.config.sockjsHeartbeatMs;
+  }
+
+  /** One timer beats every tunnel while there is one. */
+  #armHeartbeat(): void {
+    if (this.#heartbeat !== undefined || this.#heartbeatMs <= 0) return;
+    this.#heartbeat = setInterval(() => {
+      for (const t of this.#tunnels.values()) t.beat();
+    }, this.#heartbeatMs);
+  }
+
+  #stopHeartbeat(): void {
+    clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
   }
 
   #addMetrics(): void {

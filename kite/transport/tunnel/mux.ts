@@ -9,6 +9,10 @@
  * - `c<id> <code> <reason>` either way: the stream ended
  * - `a<id> <n>` either way: the receiver took `n` more characters of the stream
  *
+ * Besides these, the proxy sends `p` every `heartbeatMs` (its hello answer
+ * says how often) so that the kite notices a proxy gone silent; the
+ * connection handles it, not the mux.
+ *
  * Flow control is per stream: a sender counts the characters the receiver
  * has not acknowledged yet; a stream holding more than `windowChars`
  * closes (code 4008), so one caller that floods, or reads nothing, loses
@@ -44,6 +48,8 @@ export interface MuxHandler {
 export const DEFAULT_WINDOW_CHARS = 4 << 20;
 /** Largest stream id either side accepts (ids are never reused before it). */
 export const MAX_STREAM_ID = 2 ** 52;
+/** The heartbeat frame a proxy sends on an idle tunnel. */
+export const HEARTBEAT = "p";
 /** The close of a stream whose tunnel went away. */
 export const TUNNEL_GONE = 4010;
 
