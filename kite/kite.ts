@@ -77,7 +77,11 @@ import { RequestsInFlight } from "./transport/server/address_quota.ts";
 import { Listener } from "./listener.ts";
 import { Authenticator, TrustedKeys } from "./auth/verify.ts";
 import { loadKiteKeySync } from "./auth/kitekey_sync.ts";
-import { ALLOW_ENV_HINT, type KiteKeyError } from "./auth/kitekey.ts";
+import {
+  ALLOW_ENV_HINT,
+  type KiteKeyError,
+  writeKiteKey,
+} from "./auth/kitekey.ts";
 import {
   type CancelWatch,
   type FoundKite,
@@ -188,6 +192,8 @@ export class Kite implements ServingKite<Client> {
    * (missing file, or a permission Deno was not given).
    */
   readonly kiteKeyProblem: Error | undefined;
+  /** `$KITE_HOME` when the kite runs with the kite.key read from it. */
+  readonly #kiteKeyHome: string | undefined;
   /** Checks credentials on accepted connections. */
   authenticator: RequestAuthenticator;
   /**
@@ -276,6 +282,11 @@ export class Kite implements ServingKite<Client> {
         format: this.config.logFormat,
       });
     this.kiteKeyProblem = kiteKey.problem;
+    // A key given in code or the environment is not the file's to replace.
+    this.#kiteKeyHome = kiteKey.home !== undefined &&
+        this.config.kiteKey === kiteKey.config.kiteKey
+      ? kiteKey.home
+      : undefined;
     this.#warnAboutPermissions(options.env !== false, kiteKey.problem);
     this.authenticator = options.authenticator ?? this.#defaultAuthenticator();
     this.identity = makeIdentity({
@@ -772,6 +783,16 @@ export class Kite implements ServingKite<Client> {
    */
   pool(query: Partial<KontrolQuery>, options?: PoolOptions): KitePool {
     return new KitePool(this, query, options);
+  }
+
+  /**
+   * @internal Saves a kite.key Kontrol re-issued to the file this kite's
+   * came from, so a restart uses it; resolves with the path, or
+   * `undefined` when the kite's key did not come from a file.
+   */
+  async saveKiteKey(key: string): Promise<string | undefined> {
+    const home = this.#kiteKeyHome;
+    return home === undefined ? undefined : await writeKiteKey(key, home);
   }
 
   /** @internal Called when the trusted Kontrol key or kite key changed. */

@@ -67,6 +67,11 @@ export interface KontrolHost {
   addCloser(fn: () => void | Promise<void>): () => void;
   /** Called when the trusted Kontrol key or kite key changed. */
   onTrustChange(): void;
+  /**
+   * Keeps a re-issued kite key for the next start (`$KITE_HOME/kite.key`);
+   * resolves with where it went, if anywhere.
+   */
+  saveKiteKey?(key: string): Promise<string | undefined>;
   /** Contracts sent with each registration (none: the Go wire shape exactly). */
   readonly contracts?: readonly ContractRef[];
 }
@@ -175,6 +180,8 @@ export class KontrolClient {
   #registeredOn: Client | undefined;
   #registered = false;
   #registering = false;
+  /** Saves of re-issued kite keys, one after the other. */
+  #saving: Promise<void> = Promise.resolve();
   #stopHeartbeats: (() => void) | undefined;
   /** Callers in {@linkcode KontrolClient.connection}; the dial loop stops at 0. */
   #waiting = 0;
@@ -866,11 +873,29 @@ export class KontrolClient {
     for (const client of clients) client.close();
   }
 
+  /** Writes a re-issued key after any earlier write, logging the outcome. */
+  #save(key: string): void {
+    const kite = this.#kite;
+    if (!kite.saveKiteKey) return;
+    this.#saving = this.#saving.then(() => kite.saveKiteKey!(key)).then(
+      (path) => {
+        if (path) kite.logger.info(`saved the re-issued kite.key to ${path}`);
+      },
+      (err) =>
+        kite.logger.warning(
+          `Kontrol re-issued this kite's kite.key; it is in use but not saved (${
+            (err as Error).message
+          }), so after a restart the kite registers with the old key and gets a new one again`,
+        ),
+    );
+  }
+
   /** After a key rotation Kontrol sends a new kite key / public key (docs/protocol.md §6.8). */
   #applyRegisterResult(result: RegisterResult): void {
     const cfg = this.#kite.config;
     if (result.kiteKey) {
       cfg.kiteKey = result.kiteKey;
+      this.#save(result.kiteKey);
       for (const client of this.#clients.values()) {
         if (client.auth?.type === "kiteKey") {
           client.auth = { type: "kiteKey", key: result.kiteKey };

@@ -8,10 +8,10 @@
  * @module
  */
 import { decodeJwt } from "../kite/auth/jwt.ts";
-import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { assertEquals, assertMatch } from "./helpers/assert.ts";
 import { kitectl } from "./helpers/kitectl_cli.ts";
-import { FIXTURES, runTask, startTask } from "./helpers/kontrol_task.ts";
-import { freePort } from "./helpers/wait.ts";
+import { startOperatedKontrol } from "./helpers/kontrol_task.ts";
+import { eventually } from "./helpers/wait.ts";
 
 /** A line of stderr, no more: errors are one line. */
 function oneLine(stderr: string): string {
@@ -27,29 +27,19 @@ async function noKey(home: string): Promise<void> {
 
 Deno.test("kitectl register --code: each one-time code gets one kite.key, once; the operator makes more", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kitectl_code_" });
-  const kontrolEnv = {
-    KONTROL_STORAGE: "memory",
-    KONTROL_PORT: String(freePort()),
-    KONTROL_IP: "127.0.0.1",
-    KONTROL_DATA: `${dir}/data`,
-    KONTROL_USERNAME: "kontrol",
-    KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_pkcs8.pem`,
+  const { kontrol, admin } = await startOperatedKontrol(dir, {
     KONTROL_MACHINECODES: "1",
-  };
-  const admin = { KITE_HOME: `${dir}/admin` };
-  const home = (who: string) => ({ KITE_HOME: `${dir}/${who}` });
-  const initial = await runTask(["--initial", "--username", "kontrol"], {
-    ...kontrolEnv,
-    ...admin,
   });
-  assertEquals(initial.code, 0, initial.stderr);
-  const kontrol = await startTask(kontrolEnv);
+  const home = (who: string) => ({ KITE_HOME: `${dir}/${who}` });
   try {
-    const printed = kontrol.output().match(
-      /One-time code for `kitectl register --code` \(valid 24 h\): (\S+)/,
+    // Printed right after the listening line.
+    const CODE_LINE =
+      /One-time code for `kitectl register --code` \(valid 24 h\): (\S+)/;
+    await eventually(
+      () => CODE_LINE.test(kontrol.output()),
+      "Kontrol to print a one-time code",
     );
-    assert(printed, `no code printed:\n${kontrol.output()}`);
-    const code = printed[1];
+    const code = kontrol.output().match(CODE_LINE)![1];
     const register = (who: string, c: string, username = who) =>
       kitectl([
         "register",

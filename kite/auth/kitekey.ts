@@ -262,7 +262,10 @@ export async function verifyKiteKey(
 /**
  * Writes `jwt` as `<home>/kite.key` (default {@linkcode kiteHome}) with
  * directory mode 0700 and file mode 0400, replacing an existing key, as
- * Go's `kitekey.Write` (docs/protocol.md §6.11). Returns the file path.
+ * Go's `kitekey.Write` (docs/protocol.md §6.11). The key is written to a
+ * temporary file beside it and renamed over it, so a reader, or a crash,
+ * finds the old key or the new one, never none or half of one. Returns
+ * the file path.
  *
  * @throws {TypeError} when `jwt` does not look like a JWT.
  */
@@ -280,11 +283,14 @@ export async function writeKiteKey(
   const file = joinPath(dir, KITE_KEY_FILE);
   try {
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    // A mode-0400 file cannot be written over, so it is removed first.
-    await Deno.remove(file).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
-    await Deno.writeTextFile(file, key, { mode: 0o400, createNew: true });
+    const temp = joinPath(dir, `.${KITE_KEY_FILE}.${crypto.randomUUID()}.tmp`);
+    try {
+      await Deno.writeTextFile(temp, key, { mode: 0o400, createNew: true });
+      await Deno.rename(temp, file);
+    } catch (error) {
+      await Deno.remove(temp).catch(() => {});
+      throw error;
+    }
   } catch (cause) {
     if (!isPermissionError(cause)) throw cause;
     throw new KiteKeyError(

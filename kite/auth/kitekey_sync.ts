@@ -50,6 +50,8 @@ export interface LoadedKiteKey {
    * text names the flag). The kite runs without Kontrol meanwhile.
    */
   problem?: KiteKeyError;
+  /** `$KITE_HOME`, when the key was read from `$KITE_HOME/kite.key`. */
+  home?: string;
 }
 
 /**
@@ -63,9 +65,11 @@ export function loadKiteKeySync(kiteKey?: string | false): LoadedKiteKey {
   if (typeof kiteKey === "string") {
     return { config: kiteKeyConfig(kiteKey.trim()) };
   }
+  let home: string;
   let path: string;
   try {
-    path = `${kiteHome()}/${KITE_KEY_FILE}`;
+    home = kiteHome();
+    path = `${home}/${KITE_KEY_FILE}`;
   } catch (err) {
     if (err instanceof KiteKeyError) return { config: {}, problem: err };
     throw err;
@@ -89,5 +93,5 @@ export function loadKiteKeySync(kiteKey?: string | false): LoadedKiteKey {
       );
     return { config: {}, problem };
   }
-  return { config: kiteKeyConfig(text.trim(), path) };
+  return { config: kiteKeyConfig(text.trim(), path), home };
 }

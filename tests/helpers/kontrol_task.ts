@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { GUARD_MS } from "./wait.ts";
+import { freePort, GUARD_MS } from "./wait.ts";
 import { commandLine, descendants } from "./processes.ts";
 
 export const ROOT = new URL("../../", import.meta.url).pathname;
@@ -165,4 +165,40 @@ export async function startTask(
     mainArgv: commandLine(main),
     stop,
   };
+}
+
+/** A `deno task kontrol` on memory storage and its operator's KITE_HOME. */
+export interface OperatedKontrol {
+  kontrol: RunningKontrol;
+  /** `KITE_HOME` holding the kite.key of Kontrol's own user `kontrol`. */
+  admin: { KITE_HOME: string };
+}
+
+/**
+ * Writes the operator's kite.key under `dir` (`--initial --username
+ * kontrol`, fixture key pair), then starts `deno task kontrol` on memory
+ * storage on 127.0.0.1 with `env` over those settings.
+ */
+export async function startOperatedKontrol(
+  dir: string,
+  env: Record<string, string> = {},
+): Promise<OperatedKontrol> {
+  const kontrolEnv = {
+    KONTROL_STORAGE: "memory",
+    KONTROL_PORT: String(freePort()),
+    KONTROL_IP: "127.0.0.1",
+    KONTROL_DATA: `${dir}/data`,
+    KONTROL_USERNAME: "kontrol",
+    KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_pkcs8.pem`,
+    ...env,
+  };
+  const admin = { KITE_HOME: `${dir}/admin` };
+  const initial = await runTask(["--initial", "--username", "kontrol"], {
+    ...kontrolEnv,
+    ...admin,
+  });
+  if (initial.code !== 0) {
+    throw new Error(`kontrol --initial failed:\n${initial.stderr}`);
+  }
+  return { kontrol: await startTask(kontrolEnv), admin };
 }
