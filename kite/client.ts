@@ -922,7 +922,9 @@ export class Client {
         this.#session?.transport ?? "none",
         parseTraceparent(msg.traceparent),
       );
-      span.run(() => this.#runCallback(fn, msg.arguments, span.end));
+      span.run(() =>
+        this.#runCallback(fn, msg.arguments, (error) => span.end(error))
+      );
       return;
     }
     this.#runCallback(fn, msg.arguments, undefined);

@@ -7,15 +7,17 @@
  * sends its span in the callback message, the side running it continues
  * it. Imported only when `config.tracing` is on.
  *
- * Every call pays for a span, so the hot path allocates little: no span
- * context is read unless needed (the trace id of a served call comes from
- * its caller when there is one), a span Deno does not record (sampled
- * out, or no `OTEL_DENO`) is neither entered nor carried, and contexts
- * hold the one span they need.
+ * Every call pays for a span, so the hot path allocates little: span
+ * options are filled in place (Deno copies them while starting the span),
+ * contexts hold just the one span they need, no span context is read
+ * unless needed (a served call's trace id comes from its caller when there
+ * is one), and a span Deno does not record (sampled out, or no
+ * `OTEL_DENO`) is neither entered nor carried.
  *
  * @module
  */
 import {
+  type Attributes,
   type Context,
   context,
   createTraceState,
@@ -23,6 +25,7 @@ import {
   type Span,
   type SpanContext,
   SpanKind,
+  type SpanOptions,
   SpanStatusCode,
   trace,
   TraceFlags,
@@ -45,61 +48,138 @@ import {
 const CARRY = `,"${TRACEPARENT_FIELD}":"`;
 const NO_CALLBACK_SPAN: CallbackSpan = { envelope: "", end() {} };
 
+/**
+ * The key `@opentelemetry/api` keeps the active span under (every copy of
+ * the API shares it; checked below before it is relied on).
+ */
+const SPAN_KEY = Symbol.for("OpenTelemetry Context Key SPAN");
+
+/** A context holding one span and nothing else, made without copying a map. */
+class OneSpan implements Context {
+  readonly #span: Span;
+  constructor(span: Span) {
+    this.#span = span;
+  }
+  getValue(key: symbol): unknown {
+    return key === SPAN_KEY ? this.#span : undefined;
+  }
+  setValue(key: symbol, value: unknown): Context {
+    return trace.setSpan(ROOT_CONTEXT, this.#span).setValue(key, value);
+  }
+  deleteValue(key: symbol): Context {
+    return key === SPAN_KEY ? ROOT_CONTEXT : this;
+  }
+}
+
+/** A context whose only value is `span`. */
+const withSpan: (span: Span) => Context = (() => {
+  const probe = trace.wrapSpanContext({
+    traceId: "1".repeat(32),
+    spanId: "1".repeat(16),
+    traceFlags: 0,
+  });
+  return trace.getSpan(new OneSpan(probe)) === probe
+    ? (span: Span) => new OneSpan(span)
+    : (span: Span) => trace.setSpan(ROOT_CONTEXT, span);
+})();
+
+/** Work for a remote (a served call, a callback run), its span active while it runs. */
+class Serving implements ServerSpan {
+  readonly #span: Span;
+  readonly #active: Context;
+  #traceId: string | undefined;
+  constructor(span: Span, traceId: string | undefined) {
+    this.#span = span;
+    this.#active = withSpan(span);
+    this.#traceId = traceId;
+  }
+  get traceId(): string {
+    return this.#traceId ??= this.#span.spanContext().traceId;
+  }
+  run<T>(fn: () => T): T {
+    return context.with(this.#active, fn);
+  }
+  end(error?: unknown): void {
+    finish(this.#span, error);
+  }
+}
+
+/** The same for a span Deno does not record: nothing to enter. */
+class NotRecorded implements ServerSpan {
+  readonly #span: Span;
+  readonly traceId: string;
+  constructor(span: Span, traceId: string | undefined) {
+    this.#span = span;
+    this.traceId = traceId ?? "";
+  }
+  run<T>(fn: () => T): T {
+    return fn();
+  }
+  end(): void {
+    this.#span.end();
+  }
+}
+
 /** A {@linkcode CallTracer} for the kite `local`. */
 export function otelCallTracer(local: KiteIdentity): CallTracer {
   const tracer: Tracer = trace.getTracer("kite");
-  const name = local.name;
-  const id = local.id;
-
-  /** The `traceparent` field for `span`, `""` when it is not recorded. */
-  const carry = (span: Span): string => {
-    if (!span.isRecording()) return "";
-    const sc = span.spanContext();
-    return CARRY + formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags) +
-      '"';
+  // Options filled in place per span: Deno reads them before startSpan
+  // returns, so one object per kind serves every call.
+  const clientAttrs: Attributes = {
+    "rpc.method": "",
+    "kite.name": local.name,
+    "kite.id": local.id,
+    "network.transport.kite": "",
+    "kite.remote.name": undefined,
+    "kite.remote.id": undefined,
   };
-
-  /** Work for a remote, `span` active while it runs. */
-  const serving = (span: Span, traceId: string | undefined): ServerSpan => {
-    if (!span.isRecording()) {
-      return {
-        traceId: traceId ?? "",
-        run: (fn) => fn(),
-        end: () => span.end(),
-      };
-    }
-    const active = trace.setSpan(ROOT_CONTEXT, span);
-    return {
-      get traceId() {
-        return traceId ??= span.spanContext().traceId;
-      },
-      run: (fn) => context.with(active, fn),
-      end: (error) => finish(span, error),
-    };
+  const client: SpanOptions = {
+    kind: SpanKind.CLIENT,
+    attributes: clientAttrs,
+  };
+  const serverAttrs: Attributes = {
+    "rpc.method": "",
+    "kite.name": local.name,
+    "kite.id": local.id,
+    "network.transport.kite": "",
+    "kite.caller.name": "",
+    "kite.caller.id": "",
+  };
+  const server: SpanOptions = {
+    kind: SpanKind.SERVER,
+    attributes: serverAttrs,
+  };
+  const callbackAttrs: Attributes = {
+    "kite.name": local.name,
+    "kite.id": local.id,
+    "network.transport.kite": "",
+  };
+  const producer: SpanOptions = {
+    kind: SpanKind.PRODUCER,
+    attributes: callbackAttrs,
+  };
+  const consumer: SpanOptions = {
+    kind: SpanKind.CONSUMER,
+    attributes: callbackAttrs,
   };
 
   return {
     client(method, remote, transport) {
-      const span = tracer.startSpan("kite/" + method, {
-        kind: SpanKind.CLIENT,
-        attributes: {
-          "rpc.method": method,
-          "kite.name": name,
-          "kite.id": id,
-          "network.transport.kite": transport,
-          "kite.remote.name": remote?.name,
-          "kite.remote.id": remote?.id,
-        },
-      });
-      const envelope = carry(span);
-      const state = envelope === ""
-        ? undefined
-        : span.spanContext().traceState?.serialize();
+      clientAttrs["rpc.method"] = method;
+      clientAttrs["network.transport.kite"] = transport;
+      clientAttrs["kite.remote.name"] = remote?.name;
+      clientAttrs["kite.remote.id"] = remote?.id;
+      const span = tracer.startSpan("kite/" + method, client);
+      let envelope = carry(span);
+      if (envelope !== "") {
+        const state = span.spanContext().traceState?.serialize();
+        if (state) {
+          envelope += `,"${TRACESTATE_FIELD}":` + JSON.stringify(state);
+        }
+      }
       return {
-        envelope: state
-          ? envelope + `,"${TRACESTATE_FIELD}":` + JSON.stringify(state)
-          : envelope,
-        origin: () => trace.setSpan(ROOT_CONTEXT, span),
+        envelope,
+        origin: () => withSpan(span),
         end: (error) => finish(span, error),
       } satisfies ClientSpan;
     },
@@ -109,14 +189,8 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
           origin !== undefined
         ? origin as Context
         : active;
-      const span = tracer.startSpan("kite/callback", {
-        kind: SpanKind.PRODUCER,
-        attributes: {
-          "kite.name": name,
-          "kite.id": id,
-          "network.transport.kite": transport,
-        },
-      }, parent);
+      callbackAttrs["network.transport.kite"] = transport;
+      const span = tracer.startSpan("kite/callback", producer, parent);
       if (!span.isRecording()) {
         span.end();
         return NO_CALLBACK_SPAN;
@@ -124,33 +198,42 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
       return { envelope: carry(span), end: (error) => finish(span, error) };
     },
     called(transport, parent) {
-      const span = tracer.startSpan("kite/callback", {
-        kind: SpanKind.CONSUMER,
-        attributes: {
-          "kite.name": name,
-          "kite.id": id,
-          "network.transport.kite": transport,
-        },
-      }, parent ? remoteParent(parent, undefined) : ROOT_CONTEXT);
+      callbackAttrs["network.transport.kite"] = transport;
+      const span = tracer.startSpan(
+        "kite/callback",
+        consumer,
+        parent ? remoteParent(parent, undefined) : ROOT_CONTEXT,
+      );
       return serving(span, parent?.traceId);
     },
     server(method, caller, transport, parent, tracestate) {
+      serverAttrs["rpc.method"] = method;
+      serverAttrs["network.transport.kite"] = transport;
+      serverAttrs["kite.caller.name"] = caller.name;
+      serverAttrs["kite.caller.id"] = caller.id;
       // A call that carries no trace starts one: it is no child of
       // whatever happens to be active here.
-      const span = tracer.startSpan("kite/" + method, {
-        kind: SpanKind.SERVER,
-        attributes: {
-          "rpc.method": method,
-          "kite.name": name,
-          "kite.id": id,
-          "network.transport.kite": transport,
-          "kite.caller.name": caller.name,
-          "kite.caller.id": caller.id,
-        },
-      }, parent ? remoteParent(parent, tracestate) : ROOT_CONTEXT);
+      const span = tracer.startSpan(
+        "kite/" + method,
+        server,
+        parent ? remoteParent(parent, tracestate) : ROOT_CONTEXT,
+      );
       return serving(span, parent?.traceId);
     },
   };
+}
+
+function serving(span: Span, traceId: string | undefined): ServerSpan {
+  return span.isRecording()
+    ? new Serving(span, traceId)
+    : new NotRecorded(span, traceId);
+}
+
+/** The `traceparent` field for `span`, `""` when it is not recorded. */
+function carry(span: Span): string {
+  if (!span.isRecording()) return "";
+  const sc = span.spanContext();
+  return CARRY + formatTraceparent(sc.traceId, sc.spanId, sc.traceFlags) + '"';
 }
 
 /** A context whose span is the remote `parent`. */
@@ -165,7 +248,7 @@ function remoteParent(
     isRemote: true,
   };
   if (tracestate) sc.traceState = createTraceState(tracestate);
-  return trace.setSpanContext(ROOT_CONTEXT, sc);
+  return withSpan(trace.wrapSpanContext(sc));
 }
 
 function finish(span: Span, error: unknown): void {

@@ -1,10 +1,12 @@
 /**
- * What observability costs: the math kite served three times side by side
+ * What observability costs: the math kite served four times side by side
  * in one run — plain, with metrics on, with metrics and tracing on (Deno's
- * OpenTelemetry, every span sampled, exported over OTLP/HTTP JSON to a
- * sink in this process) — each in its own process on CPU 1, called from
- * this process on CPU 0 over raw websocket. Rounds alternate the order;
- * figures are medians, and the ratios to the plain kite are the result.
+ * OpenTelemetry, every span sampled, exported to a sink in this process
+ * over OTLP/HTTP protobuf, Deno's default, and over OTLP/HTTP JSON) — each
+ * in its own process on CPU 1, called from this process on CPU 0 over raw
+ * websocket. Rounds alternate the order; figures are medians, and the
+ * ratios to the plain kite are the result. The exporter runs on a thread
+ * of the traced kite's process, so its encoding is part of the cost.
  *
  * @module
  */
@@ -30,28 +32,34 @@ export async function benchObserve(
 ): Promise<ObserveResult[]> {
   const rounds = options.rounds ?? 5;
   const ms = options.ms ?? 1000;
-  let spans = 0;
+  const exported = { json: 0, protobuf: 0 };
   const sink = Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen: () => {} },
     async (req) => {
-      const body = await req.text();
-      spans += body.split('"spanId"').length - 1;
+      const json = req.headers.get("content-type")?.includes("json");
+      exported[json ? "json" : "protobuf"] +=
+        (await req.arrayBuffer()).byteLength;
       return Response.json({});
     },
   );
-  const otel = {
+  const otel = (protocol: string) => ({
     OTEL_DENO: "true",
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.addr.port}`,
     OTEL_TRACES_SAMPLER: "always_on",
-  };
+  });
   const contenders: [string, Record<string, string>][] = [
     ["kite", {}],
     ["kite, metrics on", { BENCH_METRICS: "1" }],
-    ["kite, metrics + traces (100 %)", {
+    ["kite, metrics + traces (100 %, OTLP protobuf)", {
       BENCH_METRICS: "1",
       BENCH_TRACING: "1",
-      ...otel,
+      ...otel("http/protobuf"),
+    }],
+    ["kite, metrics + traces (100 %, OTLP JSON)", {
+      BENCH_METRICS: "1",
+      BENCH_TRACING: "1",
+      ...otel("http/json"),
     }],
   ];
   const servers: BenchServer[] = [];
@@ -81,8 +89,12 @@ export async function benchObserve(
       rounds,
       ms,
     );
-    if (spans === 0) {
-      console.error("  observe: the traced kite exported no spans");
+    for (const [protocol, bytes] of Object.entries(exported)) {
+      if (bytes === 0) {
+        console.error(
+          `  observe: the ${protocol} traced kite exported no spans`,
+        );
+      }
     }
     return results;
   } finally {
