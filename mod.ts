@@ -170,5 +170,6 @@ export type { ClientTransport } from "./kite/transport/sockets/deno_dial.ts";
 export type {
   CallMeta,
   CallReply,
+  CallServer,
   ServingKite,
 } from "./kite/serve/serving_kite.ts";

@@ -843,7 +843,7 @@ export class Client {
     const call = this.#templates?.match(text, maxDepth);
     if (call !== undefined) {
       const replyTo = call.replyTo;
-      this.#kite.serveCall(
+      this.#kite.calls.serveCall(
         this,
         call.method,
         call.claimed,
@@ -891,7 +891,7 @@ export class Client {
           msg.arguments,
         );
       }
-      this.#kite.serveRequest(
+      this.#kite.calls.serveRequest(
         this,
         msg.method,
         msg.arguments,

@@ -2,9 +2,10 @@
  * A kite that lives in a web page: it dials other kites over the browser's
  * sockets and serves its own methods to them over the same connections
  * (a page accepts no connections). It is built from the same `Client`,
- * dnode, `Request`, `Method` and errors as the Deno `Kite`; only the
- * sockets (`websocket.ts`) and what needs a process (a kite.key, a
- * listener, the environment, `kite.systemInfo`) are left out.
+ * dnode, `Request`, `Method`, errors and dispatch path (`serve/dispatch.ts`:
+ * hooks, limits, deadlines, `kite.cancel`) as the Deno `Kite`; only the
+ * sockets and what needs a process (a kite.key, a listener, the
+ * environment, `kite.systemInfo`, metrics and spans) are left out.
  *
  * @module
  */
@@ -12,8 +13,6 @@
 import { Client, type ClientOptions } from "../client.ts";
 import { type Clock, systemClock } from "../clock.ts";
 import { DEFAULT_CONFIG, type KiteConfig } from "../config.ts";
-import type { Callbacks } from "../dnode/mod.ts";
-import { KiteError } from "../errors.ts";
 import { guard, guardedClock } from "../guard.ts";
 import {
   type CancelWatch,
@@ -23,22 +22,19 @@ import {
   type KontrolToken,
   type WatchKitesOptions,
 } from "../kontrol_client.ts";
-import { checkLimits, tooManyRequests } from "../limits.ts";
+import { checkLimits } from "../limits.ts";
 import { createLogger, type Logger } from "../log.ts";
-import { type Handler, Method } from "../method.ts";
+import { type FinalFunc, type Handler, Method } from "../method.ts";
 import {
   type Auth,
   checkNameAndVersion,
-  identityFromJSON,
   type KiteEvent,
   type KiteIdentity,
   type KontrolQuery,
   makeIdentity,
-  responseCallbackId,
 } from "../protocol.ts";
-import { callArguments, replyToCall, Request } from "../request.ts";
-import { CANCEL_METHOD } from "../serve/deadline.ts";
-import type { CallReply, ServingKite } from "../serve/serving_kite.ts";
+import { Dispatcher } from "../serve/dispatch.ts";
+import type { ServingKite } from "../serve/serving_kite.ts";
 import { type Dial, makeDial } from "../transport/client/dialer.ts";
 import { browserWebSocket } from "../transport/sockets/browser_websocket.ts";
 
@@ -106,9 +102,9 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
   /** @internal A page listens nowhere. */
   readonly registerURL: string = "";
 
-  readonly #methods = new Map<string, Method>();
+  /** @internal Methods, hooks and limits: where calls on this kite's connections go (serve/dispatch.ts). */
+  readonly calls: Dispatcher;
   readonly #dialed = new Set<Client>();
-  readonly #inFlight = new WeakMap<Client, number>();
   readonly #connect = new Set<(c: Client) => void>();
   readonly #disconnect = new Set<(c: Client) => void>();
   readonly #closers = new Set<() => void | Promise<void>>();
@@ -140,6 +136,7 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
       version,
       hostname: this.config.hostname || globalThis.location?.host || "browser",
     });
+    this.calls = new Dispatcher(this);
     this.handle("kite.ping", () => "pong");
   }
 
@@ -148,8 +145,31 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
     // A page only dials, and dialed connections do not authenticate
     // (docs/protocol.md §6.9): the kite it chose to dial is trusted.
     const m = new Method(name, handler, false, this.clock);
-    this.#methods.set(name, m);
+    this.calls.methods.set(name, m);
     return m;
+  }
+
+  /** The method registered under `name`. */
+  method(name: string): Method | undefined {
+    return this.calls.methods.get(name);
+  }
+
+  /** Adds a handler run before every method (after the method's own). */
+  preHandle(handler: Handler): this {
+    this.calls.pre.push(handler);
+    return this;
+  }
+
+  /** Adds a handler run after every method (after the method's own). */
+  postHandle(handler: Handler): this {
+    this.calls.post.push(handler);
+    return this;
+  }
+
+  /** Adds a function run after every call. */
+  finalFunc(fn: FinalFunc): this {
+    this.calls.final.push(fn);
+    return this;
   }
 
   /** A client for the kite at `url` (e.g. `http://127.0.0.1:3636/kite`). Call `dial()` next. */
@@ -233,111 +253,6 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
   /** @internal Called by a dialed client that its user closed. */
   forgetClient(client: Client): void {
     this.#dialed.delete(client);
-  }
-
-  /** @internal Serves one incoming call (docs/protocol.md §3.4). */
-  serveRequest(
-    client: Client,
-    method: string,
-    args: unknown[],
-    callbacks: Callbacks,
-    replyTo?: number,
-  ): void {
-    const o = args.length === 1 ? args[0] : undefined;
-    const replyId = replyTo ?? responseCallbackId(callbacks);
-    const respond = replyId === undefined
-      ? undefined
-      : (reply: CallReply) => client.reply(replyId, reply);
-    if (o === null || typeof o !== "object" || Array.isArray(o)) {
-      respond?.({
-        error: new KiteError(
-          "argumentError",
-          `invalid request for "${method}": arguments must hold exactly one options object`,
-        ).toJSON(),
-        result: null,
-      });
-      return;
-    }
-    const options = o as Record<string, unknown>;
-    this.serveCall(
-      client,
-      method,
-      identityFromJSON(options.kite) ?? makeIdentity({}),
-      options.authentication as Auth | null | undefined,
-      options.withArgs,
-      respond,
-    );
-  }
-
-  /** @internal Serves a call whose options object is already read. */
-  serveCall(
-    client: Client,
-    method: string,
-    claimed: KiteIdentity,
-    auth: Auth | null | undefined,
-    w: unknown,
-    respond: ((reply: CallReply) => void) | undefined,
-  ): void {
-    // A page serves no deadlines: a cancel has nothing to stop here.
-    if (method === CANCEL_METHOD) return;
-    const m = this.#methods.get(method);
-    if (!m) {
-      respond?.({
-        error: new KiteError("methodNotFound", `Method not found: ${method}`)
-          .toJSON(),
-        result: null,
-      });
-      return;
-    }
-    const busy = this.#inFlight.get(client) ?? 0;
-    if (busy >= this.config.maxConcurrentRequests) {
-      const error = tooManyRequests(this.config.maxConcurrentRequests);
-      respond?.({ error: error.toJSON(), result: null });
-      return;
-    }
-    const request = new Request({
-      method,
-      withArgs: callArguments(w),
-      client,
-      localKite: this,
-      auth: auth ?? null,
-      remoteKite: claimed,
-    });
-    this.#inFlight.set(client, busy + 1);
-    this.#run(m, request, respond).finally(() => {
-      const left = (this.#inFlight.get(client) ?? 1) - 1;
-      if (left > 0) this.#inFlight.set(client, left);
-      else this.#inFlight.delete(client);
-    });
-  }
-
-  async #run(
-    m: Method,
-    req: Request,
-    respond: ((reply: CallReply) => void) | undefined,
-  ): Promise<void> {
-    let result: unknown = null;
-    let error: KiteError | undefined;
-    try {
-      if (m.bucket && !m.bucket.take()) {
-        throw new KiteError(
-          "requestLimitError",
-          "The maximum request rate is exceeded.",
-        );
-      }
-      for (const h of m.pre) await h(req);
-      result = await m.handler(req);
-      for (const h of m.post) await h(req);
-    } catch (err) {
-      error = KiteError.from(err);
-      if (!error.id) error.id = req.id;
-    }
-    for (const fn of m.final) {
-      await Promise.resolve().then(() => fn(req, result, error)).catch((err) =>
-        this.logger.warning(`final function failed: ${err}`)
-      );
-    }
-    replyToCall(req, respond, result, error, this.logger);
   }
 
   #safely(fn: () => unknown): void {

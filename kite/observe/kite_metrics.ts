@@ -21,8 +21,9 @@ import {
   Registry,
 } from "./metrics.ts";
 
-/** The `method` label of calls of a method the kite does not have. */
-export const UNKNOWN_METHOD = "unknown";
+import { UNKNOWN_METHOD } from "./labels.ts";
+
+export { UNKNOWN_METHOD };
 /** Distinct remote method labels a kite records before using `other`. */
 export const MAX_CLIENT_METHODS = 256;
 

@@ -36,6 +36,28 @@ export interface CallMeta {
   replyTo?: number;
 }
 
+/** Serves a connection's incoming calls (`Dispatcher`, serve/dispatch.ts). */
+export interface CallServer<C> {
+  /** Serves one decoded incoming call (docs/protocol.md §3.4). */
+  serveRequest(
+    conn: C,
+    method: string,
+    args: unknown[],
+    callbacks: Callbacks,
+    replyTo?: number,
+  ): void;
+  /** Serves a call whose options object is already read (see `CallTemplates`). */
+  serveCall(
+    conn: C,
+    method: string,
+    claimed: KiteIdentity,
+    auth: Auth | null | undefined,
+    withArgs: unknown,
+    respond: ((reply: CallReply) => void) | undefined,
+    meta?: CallMeta,
+  ): void;
+}
+
 /**
  * What a connection sees of its kite. `C` is the connection type (`Client`);
  * a type parameter rather than an import keeps this file below `client.ts`.
@@ -57,24 +79,8 @@ export interface ServingKite<C> {
   readonly tracer: CallTracer | undefined;
   /** The credentials dialed connections send by default. */
   defaultAuth(): Auth | null;
-  /** Serves one decoded incoming call (docs/protocol.md §3.4). */
-  serveRequest(
-    conn: C,
-    method: string,
-    args: unknown[],
-    callbacks: Callbacks,
-    replyTo?: number,
-  ): void;
-  /** Serves a call whose options object is already read (see `CallTemplates`). */
-  serveCall(
-    conn: C,
-    method: string,
-    claimed: KiteIdentity,
-    auth: Auth | null | undefined,
-    withArgs: unknown,
-    respond: ((reply: CallReply) => void) | undefined,
-    meta?: CallMeta,
-  ): void;
+  /** Where the connection's incoming calls go (`serve/dispatch.ts`). */
+  readonly calls: CallServer<C>;
   /** The connection's session opened. */
   notifyConnect(conn: C): void;
   /** The connection's session ended. */
