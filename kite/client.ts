@@ -484,7 +484,13 @@ export class Client {
       if (left !== Infinity && (timeoutMs <= 0 || left < timeoutMs)) {
         timeoutMs = left;
       }
-      signal = signal ? AbortSignal.any([signal, scope.signal]) : scope.signal;
+      // A call back over the connection being served needs no cancel of its
+      // own: when that connection drops, the call fails with it.
+      if (scope.signal !== this.#abort.signal) {
+        signal = signal
+          ? AbortSignal.any([signal, scope.signal])
+          : scope.signal;
+      }
     }
     if (signal?.aborted) {
       return Promise.reject(
