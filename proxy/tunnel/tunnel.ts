@@ -35,10 +35,17 @@ export interface TunnelLimits {
   maxBufferedBytes: number;
 }
 
-/** What a tunnel counts, for the proxy's metrics. */
+/** What a tunnel tells its proxy: metrics, and callers over all tunnels. */
 export interface TunnelCounters {
   streamOpened(): void;
   bytes(direction: "to_kite" | "to_caller", n: number): void;
+  /**
+   * A caller's session opened (`host:port`); the reason to close it when
+   * its address holds too many over the whole proxy, else undefined.
+   */
+  admit(remoteAddr: string): string | undefined;
+  /** A session `admit` took ended. */
+  release(remoteAddr: string): void;
 }
 
 /** A kite's tunnel: its socket, its streams, its callers' endpoint. */
@@ -141,6 +148,11 @@ export class Tunnel {
       );
       return { onMessage: () => {}, onClose: () => {} };
     }
+    const refused = this.#counters.admit(session.remoteAddr);
+    if (refused) {
+      queueMicrotask(() => session.close(4503, refused));
+      return { onMessage: () => {}, onClose: () => {} };
+    }
     this.#sessions.set(id, session);
     this.#counters.streamOpened();
     this.#mux.open(id, session.transport, session.remoteAddr);
@@ -152,6 +164,7 @@ export class Tunnel {
       },
       onClose: (info: CloseInfo) => {
         this.#sessions.delete(id);
+        this.#counters.release(session.remoteAddr);
         this.#mux.close(id, info);
       },
     };

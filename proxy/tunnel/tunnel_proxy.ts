@@ -14,7 +14,10 @@ import { KiteError } from "../../kite/errors.ts";
 import { Kite, type KiteOptions } from "../../kite/kite.ts";
 import { type KiteIdentity, QUERY_FIELDS } from "../../kite/protocol.ts";
 import type { CounterChild } from "../../kite/observe/metrics.ts";
-import { peerOf } from "../../kite/transport/server/address_quota.ts";
+import {
+  AddressQuota,
+  peerOf,
+} from "../../kite/transport/server/address_quota.ts";
 import { TUNNEL_GONE } from "../../kite/transport/tunnel/mux.ts";
 import { TUNNEL_PROXY_NAME, TUNNEL_REFUSED } from "../../kite/tunnel_client.ts";
 import { Tunnel, type TunnelLimits } from "./tunnel.ts";
@@ -67,6 +70,8 @@ export class TunnelProxy {
   readonly #publicURL: string | undefined;
   readonly #tunnels = new Map<string, Tunnel>();
   #pending = 0;
+  /** Callers' sessions per address over every tunnel. */
+  readonly #perCaller: AddressQuota;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #streamsOpened: CounterChild | undefined;
   #toKite: CounterChild | undefined;
@@ -80,6 +85,9 @@ export class TunnelProxy {
       options.kite,
     );
     this.#limits = { ...DEFAULT_TUNNEL_LIMITS, ...options.limits };
+    this.#perCaller = new AddressQuota(
+      this.kite.config.maxConnectionsPerAddress,
+    );
     this.#publicURL = options.publicURL?.replace(/\/+$/, "");
     const own = this.kite.fetch;
     // The kite's server answers the proxy's routes first, then its own.
@@ -237,6 +245,13 @@ export class TunnelProxy {
         streamOpened: () => this.#streamsOpened?.inc(),
         bytes: (direction, n) =>
           (direction === "to_kite" ? this.#toKite : this.#toCaller)?.inc(n),
+        admit: (remoteAddr) => {
+          const peer = peerOfText(remoteAddr);
+          if (this.#perCaller.take(peer)) return undefined;
+          return `Too many connections from ${peer} through this tunnel proxy: limit is ${this.#perCaller.limit} per address (maxConnectionsPerAddress)`;
+        },
+        release: (remoteAddr) =>
+          this.#perCaller.release(peerOfText(remoteAddr)),
       },
       this.kite.logger,
     );
@@ -342,4 +357,12 @@ function parseHello(data: unknown): Hello | string {
     kite: identity as unknown as KiteIdentity,
     kiteKey: hello.kiteKey,
   };
+}
+
+/** The peer (address, or IPv6 /64) of a session's `host:port`. */
+function peerOfText(remoteAddr: string): string {
+  const colon = remoteAddr.lastIndexOf(":");
+  const host = (colon < 0 ? remoteAddr : remoteAddr.slice(0, colon))
+    .replace(/^\[|\]$/g, "");
+  return peerOf({ transport: "tcp", hostname: host, port: 0 });
 }

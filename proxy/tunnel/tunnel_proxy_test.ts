@@ -4,7 +4,14 @@ import {
   assertMatch,
   assertRejects,
 } from "../../tests/helpers/assert.ts";
-import { MemoryLogger, testKite } from "../../tests/helpers/kite_harness.ts";
+import {
+  goCall,
+  MemoryLogger,
+  RawSocket,
+  sockjsSend,
+  testKite,
+  waitFor,
+} from "../../tests/helpers/kite_harness.ts";
 import {
   startTestKontrol,
   type TestKontrol,
@@ -27,6 +34,7 @@ interface Setup {
 async function withProxy(
   limits: Partial<TunnelProxyLimits>,
   fn: (s: Setup) => Promise<void>,
+  proxyConfig: Record<string, unknown> = {},
 ): Promise<void> {
   const tk = await startTestKontrol();
   const proxy = new TunnelProxy({
@@ -34,7 +42,7 @@ async function withProxy(
       env: false,
       kiteKey: await tk.kiteKey("kontrol"),
       logger: new MemoryLogger(),
-      config: { ip: "127.0.0.1" },
+      config: { ip: "127.0.0.1", ...proxyConfig },
     },
     limits,
   });
@@ -153,4 +161,37 @@ Deno.test("TunnelProxy: a kite's reconnect() drops its callers with code 4010 an
     client.close();
     again.close();
   });
+});
+
+Deno.test("TunnelProxy: one caller address holds at most maxConnectionsPerAddress sessions over all tunnels", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const urls: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const behind = await kite("alice", { disableAuthentication: true });
+      urls.push((await tunnelOf(proxy, behind)).url);
+    }
+    const open: RawSocket[] = [];
+    try {
+      for (const url of [urls[0], urls[0], urls[1], urls[1]]) {
+        open.push(await RawSocket.sockjs(url));
+      }
+      const fifth = await RawSocket.sockjs(urls[1]);
+      open.push(fifth);
+      assertMatch(
+        await fifth.next("the refusal"),
+        /^c\[4503,"Too many connections from 127\.0\.0\.1 through this tunnel proxy: limit is 4/,
+      );
+      // A slot freed is a slot to take again.
+      await open[0].close();
+      await waitFor(async () => {
+        const again = await RawSocket.sockjs(urls[1]);
+        open.push(again);
+        // Served (a reply) or refused (c[4503…]) — whichever comes first.
+        sockjsSend(again, goCall("kite.ping", [], 1));
+        return (await again.next("a reply or a refusal")).startsWith("a[");
+      }, "a freed slot to be taken");
+    } finally {
+      for (const s of open) await s.close();
+    }
+  }, { maxConnectionsPerAddress: 4 });
 });
