@@ -62,7 +62,10 @@ export interface RegisterToTunnelOptions {
    * @default {Go's: name `tunnelproxy`, the kite's environment, `kontrolUser`}
    */
   query?: Partial<KontrolQuery>;
-  /** Register the public URL with Kontrol. @default {true} */
+  /**
+   * Register the public URL with Kontrol.
+   * @default {true when the kite has a Kontrol URL (its kite.key's, or `KITE_KONTROL_URL`)}
+   */
   register?: boolean;
   /** Redial delays. @default {500 ms growing to 30 s} */
   backoff?: BackoffOptions;
@@ -225,7 +228,9 @@ export class TunnelClient implements KiteTunnel {
     this.#url = url;
     this.#host.logger.info(`tunnel: serving at ${url} through ${endpoint}`);
     try {
-      if (this.#options.register !== false && url !== this.#registered) {
+      const register = this.#options.register ??
+        this.#host.config.kontrolURL !== "";
+      if (register && url !== this.#registered) {
         this.#registered = url;
         const registering = this.#host.registerForever(url);
         if (this.#connects === 1) await registering;
