@@ -3,12 +3,14 @@
  * `dist/kite.browser.js` (one minified ES module; pages
  * `import { Kite } from "./kite.browser.js"`), or to the path given, and
  * the Kontrol dashboard's page script beside it (`dashboard.js`, served by
- * `deno task kontrol --dashboard`).
+ * `deno task kontrol --dashboard`), and typed contracts for pages
+ * (`kite.contract.js`, `kite/browser/contract.ts`).
  *
  * @module
  */
 import {
   bundleBrowser,
+  CONTRACT_BUNDLE,
   DASHBOARD_ENTRY,
 } from "../tests/helpers/browser_bundle.ts";
 
@@ -16,12 +18,14 @@ const out = Deno.args[0] ?? "dist/kite.browser.js";
 const dir = out.slice(0, out.lastIndexOf("/"));
 if (dir) await Deno.mkdir(dir, { recursive: true });
 for (
-  const [path, entry] of [
-    [out, undefined],
-    [`${dir || "."}/dashboard.js`, DASHBOARD_ENTRY],
+  const [path, options] of [
+    [out, {}],
+    [`${dir || "."}/dashboard.js`, { entry: DASHBOARD_ENTRY }],
+    // Imports KiteError from ./kite.browser.js beside it.
+    [`${dir || "."}/kite.contract.js`, CONTRACT_BUNDLE],
   ] as const
 ) {
-  const bundle = await bundleBrowser({ entry });
+  const bundle = await bundleBrowser(options);
   await Deno.writeTextFile(path, bundle.code);
   const gzip = new Response(
     new Blob([bundle.code]).stream().pipeThrough(

@@ -3,7 +3,9 @@
  * esbuild from npm — used by `deno task build:browser`, the Chromium tests
  * and the bench. `node:async_hooks` (deadline scopes) becomes
  * `kite/browser/async_hooks.ts`; any other `node:` or `npm:` import, or a
- * file that names `Deno`, fails the build: a page has neither.
+ * file that names `Deno`, fails the build: a page has neither. Bare
+ * specifiers that deno.json maps to npm packages (`zod`, `semver`, for the
+ * contract entry) are read from Deno's npm cache, at deno.lock's version.
  *
  * @module
  */
@@ -16,7 +18,35 @@ export const BROWSER_ENTRY: string =
 /** The Kontrol dashboard page's entry point (`dist/dashboard.js`). */
 export const DASHBOARD_ENTRY: string =
   new URL("kontrol/dashboard/app.ts", ROOT).pathname;
+/** The typed contracts' browser entry (`dist/kite.contract.js`). */
+export const CONTRACT_ENTRY: string =
+  new URL("kite/browser/contract.ts", ROOT).pathname;
 const ASYNC_HOOKS = new URL("kite/browser/async_hooks.ts", ROOT).pathname;
+
+/**
+ * Where Deno keeps each npm package deno.json maps a bare name to:
+ * `<npm cache>/registry.npmjs.org/<name>/<locked version>`.
+ */
+async function npmPackageDirs(): Promise<Map<string, string>> {
+  const read = async (file: string) =>
+    JSON.parse(await Deno.readTextFile(new URL(file, ROOT)));
+  const imports = (await read("deno.json")).imports as Record<string, string>;
+  const locked = (await read("deno.lock")).specifiers as Record<string, string>;
+  const info = await new Deno.Command(Deno.execPath(), {
+    args: ["info", "--json"],
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  const cache = JSON.parse(new TextDecoder().decode(info.stdout)).npmCache;
+  const dirs = new Map<string, string>();
+  for (const [name, target] of Object.entries(imports)) {
+    const version = locked[target]?.split("_")[0];
+    if (target.startsWith("npm:") && version) {
+      dirs.set(name, `${cache}/registry.npmjs.org/${name}/${version}`);
+    }
+  }
+  return dirs;
+}
 
 /** What {@linkcode bundleBrowser} made. */
 export interface BrowserBundle {
@@ -32,7 +62,22 @@ export interface BundleOptions {
   minify?: boolean;
   /** Entry file (absolute path). @default {BROWSER_ENTRY} */
   entry?: string;
+  /**
+   * Repository files left out and imported from another bundle instead,
+   * e.g. `{ "kite/errors.ts": "./kite.browser.js" }`, so both share one
+   * `KiteError` class.
+   */
+  external?: Record<string, string>;
 }
+
+/**
+ * The contracts entry's builds: `KiteError` comes from the main browser
+ * bundle beside it, so `instanceof` holds across the two.
+ */
+export const CONTRACT_BUNDLE: BundleOptions = {
+  entry: CONTRACT_ENTRY,
+  external: { "kite/errors.ts": "./kite.browser.js" },
+};
 
 /**
  * Builds the bundle in memory.
@@ -41,6 +86,7 @@ export interface BundleOptions {
 export async function bundleBrowser(
   options: BundleOptions = {},
 ): Promise<BrowserBundle> {
+  const packages = await npmPackageDirs();
   try {
     const result = await esbuild.build({
       entryPoints: [options.entry ?? BROWSER_ENTRY],
@@ -58,6 +104,29 @@ export async function bundleBrowser(
           build.onResolve({ filter: /^node:async_hooks$/ }, () => ({
             path: ASYNC_HOOKS,
           }));
+          const external = new Map(
+            Object.entries(options.external ?? {}).map((
+              [file, to],
+            ) => [new URL(file, ROOT).pathname, to]),
+          );
+          build.onResolve({ filter: /^\./ }, (args) => {
+            const to = external.get(
+              new URL(args.path, `file://${args.resolveDir}/`).pathname,
+            );
+            return to ? { path: to, external: true } : undefined;
+          });
+          build.onResolve({ filter: /^[@a-z]/ }, (args) => {
+            const [, name, sub] = /^((?:@[^/]+\/)?[^/:]+)(\/.*)?$/.exec(
+              args.path,
+            ) ?? [];
+            const dir = name && packages.get(name);
+            if (!dir || args.pluginData === dir) return undefined;
+            return build.resolve(`${dir}${sub ?? ""}`, {
+              kind: args.kind,
+              resolveDir: dir,
+              pluginData: dir,
+            });
+          });
           build.onResolve({ filter: /^(node|npm|jsr):/ }, (args) => ({
             errors: [{
               text: `${args.path} (imported by ${args.importer}) has no ` +
