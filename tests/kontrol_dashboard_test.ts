@@ -9,6 +9,7 @@
  */
 import type { Page } from "playwright-core";
 import type { Kite } from "../mod.ts";
+import { makeIdentity } from "../kite/protocol.ts";
 import { signToken } from "../kontrol/tokens.ts";
 import {
   assert,
@@ -186,6 +187,42 @@ Deno.test({
         );
         assert(await page.isVisible("#gone"), "the details say it is gone");
       });
+      await t.step(
+        "with 2,000 kites the list holds only the rows in sight",
+        async () => {
+          const before =
+            await until<number>(page, "window.kontrolDashboard.kites + 1") - 1;
+          for (let i = 0; i < 2_000; i++) {
+            await tk.storage.add({
+              kite: makeIdentity({
+                username: "alice",
+                environment: "load",
+                name: `service-${i % 20}`,
+                version: "1.0.0",
+                id: `bulk-${i}`,
+              }),
+              url: `http://127.0.0.1:1/kite`,
+              keyId: tk.kontrol.selfPair.id,
+            });
+          }
+          await until(
+            page,
+            `window.kontrolDashboard.kites === ${before + 2_000}`,
+          );
+          const rendered = await page.evaluate(
+            `document.querySelectorAll(".row:not([hidden])").length`,
+          ) as number;
+          assert(rendered < 100, `${rendered} rows in the DOM`);
+          // Scrolled to the end, the last group's (service-9) last kite is drawn.
+          await page.evaluate(
+            `(() => { const l = document.getElementById("list"); l.scrollTop = l.scrollHeight; })()`,
+          );
+          await until(
+            page,
+            `document.querySelector('[data-id="bulk-1989"]') !== null`,
+          );
+        },
+      );
       assertEquals(errors, []);
     } finally {
       await browser.close();

@@ -1,9 +1,10 @@
 /**
  * What the Kontrol dashboard shows, without the DOM: the watched kites
  * grouped by username/environment/name/version, changed by batches of
- * watch events and flattened into rows for a virtualized list. A batch
- * costs its events plus one walk over the groups; rows are rebuilt once
- * per batch (one animation frame), never per event.
+ * watch events, and read as rows by a virtualized list. A batch costs its
+ * events; reading the rows in sight costs the number of groups plus the
+ * rows read (a group's kites are put in an array again only when that
+ * group changed), so a frame's work does not grow with the kites shown.
  *
  * @module
  */
@@ -43,7 +44,7 @@ export interface KiteRow {
   entry: DashboardKite;
 }
 
-/** A row of the flattened list. */
+/** A row of the list. */
 export type Row = GroupRow | KiteRow;
 
 /** The group a kite belongs to: `username/environment/name/version`. */
@@ -51,17 +52,25 @@ export function groupKey(kite: KiteIdentity): string {
   return `${kite.username}/${kite.environment}/${kite.name}/${kite.version}`;
 }
 
+interface Group {
+  /** Its kites by id, in the order they came. */
+  kites: Map<string, DashboardKite>;
+  /** `kites` as an array; undefined after a change. */
+  list: DashboardKite[] | undefined;
+  collapsed: boolean;
+}
+
 /** The watched kites, grouped, and the rows that show them. */
 export class KiteTable {
-  /** Groups by key, each a map of its kites by id (insertion order). */
-  readonly #groups = new Map<string, Map<string, DashboardKite>>();
+  readonly #groups = new Map<string, Group>();
   /** Which group each kite id is in. */
   readonly #groupOf = new Map<string, string>();
+  /** Groups folded by the user (kept across the group emptying). */
   readonly #collapsed = new Set<string>();
   #sortedKeys: string[] = [];
   #keysDirty = false;
-  #rows: Row[] = [];
-  #rowsDirty = false;
+  #rowCount = 0;
+  #countDirty = false;
 
   /** Kites shown. */
   get size(): number {
@@ -76,7 +85,7 @@ export class KiteTable {
   /** The kite with `id`, if shown. */
   get(id: string): DashboardKite | undefined {
     const key = this.#groupOf.get(id);
-    return key === undefined ? undefined : this.#groups.get(key)?.get(id);
+    return key === undefined ? undefined : this.#groups.get(key)?.kites.get(id);
   }
 
   /**
@@ -96,19 +105,24 @@ export class KiteTable {
     const key = groupKey(event.kite);
     let group = this.#groups.get(key);
     if (!group) {
-      group = new Map();
+      group = {
+        kites: new Map(),
+        list: undefined,
+        collapsed: this.#collapsed.has(key),
+      };
       this.#groups.set(key, group);
       this.#keysDirty = true;
     }
-    group.set(id, {
+    group.kites.set(id, {
       kite: event.kite,
       url: event.url ?? "",
       token: event.token,
       since: now,
       before,
     });
+    group.list = undefined;
     this.#groupOf.set(id, key);
-    this.#rowsDirty = true;
+    this.#countDirty = true;
   }
 
   #remove(id: string): void {
@@ -116,37 +130,74 @@ export class KiteTable {
     if (key === undefined) return;
     this.#groupOf.delete(id);
     const group = this.#groups.get(key)!;
-    group.delete(id);
-    if (group.size === 0) {
+    group.kites.delete(id);
+    group.list = undefined;
+    if (group.kites.size === 0) {
       this.#groups.delete(key);
       this.#keysDirty = true;
     }
-    this.#rowsDirty = true;
+    this.#countDirty = true;
   }
 
   /** Hides or shows a group's kites. */
   toggle(key: string): void {
     if (!this.#collapsed.delete(key)) this.#collapsed.add(key);
-    this.#rowsDirty = true;
+    const group = this.#groups.get(key);
+    if (group) group.collapsed = this.#collapsed.has(key);
+    this.#countDirty = true;
   }
 
-  /** Groups in name order, each header followed by its kites (unless collapsed). */
-  rows(): readonly Row[] {
-    if (!this.#rowsDirty) return this.#rows;
+  #keys(): string[] {
     if (this.#keysDirty) {
       this.#sortedKeys = [...this.#groups.keys()].sort();
       this.#keysDirty = false;
     }
-    const rows: Row[] = [];
-    for (const key of this.#sortedKeys) {
-      const group = this.#groups.get(key)!;
-      const collapsed = this.#collapsed.has(key);
-      rows.push({ type: "group", key, count: group.size, collapsed });
-      if (collapsed) continue;
-      for (const entry of group.values()) rows.push({ type: "kite", entry });
+    return this.#sortedKeys;
+  }
+
+  /** Rows in all: a header per group, then its kites unless collapsed. */
+  get rowCount(): number {
+    if (this.#countDirty) {
+      let n = 0;
+      for (const g of this.#groups.values()) {
+        n += 1 + (g.collapsed ? 0 : g.kites.size);
+      }
+      this.#rowCount = n;
+      this.#countDirty = false;
     }
-    this.#rows = rows;
-    this.#rowsDirty = false;
+    return this.#rowCount;
+  }
+
+  /** Rows `first` (inclusive) to `last` (exclusive), groups in name order. */
+  rows(first = 0, last = this.rowCount): Row[] {
+    const rows: Row[] = [];
+    let at = 0;
+    for (const key of this.#keys()) {
+      if (at >= last) break;
+      const group = this.#groups.get(key)!;
+      const span = 1 + (group.collapsed ? 0 : group.kites.size);
+      if (at + span <= first) {
+        at += span;
+        continue;
+      }
+      if (at >= first) {
+        rows.push({
+          type: "group",
+          key,
+          count: group.kites.size,
+          collapsed: group.collapsed,
+        });
+      }
+      if (!group.collapsed) {
+        const list = group.list ??= [...group.kites.values()];
+        const from = Math.max(0, first - at - 1);
+        const to = Math.min(list.length, last - at - 1);
+        for (let i = from; i < to; i++) {
+          rows.push({ type: "kite", entry: list[i] });
+        }
+      }
+      at += span;
+    }
     return rows;
   }
 }

@@ -1,7 +1,7 @@
 /**
  * The dashboard's list: a virtualized view of {@linkcode KiteTable}'s rows.
- * Only the rows in sight (plus a few) exist as elements, reused as the
- * list scrolls, so 10,000 kites cost what 40 do. Every text comes from the
+ * Only the rows in sight (plus a few) are read and exist as elements,
+ * reused as the list scrolls, so 10,000 kites cost what 40 do. Every text comes from the
  * network and is set with `textContent`, never parsed as HTML.
  *
  * @module
@@ -91,16 +91,17 @@ export class KiteList {
 
   /** Renders the rows in sight now; `force` redraws rows that did not change. */
   render(force = false): void {
-    const rows = this.#table.rows();
-    this.#spacer.style.height = `${rows.length * ROW_HEIGHT}px`;
+    const total = this.#table.rowCount;
+    this.#spacer.style.height = `${total * ROW_HEIGHT}px`;
     const top = this.#scroller.scrollTop;
     const height = this.#scroller.clientHeight || 600;
     const first = Math.max(0, Math.floor(top / ROW_HEIGHT) - OVERSCAN);
     const last = Math.min(
-      rows.length,
+      total,
       Math.ceil((top + height) / ROW_HEIGHT) + OVERSCAN,
     );
-    const n = last - first;
+    const rows = this.#table.rows(first, last);
+    const n = rows.length;
     while (this.#slots.length < n) {
       const el = document.createElement("div");
       el.className = "row";
@@ -109,7 +110,7 @@ export class KiteList {
     }
     for (let i = 0; i < this.#slots.length; i++) {
       const slot = this.#slots[i];
-      const row = i < n ? rows[first + i] : undefined;
+      const row = i < n ? rows[i] : undefined;
       if (row === undefined) {
         if (slot.row !== undefined) {
           slot.el.hidden = true;
