@@ -7,7 +7,10 @@
  * @module
  */
 import { Kite } from "../../mod.ts";
-import { bundleBrowser } from "../../tests/helpers/browser_bundle.ts";
+import {
+  bundleBrowser,
+  CONTRACT_BUNDLE,
+} from "../../tests/helpers/browser_bundle.ts";
 import { launchChromium } from "../../tests/helpers/chromium.ts";
 import { ensureKitejs } from "../../tests/helpers/kitejs.ts";
 import { median, round } from "./stats.ts";
@@ -75,11 +78,17 @@ export async function benchBrowser(
 ): Promise<BrowserBenchResult> {
   await ensureKitejs();
   const ours = (await bundleBrowser()).code;
+  // What typed contracts add to a page (zod included): kite.contract.js.
+  const contracts = (await bundleBrowser(CONTRACT_BUNDLE)).code;
   const theirs = await Deno.readTextFile(KITEJS_BUNDLE);
   const sizes = {
     "@kite/core/browser": {
       "KiB min": kib(ours.length),
       "KiB min+gzip": kib(await gzipSize(ours)),
+    },
+    "+ kite.contract.js (contracts, zod)": {
+      "KiB min": kib(contracts.length),
+      "KiB min+gzip": kib(await gzipSize(contracts)),
     },
     "kite.js 1.0.13 bundle.min.js": {
       "KiB min": kib(theirs.length),

@@ -2,7 +2,8 @@
  * What a contract costs: `square(4)` served by a plain handler
  * (`r.args.one().number() ** 2`) and by `implement()` (arguments checked
  * with zod, results checked too as in development, and with result checks
- * off as in production), side by side in one run over raw websocket.
+ * off as in production), and the last called through `typed()` (version
+ * checked once per connection), side by side in one run over raw websocket.
  * Rounds alternate the order; figures are medians, the ratios to the plain
  * handler are the result (target: ≤ 10 % slower).
  *
@@ -10,7 +11,7 @@
  */
 import { z } from "zod";
 import { Kite } from "../../mod.ts";
-import { defineContract, implement } from "../../kite/contract/mod.ts";
+import { defineContract, implement, typed } from "../../kite/contract/mod.ts";
 import { round } from "./stats.ts";
 import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 
@@ -62,8 +63,18 @@ export async function benchContract(
       await c.dial();
       calls.push(() => c.tell("square", 4));
     }
+    const viaTyped = client.newClient(prod.url, {
+      transport: "raw-websocket",
+    });
+    await viaTyped.dial();
+    const m = typed(viaTyped, math);
+    calls.push(() => m.square(4));
+    const names = [
+      ...contenders.map(([name]) => name),
+      "contract (production) called through typed()",
+    ];
     return await sideBySide(
-      contenders.map(([name], i) => [name, calls[i]]),
+      names.map((name, i) => [name, calls[i]]),
       rounds,
       ms,
     );
