@@ -223,6 +223,13 @@ Deno.test({
           );
         },
       );
+      await t.step("Kontrol going away shows as such", async () => {
+        await tk.kontrol.kite.close();
+        await until(
+          page,
+          `document.getElementById("status").textContent.includes("reconnecting")`,
+        );
+      });
       assertEquals(errors, []);
     } finally {
       await browser.close();

@@ -86,11 +86,28 @@ async function open(token: string): Promise<void> {
   }
   const status = byId("status");
   status.textContent = `connecting to Kontrol as ${username}…`;
+  const kontrolURL = new URL("/kite", location.href).href;
   const kite = new Kite("kontrol-dashboard", "1.0.0", {
-    kontrol: { url: new URL("/kite", location.href).href, key: token },
+    kontrol: { url: kontrolURL, key: token },
     config: { username },
   });
   const table = new KiteTable();
+  // While Kontrol is away the list may be stale: say so. The watch is set
+  // up again on the next connection and sends what changed meanwhile.
+  let live = true;
+  const showStatus = () => {
+    status.textContent =
+      `${table.size} kites in ${table.groups} groups · ${username} · ${
+        live ? "live" : "Kontrol connection lost, reconnecting…"
+      }`;
+  };
+  const onKontrol = (up: boolean) => (c: Client) => {
+    if (c.url !== kontrolURL || opening) return;
+    live = up;
+    showStatus();
+  };
+  kite.onConnect(onKontrol(true));
+  kite.onDisconnect(onKontrol(false));
   const stats: DashboardStats = {
     applied: 0,
     kites: 0,
@@ -119,8 +136,7 @@ async function open(token: string): Promise<void> {
     stats.frames++;
     list.render();
     details.refresh();
-    status.textContent =
-      `${table.size} kites in ${table.groups} groups · ${username} · live`;
+    showStatus();
     stats.busiestFrameMs = Math.max(
       stats.busiestFrameMs,
       performance.now() - started,
