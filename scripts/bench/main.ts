@@ -148,7 +148,7 @@ if (navigator.hardwareConcurrency <= 2) {
 
 t = performance.now();
 const observe = await benchObserve(
-  quick ? { rounds: 3, ms: 500 } : { rounds: 7, ms: 1_000 },
+  quick ? { rounds: 3, ms: 500, cpuCalls: 5_000 } : { rounds: 7, ms: 1_000 },
 );
 progress("observability", t);
 const plainKite = observe[0];
@@ -158,6 +158,7 @@ const observeRows = observe.map((r) => ({
   "100 in flight/s": r.inFlightPerSec,
   "seq × plain": round(r.sequentialPerSec / plainKite.sequentialPerSec, 3),
   "flight × plain": round(r.inFlightPerSec / plainKite.inFlightPerSec, 3),
+  "server CPU µs/call": r.cpuMicrosPerCall,
 }));
 console.log(
   "\nObservability cost, square(4) over raw websocket, side by side:",

@@ -12,11 +12,19 @@
  */
 import { Kite } from "../../mod.ts";
 import { type BenchServer, pinProcess, startServer } from "./process.ts";
-import { round } from "./stats.ts";
+import { median, round } from "./stats.ts";
 import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 
 /** One contender's medians. */
-export type ObserveResult = SideBySideResult;
+export interface ObserveResult extends SideBySideResult {
+  /**
+   * CPU time the serving process spent per call, µs (all its threads, the
+   * OTLP exporter's included; 100 calls in flight), median of 3 runs;
+   * `undefined` without `/proc`. Less moved by other work on the machine
+   * than calls/s.
+   */
+  cpuMicrosPerCall?: number;
+}
 
 /** Settings of one run. */
 export interface ObserveOptions {
@@ -24,6 +32,39 @@ export interface ObserveOptions {
   rounds?: number;
   /** Length of each timed phase, ms. @default {1000} */
   ms?: number;
+  /** Calls per CPU-time run. @default {20_000} */
+  cpuCalls?: number;
+}
+
+/** CPU time a process has used so far (user + system, all threads), µs. */
+function cpuMicros(pid: number): number | undefined {
+  try {
+    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    // utime and stime, in clock ticks of 10 ms (USER_HZ on Linux).
+    return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The serving process's CPU µs per call over `n` calls, 100 in flight. */
+async function cpuPerCall(
+  pid: number,
+  call: () => Promise<unknown>,
+  n: number,
+): Promise<number | undefined> {
+  const before = cpuMicros(pid);
+  let left = n;
+  await Promise.all(Array.from({ length: 100 }, async () => {
+    while (left-- > 0) await call();
+  }));
+  // Spans still queued are exported within the exporter's batch delay.
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  const after = cpuMicros(pid);
+  return before === undefined || after === undefined
+    ? undefined
+    : (after - before) / n;
 }
 
 /** Runs the observability cost benchmark. */
@@ -84,11 +125,27 @@ export async function benchObserve(
       (await Promise.all(servers.map((s) => pinProcess(s.pid, "1"))))
         .every(Boolean) &&
       await pinProcess(Deno.pid, "0");
-    const results = await sideBySide(
+    const results: ObserveResult[] = await sideBySide(
       contenders.map(([name], i) => [name, calls[i]]),
       rounds,
       ms,
     );
+    const cpu: number[][] = contenders.map(() => []);
+    for (let r = 0; r < 3; r++) {
+      const order = contenders.map((_, i) => i);
+      if (r % 2) order.reverse();
+      for (const i of order) {
+        const us = await cpuPerCall(
+          servers[i].pid,
+          calls[i],
+          options.cpuCalls ?? 20_000,
+        );
+        if (us !== undefined) cpu[i].push(us);
+      }
+    }
+    cpu.forEach((runs, i) => {
+      if (runs.length > 0) results[i].cpuMicrosPerCall = round(median(runs), 1);
+    });
     for (const [protocol, bytes] of Object.entries(exported)) {
       if (bytes === 0) {
         console.error(
@@ -110,7 +167,7 @@ export async function benchObserve(
 if (import.meta.main) {
   const quick = Deno.args.includes("--quick");
   const results = await benchObserve(
-    quick ? { rounds: 3, ms: 500 } : undefined,
+    quick ? { rounds: 3, ms: 500, cpuCalls: 5_000 } : undefined,
   );
   const base = results[0];
   console.table(results.map((r) => ({
@@ -119,5 +176,6 @@ if (import.meta.main) {
     "100 in flight/s": r.inFlightPerSec,
     "seq × plain": round(r.sequentialPerSec / base.sequentialPerSec, 3),
     "flight × plain": round(r.inFlightPerSec / base.inFlightPerSec, 3),
+    "server CPU µs/call": r.cpuMicrosPerCall,
   })));
 }
