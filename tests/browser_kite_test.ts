@@ -216,6 +216,10 @@ Deno.test("the browser bundle holds no Deno API and none of the Deno-only files"
     assert(!bundle.inputs.includes(denoOnly), `bundle includes ${denoOnly}`);
   }
   assert(bundle.inputs.includes("kite/client.ts"), "client.ts is shared");
+  assert(
+    bundle.inputs.includes("kite/kontrol_client.ts"),
+    "the Kontrol client is shared",
+  );
   // `deno info` sees type-only imports too: none of them reach Deno's sockets.
   const info = await runDeno(["info", "--json", "kite/browser/mod.ts"]);
   assertEquals(info.code, 0, info.stderr);

@@ -309,3 +309,13 @@ Deno.test({
     }
   },
 });
+
+Deno.test("the dashboard is built on the browser build and reaches no Deno code", async () => {
+  const bundle = await bundleBrowser({ entry: DASHBOARD_ENTRY, minify: false });
+  assert(!/\bDeno\b/.test(bundle.code), "the dashboard bundle names Deno");
+  for (const shared of ["kite/browser/kite.ts", "kite/kontrol_client.ts"]) {
+    assert(bundle.inputs.includes(shared), `the dashboard misses ${shared}`);
+  }
+  const denoSide = /^kite\/(transport\/(server\/|sockets\/deno_)|kite\.ts$)/;
+  assertEquals(bundle.inputs.filter((f) => denoSide.test(f)), []);
+});
