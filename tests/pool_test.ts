@@ -240,6 +240,15 @@ Deno.test("a kite over maxKiteRequests sheds at once; the pool takes the call el
     );
     const byOther = results.filter((r) => r.instance!.id === other.identity.id);
     assert(byOther.length >= 18, `${byOther.length} of 20 went elsewhere`);
+
+    // tell on the open connections (its first attempt takes the pool's
+    // short path): shed calls are taken elsewhere the same way.
+    const before = shed.length;
+    const told = await Promise.all(
+      Array.from({ length: 20 }, () => pool.tell("tally")),
+    );
+    assert(told.every((n) => typeof n === "number"), String(told));
+    assert(shed.length > before, "tell retried calls the busy kite shed");
   }));
 
 Deno.test("a method the serving kite declares idempotent is retried after a drop; one it does not, is not", () =>

@@ -53,29 +53,50 @@ export async function callOnce(
       timeoutMs: left,
       signal,
     });
-    member.breaker.success();
-    member.observe(clock.now() - start);
+    succeeded(member, start, clock);
     return { ok: true, result };
   } catch (err) {
-    const error = KiteError.from(err);
-    // Given up by the caller: says nothing about the instance.
-    if (signal?.aborted) {
-      return { ok: false, error, connectionLevel: false, retry: false };
-    }
-    const kind = judge(error, sent);
-    if (kind === "unreachable" || kind === "lost") member.breaker.failure();
-    else member.breaker.success();
-    return {
-      ok: false,
-      error,
-      connectionLevel: kind === "unreachable" || kind === "lost",
-      retry: kind === "unreachable" || kind === "refused" ||
-        (kind === "lost" && (idempotent || member.idempotent.has(method))),
-    };
-  } finally {
     member.outstanding--;
-    member.closeIfIdle();
+    return failed(member, method, err, sent, idempotent, signal);
   }
+}
+
+/** Records an answer `member` gave to a call started at `start`. */
+export function succeeded(member: Member, start: number, clock: Clock): void {
+  member.outstanding--;
+  member.breaker.success();
+  member.observe(clock.now() - start);
+  member.closeIfIdle();
+}
+
+/**
+ * Judges a failed call to `member` (`outstanding` already counted down):
+ * its breaker counts it when the instance did not answer.
+ */
+export function failed(
+  member: Member,
+  method: string,
+  err: unknown,
+  sent: boolean,
+  idempotent: boolean,
+  signal: AbortSignal | undefined,
+): Failure {
+  member.closeIfIdle();
+  const error = KiteError.from(err);
+  // Given up by the caller: says nothing about the instance.
+  if (signal?.aborted) {
+    return { ok: false, error, connectionLevel: false, retry: false };
+  }
+  const kind = judge(error, sent);
+  if (kind === "unreachable" || kind === "lost") member.breaker.failure();
+  else member.breaker.success();
+  return {
+    ok: false,
+    error,
+    connectionLevel: kind === "unreachable" || kind === "lost",
+    retry: kind === "unreachable" || kind === "refused" ||
+      (kind === "lost" && (idempotent || member.idempotent.has(method))),
+  };
 }
 
 /**

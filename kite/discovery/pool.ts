@@ -13,7 +13,7 @@ import { type Balancer, balancerFor, type BalancerName } from "./balancer.ts";
 import type { BreakerOptions, BreakerState } from "./breaker.ts";
 import { Member, type PoolInstance } from "./member.ts";
 import { RetryBudget, type RetryBudgetOptions } from "./retry_budget.ts";
-import { callOnce, type Failure } from "./attempt.ts";
+import { callOnce, failed, type Failure, succeeded } from "./attempt.ts";
 import { KontrolWatch, type PoolHost } from "./watch.ts";
 
 export type { PoolInstance } from "./member.ts";
@@ -93,6 +93,10 @@ interface Done {
   member: Member | undefined;
   attempts: number;
 }
+
+const NONE: readonly Member[] = [];
+const NO_CALL_OPTIONS = {};
+const resultOf = (done: Done): unknown => done.result;
 
 /** What a pool reports to {@linkcode KitePool.onEvent} listeners. */
 export type PoolEvent =
@@ -192,17 +196,65 @@ export class KitePool {
    * @throws {KiteError} the instance's error, or the last connection-level
    * failure once no instance could take the call.
    */
-  async tell(method: string, ...args: unknown[]): Promise<unknown> {
-    return (await this.#call(method, args, {})).result;
+  tell(method: string, ...args: unknown[]): Promise<unknown> {
+    return this.#tell(method, args, this.#options.timeoutMs ?? 0);
   }
 
   /** Like {@linkcode KitePool.tell}, failing with `timeout` after `ms` over all attempts. */
-  async tellWithTimeout(
+  tellWithTimeout(
     method: string,
     ms: number,
     ...args: unknown[]
   ): Promise<unknown> {
-    return (await this.#call(method, args, { timeoutMs: ms })).result;
+    return this.#tell(method, args, ms);
+  }
+
+  /**
+   * The first attempt on an instance that is ready (connected, its
+   * idempotent methods known) goes out with no async frame of the pool's
+   * own: the common case costs little more than a direct call. Anything
+   * else, and every retry, takes {@linkcode KitePool.#call}.
+   */
+  #tell(method: string, args: unknown[], timeoutMs: number): Promise<unknown> {
+    if (this.#closed || !this.#synced) {
+      return this.#call(method, args, { timeoutMs }).then(resultOf);
+    }
+    const member = this.#choose(NONE);
+    if (!member) return this.#call(method, args, { timeoutMs }).then(resultOf);
+    const learn = this.#options.learnIdempotent !== false;
+    if (!member.found.client.connected || learn && !member.asked) {
+      return this.#call(method, args, { timeoutMs }, member).then(resultOf);
+    }
+    const clock = this.#kite.clock;
+    const start = clock.now();
+    this.#budget.deposit();
+    member.outstanding++;
+    return member.found.client.call(
+      method,
+      args,
+      timeoutMs > 0 ? { timeoutMs } : NO_CALL_OPTIONS,
+    ).then(
+      (result) => {
+        succeeded(member, start, clock);
+        return result;
+      },
+      (err) => {
+        member.outstanding--;
+        const failure = failed(
+          member,
+          method,
+          err,
+          true,
+          this.#idempotent.has(method),
+          undefined,
+        );
+        const deadline = timeoutMs > 0 ? start + timeoutMs : Infinity;
+        return this.#call(method, args, { timeoutMs }, member, {
+          failure,
+          deadline,
+        }).then(resultOf);
+      },
+    );
   }
 
   /** Calls `method` and tells which instance answered, or whether the fallback did. */
@@ -220,33 +272,42 @@ export class KitePool {
     };
   }
 
+  /**
+   * A call over as many attempts as allowed. `first`: the instance the
+   * first attempt goes to (already chosen); with `done`, that attempt
+   * already failed (the call was counted, and its deadline set, then).
+   */
   async #call(
     method: string,
     args: unknown[],
     options: PoolCallOptions,
+    first?: Member,
+    done?: { failure: Failure; deadline: number },
   ): Promise<Done> {
     if (this.#closed) {
-      throw new KiteError("sendError", "can't send, the pool is closed");
+      throw done?.failure.error ??
+        new KiteError("sendError", "can't send, the pool is closed");
     }
     const clock = this.#kite.clock;
     const timeoutMs = options.timeoutMs ?? this.#options.timeoutMs ?? 0;
-    const deadline = timeoutMs > 0 ? clock.now() + timeoutMs : Infinity;
+    const deadline = done?.deadline ??
+      (timeoutMs > 0 ? clock.now() + timeoutMs : Infinity);
     if (!this.#synced) await this.#waitReady(method, timeoutMs);
-    this.#budget.deposit();
+    if (!done) this.#budget.deposit();
     const maxAttempts = this.#options.maxAttempts ??
       DEFAULT_POOL_OPTIONS.maxAttempts;
     const tried: Member[] = [];
     let last: KiteError | undefined;
     let attempt = 0;
     while (attempt < maxAttempts) {
-      const member = this.#choose(tried);
+      const member = attempt === 0 && first ? first : this.#choose(tried);
       if (!member) {
         last = this.#unavailable(method, tried.length > 0, last);
         break;
       }
       attempt++;
       tried.push(member);
-      const outcome = await callOnce(
+      const outcome = attempt === 1 && done ? done.failure : await callOnce(
         member,
         method,
         args,

@@ -19,6 +19,7 @@ import {
   spawnInstance,
 } from "../../tests/helpers/pool_instances.ts";
 import process from "node:process";
+import { pinProcess } from "./process.ts";
 import { median, quantile, round } from "./stats.ts";
 
 const QUERY = { username: "alice", environment: "test", name: "math" };
@@ -44,6 +45,9 @@ export interface PoolBenchResult {
     "pool × direct": number;
     /** A second direct client against the first: the method's own spread. */
     "direct′ × direct (A/A)": number;
+    /** Same-round ratio of the caller's CPU time per call (median). */
+    "caller CPU/call, pool × direct": number;
+    "caller CPU/call, A/A": number;
     "caller CPU µs/call, direct": number;
     "caller CPU µs/call, pool": number;
     "instance CPU µs/call, direct": number;
@@ -208,6 +212,10 @@ async function overhead(
     if (transports.size !== 1) {
       throw new Error(`paths on different transports: ${[...transports]}`);
     }
+    // As the call-path bench: the instance on CPU 1, this process on 0.
+    const pinned = navigator.hardwareConcurrency >= 2 &&
+      await pinProcess(w.instances[0].child.pid, "1") &&
+      await pinProcess(Deno.pid, "0");
     const paths = [
       () => direct.tell("square", 4),
       () => pool.tell("square", 4),
@@ -224,6 +232,14 @@ async function overhead(
       );
       const ratio = (a: Round[], b: Round[]) =>
         round(median(a.map((v, i) => v.perSec / b[i].perSec)), 3);
+      // Caller CPU per call, as a same-round ratio (median over rounds).
+      const cpuRatio = (a: Round[], b: Round[]) =>
+        round(
+          median(a.map((v, i) =>
+            (v.callerUs / v.calls) / (b[i].callerUs / b[i].calls)
+          )),
+          3,
+        );
       const cd = cpuPerCall(d);
       const cp = cpuPerCall(p);
       rows.push({
@@ -232,11 +248,16 @@ async function overhead(
         "pool calls/s": round(median(p.map((r) => r.perSec))),
         "pool × direct": ratio(p, d),
         "direct′ × direct (A/A)": ratio(t, d),
+        "caller CPU/call, pool × direct": cpuRatio(p, d),
+        "caller CPU/call, A/A": cpuRatio(t, d),
         "caller CPU µs/call, direct": round(cd.caller, 1),
         "caller CPU µs/call, pool": round(cp.caller, 1),
         "instance CPU µs/call, direct": round(cd.server, 1),
         "instance CPU µs/call, pool": round(cp.server, 1),
       });
+    }
+    if (pinned) {
+      await pinProcess(Deno.pid, `0-${navigator.hardwareConcurrency - 1}`);
     }
     direct.close();
     twin.close();
