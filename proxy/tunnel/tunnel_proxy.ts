@@ -20,6 +20,7 @@ import {
 } from "../../kite/transport/server/address_quota.ts";
 import { TUNNEL_GONE } from "../../kite/transport/tunnel/mux.ts";
 import { TUNNEL_PROXY_NAME, TUNNEL_REFUSED } from "../../kite/tunnel_client.ts";
+import { GO_TUNNEL_PREFIX, GoTunnels } from "./go_tunnel.ts";
 import { Tunnel, type TunnelLimits } from "./tunnel.ts";
 
 /** Go's tunnel proxy listens on 3999 by default. */
@@ -60,7 +61,7 @@ export interface TunnelProxyOptions {
 const MAX_HELLO_CHARS = 64 << 10;
 /** Kite ids that can be a path segment and are not one of the proxy's routes. */
 const KITE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-const RESERVED = new Set(["kite", "tunnel"]);
+const RESERVED = new Set(["kite", "tunnel", "gotunnel"]);
 
 /** A tunnel proxy: its kite, its tunnels, its routes. */
 export class TunnelProxy {
@@ -72,6 +73,8 @@ export class TunnelProxy {
   #pending = 0;
   /** Callers' sessions per address over every tunnel. */
   readonly #perCaller: AddressQuota;
+  /** Go kites, served Go's way (go_tunnel.ts). */
+  readonly #go: GoTunnels;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
   #streamsOpened: CounterChild | undefined;
   #toKite: CounterChild | undefined;
@@ -88,6 +91,14 @@ export class TunnelProxy {
     this.#perCaller = new AddressQuota(
       this.kite.config.maxConnectionsPerAddress,
     );
+    this.#go = new GoTunnels({
+      config: this.kite.config,
+      logger: this.kite.logger,
+      maxStreams: this.#limits.maxStreams,
+      dialBackBase: () => this.publicURL.replace(/^http/, "ws"),
+      admit: (remoteAddr) => this.#admit(remoteAddr),
+      release: (remoteAddr) => this.#release(remoteAddr),
+    });
     this.#publicURL = options.publicURL?.replace(/\/+$/, "");
     const own = this.kite.fetch;
     // The kite's server answers the proxy's routes first, then its own.
@@ -98,19 +109,40 @@ export class TunnelProxy {
         t.close(1001, "the tunnel proxy is closing");
       }
       this.#stopHeartbeat();
+      this.#go.close();
     });
     // Go's method and answer shape (one string argument, a URL string
     // back); the tunnel itself is opened on /tunnel (docs/proxy.md).
     this.kite.handle("register", (r) => {
       const id = r.remoteKite.id;
-      if (!this.#tunnels.has(id)) {
+      // With authentication off (tests), the claimed username stands in.
+      const username = r.username ?? r.remoteKite.username;
+      const owner = this.#tunnels.get(id)?.kite.username ??
+        this.#go.ownerOf(id);
+      if (owner !== undefined && owner !== username) {
         throw new KiteError(
-          "genericError",
-          `kite ${id} has no tunnel open: a kite opens one on ${
-            this.publicURL.replace(/^http/, "ws")
-          }/tunnel (kite.registerToTunnel()); Go's per-caller kite.tunnel dial-back is not supported`,
+          "authenticationError",
+          `kite id ${id} is taken by another user's tunnel`,
         );
       }
+      if (this.#tunnels.has(id)) return this.urlOf(id);
+      // A Go kite (RegisterToTunnel): its callers are served by dial-backs.
+      if (!KITE_ID.test(id) || RESERVED.has(id)) {
+        throw new KiteError(
+          "argumentError",
+          `kite id ${
+            JSON.stringify(id.slice(0, 64))
+          } cannot be a URL path segment`,
+        );
+      }
+      if (!this.#go.has(id) && this.tunnels >= this.#limits.maxTunnels) {
+        throw new KiteError(
+          "genericError",
+          `this tunnel proxy carries ${this.#limits.maxTunnels} tunnels already`,
+        );
+      }
+      this.#go.add(id, username, r.client);
+      r.client.onDisconnect(() => this.#go.remove(id, r.client));
       return this.urlOf(id);
     });
     this.#addMetrics();
@@ -136,9 +168,9 @@ export class TunnelProxy {
     return `${this.publicURL}/${id}/kite`;
   }
 
-  /** Open tunnels. */
+  /** Open tunnels (Go kites registered Go's way included). */
   get tunnels(): number {
-    return this.#tunnels.size;
+    return this.#tunnels.size + this.#go.size;
   }
 
   /** Registers the proxy with Kontrol (its kite URL under the public base). */
@@ -157,11 +189,16 @@ export class TunnelProxy {
   ): Promise<Response> | Response | undefined {
     const path = new URL(request.url).pathname;
     if (path === "/tunnel") return this.#upgrade(request, info);
+    if (path.startsWith(GO_TUNNEL_PREFIX + "/")) {
+      return this.#go.handleDialBack(request, info);
+    }
     const slash = path.indexOf("/", 1);
     const id = path.slice(1, slash < 0 ? undefined : slash);
     if (RESERVED.has(id)) return undefined;
     const tunnel = this.#tunnels.get(id);
     if (tunnel) return tunnel.handle(request, info);
+    const go = this.#go.handle(id, request, info);
+    if (go) return go;
     if (path.startsWith("/kite", slash)) {
       return new Response(
         `no kite ${id} has a tunnel open here (it may be dialing again); try later\n`,
@@ -178,7 +215,7 @@ export class TunnelProxy {
         { status: 400 },
       );
     }
-    if (this.#tunnels.size + this.#pending >= this.#limits.maxTunnels) {
+    if (this.tunnels + this.#pending >= this.#limits.maxTunnels) {
       return new Response(
         `this tunnel proxy carries ${this.#limits.maxTunnels} tunnels already\n`,
         { status: 503 },
@@ -231,7 +268,11 @@ export class TunnelProxy {
       );
     }
     const old = this.#tunnels.get(kite.id);
-    if (old && old.kite.username !== username) {
+    const goOwner = this.#go.ownerOf(kite.id);
+    if (
+      (old && old.kite.username !== username) ||
+      (goOwner !== undefined && goOwner !== username)
+    ) {
       return refuse(`kite id ${kite.id} is taken by another user's tunnel`);
     }
     if (socket.readyState !== WebSocket.OPEN) return;
@@ -245,13 +286,8 @@ export class TunnelProxy {
         streamOpened: () => this.#streamsOpened?.inc(),
         bytes: (direction, n) =>
           (direction === "to_kite" ? this.#toKite : this.#toCaller)?.inc(n),
-        admit: (remoteAddr) => {
-          const peer = peerOfText(remoteAddr);
-          if (this.#perCaller.take(peer)) return undefined;
-          return `Too many connections from ${peer} through this tunnel proxy: limit is ${this.#perCaller.limit} per address (maxConnectionsPerAddress)`;
-        },
-        release: (remoteAddr) =>
-          this.#perCaller.release(peerOfText(remoteAddr)),
+        admit: (remoteAddr) => this.#admit(remoteAddr),
+        release: (remoteAddr) => this.#release(remoteAddr),
       },
       this.kite.logger,
     );
@@ -267,6 +303,16 @@ export class TunnelProxy {
     this.kite.logger.info(
       `tunnel of ${kite.name} ${kite.id} (${username}) from ${remote}: ${url}`,
     );
+  }
+
+  #admit(remoteAddr: string): string | undefined {
+    const peer = peerOfText(remoteAddr);
+    if (this.#perCaller.take(peer)) return undefined;
+    return `Too many connections from ${peer} through this tunnel proxy: limit is ${this.#perCaller.limit} per address (maxConnectionsPerAddress)`;
+  }
+
+  #release(remoteAddr: string): void {
+    this.#perCaller.release(peerOfText(remoteAddr));
   }
 
   get #heartbeatMs(): number {
@@ -293,7 +339,7 @@ export class TunnelProxy {
       "kite_tunnels",
       "Kites with a tunnel open.",
       [],
-      () => [[[], this.#tunnels.size]],
+      () => [[[], this.tunnels]],
     );
     registry.gauge(
       "kite_tunnel_streams",

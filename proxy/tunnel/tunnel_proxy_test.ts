@@ -17,6 +17,10 @@ import {
   type TestKontrol,
 } from "../../tests/helpers/kontrol_harness.ts";
 import type { Kite } from "../../kite/kite.ts";
+import type { SessionHandler } from "../../kite/transport/session.ts";
+import { TcpWebSocket } from "../../kite/transport/sockets/deno_websocket.ts";
+import { SOCKJS_WEBSOCKET_FRAMING } from "../../kite/transport/client/sockjs_websocket_client.ts";
+import { openWebSocketSession } from "../../kite/transport/client/websocket_client_session.ts";
 import { TunnelRefused } from "../../kite/tunnel_client.ts";
 import { TunnelProxy, type TunnelProxyLimits } from "./tunnel_proxy.ts";
 
@@ -97,20 +101,97 @@ Deno.test("TunnelProxy refuses a kite with no kite.key, a forged one, one for an
   });
 });
 
-Deno.test("TunnelProxy: register answers the tunnel's URL (Go's answer shape), or says how to open one", async () => {
+Deno.test("TunnelProxy: register answers a kite with a tunnel its URL (Go's answer shape)", async () => {
   await withProxy({}, async ({ proxy, kite }) => {
     const behind = await kite("alice");
-    behind.handle("square", (r) => r.args.one().number() ** 2);
     const tunnel = await tunnelOf(proxy, behind);
     assertEquals(tunnel.url, proxy.urlOf(behind.identity.id));
     const client = behind.newClient(proxy.kite.url);
     await client.dial();
     assertEquals(await client.tell("register", ""), tunnel.url);
-    const other = await kite("alice");
-    const c2 = other.newClient(proxy.kite.url);
-    await c2.dial();
-    const err = await assertRejects(() => c2.tell("register", ""));
-    assertMatch(err.message, /has no tunnel open.*\/tunnel/);
+  });
+});
+
+/**
+ * What a Go kite's default `kite.tunnel` does: dial the URL it is given (a
+ * SockJS WebSocket) and serve that session as an accepted connection.
+ */
+function goKiteTunnelHandler(k: Kite): void {
+  k.handle("kite.tunnel", async (r) => {
+    const { url } = r.args.one().object<{ url: string }>();
+    // Go reads its session when it is ready; here what arrives first waits.
+    const to: { served?: SessionHandler } = {};
+    const early: string[] = [];
+    const session = await openWebSocketSession(
+      new URL(url),
+      SOCKJS_WEBSOCKET_FRAMING,
+      {
+        onMessage: (m) => to.served ? to.served.onMessage(m) : early.push(m),
+        onClose: (info) => to.served?.onClose(info),
+      },
+      {
+        connectWebSocket: (u, o) => TcpWebSocket.connect(u, o),
+        timeoutMs: 5_000,
+        pollTimeoutMs: 5_000,
+        maxMessageBytes: 1 << 20,
+        maxBufferedBytes: 1 << 24,
+        id: "go-dial-back",
+      },
+    );
+    const served = to.served = k.acceptSession(session);
+    for (const m of early.splice(0)) served.onMessage(m);
+    return null;
+  }).disableAuthentication();
+}
+
+Deno.test("TunnelProxy serves a kite that registers Go's way: each caller's session is a kite.tunnel dial-back joined to it", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const goKite = await kite("alice", { disableAuthentication: true });
+    goKite.handle("square", (r) => r.args.one().number() ** 2);
+    goKiteTunnelHandler(goKite);
+    const toProxy = goKite.newClient(proxy.kite.url);
+    await toProxy.dial();
+    const url = await toProxy.tell("register", "");
+    assertEquals(url, proxy.urlOf(goKite.identity.id));
+    assertEquals(proxy.tunnels, 1);
+    // Another user cannot take the id, Go's way or over /tunnel.
+    const mallory = await kite("mallory", { id: goKite.identity.id });
+    const m = mallory.newClient(proxy.kite.url);
+    await m.dial();
+    const taken = await assertRejects(() => m.tell("register", ""));
+    assertMatch(taken.message, /taken by another user's tunnel/);
+    m.close();
+    await assertRejects(() => tunnelOf(proxy, mallory), TunnelRefused);
+    const caller = await kite("bob");
+    const callers = [0, 1, 2].map(() => caller.newClient(url as string));
+    await Promise.all(callers.map((c) => c.dial()));
+    const answers = await Promise.all(
+      callers.map((c, i) => c.tell("square", i + 2)),
+    );
+    assertEquals(answers, [4, 9, 16]);
+    // A token is good for one dial-back only; an unknown one is refused.
+    const stray = await RawSocket.open(
+      `${
+        proxy.kite.url.replace(/^http/, "ws").replace(/\/kite$/, "")
+      }/gotunnel/0/00ff/websocket`,
+    );
+    assertEquals(await stray.next("the open frame"), "o");
+    assertMatch(
+      await stray.next("the refusal"),
+      /^c\[4003,"unknown or used tunnel token"\]/,
+    );
+    await stray.close();
+    for (const c of callers) c.close();
+    // The kite's connection to the proxy drops: its URL is served no more.
+    toProxy.close();
+    const deadline = Date.now() + 5_000;
+    while (proxy.tunnels > 0) {
+      assert(Date.now() < deadline, "the proxy forgot the Go kite");
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const late = caller.newClient(url as string);
+    await assertRejects(() => late.dial());
+    late.close();
   });
 });
 
