@@ -276,3 +276,28 @@ Deno.test("TunnelProxy: one caller address holds at most maxConnectionsPerAddres
     }
   }, { maxConnectionsPerAddress: 4 });
 });
+
+Deno.test("TunnelProxy: a message over the kite's own maxMessageBytes closes that caller's stream (4009) and nothing else", async () => {
+  await withProxy({}, async ({ proxy, kite }) => {
+    const behind = await kite("alice", {
+      disableAuthentication: true,
+      maxMessageBytes: 64 << 10,
+    });
+    behind.handle("square", (r) => r.args.one().number() ** 2);
+    const tunnel = await tunnelOf(proxy, behind);
+    const caller = await kite("bob");
+    const good = caller.newClient(tunnel.url);
+    await good.dial();
+    // The proxy takes up to 4 MiB; the kite behind it only 64 KiB.
+    const big = await RawSocket.sockjs(tunnel.url);
+    sockjsSend(big, goCall("square", ["x".repeat(100 << 10)], 1));
+    assertMatch(
+      await big.next("the stream's close"),
+      /^c\[4009,"Message too big: limit is 65536 bytes"\]/,
+    );
+    await big.close();
+    assertEquals(await good.tell("square", 7), 49);
+    assertEquals(tunnel.connects, 1, "the tunnel itself stayed up");
+    good.close();
+  }, { maxMessageBytes: 4 << 20 });
+});
