@@ -1,21 +1,21 @@
 /**
- * Calls the calculator through its contract: every call is typed, and the
- * first one checks the kite serves a compatible version.
+ * Calls the calculator through its contract: every call is typed, and
+ * dialing checks the kite serves a compatible version (a 2.x calculator
+ * fails here, before any call).
  *
  *     deno task contracts:client [http://127.0.0.1:3637/kite]
  *
  * @module
  */
 import { Kite } from "../../mod.ts";
-import { typed } from "../../kite/contract/mod.ts";
+import { dialTyped } from "../../kite/contract/mod.ts";
 import { calculator } from "./contract.ts";
 
 const url = Deno.args[0] ?? "http://127.0.0.1:3637/kite";
 const kite = new Kite("calculator-client", "1.0.0");
 const client = kite.newClient(url);
 try {
-  await client.dial();
-  const calc = typed(client, calculator);
+  const calc = await dialTyped(client, calculator);
   const n: number = await calc.square(4);
   console.log(`square(4) = ${n}`);
   const { quotient, remainder } = await calc.divide({
