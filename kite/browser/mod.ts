@@ -28,6 +28,7 @@ export type { BrowserKiteOptions, BrowserKontrolOptions } from "./kite.ts";
 export type {
   CancelWatch,
   FoundKite,
+  KontrolHost,
   KontrolToken,
   WatchKitesOptions,
 } from "../kontrol_client.ts";
