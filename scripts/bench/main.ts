@@ -189,6 +189,8 @@ console.table(proxyBench.paths.map((p) => ({
   "1 conn p50 µs": p.oneConnP50Us,
   "50 conns calls/s": p.fiftyConnsPerSec,
   "50 conns p50 µs": p.fiftyConnsP50Us,
+  "1 conn kite CPU µs/call": p.oneConnCpuUs.kite,
+  "1 conn proxy CPU µs/call": p.oneConnCpuUs.proxy,
 })));
 console.log(
   `proxy ÷ direct, median of same-round ratios: 1 connection ${proxyBench.ratios.oneConn}×, 50 connections ${proxyBench.ratios.fiftyConns}×`,

@@ -11,7 +11,12 @@
  * @module
  */
 import { Kite } from "../../mod.ts";
-import { type BenchServer, pinProcess, startServer } from "./process.ts";
+import {
+  type BenchServer,
+  cpuMicros,
+  pinProcess,
+  startServer,
+} from "./process.ts";
 import { median, round } from "./stats.ts";
 import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 
@@ -34,18 +39,6 @@ export interface ObserveOptions {
   ms?: number;
   /** Calls per CPU-time run. @default {20_000} */
   cpuCalls?: number;
-}
-
-/** CPU time a process has used so far (user + system, all threads), µs. */
-function cpuMicros(pid: number): number | undefined {
-  try {
-    const stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime, in clock ticks of 10 ms (USER_HZ on Linux).
-    return (Number(fields[11]) + Number(fields[12])) * 10_000;
-  } catch {
-    return undefined;
-  }
 }
 
 /** The serving process's CPU µs per call over `n` calls, 100 in flight. */

@@ -8,9 +8,9 @@
  * @module
  */
 import { Kite } from "../../mod.ts";
-import type { Client } from "../../kite/client.ts";
 import { startServer } from "./process.ts";
-import { median, quantile, round } from "./stats.ts";
+import { cpuMedian, measureCalls, type Sample } from "./one_at_a_time.ts";
+import { median, round } from "./stats.ts";
 
 /** Options for {@linkcode benchProxy}. */
 export interface ProxyBenchOptions {
@@ -32,6 +32,11 @@ export interface ProxyPathResult {
   fiftyConnsPerSec: number;
   /** Median latency over 50 connections, µs. */
   fiftyConnsP50Us: number;
+  /**
+   * CPU (user + system) per call, one connection, µs: the kite's, and the
+   * proxy's on the proxied path; `undefined` without `/proc`.
+   */
+  oneConnCpuUs: { kite?: number; proxy?: number };
 }
 
 /** What {@linkcode benchProxy} measured. */
@@ -40,30 +45,6 @@ export interface ProxyBenchResult {
   paths: ProxyPathResult[];
   /** Medians of the per-round ratios, proxy ÷ direct. */
   ratios: { oneConn: number; fiftyConns: number };
-}
-
-interface Sample {
-  perSec: number;
-  p50Us: number;
-}
-
-/** Each client calls square(4) one at a time for `ms`; total rate and p50. */
-async function measure(clients: Client[], ms: number): Promise<Sample> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(clients.map(async (c) => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      await c.tell("square", 4);
-      latencies.push(performance.now() - t);
-    }
-  }));
-  const elapsed = (performance.now() - start) / 1000;
-  return {
-    perSec: latencies.length / elapsed,
-    p50Us: quantile(latencies, 0.5) * 1000,
-  };
 }
 
 /** Measures direct and proxied calls; see the module doc. */
@@ -98,11 +79,13 @@ export async function benchProxy(
       one: [] as Sample[],
       fifty: [] as Sample[],
     }));
+    // Direct: the kite's CPU; proxied: the kite's, then the proxy's.
+    const pids = [[kite.pid], [kite.pid, proxy.pid]];
     for (let r = 0; r <= options.rounds; r++) {
       const order = r % 2 ? [1, 0] : [0, 1];
       for (const i of order) {
-        const a = await measure(one[i], options.ms);
-        const b = await measure(fifty[i], options.ms);
+        const a = await measureCalls(one[i], options.ms, pids[i]);
+        const b = await measureCalls(fifty[i], options.ms, pids[i]);
         if (r === 0) continue; // warm-up
         samples[i].one.push(a);
         samples[i].fifty.push(b);
@@ -115,6 +98,10 @@ export async function benchProxy(
       oneConnP50Us: round(median(samples[i].one.map((s) => s.p50Us))),
       fiftyConnsPerSec: round(median(samples[i].fifty.map((s) => s.perSec))),
       fiftyConnsP50Us: round(median(samples[i].fifty.map((s) => s.p50Us))),
+      oneConnCpuUs: {
+        kite: cpuMedian(samples[i].one, 0),
+        proxy: i === 1 ? cpuMedian(samples[i].one, 1) : undefined,
+      },
     }));
     const ratio = (key: "one" | "fifty") =>
       round(

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Client, Kite } from "../../mod.ts";
+import type { Kite } from "../../mod.ts";
 import {
   freePort,
   kontrolKite,
@@ -16,7 +16,8 @@ import {
 } from "../../tests/helpers/kontrol_harness.ts";
 import { spawnDeno } from "../../tests/helpers/processes.ts";
 import { spawnTunnelProxy } from "../../tests/helpers/tunnel_processes.ts";
-import { median, quantile, round } from "./stats.ts";
+import { cpuMedian, measureCalls, type Sample } from "./one_at_a_time.ts";
+import { median, round } from "./stats.ts";
 
 /** Settings of {@linkcode benchTunnel}. */
 export interface TunnelBenchOptions {
@@ -35,27 +36,10 @@ export interface TunnelBenchRow {
   "tunnel p50 µs": number;
   /** Median over rounds of tunnel/direct within the round. */
   "tunnel × direct": number;
-}
-
-/** Calls/s and p50 of `clients`, each calling `square` one at a time. */
-async function measure(
-  clients: Client[],
-  ms: number,
-): Promise<{ perSec: number; p50Us: number }> {
-  const latencies: number[] = [];
-  const start = performance.now();
-  const end = start + ms;
-  await Promise.all(clients.map(async (c) => {
-    while (performance.now() < end) {
-      const t = performance.now();
-      await c.tell("square", 4);
-      latencies.push(performance.now() - t);
-    }
-  }));
-  return {
-    perSec: latencies.length / ((performance.now() - start) / 1000),
-    p50Us: quantile(latencies, 0.5) * 1000,
-  };
+  /** CPU (user + system) per call, µs, medians; absent without `/proc`. */
+  "direct kite CPU µs"?: number;
+  "tunnel kite CPU µs"?: number;
+  "tunnel proxy CPU µs"?: number;
 }
 
 async function dialAll(caller: Kite, url: string, n: number) {
@@ -104,18 +88,20 @@ export async function benchTunnel(
     for (const conns of [1, 50]) {
       const direct = await dialAll(caller, directURL, conns);
       const tunnel = await dialAll(caller, tunnelURL, conns);
-      const d: { perSec: number; p50Us: number }[] = [];
-      const t: { perSec: number; p50Us: number }[] = [];
+      const d: Sample[] = [];
+      const t: Sample[] = [];
+      const directPids = [kite.child.pid];
+      const tunnelPids = [kite.child.pid, proxy.pid];
       for (let r = 0; r <= options.rounds; r++) {
         const pair = r % 2
           ? [
-            await measure(tunnel, options.ms),
-            await measure(direct, options.ms),
+            await measureCalls(tunnel, options.ms, tunnelPids),
+            await measureCalls(direct, options.ms, directPids),
           ]
             .reverse()
           : [
-            await measure(direct, options.ms),
-            await measure(tunnel, options.ms),
+            await measureCalls(direct, options.ms, directPids),
+            await measureCalls(tunnel, options.ms, tunnelPids),
           ];
         if (r === 0) continue; // warm-up
         d.push(pair[0]);
@@ -134,6 +120,9 @@ export async function benchTunnel(
           median(t.map((x, i) => x.perSec / d[i].perSec)),
           2,
         ),
+        "direct kite CPU µs": cpuMedian(d, 0),
+        "tunnel kite CPU µs": cpuMedian(t, 0),
+        "tunnel proxy CPU µs": cpuMedian(t, 1),
       });
     }
     return rows;
@@ -146,5 +135,5 @@ export async function benchTunnel(
 }
 
 if (import.meta.main) {
-  console.table(await benchTunnel({ rounds: 3, ms: 1_000 }));
+  console.table(await benchTunnel({ rounds: 7, ms: 1_000 }));
 }
