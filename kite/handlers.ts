@@ -3,12 +3,12 @@
  *
  * @module
  */
-import type { Client } from "./client.ts";
 import type { Clock } from "./clock.ts";
 import { readEnv } from "./config.ts";
 import { KiteError } from "./errors.ts";
 import type { Logger } from "./log.ts";
 import type { Handler, Method } from "./method.ts";
+import { addHeartbeatHandler } from "./heartbeat.ts";
 import { DEFAULT_OUTPUT_QUEUE_BYTES, OutputQueue } from "./output_queue.ts";
 
 /** Shape of `kite.systemInfo` (Go keys, docs/protocol.md §5). */
@@ -51,12 +51,6 @@ export function systemInfo(): SystemInfo {
   };
 }
 
-/** Shortest `kite.heartbeat` period granted to a caller on an accepted connection. */
-const MIN_REMOTE_HEARTBEAT_MS = 1_000;
-
-/** Heartbeat tickers, one per connection (Go keeps one per kite; docs/protocol.md §12 #24). */
-const heartbeats = new WeakMap<Client, () => void>();
-
 /** The part of a kite the default handlers use (a `Kite` is one). */
 export interface HandlerHost {
   /** Registers a method. */
@@ -71,43 +65,7 @@ export interface HandlerHost {
 export function addDefaultHandlers(kite: HandlerHost): void {
   kite.handle("kite.ping", () => "pong").disableAuthentication();
   kite.handle("kite.systemInfo", () => systemInfo());
-  kite.handle("kite.heartbeat", (r) => {
-    const [interval, ping] = r.args.sliceOfLength(2);
-    const seconds = interval.number();
-    const fn = ping.func();
-    if (!(seconds > 0)) {
-      throw new KiteError(
-        "argumentError",
-        "heartbeat interval must be a positive number of seconds",
-      );
-    }
-    heartbeats.get(r.client)?.();
-    // A caller on an accepted connection could ask for a ping every
-    // microsecond; Go's whole-second ticker cannot go below 1 s either.
-    // Kontrol calls over the connection the kite dialed, so it is not held
-    // to this floor.
-    const periodMs = r.client.side === "accepted"
-      ? Math.max(seconds * 1000, MIN_REMOTE_HEARTBEAT_MS)
-      : seconds * 1000;
-    const clock = kite.clock;
-    let timer = 0;
-    const tick = () => {
-      if (!r.client.connected) return;
-      fn();
-      timer = clock.setTimeout(tick, periodMs);
-    };
-    // The first ping goes out before the reply (docs/protocol.md §5, §8.5).
-    fn();
-    timer = clock.setTimeout(tick, periodMs);
-    const stop = () => {
-      clock.clearTimeout(timer);
-      off();
-      heartbeats.delete(r.client);
-    };
-    const off = r.client.onDisconnect(stop);
-    heartbeats.set(r.client, stop);
-    return null;
-  });
+  addHeartbeatHandler(kite);
   kite.handle("kite.log", (r) => {
     kite.logger.info(`${r.remoteKite.name}: ${r.args.one().string()}`);
     return null;

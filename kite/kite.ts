@@ -50,6 +50,8 @@ import {
   TunnelClient,
 } from "./tunnel_client.ts";
 import { type Dial, dial } from "./transport/sockets/deno_dial.ts";
+import { TcpWebSocket } from "./transport/sockets/deno_websocket.ts";
+import type { ConnectTextSocket } from "./transport/client/client_session.ts";
 import {
   bodyTooBigText,
   declaresTooBig,
@@ -172,6 +174,9 @@ export class Kite implements ServingKite<Client> {
   readonly metrics: KiteMetrics | undefined;
   /** @internal How clients dial: Deno's sockets (the browser build has its own). */
   readonly dialer: Dial = dial;
+  /** @internal How a tunnel dials its proxy (tunnel_client.ts). */
+  readonly connectTunnel: ConnectTextSocket = (url, options) =>
+    TcpWebSocket.connect(url, options);
   /** Starts call spans once tracing (`config.tracing`) is loaded. */
   tracer: CallTracer | undefined;
   /** Settles once tracing is loaded; {@linkcode Kite.serve} waits for it. */

@@ -16,8 +16,11 @@ import type { KiteConfig } from "./config.ts";
 import type { FoundKite } from "./kontrol_client.ts";
 import type { Logger } from "./log.ts";
 import type { KiteIdentity, KontrolQuery } from "./protocol.ts";
+import type {
+  ConnectTextSocket,
+  TextSocket,
+} from "./transport/client/client_session.ts";
 import type { Session, SessionHandler } from "./transport/session.ts";
-import { TcpWebSocket } from "./transport/sockets/deno_websocket.ts";
 import {
   HEARTBEAT,
   Mux,
@@ -47,6 +50,11 @@ export interface TunnelHost {
   registerForever(url: string): Promise<unknown>;
   /** Runs `fn` when the kite closes. */
   addCloser(fn: () => void | Promise<void>): () => void;
+  /**
+   * Opens the WebSocket to the proxy: `Deno.connect` in a Deno kite, the
+   * browser's `WebSocket` in a page (this module touches neither).
+   */
+  readonly connectTunnel: ConnectTextSocket;
 }
 
 /** Options for `Kite.registerToTunnel()`. */
@@ -105,7 +113,7 @@ export class TunnelClient implements KiteTunnel {
   readonly #host: TunnelHost;
   readonly #options: RegisterToTunnelOptions;
   readonly #backoff: Backoff;
-  #socket: TcpWebSocket | undefined;
+  #socket: TextSocket | undefined;
   #url = "";
   #registered = "";
   #connects = 0;
@@ -197,12 +205,12 @@ export class TunnelClient implements KiteTunnel {
 
   /** One tunnel connection, from dial to drop; resolves with why it ended. */
   async #connectOnce(): Promise<string> {
-    const proxy = await this.#proxyURL();
-    const endpoint = tunnelEndpoint(proxy);
+    const proxy = await this.#proxy();
+    const endpoint = tunnelEndpoint(proxy.url);
     const config = this.#host.config;
-    let socket: TcpWebSocket;
+    let socket: TextSocket;
     try {
-      socket = await TcpWebSocket.connect(endpoint, {
+      socket = await this.#host.connectTunnel(endpoint, {
         timeoutMs: config.timeoutMs,
         // A caller's big message closes only its stream (checked below).
         maxMessageBytes: config.maxDialedMessageBytes,
@@ -215,7 +223,12 @@ export class TunnelClient implements KiteTunnel {
         }`,
       );
     }
-    const conn = new TunnelConnection(this.#host, socket, endpoint.href);
+    const conn = new TunnelConnection(
+      this.#host,
+      socket,
+      endpoint.href,
+      proxy.token,
+    );
     const url = await conn.hello();
     if (this.#closing) {
       socket.close(1001, "kite closing");
@@ -247,10 +260,16 @@ export class TunnelClient implements KiteTunnel {
     return why;
   }
 
-  /** The proxy's URL: given, or the first `tunnelproxy` Kontrol knows. */
-  async #proxyURL(): Promise<string> {
-    if (this.#options.url) return this.#options.url;
+  /**
+   * The proxy's URL: given, or a `tunnelproxy` Kontrol knows, with the
+   * token Kontrol gave for it (a kite without a kite.key proves itself to
+   * the proxy with that token).
+   */
+  async #proxy(): Promise<{ url: string; token?: string }> {
     const { config } = this.#host;
+    // A page given a URL has no token for the proxy: the proxy refuses it,
+    // saying to find the proxy through Kontrol.
+    if (this.#options.url) return { url: this.#options.url };
     const query = this.#options.query ?? {
       name: TUNNEL_PROXY_NAME,
       environment: config.environment,
@@ -268,7 +287,8 @@ export class TunnelClient implements KiteTunnel {
         }); start one with \`deno task tunnel\` or pass registerToTunnel({ url })`,
       );
     }
-    return found[Math.floor(Math.random() * found.length)].url;
+    const chosen = found[Math.floor(Math.random() * found.length)];
+    return { url: chosen.url, token: chosen.token };
   }
 }
 
@@ -280,7 +300,7 @@ export class TunnelRefused extends Error {
 /** One connection to the proxy: the hello, then the streams. */
 class TunnelConnection {
   readonly #host: TunnelHost;
-  readonly #socket: TcpWebSocket;
+  readonly #socket: TextSocket;
   readonly #endpoint: string;
   readonly #mux: Mux;
   readonly #streams = new Map<number, TunnelStream>();
@@ -292,7 +312,13 @@ class TunnelConnection {
   #done = false;
   #watchdog: number | undefined;
 
-  constructor(host: TunnelHost, socket: TcpWebSocket, endpoint: string) {
+  /** Says hello with the kite.key, else with `token` (a page's). */
+  constructor(
+    host: TunnelHost,
+    socket: TextSocket,
+    endpoint: string,
+    token: string | undefined,
+  ) {
     this.#host = host;
     this.#socket = socket;
     this.#endpoint = endpoint;
@@ -312,10 +338,12 @@ class TunnelConnection {
       onClose: (code, reason) => this.#closed(code, reason),
     });
     const identity = host.identity;
-    socket.send(JSON.stringify({
-      kite: identity,
-      kiteKey: host.config.kiteKey,
-    }));
+    const kiteKey = host.config.kiteKey;
+    socket.send(JSON.stringify(
+      kiteKey || token === undefined
+        ? { kite: identity, kiteKey }
+        : { kite: identity, token },
+    ));
   }
 
   /** Resolves with the public URL the proxy answered. */

@@ -212,7 +212,10 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
   kontrol.storage.onWatchGap?.(resyncWatchers);
 
   kite.handle("register", async (r) => {
-    requireKiteKey(r);
+    // A page has no kite.key: it registers with the token its app handed
+    // it, under that token's user only, and gets no kite.key back.
+    const byToken = r.auth?.type === "token" && !!kontrol.options.tokenRegister;
+    if (!byToken) requireKiteKey(r);
     kontrol.requireHealthy();
     const arg = r.args.one().object<{ url?: unknown; contracts?: unknown }>();
     const url = typeof arg.url === "string" ? arg.url : "";
@@ -222,11 +225,17 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
       throw new KiteError("argumentError", `invalid url: ${url}`);
     }
     const identity = registeringIdentity(r, limits.maxFieldLength);
+    const claimed = r.claimedUsername;
+    if (byToken && claimed && claimed !== identity.username) {
+      throw new KiteError(
+        "authenticationError",
+        `a token for ${identity.username} registers kites of ${identity.username} only, not of ${claimed}`,
+      );
+    }
     const contracts = contractsFromArgs(arg.contracts, limits.maxFieldLength);
-    const { pair, rotated } = await pairForKontrolKey(
-      kontrol,
-      r.claims?.kontrolKey,
-    );
+    const { pair, rotated } = byToken
+      ? { pair: await kontrol.currentPair(), rotated: false }
+      : await pairForKontrolKey(kontrol, r.claims?.kontrolKey);
     await kontrol.registry.register(
       { kite: identity, url, keyId: pair.id, ...(contracts && { contracts }) },
       r.client,

@@ -50,6 +50,13 @@ export interface KontrolOptions {
   staleAfterMs?: number;
   /** How the storage is probed and how long failures are tolerated. */
   health?: Partial<HealthTiming>;
+  /**
+   * Let `register` take token auth (a page kite has a token, never a
+   * kite.key): the kite is registered under the token's user only, and no
+   * kite.key is handed back. Off by default, as Go refuses it
+   * . @default {false}
+   */
+  tokenRegister?: boolean;
   /** Authorises `registerMachine`; without it the method is refused (as Go). */
   machineAuthenticate?: MachineAuthenticate;
   /** Per-user quotas and sizes; see {@linkcode KontrolLimits} for the defaults. */

@@ -124,6 +124,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     username: issuer.username,
     limits: s.limits,
     dashboard: dashboard ? { script: dashboard } : undefined,
+    tokenRegister: s.tokenRegister,
     metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },
     machineAuthenticate: machineAuthenticator({
       secret: s.machineSecret

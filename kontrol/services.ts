@@ -40,7 +40,11 @@ export interface KontrolServices {
   /** Quotas and sizes in force. */
   readonly limits: Readonly<KontrolLimits>;
   /** The `registerMachine` hook, when one was given. */
-  readonly options: { readonly machineAuthenticate?: MachineAuthenticate };
+  readonly options: {
+    readonly machineAuthenticate?: MachineAuthenticate;
+    /** `register` takes token auth (pages); see `KontrolOptions.tokenRegister`. */
+    readonly tokenRegister?: boolean;
+  };
   /** A key pair by id (deleted ones too). */
   keyPair(id: string): Promise<StoredKeyPair | undefined>;
   /** A key pair by its public key. */

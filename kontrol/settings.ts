@@ -77,6 +77,8 @@ export interface KontrolSettings {
   machineSecret: string;
   /** One-time codes for `registerMachine` to print at start (valid a day). */
   machineCodes: number;
+  /** `register` takes token auth (web pages through the tunnel proxy). */
+  tokenRegister: boolean;
   /** Print help and exit. */
   help: boolean;
   /** Per-user quotas and sizes (see `kontrol/limits.ts` for the defaults). */
@@ -202,6 +204,11 @@ const OPTIONS: Option[] = [
     "--dashboard=FILE another build (default off)",
   ],
   [
+    "tokenRegister",
+    "TOKENREGISTER",
+    "let register take a token for Kontrol (a web page registering through the tunnel proxy), under the token's user only (default off, as Go)",
+  ],
+  [
     "machineCodes",
     "MACHINECODES",
     "print N one-time codes at start, each good for one `kitectl register --code` within a day (default 0; the operator makes more with `kitectl codes create`)",
@@ -267,7 +274,10 @@ export function readSettings(
     }
     const key = byFlag.get(name.toLowerCase());
     if (!key) throw new RangeError(`unknown flag ${arg}; see --help`);
-    if ((key === "initial" || key === "dashboard") && inline === undefined) {
+    if (
+      (key === "initial" || key === "dashboard" || key === "tokenRegister") &&
+      inline === undefined
+    ) {
       raw.set(key, "true");
       continue;
     }
@@ -321,6 +331,9 @@ export function readSettings(
     machineSecret: raw.get("machineSecret") ?? "",
     dashboard: dashboardScript(raw.get("dashboard") ?? ""),
     machineCodes: num("machineCodes", 0),
+    tokenRegister: ["1", "true", "yes"].includes(
+      (raw.get("tokenRegister") ?? "").toLowerCase(),
+    ),
     tlsFiles: [env("KITE_TLS_CERT"), env("KITE_TLS_KEY")].filter((
       f,
     ): f is string => !!f),

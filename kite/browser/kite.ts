@@ -22,6 +22,7 @@ import {
   type KontrolToken,
   type WatchKitesOptions,
 } from "../kontrol_client.ts";
+import { addHeartbeatHandler } from "../heartbeat.ts";
 import { checkLimits } from "../limits.ts";
 import { createLogger, type Logger } from "../log.ts";
 import { type FinalFunc, type Handler, Method } from "../method.ts";
@@ -35,8 +36,15 @@ import {
 } from "../protocol.ts";
 import { Dispatcher } from "../serve/dispatch.ts";
 import type { ServingKite } from "../serve/serving_kite.ts";
+import type { ConnectTextSocket } from "../transport/client/client_session.ts";
 import { type Dial, makeDial } from "../transport/client/dialer.ts";
+import type { Session, SessionHandler } from "../transport/session.ts";
 import { browserWebSocket } from "../transport/sockets/browser_websocket.ts";
+import {
+  type KiteTunnel,
+  type RegisterToTunnelOptions,
+  TunnelClient,
+} from "../tunnel_client.ts";
 
 /** Options for a {@linkcode BrowserKite}. */
 export interface BrowserKiteOptions {
@@ -89,6 +97,8 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
   readonly logger: Logger;
   /** @internal How clients dial: the browser's sockets. */
   readonly dialer: Dial;
+  /** @internal How a tunnel dials its proxy: the browser's `WebSocket`. */
+  readonly connectTunnel: ConnectTextSocket;
   /** @internal A page keeps no metrics. */
   readonly metrics: undefined = undefined;
   /** @internal A page starts no spans. */
@@ -126,7 +136,9 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
       (err) => this.logger.error(`timer failed: ${err}`),
     );
     this.auth = options.auth ?? null;
-    this.dialer = makeDial(browserWebSocket());
+    const socket = browserWebSocket();
+    this.dialer = makeDial(socket);
+    this.connectTunnel = socket;
     this.identity = makeIdentity({
       name,
       username: this.config.username,
@@ -138,6 +150,8 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
     });
     this.calls = new Dispatcher(this);
     this.handle("kite.ping", () => "pong");
+    // Kontrol keeps a page registered through it alive with heartbeats.
+    addHeartbeatHandler(this);
   }
 
   /** Registers a method the kites this page dialed may call. */
@@ -212,6 +226,33 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
     options?: WatchKitesOptions,
   ): Promise<CancelWatch> {
     return this.kontrol.watchKites(query, fn, options);
+  }
+
+  /**
+   * Makes the page reachable by other kites: opens a tunnel to a tunnel
+   * proxy found through Kontrol (`name: "tunnelproxy"`), proving the
+   * page's user with the token Kontrol gave for the proxy, and registers
+   * the proxy's public URL for this page with Kontrol using the page's
+   * Kontrol token (Kontrol must allow it: `tokenRegister`). Callers reach
+   * the proxy, which carries their sessions to the page; the page cannot
+   * verify their credentials, so its methods serve any caller who finds it.
+   * `config.username` must be the token's user. Redials (with backoff)
+   * whenever the tunnel drops; resolves once the first tunnel is up and
+   * registered.
+   * @throws when the proxy refuses the token or the username.
+   */
+  registerToTunnel(options?: RegisterToTunnelOptions): Promise<KiteTunnel> {
+    return TunnelClient.open(this, options);
+  }
+
+  /** @internal Registers `url` with Kontrol and keeps it registered. */
+  registerForever(url: string): Promise<unknown> {
+    return this.kontrol.registerForever(url);
+  }
+
+  /** @internal Serves one session a caller opened through the tunnel. */
+  acceptSession(session: Session): SessionHandler {
+    return Client.acceptHandler(new Client(this, "", {}, session));
   }
 
   /** Closes every connection this kite dialed, Kontrol's too. */

@@ -40,4 +40,5 @@ export type { Request } from "../request.ts";
 export type { Auth, KiteIdentity } from "../protocol.ts";
 export type { KiteConfig } from "../config.ts";
 export type { ClientTransport } from "../transport/client/dialer.ts";
+export type { KiteTunnel, RegisterToTunnelOptions } from "../tunnel_client.ts";
 export type { KiteErrorType } from "../errors.ts";

@@ -253,18 +253,23 @@ export class TunnelProxy {
     const hello = parseHello(data);
     if (typeof hello === "string") return refuse(hello);
     let username: string;
+    // A page has no kite.key: it shows the token Kontrol gave it for this
+    // proxy, verified like any caller's token.
+    const credential = hello.kiteKey
+      ? { type: "kiteKey", key: hello.kiteKey, what: "kite.key" }
+      : { type: "token", key: hello.token ?? "", what: "token" };
     try {
       ({ username } = await this.kite.authenticator.authenticate({
-        type: "kiteKey",
-        key: hello.kiteKey,
+        type: credential.type,
+        key: credential.key,
       }));
     } catch (err) {
-      return refuse(`kite.key refused: ${(err as Error).message}`);
+      return refuse(`${credential.what} refused: ${(err as Error).message}`);
     }
     const kite = hello.kite;
     if (kite.username !== username) {
       return refuse(
-        `the kite.key is for ${username}, the kite says ${kite.username}`,
+        `the ${credential.what} is for ${username}, the kite says ${kite.username}`,
       );
     }
     const old = this.#tunnels.get(kite.id);
@@ -365,9 +370,11 @@ export class TunnelProxy {
   }
 }
 
+/** A kite's hello: its identity and its kite.key, or (a page) a token for the proxy. */
 interface Hello {
   kite: KiteIdentity;
-  kiteKey: string;
+  kiteKey?: string;
+  token?: string;
 }
 
 /** The hello, or what is wrong with it. */
@@ -383,8 +390,10 @@ function parseHello(data: unknown): Hello | string {
     return "the hello is not JSON";
   }
   const kite = hello?.kite as Record<string, unknown> | undefined;
-  if (typeof hello?.kiteKey !== "string" || !hello.kiteKey) {
-    return "the hello carries no kiteKey: give the kite a kite.key (kitectl register)";
+  const kiteKey = typeof hello?.kiteKey === "string" ? hello.kiteKey : "";
+  const token = typeof hello?.token === "string" ? hello.token : "";
+  if (!kiteKey && !token) {
+    return "the hello carries no kiteKey or token: give the kite a kite.key (kitectl register), or have a page find this proxy through Kontrol (registerToTunnel() without url), whose getKites gives it a token for the proxy";
   }
   if (typeof kite !== "object" || kite === null) {
     return "the hello carries no kite identity";
@@ -401,7 +410,7 @@ function parseHello(data: unknown): Hello | string {
   }
   return {
     kite: identity as unknown as KiteIdentity,
-    kiteKey: hello.kiteKey,
+    ...(kiteKey ? { kiteKey } : { token }),
   };
 }
 

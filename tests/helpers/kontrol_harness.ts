@@ -57,6 +57,8 @@ export interface TestKontrolOptions {
   kiteConfig?: Partial<KiteConfig>;
   /** Serve the dashboard, passed through to {@linkcode Kontrol}. */
   dashboard?: KontrolOptions["dashboard"];
+  /** Let `register` take token auth (pages), passed through to {@linkcode Kontrol}. */
+  tokenRegister?: boolean;
   /** Runs after `init()`, before serving (e.g. to wrap `kontrol.kite.fetch`). */
   beforeServe?: (kontrol: Kontrol) => void;
 }
@@ -104,6 +106,7 @@ export async function startTestKontrol(
     limits: options.limits,
     health: options.health,
     dashboard: options.dashboard,
+    tokenRegister: options.tokenRegister,
     kiteConfig: { ip: "127.0.0.1", logLevel: "FATAL", ...options.kiteConfig },
   });
   try {

@@ -1,0 +1,160 @@
+/**
+ * A page registers with Kontrol so other kites find it, in real Chromium:
+ * the page (browser build, a token for Kontrol its app handed it, no
+ * kite.key) opens a tunnel to the tunnel proxy over the browser's
+ * WebSocket with the token Kontrol gave it for the proxy, registers the
+ * proxy's public URL for it with its Kontrol token, and a Deno kite finds
+ * it with `getKites` and calls its method through the proxy. A token for
+ * alice cannot register a kite of bob, at the proxy or at Kontrol.
+ */
+import type { Kite } from "../mod.ts";
+import { makeQuery } from "../kite/protocol.ts";
+import { readSettings } from "../kontrol/settings.ts";
+import { TunnelProxy } from "../proxy/tunnel/tunnel_proxy.ts";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
+import { bundleBrowser } from "./helpers/browser_bundle.ts";
+import { launchChromium } from "./helpers/chromium.ts";
+import { MemoryLogger } from "./helpers/kite_harness.ts";
+import { kontrolKite, startTestKontrol } from "./helpers/kontrol_harness.ts";
+
+const PAGE = `<!doctype html><meta charset="utf-8"><title>page kite</title>
+<script type="module">
+import { Kite } from "/kite.browser.js";
+const token = new URLSearchParams(location.hash.slice(1)).get("token");
+const alerts = [];
+const pageKite = (username) => {
+  const kite = new Kite("page", "1.0.0", {
+    config: { username, environment: "test" },
+    kontrol: { url: location.origin + "/kite", key: token },
+  });
+  kite.handle("square", (r) => r.args.one().number() ** 2);
+  kite.handle("alert", (r) => (alerts.push(r.args.one().string()), "shown"));
+  return kite;
+};
+const proxy = { username: "kontrol", environment: "test", name: "tunnelproxy" };
+const failure = (e) => e.type ? e.type + ": " + e.message : e.message;
+window.register = async () => {
+  const kite = pageKite("alice");
+  const tunnel = await kite.registerToTunnel({ query: proxy });
+  return { url: tunnel.url, id: kite.identity.id };
+};
+// A token for alice, a kite that says it is bob's.
+window.registerAsBob = () =>
+  pageKite("bob").registerToTunnel({ query: proxy }).then(() => "registered", failure);
+window.kontrolAsBob = () =>
+  pageKite("bob").kontrol.register("http://127.0.0.1:1/kite").then(() => "registered", failure);
+window.alerts = () => alerts;
+window.ready = true;
+</script>`;
+
+Deno.test({
+  name:
+    "a page registers with Kontrol through the tunnel proxy with its token, and a Deno kite finds and calls it",
+  // playwright-core keeps its pipe to Chromium open between steps.
+  sanitizeOps: false,
+  sanitizeResources: false,
+  fn: async () => {
+    const { code } = await bundleBrowser();
+    const tk = await startTestKontrol({
+      tokenRegister: true,
+      beforeServe: (k) => {
+        k.kite.handleHTTP("/kite.browser.js", () =>
+          new Response(code, {
+            headers: { "content-type": "text/javascript; charset=utf-8" },
+          }));
+        k.kite.handleHTTP("/page", () =>
+          new Response(PAGE, {
+            headers: { "content-type": "text/html; charset=utf-8" },
+          }));
+      },
+    });
+    const proxyLog = new MemoryLogger();
+    const proxy = new TunnelProxy({
+      kite: {
+        env: false,
+        kiteKey: await tk.kiteKey("kontrol"),
+        logger: proxyLog,
+        config: { ip: "127.0.0.1", environment: "test" },
+      },
+    });
+    const kites: Kite[] = [];
+    const browser = await launchChromium();
+    try {
+      await proxy.serve({ port: 0, hostname: "127.0.0.1", quiet: true });
+      await proxy.register();
+      // The app's server holds alice's kite.key and hands its page a token.
+      const app = await kontrolKite(tk, "app", "alice");
+      kites.push(app);
+      const token = await app.kontrol.getToken({
+        username: "kontrol",
+        name: "kontrol",
+      });
+      const page = await browser.newPage();
+      const errors: string[] = [];
+      page.on("pageerror", (e) => errors.push(String(e)));
+      await page.goto(`${tk.base}/page#token=${token}`);
+      await page.waitForFunction(() => "ready" in globalThis);
+      const call = (fn: string) =>
+        page.evaluate(`window.${fn}()`) as Promise<unknown>;
+
+      const { url, id } = await call("register") as { url: string; id: string };
+      assertEquals(url, proxy.urlOf(id));
+
+      // Another kite of alice's finds the page and calls it through the proxy.
+      const caller = await kontrolKite(tk, "caller", "alice");
+      kites.push(caller);
+      const found = await caller.getKites({
+        username: "alice",
+        environment: "test",
+        name: "page",
+      });
+      assertEquals(found.map((f) => [f.kite.id, f.url]), [[id, url]]);
+      const client = found[0].client;
+      await client.dial();
+      assertEquals(await client.tell("square", 7), 49);
+      assertEquals(await client.tell("alert", "hi from Deno"), "shown");
+      client.close();
+      found[0].renewer.stop();
+      assertEquals(await call("alerts"), ["hi from Deno"]);
+
+      // alice's token registers alice's kites only.
+      assertMatch(
+        await call("registerAsBob") as string,
+        /refused this kite: the token is for alice, the kite says bob/,
+      );
+      assertEquals(
+        await call("kontrolAsBob"),
+        "authenticationError: a token for alice registers kites of alice only, not of bob",
+      );
+      assertEquals(
+        (await tk.storage.get(makeQuery({ username: "bob" }))).length,
+        0,
+        "nothing of bob's was registered",
+      );
+      assert(proxy.tunnels === 1, `one tunnel, not ${proxy.tunnels}`);
+      assertEquals(errors, []);
+    } finally {
+      await browser.close();
+      for (const k of kites.reverse()) await k.close();
+      await proxy.close();
+      await tk.close();
+    }
+  },
+});
+
+Deno.test("readSettings() reads --tokenRegister: off unless given", () => {
+  const none = () => undefined;
+  assertEquals(readSettings([], none).tokenRegister, false);
+  assertEquals(readSettings(["--tokenRegister"], none).tokenRegister, true);
+  assertEquals(
+    readSettings(["--tokenRegister=false"], none).tokenRegister,
+    false,
+  );
+  assertEquals(
+    readSettings(
+      [],
+      (name) => name === "KONTROL_TOKENREGISTER" ? "1" : undefined,
+    ).tokenRegister,
+    true,
+  );
+});
