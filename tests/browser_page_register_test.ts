@@ -158,3 +158,50 @@ Deno.test("readSettings() reads --tokenRegister: off unless given", () => {
     true,
   );
 });
+
+Deno.test("the tunnel proxy refuses a forged token in the hello and keeps serving", async () => {
+  const tk = await startTestKontrol();
+  const proxy = new TunnelProxy({
+    kite: {
+      env: false,
+      kiteKey: await tk.kiteKey("kontrol"),
+      logger: new MemoryLogger(),
+      config: { ip: "127.0.0.1" },
+    },
+  });
+  try {
+    await proxy.serve({ port: 0, hostname: "127.0.0.1", quiet: true });
+    const endpoint = proxy.kite.url.replace(/^http/, "ws").replace(
+      /\/kite$/,
+      "/tunnel",
+    );
+    const kite = {
+      id: "page-1",
+      username: "alice",
+      environment: "test",
+      name: "page",
+      version: "1.0.0",
+      region: "browser",
+      hostname: "browser",
+    };
+    for (const token of ["eyJhbGciOiJSUzI1NiJ9.e30.c2ln", ""]) {
+      const ws = new WebSocket(endpoint);
+      const closed = new Promise<CloseEvent>((resolve) => ws.onclose = resolve);
+      ws.onopen = () => ws.send(JSON.stringify({ kite, token }));
+      const { code, reason } = await closed;
+      assertEquals(code, 4003);
+      assertMatch(
+        reason,
+        token ? /^token refused/ : /carries no kiteKey or token/,
+      );
+    }
+    assertEquals(proxy.tunnels, 0);
+    assertEquals(
+      (await fetch(`${proxy.kite.url}/info`).then((r) => r.json())).websocket,
+      true,
+    );
+  } finally {
+    await proxy.close();
+    await tk.close();
+  }
+});
