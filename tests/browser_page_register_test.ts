@@ -15,7 +15,11 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { bundleBrowser } from "./helpers/browser_bundle.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { MemoryLogger } from "./helpers/kite_harness.ts";
-import { kontrolKite, startTestKontrol } from "./helpers/kontrol_harness.ts";
+import {
+  eventually,
+  kontrolKite,
+  startTestKontrol,
+} from "./helpers/kontrol_harness.ts";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>page kite</title>
 <script type="module">
@@ -36,6 +40,7 @@ const failure = (e) => e.type ? e.type + ": " + e.message : e.message;
 window.register = async () => {
   const kite = pageKite("alice");
   const tunnel = await kite.registerToTunnel({ query: proxy });
+  window.closeKite = () => kite.close();
   return { url: tunnel.url, id: kite.identity.id };
 };
 // A token for alice, a kite that says it is bob's.
@@ -132,6 +137,15 @@ Deno.test({
         "nothing of bob's was registered",
       );
       assert(proxy.tunnels === 1, `one tunnel, not ${proxy.tunnels}`);
+
+      // The page closes: its tunnel and its registration go.
+      await call("closeKite");
+      await eventually(async () =>
+        proxy.tunnels === 0 &&
+        (await tk.storage.get(
+            makeQuery({ username: "alice", environment: "test", name: "page" }),
+          ))
+            .length === 0, "the closed page's tunnel and registration to go");
       assertEquals(errors, []);
     } finally {
       await browser.close();
