@@ -8,17 +8,11 @@
  * @module
  */
 import { configFromEnv } from "../../mod.ts";
+import { readBrowserBuild } from "./serve_page.ts";
 import { browserExampleKite } from "./server.ts";
 
-const BUNDLE = "dist/kite.browser.js";
-let bundle: string;
-try {
-  bundle = await Deno.readTextFile(BUNDLE);
-} catch {
-  console.error(`${BUNDLE} is missing: run \`deno task build:browser\` first`);
-  Deno.exit(1);
-}
-const kite = await browserExampleKite({ bundle });
+const build = await readBrowserBuild(["kite.browser.js"]);
+const kite = await browserExampleKite({ bundle: build["kite.browser.js"] });
 const { url } = await kite.serve({
   port: configFromEnv().port ?? 3640,
   hostname: "127.0.0.1",

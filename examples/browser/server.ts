@@ -7,6 +7,7 @@
  */
 import { Kite, type KiteOptions } from "../../mod.ts";
 import type { Client } from "../../mod.ts";
+import { servePage } from "./serve_page.ts";
 
 /** Options for {@linkcode browserExampleKite}. */
 export interface BrowserExampleOptions {
@@ -61,13 +62,6 @@ export async function browserExampleKite(
     for (const t of timers.values()) clearInterval(t);
     timers.clear();
   });
-  kite.handleHTTP("/", () =>
-    new Response(page, {
-      headers: { "content-type": "text/html; charset=utf-8" },
-    }));
-  kite.handleHTTP("/kite.browser.js", () =>
-    new Response(options.bundle, {
-      headers: { "content-type": "text/javascript; charset=utf-8" },
-    }));
+  servePage(kite, page, { "kite.browser.js": options.bundle });
   return kite;
 }
