@@ -4,13 +4,16 @@
  * `import { Kite } from "./kite.browser.js"`), or to the path given, and
  * the Kontrol dashboard's page script beside it (`dashboard.js`, served by
  * `deno task kontrol --dashboard`), and typed contracts for pages
- * (`kite.contract.js`, `kite/browser/contract.ts`).
+ * (`kite.contract.js`, `kite/browser/contract.ts`), and the
+ * `examples/contracts` page's script (`contracts_page.js`, which imports
+ * both).
  *
  * @module
  */
 import {
   bundleBrowser,
   CONTRACT_BUNDLE,
+  CONTRACTS_PAGE_BUNDLE,
   DASHBOARD_ENTRY,
 } from "../tests/helpers/browser_bundle.ts";
 
@@ -23,6 +26,7 @@ for (
     [`${dir || "."}/dashboard.js`, { entry: DASHBOARD_ENTRY }],
     // Imports KiteError from ./kite.browser.js beside it.
     [`${dir || "."}/kite.contract.js`, CONTRACT_BUNDLE],
+    [`${dir || "."}/contracts_page.js`, CONTRACTS_PAGE_BUNDLE],
   ] as const
 ) {
   const bundle = await bundleBrowser(options);

@@ -68,6 +68,11 @@ export interface BundleOptions {
    * `KiteError` class.
    */
   external?: Record<string, string>;
+  /**
+   * Bare imports of npm packages left out the same way, e.g.
+   * `{ zod: "./kite.contract.js" }` (which re-exports zod's `z`).
+   */
+  packages?: Record<string, string>;
 }
 
 /**
@@ -77,6 +82,27 @@ export interface BundleOptions {
 export const CONTRACT_BUNDLE: BundleOptions = {
   entry: CONTRACT_ENTRY,
   external: { "kite/errors.ts": "./kite.browser.js" },
+};
+
+/** The `examples/contracts` page's script (`dist/contracts_page.js`). */
+export const CONTRACTS_PAGE_ENTRY: string =
+  new URL("examples/contracts/page.ts", ROOT).pathname;
+
+/**
+ * The `examples/contracts` page's build: the shared contract
+ * (`examples/contracts/contract.ts`) and the page script, with the library
+ * — zod, `defineContract`, `fn`, `dialTyped`, `Kite` — taken from
+ * `kite.contract.js` and `kite.browser.js` beside it, so `fn`'s schemas are
+ * the ones `dialTyped` knows.
+ */
+export const CONTRACTS_PAGE_BUNDLE: BundleOptions = {
+  entry: CONTRACTS_PAGE_ENTRY,
+  external: {
+    "kite/browser/mod.ts": "./kite.browser.js",
+    "kite/browser/contract.ts": "./kite.contract.js",
+    "kite/contract/mod.ts": "./kite.contract.js",
+  },
+  packages: { zod: "./kite.contract.js" },
 };
 
 /**
@@ -116,6 +142,8 @@ export async function bundleBrowser(
             return to ? { path: to, external: true } : undefined;
           });
           build.onResolve({ filter: /^[@a-z]/ }, (args) => {
+            const to = options.packages?.[args.path];
+            if (to) return { path: to, external: true };
             const [, name, sub] = /^((?:@[^/]+\/)?[^/:]+)(\/.*)?$/.exec(
               args.path,
             ) ?? [];
