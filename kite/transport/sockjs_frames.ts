@@ -164,11 +164,16 @@ function parseJson(text: string): unknown {
   }
 }
 
+/** Any code unit outside ASCII. */
+const NON_ASCII = /[\u0080-\uffff]/;
+
 /**
  * UTF-8 length of `text` in bytes, counted without allocating. Lone
  * surrogates count as 3 bytes, as TextEncoder encodes them as U+FFFD.
  */
 export function utf8Length(text: string): number {
+  // Most messages are ASCII: one native regex scan beats a loop in JS.
+  if (!NON_ASCII.test(text)) return text.length;
   let bytes = text.length;
   for (let i = 0; i < text.length; i++) {
     const unit = text.charCodeAt(i);
