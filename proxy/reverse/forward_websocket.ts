@@ -12,6 +12,7 @@ import { TcpWebSocket } from "../../kite/transport/sockets/deno_websocket.ts";
 import {
   backlogTooBig,
   exceedsUtf8,
+  utf8Length,
 } from "../../kite/transport/sockjs_frames.ts";
 import { tooBig } from "../../kite/transport/server/sockjs_websocket.ts";
 import { proxyError } from "./answers.ts";
@@ -115,7 +116,7 @@ export async function forwardWebSocket(
         return closeBoth(code, reason);
       }
       socket.send(text);
-      o.count(0, text.length);
+      o.count(0, utf8Length(text));
     },
     onClose(code, reason) {
       if (code === 1006 || code === 0) {
@@ -135,7 +136,7 @@ export async function forwardWebSocket(
     early = undefined;
     for (const text of waiting) {
       socket.send(text);
-      o.count(0, text.length);
+      o.count(0, utf8Length(text));
     }
   };
   socket.onmessage = (event) => {
@@ -150,7 +151,7 @@ export async function forwardWebSocket(
       return;
     }
     // false: the kite stopped reading and its socket closed (onClose tells the caller).
-    if (kite.send(data)) o.count(data.length, 0);
+    if (kite.send(data)) o.count(utf8Length(data), 0);
   };
   socket.onclose = (event) => {
     kite.close(sendable(event.code), clipReason(event.reason));

@@ -71,3 +71,31 @@ Deno.test("ReverseProxy: an unknown kite id is a 404 that says so; a kite that l
     await proxy.close();
   }
 });
+
+Deno.test("ReverseProxy: bytes forwarded to a kite are counted as UTF-8 bytes", async () => {
+  const proxy = testProxy();
+  await proxy.serve({ port: 0, hostname: "127.0.0.1" });
+  const math = mathTestKite();
+  await math.serve();
+  try {
+    const publicURL = await math.registerToProxy({
+      url: proxy.url,
+      localURL: math.url,
+    });
+    const entry = proxy.registry.get(math.identity.id);
+    assert(entry, "the kite is registered");
+    // 10 UTF-16 code units, 30 UTF-8 bytes: not a call, but forwarded as is.
+    const text = "€".repeat(10);
+    const socket = new WebSocket(publicURL.replace(/^http/, "ws"));
+    const closed = new Promise((resolve) => socket.onclose = resolve);
+    await new Promise((resolve) => socket.onopen = resolve);
+    socket.send(text);
+    await waitFor(() => entry.bytesIn > 0, "the message to be forwarded");
+    assertEquals(entry.bytesIn, 30);
+    socket.close();
+    await closed;
+  } finally {
+    await math.close();
+    await proxy.close();
+  }
+});

@@ -11,6 +11,7 @@ import type { KiteConfig } from "../../kite/config.ts";
 import type { Logger } from "../../kite/log.ts";
 import type { KiteIdentity } from "../../kite/protocol.ts";
 import { SockJsServer } from "../../kite/transport/server/sockjs_server.ts";
+import { utf8Length } from "../../kite/transport/sockjs_frames.ts";
 import type {
   CloseInfo,
   Session,
@@ -79,7 +80,7 @@ export class Tunnel {
     this.#mux = new Mux({
       onOpen: (id) => this.#mux.close(id, { code: 1002, reason: "not here" }),
       onMessage: (id, message) => {
-        counters.bytes("to_caller", message.length);
+        counters.bytes("to_caller", utf8Length(message));
         // A session over its backlog closes itself; its onClose ends the stream.
         this.#sessions.get(id)?.send(message);
       },
@@ -158,7 +159,7 @@ export class Tunnel {
     this.#mux.open(id, session.transport, session.remoteAddr);
     return {
       onMessage: (message) => {
-        this.#counters.bytes("to_kite", message.length);
+        this.#counters.bytes("to_kite", utf8Length(message));
         // Past its window the stream closes both ways (and this session).
         this.#mux.message(id, message);
       },

@@ -105,7 +105,8 @@ export function infoResponse(request: Request, info: InfoOptions): Response {
  * The page the `iframe-*` transports load from the server's origin: it
  * loads sockjs-client from `sockjsUrl` and hands the transport to it. The
  * same text is served under every `iframe*.html` name with a strong ETag,
- * so that a browser asks once a year.
+ * so that a browser asks once a year. The SockJS protocol test-suite checks
+ * this text line for line, so it is the protocol's, not ours to reword.
  */
 export class IframePage {
   readonly #body: string;
