@@ -24,7 +24,7 @@ import type { Session, SessionHandler } from "./transport/session.ts";
 import {
   HEARTBEAT,
   Mux,
-  MuxProtocolError,
+  muxFailure,
   TUNNEL_GONE,
 } from "./transport/tunnel/mux.ts";
 import { TunnelStream } from "./transport/tunnel/stream.ts";
@@ -378,9 +378,9 @@ class TunnelConnection {
     try {
       this.#mux.receive(text);
     } catch (err) {
-      if (!(err instanceof MuxProtocolError)) throw err;
-      this.#host.logger.error(`tunnel ${this.#endpoint}: ${err.message}`);
-      this.#socket.close(1002, err.message.slice(0, 100));
+      const { code, reason } = muxFailure(err);
+      this.#host.logger.error(`tunnel ${this.#endpoint}: ${reason}`);
+      this.#socket.close(code, reason.slice(0, 100));
     }
   }
 

@@ -20,7 +20,7 @@ import type {
 import {
   HEARTBEAT,
   Mux,
-  MuxProtocolError,
+  muxFailure,
   TUNNEL_GONE,
 } from "../../kite/transport/tunnel/mux.ts";
 
@@ -199,9 +199,9 @@ export class Tunnel {
     try {
       this.#mux.receive(data);
     } catch (err) {
-      if (!(err instanceof MuxProtocolError)) throw err;
-      this.#logger.warning(`tunnel ${this.kite.id}: ${err.message}`);
-      this.close(1002, err.message);
+      const { code, reason } = muxFailure(err);
+      this.#logger.warning(`tunnel ${this.kite.id}: ${reason}`);
+      this.close(code, reason);
     }
   }
 

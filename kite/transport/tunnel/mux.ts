@@ -68,6 +68,19 @@ export class MuxProtocolError extends Error {
   override name = "MuxProtocolError";
 }
 
+/**
+ * How a tunnel closes after {@linkcode Mux.receive} threw `err`: 1002 for a
+ * frame that breaks the framing, 1011 for a failure of ours on the way.
+ * Either way only that tunnel ends; nothing is thrown out of a listener.
+ */
+export function muxFailure(err: unknown): CloseInfo {
+  if (err instanceof MuxProtocolError) {
+    return { code: 1002, reason: err.message };
+  }
+  const why = err instanceof Error ? err.message : String(err);
+  return { code: 1011, reason: `tunnel frame failed: ${why}` };
+}
+
 /** One side of a multiplexed connection. */
 export class Mux {
   readonly #send: (frame: string) => boolean;

@@ -4,7 +4,7 @@ import {
   assertThrows,
 } from "../../../tests/helpers/assert.ts";
 import type { CloseInfo } from "../session.ts";
-import { Mux, MuxProtocolError } from "./mux.ts";
+import { Mux, muxFailure, MuxProtocolError } from "./mux.ts";
 
 /** Two muxes joined in memory; `held` frames wait until `deliver()`. */
 function pair(windowChars = 100) {
@@ -101,4 +101,35 @@ Deno.test("Mux.receive() throws MuxProtocolError for frames outside the four kin
     () => kiteSide.receive("o7 websocket 1.2.3.4"),
     MuxProtocolError,
   );
+});
+
+Deno.test("muxFailure: a broken frame closes the tunnel 1002, a failure of ours 1011, each saying why", () => {
+  const mux = new Mux({
+    onOpen() {},
+    onMessage() {
+      throw new TypeError("handler broke");
+    },
+    onClose() {},
+  }, { send: () => true });
+  const broken = (() => {
+    try {
+      mux.receive("?junk");
+    } catch (err) {
+      return muxFailure(err);
+    }
+  })();
+  assertEquals(broken?.code, 1002);
+  assert(broken!.reason.length > 0);
+  mux.receive("o1 websocket 127.0.0.1:1");
+  const ours = (() => {
+    try {
+      mux.receive("m1 hello");
+    } catch (err) {
+      return muxFailure(err);
+    }
+  })();
+  assertEquals(ours, {
+    code: 1011,
+    reason: "tunnel frame failed: handler broke",
+  });
 });
