@@ -238,7 +238,13 @@ export class TunnelProxy {
     socket.onclose = done;
     socket.onmessage = (event) => {
       socket.onmessage = () => socket.close(1002, "wait for the hello answer");
-      void this.#hello(socket, event.data, remote).finally(done);
+      // A hello that fails in an unforeseen way ends this socket only.
+      this.#hello(socket, event.data, remote).catch((err) => {
+        this.kite.logger.error(`tunnel from ${remote}: hello failed: ${err}`);
+        if (socket.readyState === WebSocket.OPEN) {
+          socket.close(1011, "the tunnel proxy failed on the hello");
+        }
+      }).finally(done);
     };
     return response;
   }
