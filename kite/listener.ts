@@ -68,6 +68,7 @@ export class Listener {
    * @throws when the first listen fails (port taken, no permission).
    */
   static async start(options: ListenerOptions): Promise<Listener> {
+    prepareSignals();
     const listener = new Listener(options);
     await new Promise<void>((resolve) => listener.#listen(resolve));
     return listener;
@@ -159,6 +160,28 @@ export class Listener {
       this.#restartedAt = Date.now();
       this.#listen();
     }, wait);
+  }
+}
+
+let signalsPrepared = false;
+
+/**
+ * Deno sets up its signal handling (a socket pair) the first time anything
+ * listens for a signal, and it listens for one itself shortly after the
+ * main module has run. If an attack has used up the descriptors by then,
+ * Deno panics and the process ends. Listening once, before serving, sets
+ * it up while descriptors are free; Ctrl-C still ends the process, since
+ * no listener is left.
+ */
+function prepareSignals(): void {
+  if (signalsPrepared || Deno.build.os === "windows") return;
+  signalsPrepared = true;
+  const nothing = () => {};
+  try {
+    Deno.addSignalListener("SIGINT", nothing);
+    Deno.removeSignalListener("SIGINT", nothing);
+  } catch {
+    // No signals in this runtime (a worker without them): nothing to set up.
   }
 }
 

@@ -87,6 +87,23 @@ Deno.test("finding 3: more half-sent request heads than descriptors do not end t
   }
 });
 
+Deno.test("finding 3: a kite out of descriptors survives Deno's first signal listener", async () => {
+  // Deno opens a socket pair the first time a signal is listened for, and
+  // listens itself shortly after the main module has run; out of
+  // descriptors then, it panics. The kite sets signals up before serving.
+  const fixture = new URL("./fixtures/fd_exhausted_kite.ts", import.meta.url);
+  const deno = `'${Deno.execPath()}' run --allow-net=127.0.0.1 --allow-read`;
+  const out = await new Deno.Command("sh", {
+    args: ["-c", `ulimit -n 64 && exec ${deno} '${fixture.pathname}'`],
+    stdin: "null",
+    env: { NO_COLOR: "1" },
+  }).output();
+  const text = new TextDecoder().decode(out.stdout) +
+    new TextDecoder().decode(out.stderr);
+  assertEquals(out.code, 0, text);
+  assert(/^survived/.test(text), text);
+});
+
 /**
  * `KITE_TEST_ATTACK_FULL=1` runs the attacks at the size of the report in
  * RELIABILITY.md (default caps, 10,000 XHR sessions and 9,999 WebSockets
