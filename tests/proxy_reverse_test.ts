@@ -360,7 +360,7 @@ Deno.test("proxy: a kite on an untold port is found through Kontrol and called t
   }
 });
 
-Deno.test("proxy: with KITE_TLS_CERT/KITE_TLS_KEY the proxy terminates TLS and hands out https URLs", async () => {
+Deno.test("proxy: with KITE_TLS_CERT/KITE_TLS_KEY the proxy terminates TLS and hands out https URLs; kites serving TLS are reached over TLS", async () => {
   const dir = await Deno.makeTempDir({ prefix: "kite_proxy_tls_" });
   try {
     const { cert, key } = await selfSigned(dir);
@@ -386,6 +386,13 @@ Deno.test("proxy: with KITE_TLS_CERT/KITE_TLS_KEY the proxy terminates TLS and h
     );
     assertEquals(
       [r.websocket, r["xhr-polling"], r["raw-websocket"]],
+      [25, 25, 25],
+      stderr,
+    );
+    // A kite that serves TLS itself, behind the TLS proxy.
+    assertMatch(r.secureKiteURL, /^https:\/\//);
+    assertEquals(
+      [r["tls:websocket"], r["tls:xhr-polling"], r["tls:raw-websocket"]],
       [25, 25, 25],
       stderr,
     );

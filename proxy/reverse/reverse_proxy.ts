@@ -22,7 +22,15 @@ import {
 import { ProxyRegistry, type Registered } from "../registry.ts";
 import { proxyError } from "./answers.ts";
 import { forwardHttp } from "./forward_http.ts";
-import { forwardWebSocket } from "./forward_websocket.ts";
+import {
+  forwardWebSocket,
+  KITE_FAILED_CODE,
+  KITE_GONE_CODE,
+} from "./forward_websocket.ts";
+import { Front, refuse, type Upgrade } from "./front.ts";
+import { rewriteHead } from "./head.ts";
+import { Splice } from "./splice.ts";
+import { dial } from "./dial.ts";
 import { ProxyMetrics } from "../metrics.ts";
 
 /** The proxy kite's name, as Go's (kites look it up in Kontrol by it). */
@@ -62,6 +70,7 @@ export class ReverseProxy {
   #open = 0;
   readonly #metrics: ProxyMetrics | undefined;
   #listener: Listener | undefined;
+  #front: Front | undefined;
   #scheme: "http" | "https" = "http";
   #publicHost: string | undefined;
   #publicPort: number | undefined;
@@ -98,7 +107,7 @@ export class ReverseProxy {
 
   #base(): string {
     const host = this.#publicHost ?? "127.0.0.1";
-    const port = this.#publicPort ?? this.#listener?.port ?? 0;
+    const port = this.#publicPort ?? this.#front?.port ?? 0;
     return `${this.#scheme}://${host}:${port}`;
   }
 
@@ -128,23 +137,53 @@ export class ReverseProxy {
     const tls = readTls(config);
     this.#scheme = tls ? "https" : "http";
     this.#publicHost ??= isWildcard(hostname) ? "127.0.0.1" : hostname;
+    // Plain requests reach Deno.serve on 127.0.0.1 through the front.
+    this.#listener = await Listener.start({
+      port: 0,
+      hostname: "127.0.0.1",
+      handler: this.#inside,
+      logger: this.kite.logger,
+      onError: (err) => {
+        this.kite.logger.error(`request failed: ${err}`);
+        return proxyError(500, "internal error");
+      },
+    });
     try {
-      this.#listener = await Listener.start({
-        port,
+      this.#front = Front.start({
         hostname,
+        port,
         tls,
-        handler: this.fetch,
+        innerPort: this.#listener.port,
+        maxPerAddress: config.maxConnectionsPerAddress,
+        headTimeoutMs: config.timeoutMs,
+        stallMs: config.timeoutMs,
+        spliced: (path) => path.startsWith(PROXY_PREFIX),
+        upgrade: this.#splice,
         logger: this.kite.logger,
-        onError: (err) => {
-          this.kite.logger.error(`request failed: ${err}`);
-          return proxyError(500, "internal error");
-        },
       });
     } catch (cause) {
+      await this.#listener.close();
+      this.#listener = undefined;
       throw listenError(cause, hostname, port);
     }
-    return { port: this.#listener.port, url: this.url };
+    return { port: this.#front.port, url: this.url };
   }
+
+  /** The internal server's handler: the caller's real address, or a refusal. */
+  #inside = (
+    request: Request,
+    info: Deno.ServeHandlerInfo,
+  ): Promise<Response> | Response => {
+    const remoteAddr = this.#front?.callerOf(info.remoteAddr);
+    if (!remoteAddr) {
+      return proxyError(
+        403,
+        `this is the proxy's internal port: connect to port ${this.#front?.port}`,
+        true,
+      );
+    }
+    return this.fetch(request, { ...info, remoteAddr });
+  };
 
   /** Serves until closed. */
   async run(options: { port?: number; hostname?: string } = {}): Promise<void> {
@@ -155,6 +194,8 @@ export class ReverseProxy {
   /** Forgets every kite, closes what callers have open, stops listening. */
   async close(): Promise<void> {
     await this.kite.close();
+    this.#front?.close();
+    this.#front = undefined;
     await this.#listener?.close();
     this.#listener = undefined;
   }
@@ -190,50 +231,60 @@ export class ReverseProxy {
     return publicURL;
   }
 
-  #forward(
-    request: Request,
-    path: string,
-    info: Deno.ServeHandlerInfo | undefined,
-  ): Promise<Response> | Response {
+  /**
+   * Admits one caller's connection or request to the kite at `path`
+   * (`/proxy/<id>/…`): the kite, the rest of the path, and the function
+   * that gives the slots back; or the refusal to answer.
+   */
+  #admit(path: string, remoteAddr: Deno.Addr | undefined): Admitted | Refused {
     const slash = path.indexOf("/", PROXY_PREFIX.length);
-    const id = decodeURIComponent(
-      path.slice(PROXY_PREFIX.length, slash < 0 ? undefined : slash),
-    );
+    let id: string;
+    try {
+      id = decodeURIComponent(
+        path.slice(PROXY_PREFIX.length, slash < 0 ? undefined : slash),
+      );
+    } catch {
+      return {
+        status: 400,
+        text: `malformed kite id in ${path.slice(0, 200)}`,
+      };
+    }
     const rest = slash < 0 ? "" : path.slice(slash + 1);
     const entry = this.registry.get(id);
     if (!entry) {
       this.#metrics?.refused("unknown_kite");
-      return proxyError(
-        404,
-        `no kite ${id} is registered with this proxy: it may have left; ` +
+      return {
+        status: 404,
+        text:
+          `no kite ${id} is registered with this proxy: it may have left; ` +
           "look it up in Kontrol again",
-      );
+      };
     }
     const config = this.kite.config;
-    const peer = peerOf(info?.remoteAddr);
+    const peer = peerOf(remoteAddr);
     if (this.#open >= config.maxConnections) {
       this.#metrics?.refused("proxy_full");
-      return proxyError(
-        503,
-        `this proxy forwards ${config.maxConnections} connections already (maxConnections)`,
-        true,
-      );
+      return {
+        status: 503,
+        text:
+          `this proxy forwards ${config.maxConnections} connections already (maxConnections)`,
+      };
     }
     if (entry.open >= this.#perKite) {
       this.#metrics?.refused("kite_full");
-      return proxyError(
-        503,
-        `kite ${id} has ${this.#perKite} connections open through this proxy already`,
-        true,
-      );
+      return {
+        status: 503,
+        text:
+          `kite ${id} has ${this.#perKite} connections open through this proxy already`,
+      };
     }
     if (!this.#callers.take(peer)) {
       this.#metrics?.refused("caller_full");
-      return proxyError(
-        503,
-        `too many connections from ${peer}: limit is ${this.#callers.limit} per address (maxConnectionsPerAddress)`,
-        true,
-      );
+      return {
+        status: 503,
+        text:
+          `too many connections from ${peer}: limit is ${this.#callers.limit} per address (maxConnectionsPerAddress)`,
+      };
     }
     this.#open++;
     entry.open++;
@@ -246,13 +297,74 @@ export class ReverseProxy {
       entry.open--;
       this.#callers.release(peer);
     };
-    const backend = backendURL(entry, rest, new URL(request.url).search);
     const count = (toKite: number, toCaller: number) => {
       entry.bytesIn += toKite;
       entry.bytesOut += toCaller;
       this.#metrics?.bytes(toKite, toCaller);
     };
-    const name = `kite ${id}`;
+    return { id, entry, rest, release, count };
+  }
+
+  /**
+   * A WebSocket upgrade the front read: the kite is dialed, sent the
+   * caller's head (aimed at the kite's URL) and whatever followed it, and
+   * the two connections are spliced; the kite's own answer (`101` or a
+   * refusal) reaches the caller as it was sent.
+   */
+  #splice = async (u: Upgrade): Promise<void> => {
+    const a = this.#admit(u.url.pathname, u.remoteAddr);
+    if ("status" in a) return await refuse(u.conn, a.status, a.text);
+    const backend = backendURL(a.entry, a.rest, u.url.search);
+    let kite: Deno.Conn;
+    try {
+      kite = await dial(backend, this.kite.config.timeoutMs);
+    } catch (err) {
+      a.release();
+      return await refuse(
+        u.conn,
+        502,
+        `kite ${a.id} cannot be reached: ${(err as Error).message}`,
+      );
+    }
+    const head = rewriteHead(
+      u.head,
+      backend,
+      u.remoteAddr.hostname,
+      this.#scheme,
+    );
+    const first = new Uint8Array(head.length + u.rest.length);
+    first.set(head);
+    first.set(u.rest, head.length);
+    let untrack = () => {};
+    const stream = (reason: string) => splice.close(KITE_GONE_CODE, reason);
+    const splice: Splice = new Splice(u.conn, kite, first, u.buffer, {
+      count: a.count,
+      kiteGone: {
+        code: KITE_FAILED_CODE,
+        reason: `kite ${a.id} is gone: its connection dropped`,
+      },
+      done: () => {
+        a.entry.streams.delete(stream);
+        a.release();
+        untrack();
+      },
+    });
+    a.entry.streams.add(stream);
+    if (this.#front) untrack = this.#front.track(splice);
+    else splice.abort();
+  };
+
+  #forward(
+    request: Request,
+    path: string,
+    info: Deno.ServeHandlerInfo | undefined,
+  ): Promise<Response> | Response {
+    const a = this.#admit(path, info?.remoteAddr);
+    if ("status" in a) return proxyError(a.status, a.text, a.status === 503);
+    const { entry, release, count } = a;
+    const config = this.kite.config;
+    const backend = backendURL(entry, a.rest, new URL(request.url).search);
+    const name = `kite ${a.id}`;
     if (request.headers.get("upgrade")?.toLowerCase() === "websocket") {
       let stream: ((reason: string) => void) | undefined;
       return forwardWebSocket(request, {
@@ -291,6 +403,22 @@ export class ReverseProxy {
       },
     });
   }
+}
+
+/** A caller admitted to a kite. */
+interface Admitted {
+  id: string;
+  entry: Registered<URL>;
+  /** The path after `/proxy/<id>/`. */
+  rest: string;
+  release(): void;
+  count(toKite: number, toCaller: number): void;
+}
+
+/** A caller refused, and why. */
+interface Refused {
+  status: number;
+  text: string;
 }
 
 /** The kite's URL with `rest` appended to its path and the caller's query. */

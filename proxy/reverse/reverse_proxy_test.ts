@@ -72,7 +72,7 @@ Deno.test("ReverseProxy: an unknown kite id is a 404 that says so; a kite that l
   }
 });
 
-Deno.test("ReverseProxy: bytes forwarded to a kite are counted as UTF-8 bytes", async () => {
+Deno.test("ReverseProxy: a spliced WebSocket's bytes are counted as they cross the wire", async () => {
   const proxy = testProxy();
   await proxy.serve({ port: 0, hostname: "127.0.0.1" });
   const math = mathTestKite();
@@ -84,14 +84,24 @@ Deno.test("ReverseProxy: bytes forwarded to a kite are counted as UTF-8 bytes", 
     });
     const entry = proxy.registry.get(math.identity.id);
     assert(entry, "the kite is registered");
-    // 10 UTF-16 code units, 30 UTF-8 bytes: not a call, but forwarded as is.
-    const text = "€".repeat(10);
+    // A call of a method the kite does not have (answered, not closed).
+    const text = JSON.stringify({
+      method: "€".repeat(10),
+      arguments: [],
+      callbacks: {},
+    });
+    const bytes = new TextEncoder().encode(text).length;
     const socket = new WebSocket(publicURL.replace(/^http/, "ws"));
     const closed = new Promise((resolve) => socket.onclose = resolve);
     await new Promise((resolve) => socket.onopen = resolve);
+    // The upgrade request went to the kite, its 101 answer came back.
+    const head = entry.bytesIn;
+    assert(head > 100, `head counted: ${head}`);
+    assert(entry.bytesOut > 100, `answer counted: ${entry.bytesOut}`);
     socket.send(text);
-    await waitFor(() => entry.bytesIn > 0, "the message to be forwarded");
-    assertEquals(entry.bytesIn, 30);
+    await waitFor(() => entry.bytesIn > head, "the message to be forwarded");
+    // The frame as sent: 2 header bytes, a 4-byte mask, the UTF-8 text.
+    assertEquals(entry.bytesIn - head, 2 + 4 + bytes);
     socket.close();
     await closed;
   } finally {

@@ -1,0 +1,139 @@
+/**
+ * The reverse proxy's front under attack, every party a process of its
+ * own: the proxy (with a math kite registered, and a flooding kite-like
+ * server), and an attacker that sends half heads past the per-address
+ * limit, a head that never ends, a head one byte at a time, a malformed
+ * head, and finally upgrades to the flooding kite and stops reading. Each
+ * attack costs only its own connections (the answers say which limit),
+ * the proxy's memory stays bounded while the kite floods the reader that
+ * stopped, that splice is closed, and the proxy then serves a caller.
+ *
+ * @module
+ */
+import { Kite } from "../mod.ts";
+import { assert, assertEquals } from "./helpers/assert.ts";
+import { childEnv, ROOT } from "./helpers/kontrol_task.ts";
+import { lines, residentBytes } from "./helpers/processes.ts";
+import { eventually } from "./helpers/wait.ts";
+
+const LIMIT = 8;
+const TIMEOUT_MS = 1_500;
+
+function spawn(script: string, args: string[], stdin = false) {
+  return new Deno.Command("deno", {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      `${ROOT}tests/fixtures/${script}`,
+      ...args,
+    ],
+    cwd: ROOT,
+    env: childEnv({}),
+    clearEnv: true,
+    stdin: stdin ? "piped" : "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+}
+
+async function next(
+  out: AsyncGenerator<string>,
+): Promise<Record<string, unknown>> {
+  const { value, done } = await out.next();
+  assert(!done, "the process ended early");
+  return JSON.parse(value);
+}
+
+Deno.test("proxy front: half heads, endless heads, slowloris, malformed heads and a reader that stops cost only their own connections; memory stays bounded; it serves on", async () => {
+  const flood = spawn("proxy_front_attacker.ts", ["flood-kite"]);
+  const floodOut = lines(flood.stdout);
+  const { port: floodPort } = await next(floodOut);
+  const server = spawn("proxy_front_server.ts", [
+    String(LIMIT),
+    String(TIMEOUT_MS),
+    `http://127.0.0.1:${floodPort}/`,
+  ]);
+  const serverOut = lines(server.stdout);
+  const info = await next(serverOut) as {
+    port: number;
+    mathURL: string;
+    floodURL: string;
+    floodId: string;
+  };
+  const attacker = spawn("proxy_front_attacker.ts", [
+    "attack",
+    String(info.port),
+    new URL(info.floodURL).pathname,
+    String(LIMIT + 4),
+  ], true);
+  const out = lines(attacker.stdout);
+  const caller = new Kite("caller", "1.0.0", { env: false, kiteKey: false });
+  const metrics = async () =>
+    await (await fetch(`http://127.0.0.1:${info.port}/kite/metrics`)).text();
+  try {
+    const baseline = residentBytes(server.pid);
+    // Heads past the per-address limit are refused at once; the rest get
+    // their deadline.
+    assertEquals(await next(out), {
+      halfHeads: {
+        "HTTP/1.1 503 Service Unavailable": 4,
+        "HTTP/1.1 408 Request Timeout": LIMIT,
+      },
+    });
+    assertEquals(await next(out), {
+      oversize: "HTTP/1.1 431 Request Header Fields Too Large",
+    });
+    const slow = await next(out);
+    assertEquals(slow.slowloris, "HTTP/1.1 408 Request Timeout");
+    assertEquals(await next(out), { malformed: "HTTP/1.1 400 Bad Request" });
+    assertEquals(await next(out), { stalled: true });
+    // The kite floods a reader that stopped: the proxy holds one buffer,
+    // the kernel's socket buffers push back, and the stalled write ends
+    // that splice (and gives back its slots).
+    let peak = 0;
+    await eventually(
+      async () => {
+        peak = Math.max(peak, residentBytes(server.pid));
+        return (await metrics()).includes(
+          `kite_proxy_kite_open{kite="${info.floodId}"} 0\n`,
+        );
+      },
+      "the stalled splice to be closed",
+      20_000,
+    );
+    assert(
+      peak - baseline < 48 << 20,
+      `the proxy grew by ${peak - baseline} bytes while the kite flooded`,
+    );
+    const writer = attacker.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("drain\n"));
+    await writer.close();
+    const { drained } = await next(out) as {
+      drained: { bytes: number; closed: boolean };
+    };
+    assert(drained.closed, "the proxy closed the stalled connection");
+    assert(drained.bytes < 64 << 20, `${drained.bytes} bytes were in flight`);
+    // Counted: what the kite sent went through (at least the kernel's share).
+    assert(
+      /kite_proxy_bytes_total\{direction="to_caller"\} [1-9]/.test(
+        await metrics(),
+      ),
+    );
+    // …and the proxy serves a caller from the same address.
+    const client = caller.newClient(info.mathURL);
+    await client.dial();
+    assertEquals(await client.tell("square", 3), 9);
+    client.close();
+  } finally {
+    await caller.close();
+    for (const child of [attacker, server, flood]) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await child.status;
+    }
+    for (const stream of [attacker.stdout, server.stdout, flood.stdout]) {
+      await stream.cancel().catch(() => {});
+    }
+  }
+});
