@@ -261,7 +261,8 @@ export class Front {
     const local = (inner.localAddr as Deno.NetAddr).port;
     this.#callers.set(local, remoteAddr);
     let untrack = () => {};
-    const splice = new Splice(conn, inner, sent.slice(), buffer, {
+    const first = { head: sent.slice(), rest: new Uint8Array(), gated: false };
+    const splice = new Splice(conn, inner, first, buffer, {
       count: () => {},
       done: () => {
         this.#callers.delete(local);

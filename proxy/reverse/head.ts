@@ -68,12 +68,20 @@ export function isUpgrade(head: RequestHead): boolean {
 }
 
 /** Headers the proxy sets itself (a caller's own would be believed by the kite). */
-const REPLACED = new Set(["host", "x-forwarded-for", "x-forwarded-proto"]);
+const REPLACED = new Set([
+  "host",
+  "connection",
+  "x-forwarded-for",
+  "x-forwarded-proto",
+]);
 
 /**
  * The head to send the kite: the request line aimed at `url` (path and
- * query), `Host` the kite's, `X-Forwarded-For`/`-Proto` the proxy's,
- * every other header as the caller sent it.
+ * query), `Host` the kite's, `Connection: Upgrade, close` (a kite that
+ * refuses the upgrade closes the connection after its answer, so the
+ * connection never carries another request past the proxy's routing),
+ * `X-Forwarded-For`/`-Proto` the proxy's, every other header as the
+ * caller sent it.
  */
 export function rewriteHead(
   head: RequestHead,
@@ -82,7 +90,7 @@ export function rewriteHead(
   forwardedProto: string,
 ): Uint8Array {
   const lines = [`${head.method} ${url.pathname}${url.search} ${head.version}`];
-  lines.push(`Host: ${url.host}`);
+  lines.push(`Host: ${url.host}`, "Connection: Upgrade, close");
   for (const [name, value] of head.headers) {
     if (!REPLACED.has(name.toLowerCase())) lines.push(`${name}: ${value}`);
   }

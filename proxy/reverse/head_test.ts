@@ -37,7 +37,7 @@ Deno.test("head: an upgrade is told from a plain request, and aimed at the kite 
   assertEquals(
     out,
     "GET /kite/1/2/websocket?t=1 HTTP/1.1\r\nHost: 10.0.0.5:6000\r\n" +
-      "Upgrade: WebSocket\r\nConnection: keep-alive, Upgrade\r\n" +
+      "Connection: Upgrade, close\r\nUpgrade: WebSocket\r\n" +
       "Sec-WebSocket-Key: abc\r\nOrigin: é\r\n" +
       "X-Forwarded-For: 1.2.3.4\r\nX-Forwarded-Proto: https\r\n\r\n",
   );

@@ -332,13 +332,12 @@ export class ReverseProxy {
       u.remoteAddr.hostname,
       this.#scheme,
     );
-    const first = new Uint8Array(head.length + u.rest.length);
-    first.set(head);
-    first.set(u.rest, head.length);
+    const first = { head, rest: u.rest, gated: true };
     let untrack = () => {};
     const stream = (reason: string) => splice.close(KITE_GONE_CODE, reason);
     const splice: Splice = new Splice(u.conn, kite, first, u.buffer, {
       count: a.count,
+      gateMs: this.kite.config.timeoutMs,
       kiteGone: {
         code: KITE_FAILED_CODE,
         reason: `kite ${a.id} is gone: its connection dropped`,

@@ -109,3 +109,61 @@ Deno.test("ReverseProxy: a spliced WebSocket's bytes are counted as they cross t
     await proxy.close();
   }
 });
+
+Deno.test("ReverseProxy: a kite that refuses the upgrade gets nothing more from that connection (no request rides past the routing)", async () => {
+  const proxy = testProxy();
+  const { url } = await proxy.serve({ port: 0, hostname: "127.0.0.1" });
+  const seen: string[] = [];
+  const backend = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (req) => {
+      seen.push(new URL(req.url).pathname);
+      return new Response("not a websocket here");
+    },
+  );
+  const registrar = testKite("registrar");
+  try {
+    const client = registrar.newClient(url);
+    await client.dial();
+    const publicURL = new URL(
+      await client.tell(
+        "register",
+        `http://127.0.0.1:${backend.addr.port}/kite`,
+      ) as string,
+    );
+    const conn = await Deno.connect({
+      hostname: "127.0.0.1",
+      port: Number(publicURL.port),
+    });
+    // An upgrade, and a second request pipelined behind it.
+    await conn.write(new TextEncoder().encode(
+      `GET ${publicURL.pathname}/x HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n` +
+        "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n" +
+        "Sec-WebSocket-Version: 13\r\n\r\n" +
+        "GET /secret HTTP/1.1\r\nHost: a\r\n\r\n",
+    ));
+    let answer = "";
+    const buf = new Uint8Array(4096);
+    // The proxy ends the connection; a kept-alive one is cut here.
+    const guard = setTimeout(() => conn.close(), 5_000);
+    try {
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        answer += new TextDecoder().decode(buf.subarray(0, n));
+      }
+      conn.close();
+    } catch { /* cut by the guard */ }
+    clearTimeout(guard);
+    assertMatch(answer, /^HTTP\/1\.1 200 OK\r\n[^]*not a websocket here$/);
+    assertEquals(seen, ["/kite/x"]);
+    await waitFor(
+      () => proxy.registry.get(registrar.identity.id)?.open === 0,
+      "the splice to be released",
+    );
+  } finally {
+    await registrar.close();
+    await proxy.close();
+    await backend.shutdown();
+  }
+});

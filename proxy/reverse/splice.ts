@@ -28,6 +28,8 @@ export interface SpliceOptions {
    * WebSocket frames; none when undefined.
    */
   kiteGone?: { code: number; reason: string };
+  /** How long a kite that refused the upgrade may keep the splice, ms. */
+  gateMs?: number;
 }
 
 /** A caller's connection spliced to a kite's. */
@@ -42,16 +44,21 @@ export class Splice {
   #writingToCaller = 0;
   #writingToKite = 0;
   #why: { code: number; reason: string } | undefined;
+  #onClose = () => {};
   #ended = 0;
 
   /**
-   * Starts both loops; `first` (the caller's head, rewritten, and what
-   * followed it) is written to the kite before anything else.
+   * Starts both loops; `head` is written to the kite first. With `gated`,
+   * `rest` (what the caller sent after its head) and everything after it
+   * reach the kite only once the kite has answered `101`: a kite that
+   * answers anything else gets nothing more from the caller (no second
+   * request rides past the proxy's routing), and the splice ends once the
+   * kite closes, or after `gateMs`. Without it, `rest` follows the head.
    */
   constructor(
     caller: Deno.Conn,
     kite: Deno.Conn,
-    first: Uint8Array,
+    first: { head: Uint8Array; rest: Uint8Array; gated: boolean },
     buffer: Uint8Array,
     o: SpliceOptions,
   ) {
@@ -84,12 +91,21 @@ export class Splice {
     this.#closeBoth();
   }
 
-  async #toKite(first: Uint8Array, buf: Uint8Array): Promise<void> {
+  async #toKite(
+    first: { head: Uint8Array; rest: Uint8Array; gated: boolean },
+    buf: Uint8Array,
+  ): Promise<void> {
     try {
       // A kite that fails a write is closed; its loop then tells the caller.
-      this.#o.count(first.length, 0);
-      if (!await this.#write(this.#kite, first, true)) {
-        return closeQuietly(this.#kite);
+      for (const bytes of [first.head, first.rest]) {
+        if (bytes === first.rest && first.gated && !await this.#upgraded()) {
+          return;
+        }
+        if (!bytes.length) continue;
+        this.#o.count(bytes.length, 0);
+        if (!await this.#write(this.#kite, bytes, true)) {
+          return closeQuietly(this.#kite);
+        }
       }
       while (true) {
         const n = await this.#caller.read(buf);
@@ -127,6 +143,18 @@ export class Splice {
     this.#closeBoth();
   }
 
+  /**
+   * Whether the kite answered `101`; otherwise the splice is left to end
+   * when the kite closes, and is closed after `gateMs` in any case.
+   */
+  async #upgraded(): Promise<boolean> {
+    if (await this.#frames.answered) return true;
+    if (this.#closed) return false;
+    const timer = setTimeout(() => this.#closeBoth(), this.#o.gateMs ?? 0);
+    this.#onClose = () => clearTimeout(timer);
+    return false;
+  }
+
   /** Writes all of `bytes`; false when the side is closed or failed. */
   async #write(
     conn: Deno.Conn,
@@ -152,6 +180,8 @@ export class Splice {
   #closeBoth(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#onClose();
+    this.#frames.ended();
     closeQuietly(this.#caller);
     closeQuietly(this.#kite);
   }
@@ -225,6 +255,14 @@ export class FrameTracker {
   #payload = 0;
   readonly #header = new Uint8Array(14);
   #headerLen = 0;
+  #answer!: (upgraded: boolean) => void;
+  /** Resolves once the answer's head is in: whether it was a `101`. */
+  readonly answered = new Promise<boolean>((resolve) => this.#answer = resolve);
+
+  /** The stream ended: an answer that never came was no `101`. */
+  ended(): void {
+    this.#answer(false);
+  }
 
   /**
    * Whether a close frame may be put here: the answer was a `101`, no
@@ -249,6 +287,7 @@ export class FrameTracker {
       if (this.#crlf === 4) {
         this.#inHead = false;
         this.#upgraded = /^HTTP\/1\.[01] 101$/.test(this.#status);
+        this.#answer(this.#upgraded);
       }
     }
     if (!this.#upgraded) return;
