@@ -298,8 +298,10 @@ progress("browser", t);
 console.log("\nBrowser build beside kite.js 1.0.13, same Chromium:");
 console.table(browserBench.sizes);
 console.log(
-  `page → Deno kite, raw WebSocket, square(4), 50 in flight: ${browserBench.calls.ours} calls/s vs kite.js ${browserBench.calls.kitejs} calls/s (median ratio ${browserBench.calls.ratio}×)`,
+  `page → Deno kite, raw WebSocket, square(4), 50 in flight: ${browserBench.calls.ours} calls/s (batch frames) vs kite.js ${browserBench.calls.kitejs} calls/s (median ratio ${browserBench.calls.ratio}×); one message per frame: ${browserBench.calls.unbatched} calls/s (${browserBench.calls.unbatchedRatio}×)`,
 );
+console.log("CPU µs per call, by process (deno: the kite and the driver):");
+console.table(browserBench.cpu);
 
 t = performance.now();
 const dashboard = await benchDashboard(

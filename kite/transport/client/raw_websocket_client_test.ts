@@ -132,3 +132,49 @@ Deno.test("the raw client carries kite.js's recorded frames unchanged both ways"
   assert.equal(closes[0].code, 1005);
   assert.equal(session.closed, true);
 });
+
+Deno.test("the raw client offers batches; after the server's [] a tick's sends share a frame", async () => {
+  await using server = rawServer();
+  const { handler, messages } = recorder();
+  const session = await dialRawWebsocket(server.url, handler, OPTIONS);
+  const peer = await server.accept();
+  assert.equal(peer.url.searchParams.get("kite-batch"), "1");
+  // Before the answer: one message per frame, as kite.js servers expect.
+  session.send('{"a":1}');
+  session.send('{"b":2}');
+  assert.deepEqual(await peer.frames.take(2), ['{"a":1}', '{"b":2}']);
+  peer.socket.send("[]");
+  peer.socket.send('[{"r":1},{"r":2}]');
+  assert.deepEqual(await messages.take(2), ['{"r":1}', '{"r":2}']);
+  session.send('{"c":3}');
+  session.sendJoined?.('{"d":', "4}");
+  assert.deepEqual(await peer.frames.take(3), [
+    '{"a":1}',
+    '{"b":2}',
+    '[{"c":3},{"d":4}]',
+  ]);
+  // A lone message still goes plain; what is queued leaves before a close.
+  session.send('{"e":5}');
+  assert.equal((await peer.frames.take(4))[3], '{"e":5}');
+  session.send('{"f":6}');
+  session.send('{"g":7}');
+  session.close();
+  assert.equal((await peer.frames.take(5))[4], '[{"f":6},{"g":7}]');
+  await session.finished;
+  await peer.closed;
+});
+
+Deno.test("the raw client closes on a broken batch frame from the server", async () => {
+  await using server = rawServer();
+  const { handler, messages, closes } = recorder();
+  const session = await dialRawWebsocket(server.url, handler, OPTIONS);
+  const peer = await server.accept();
+  peer.socket.send("[]");
+  peer.socket.send('[{"ok":1},');
+  await session.finished;
+  await peer.closed;
+  assert.equal(messages.items.length, 0);
+  assert.equal(closes.length, 1);
+  assert.equal(closes[0].code, 4002);
+  assert.match(closes[0].reason, /^Broken batch/);
+});

@@ -12,6 +12,8 @@ import type {
 } from "./client_session.ts";
 import { describeError, dialError } from "./dial_error.ts";
 import type { CloseInfo, SessionHandler } from "../session.ts";
+import { takeBatch } from "../batch_frames.ts";
+import { backlogTooBig } from "../sockjs_frames.ts";
 import type { EscapedHead } from "./sockjs_client_frames.ts";
 import { hostPort } from "./sockjs_client_url.ts";
 
@@ -31,6 +33,12 @@ export interface WebSocketFraming {
    * nothing (`undefined`), or how the session ends.
    */
   decode(frame: string): string | string[] | CloseInfo | undefined;
+  /**
+   * The dial offered batches (docs/protocol.md §1.8): once the server has
+   * sent an array frame (its first is `[]`), the messages sent in one tick
+   * leave in one frame.
+   */
+  readonly batches?: boolean;
 }
 
 /** What {@linkcode openWebSocketSession} needs besides the framing. */
@@ -83,6 +91,12 @@ class WebSocketClientSession implements ClientSession {
   readonly #handler: SessionHandler;
   readonly #head: EscapedHead = { head: "", escaped: "" };
   readonly #signal: AbortSignal | undefined;
+  readonly #maxBuffered: number;
+  /** The server accepted batches: sends wait in `#pending` for the tick's end. */
+  #batching = false;
+  readonly #pending: string[] = [];
+  #pendingLength = 0;
+  #flushScheduled = false;
   /** Set once the session is ending: what `onClose` reports. */
   #ending: CloseInfo | undefined;
   #reported = false;
@@ -103,6 +117,7 @@ class WebSocketClientSession implements ClientSession {
     this.#framing = framing;
     this.#handler = handler;
     this.#signal = options.signal;
+    this.#maxBuffered = options.maxBufferedBytes;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
     socket.start({
       onText: (text) => this.#receive(text),
@@ -128,11 +143,13 @@ class WebSocketClientSession implements ClientSession {
 
   send(message: string): boolean {
     if (this.closed) return false;
+    if (this.#batching) return this.#queue(message);
     return this.#socket.send(this.#framing.encode(message));
   }
 
   sendJoined(head: string, rest: string): boolean {
     if (this.closed) return false;
+    if (this.#batching) return this.#queue(head + rest);
     return this.#socket.send(
       this.#framing.encodeJoined(head, rest, this.#head),
     );
@@ -142,9 +159,45 @@ class WebSocketClientSession implements ClientSession {
     this.#end({ code, reason });
   }
 
+  /** Queues a message for the tick's batch frame. */
+  #queue(message: string): boolean {
+    // The socket checks its own backlog; this bounds what one tick queues.
+    if (this.#pendingLength + message.length > this.#maxBuffered) {
+      this.#pending.length = 0;
+      this.#pendingLength = 0;
+      this.#end(backlogTooBig(this.#maxBuffered));
+      return false;
+    }
+    this.#pending.push(message);
+    this.#pendingLength += message.length;
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(this.#flushTask);
+    }
+    return true;
+  }
+
+  readonly #flushTask = (): void => {
+    this.#flushScheduled = false;
+    if (!this.closed) this.#flush();
+  };
+
+  #flush(): void {
+    const pending = this.#pending;
+    while (pending.length > 0) {
+      const { frame, length } = takeBatch(pending);
+      this.#pendingLength -= length;
+      if (!this.#socket.send(frame)) break;
+    }
+    pending.length = 0;
+    this.#pendingLength = 0;
+  }
+
   /** Closes the socket; `onClose` reports `info` before this returns. */
   #end(info: CloseInfo): void {
     if (this.closed) return;
+    // What this side sent before closing still goes, as without batches.
+    if (this.#pending.length > 0) this.#flush();
     this.#ending = info;
     // Only 1000 and 3000–4999 are for applications to send (RFC 6455 §7.4).
     const sendable = info.code === 1000 ||
@@ -167,6 +220,7 @@ class WebSocketClientSession implements ClientSession {
     if (typeof got === "string") {
       this.#deliver(got);
     } else if (Array.isArray(got)) {
+      if (this.#framing.batches) this.#batching = true;
       for (let i = 0; i < got.length && this.#deliver(got[i]); i++);
     } else if (got !== undefined) {
       this.#end(got);

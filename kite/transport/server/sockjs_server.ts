@@ -23,6 +23,7 @@
  */
 
 import { systemClock } from "../../clock.ts";
+import { offersBatch } from "../batch_frames.ts";
 import type { Session, SessionHandler } from "../session.ts";
 import { decodeClientFrame } from "../sockjs_frames.ts";
 import { Heartbeats, type SessionHost } from "./sockjs_session.ts";
@@ -351,6 +352,7 @@ export class SockJsServer {
     });
     const session = new WebSocketSession(this.#host, upgrade.socket, {
       framed,
+      batch: !framed && offersBatch(new URL(request.url)),
       id,
       remoteAddr: formatAddr(remote),
       onSession: this.#onSession,

@@ -95,7 +95,7 @@ export abstract class SockJsSession implements Session {
     this.queuedLength += message.length;
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(this.#flushTask);
+      this.scheduleFlush(this.#flushTask);
     }
     return true;
   }
@@ -125,6 +125,11 @@ export abstract class SockJsSession implements Session {
     this.#handler = handler;
     // The session may have been closed inside onSession.
     if (this.#closeInfo) this.#notifyClose(this.#closeInfo);
+  }
+
+  /** Runs `flush` once the tick's messages are queued: at the tick's end. */
+  protected scheduleFlush(flush: () => void): void {
+    queueMicrotask(flush);
   }
 
   /**

@@ -5,7 +5,16 @@
  * @module
  */
 
+import { setImmediate } from "node:timers";
 import type { CloseInfo, Session, SessionHandler } from "../session.ts";
+import {
+  BATCH_ACCEPTED,
+  BROKEN_BATCH,
+  isBatch,
+  MAX_BATCH_FRAME_BYTES,
+  splitBatch,
+  takeBatch,
+} from "../batch_frames.ts";
 import {
   CLOSE_REASONS,
   decodeClientFrame,
@@ -26,6 +35,13 @@ const decoder = new TextDecoder();
 export class WebSocketSession extends SockJsSession implements Beating {
   #socket: WebSocket;
   #framed: boolean;
+  /** Raw, and the client offered batches (docs/protocol.md §1.8). */
+  #batch: boolean;
+  /** Batching: frames read in this turn of the event loop. */
+  #framesThisTurn = 0;
+  readonly #newTurn = (): void => {
+    this.#framesThisTurn = 0;
+  };
 
   /**
    * Wires the socket's events. `onSession` runs when the socket opens, just
@@ -37,6 +53,8 @@ export class WebSocketSession extends SockJsSession implements Beating {
     socket: WebSocket,
     options: {
       framed: boolean;
+      /** Raw only: the client offered batches; `[]` accepts them. */
+      batch?: boolean;
       id: string;
       remoteAddr: string;
       onSession(session: Session): SessionHandler;
@@ -50,6 +68,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
     );
     this.#socket = socket;
     this.#framed = options.framed;
+    this.#batch = !options.framed && options.batch === true;
     // The handlers below share one closure context: keep `options` out of it.
     const onSession = options.onSession;
     socket.binaryType = "arraybuffer";
@@ -64,6 +83,8 @@ export class WebSocketSession extends SockJsSession implements Beating {
       if (this.#framed) {
         socket.send(OPEN_FRAME);
         this.#armHeartbeat();
+      } else if (this.#batch) {
+        socket.send(BATCH_ACCEPTED);
       }
       this.start(onSession);
     };
@@ -80,13 +101,30 @@ export class WebSocketSession extends SockJsSession implements Beating {
     };
   }
 
-  /** Raw sockets send at once: there is no framing to batch into. */
+  /**
+   * Raw sockets without batches send at once: there is no framing to batch
+   * into. Framed and batching ones queue the messages of one tick.
+   */
   override send(message: string): boolean {
-    if (this.#framed) return super.send(message);
+    if (this.#framed || this.#batch) return super.send(message);
     if (this.closed || !this.checkBacklog()) return false;
     if (this.#socket.readyState !== WebSocket.OPEN) return false;
     this.#socket.send(message);
     return true;
+  }
+
+  /**
+   * A batching session that has read more than one frame in this turn of
+   * the event loop flushes once the loop has run them all (`setImmediate`),
+   * not at the end of the microtask: the replies to calls that came in
+   * separate frames (sent before the client saw `[]`, or after replies
+   * that came apart) then share a frame, and a client that gets them
+   * together sends its next calls together. One frame per turn, what a
+   * caller waiting for each reply sends, still gets its reply at once.
+   */
+  protected override scheduleFlush(flush: () => void): void {
+    if (this.#framesThisTurn > 1) setImmediate(flush);
+    else super.scheduleFlush(flush);
   }
 
   /** What the socket still holds for a peer that reads slowly or not at all. */
@@ -97,6 +135,14 @@ export class WebSocketSession extends SockJsSession implements Beating {
   /** Sends the queued messages, in frames a peer with our limits reads. */
   protected flush(): void {
     if (this.#socket.readyState !== WebSocket.OPEN) return this.clearQueue();
+    if (this.#batch) {
+      while (this.queue.length > 0) {
+        const { frame, length } = takeBatch(this.queue);
+        this.queuedLength -= length;
+        this.#socket.send(frame);
+      }
+      return;
+    }
     while (this.queue.length > 0) this.#socket.send(this.takeFrame());
   }
 
@@ -117,6 +163,10 @@ export class WebSocketSession extends SockJsSession implements Beating {
     const text = typeof data === "string"
       ? data
       : decoder.decode(data as ArrayBuffer);
+    if (this.#batch) {
+      if (this.#framesThisTurn++ === 0) setImmediate(this.#newTurn);
+      if (isBatch(text)) return this.#receiveBatch(text);
+    }
     if (exceedsUtf8(text, this.host.maxMessageBytes)) {
       this.closeLocally(tooBig(this.host.maxMessageBytes));
       return;
@@ -129,6 +179,33 @@ export class WebSocketSession extends SockJsSession implements Beating {
     if (!messages) {
       this.closeLocally(CLOSE_REASONS.brokenFraming);
       return;
+    }
+    for (let i = 0; i < messages.length && !this.closed; i++) {
+      this.deliver(messages[i]);
+    }
+  }
+
+  /**
+   * A batch frame: within the frame and message limits, every element is
+   * delivered as a message of its own frame would be, or none is and the
+   * session closes (docs/protocol.md §1.8).
+   */
+  #receiveBatch(text: string): void {
+    const limit = this.host.maxMessageBytes;
+    const frameLimit = Math.max(limit, MAX_BATCH_FRAME_BYTES);
+    if (exceedsUtf8(text, frameLimit)) {
+      return this.closeLocally(tooBig(frameLimit));
+    }
+    const messages = splitBatch(text);
+    if (!messages || messages.length === 0) {
+      return this.closeLocally(BROKEN_BATCH);
+    }
+    if (exceedsUtf8(text, limit)) {
+      for (const message of messages) {
+        if (exceedsUtf8(message, limit)) {
+          return this.closeLocally(tooBig(limit));
+        }
+      }
     }
     for (let i = 0; i < messages.length && !this.closed; i++) {
       this.deliver(messages[i]);
