@@ -5,6 +5,10 @@
  * to the kites it dialed over the same connection. Nothing here touches
  * `Deno`; `deno task build:browser` bundles it into one ES module.
  *
+ * Over `raw-websocket` to a Deno kite, the calls a page makes in one tick
+ * go in one WebSocket frame and their replies come back in one (batch
+ * frames, docs/protocol.md §1.8); other servers ignore the offer.
+ *
  * @example
  * ```ts ignore
  * import { Kite } from "@kite/core/browser";
