@@ -185,6 +185,14 @@ export class ReverseProxy {
     return this.fetch(request, { ...info, remoteAddr });
   };
 
+  /**
+   * The port of the internal `Deno.serve` on 127.0.0.1 that the front
+   * hands plain requests to (it answers only connections the front made).
+   */
+  get internalPort(): number | undefined {
+    return this.#listener?.port;
+  }
+
   /** Serves until closed. */
   async run(options: { port?: number; hostname?: string } = {}): Promise<void> {
     await this.serve(options);

@@ -167,3 +167,52 @@ Deno.test("ReverseProxy: a kite that refuses the upgrade gets nothing more from 
     await backend.shutdown();
   }
 });
+
+Deno.test("ReverseProxy: its internal port answers only connections its front made", async () => {
+  const proxy = testProxy();
+  const { url } = await proxy.serve({ port: 0, hostname: "127.0.0.1" });
+  try {
+    const inside = await fetch(`http://127.0.0.1:${proxy.internalPort}/kite`);
+    assertEquals(inside.status, 403);
+    assertMatch(
+      await inside.text(),
+      new RegExp(`connect to port ${new URL(url).port}`),
+    );
+    // The same request through the public port reaches the proxy's kite.
+    const outside = await fetch(url);
+    assertEquals(outside.status, 200);
+    await outside.body?.cancel();
+  } finally {
+    await proxy.close();
+  }
+});
+
+Deno.test("ReverseProxy: a request handed to the internal server is forwarded with the caller's own address, not the front's", async () => {
+  // The caller comes from ::1; the front reaches the internal server from 127.0.0.1.
+  const proxy = testProxy();
+  const { url } = await proxy.serve({ port: 0, hostname: "::1" });
+  const forwardedFor: (string | null)[] = [];
+  const backend = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    (req) => {
+      forwardedFor.push(req.headers.get("x-forwarded-for"));
+      return new Response("ok");
+    },
+  );
+  const registrar = testKite("registrar");
+  try {
+    const client = registrar.newClient(url.replace("//::1:", "//[::1]:"));
+    await client.dial();
+    const publicURL = (await client.tell(
+      "register",
+      `http://127.0.0.1:${backend.addr.port}/kite`,
+    ) as string).replace("//::1:", "//[::1]:");
+    const res = await fetch(`${publicURL}/info`);
+    assertEquals(await res.text(), "ok");
+    assertEquals(forwardedFor, ["::1"]);
+  } finally {
+    await registrar.close();
+    await proxy.close();
+    await backend.shutdown();
+  }
+});

@@ -71,8 +71,9 @@ export class Splice {
 
   /** Whether a write has been pending since before `since` (ms, `performance.now()`). */
   stalled(since: number): boolean {
-    const w = this.#writingToCaller || this.#writingToKite;
-    return w !== 0 && w < since;
+    const a = this.#writingToCaller;
+    const b = this.#writingToKite;
+    return (a !== 0 && a < since) || (b !== 0 && b < since);
   }
 
   /**
