@@ -19,20 +19,29 @@ import { eventually } from "./helpers/wait.ts";
 const LIMIT = 8;
 const TIMEOUT_MS = 1_500;
 
-function spawn(script: string, args: string[], stdin = false) {
-  return new Deno.Command("deno", {
-    args: [
-      "run",
-      "--allow-net=127.0.0.1",
-      `${ROOT}tests/fixtures/${script}`,
-      ...args,
-    ],
+function spawn(
+  script: string,
+  args: string[],
+  stdin = false,
+  fdLimit?: number,
+) {
+  const deno = [
+    Deno.execPath(),
+    "run",
+    "--allow-net=127.0.0.1",
+    `${ROOT}tests/fixtures/${script}`,
+    ...args,
+  ];
+  // `sh` lowers the open-file limit, then execs deno (same pid).
+  const limit = fdLimit ? `ulimit -n ${fdLimit} && ` : "";
+  return new Deno.Command("sh", {
+    args: ["-c", `${limit}exec "$@"`, "sh", ...deno],
     cwd: ROOT,
     env: childEnv({}),
     clearEnv: true,
     stdin: stdin ? "piped" : "null",
     stdout: "piped",
-    stderr: "inherit",
+    stderr: fdLimit ? "piped" : "inherit",
   }).spawn();
 }
 
@@ -133,6 +142,76 @@ Deno.test("proxy front: half heads, endless heads, slowloris, malformed heads an
       await child.status;
     }
     for (const stream of [attacker.stdout, server.stdout, flood.stdout]) {
+      await stream.cancel().catch(() => {});
+    }
+  }
+});
+
+Deno.test("proxy front: out of file descriptors it says what to do, keeps what it serves, and accepts again once they come back", async () => {
+  const flood = spawn("proxy_front_attacker.ts", ["flood-kite"]);
+  const { port: floodPort } = await next(lines(flood.stdout));
+  const server = spawn(
+    "proxy_front_server.ts",
+    [
+      "1000",
+      String(TIMEOUT_MS),
+      `http://127.0.0.1:${floodPort}/`,
+    ],
+    false,
+    200,
+  );
+  const info = await next(lines(server.stdout)) as {
+    port: number;
+    mathURL: string;
+  };
+  const stderr = server.stderr.pipeThrough(new TextDecoderStream());
+  let errors = "";
+  const reading = stderr.pipeTo(
+    new WritableStream({ write: (chunk) => void (errors += chunk) }),
+  ).catch(() => {});
+  const caller = new Kite("caller", "1.0.0", { env: false, kiteKey: false });
+  const held: Deno.Conn[] = [];
+  try {
+    // A caller connected before the flood of connections.
+    const before = caller.newClient(info.mathURL);
+    await before.dial();
+    // More connections than the proxy has descriptors for (head deadlines
+    // would free them; they are closed here first).
+    for (let i = 0; i < 300; i++) {
+      held.push(await Deno.connect({ hostname: "127.0.0.1", port: info.port }));
+    }
+    await eventually(
+      () => /Too many open files[^]*raise the limit \(ulimit -n/.test(errors),
+      "the proxy to report running out of descriptors",
+      10_000,
+    );
+    assertEquals(await before.tell("square", 4), 16);
+    for (const conn of held.splice(0)) conn.close();
+    await eventually(
+      async () => {
+        try {
+          const res = await fetch(`${info.mathURL}/info`);
+          await res.body?.cancel();
+          return res.status === 200;
+        } catch {
+          return false;
+        }
+      },
+      "the proxy to accept again",
+      20_000,
+    );
+    before.close();
+  } finally {
+    for (const conn of held) conn.close();
+    await caller.close();
+    for (const child of [server, flood]) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await child.status;
+    }
+    await reading;
+    for (const stream of [server.stdout, flood.stdout]) {
       await stream.cancel().catch(() => {});
     }
   }

@@ -152,8 +152,11 @@ export class Front {
       } catch (err) {
         if (this.#closing || err instanceof Deno.errors.BadResource) return;
         // Most often EMFILE: wait for descriptors to come back, then go on.
+        const hint = /os error 24|Too many open files/i.test(String(err))
+          ? " — the process holds as many file descriptors as it may: raise the limit (ulimit -n, LimitNOFILE=) or lower maxConnectionsPerAddress"
+          : "";
         this.#o.logger.error(
-          `accepting a connection on port ${this.port} failed (${err}); retrying in ${waitMs} ms`,
+          `accepting a connection on port ${this.port} failed (${err})${hint}; retrying in ${waitMs} ms`,
         );
         await new Promise((resolve) => setTimeout(resolve, waitMs));
         waitMs = Math.min(waitMs * 2, 5_000);
