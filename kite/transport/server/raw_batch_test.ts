@@ -3,6 +3,7 @@ import type { CloseInfo, Session } from "../session.ts";
 import { MAX_BATCH_FRAME_BYTES } from "../batch_frames.ts";
 import { SockJsServer, type SockJsServerOptions } from "./sockjs_server.ts";
 import { RawSocket } from "../../../tests/helpers/kite_harness.ts";
+import { clientFrame } from "../../../scripts/fuzz/wire.ts";
 
 /** A SockJsServer echoing each message on its session, recording closes. */
 function echoServer(options: Partial<SockJsServerOptions> = {}) {
@@ -128,4 +129,89 @@ Deno.test("raw websocket: a batch that breaks the rules closes only its connecti
   assert.equal(await bystander.next(), `[${many.join(",")}]`);
   bystander.socket.close();
   await bystander.closed;
+});
+
+/** A WebSocket client on bare TCP: it can write many frames in one write. */
+async function bareClient(url: string) {
+  const target = new URL(url);
+  const conn = await Deno.connect({
+    hostname: target.hostname,
+    port: Number(target.port),
+  });
+  const encoder = new TextEncoder();
+  await conn.write(encoder.encode(
+    `GET ${target.pathname}${target.search} HTTP/1.1\r\nHost: ${target.host}\r\n` +
+      "Upgrade: websocket\r\nConnection: Upgrade\r\n" +
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+  ));
+  let buffered = new Uint8Array(0);
+  const more = async () => {
+    const chunk = new Uint8Array(65_536);
+    const n = await conn.read(chunk);
+    if (n === null) throw new Error("the server closed the connection");
+    const joined = new Uint8Array(buffered.length + n);
+    joined.set(buffered);
+    joined.set(chunk.subarray(0, n), buffered.length);
+    buffered = joined;
+  };
+  const head = "\r\n\r\n";
+  while (!new TextDecoder().decode(buffered).includes(head)) await more();
+  const text = new TextDecoder().decode(buffered);
+  assert.match(text, /^HTTP\/1\.1 101/);
+  buffered = buffered.subarray(
+    encoder.encode(text.split(head)[0] + head).length,
+  );
+  return {
+    /** Writes every frame in one write. */
+    async send(...texts: string[]): Promise<void> {
+      const frames = texts.map((t) => clientFrame(1, encoder.encode(t)));
+      const all = new Uint8Array(frames.reduce((n, f) => n + f.length, 0));
+      frames.reduce((at, f) => (all.set(f, at), at + f.length), 0);
+      await conn.write(all);
+    },
+    /** The next text frame (short, unfragmented, as the server sends). */
+    async next(): Promise<string> {
+      while (buffered.length < 2) await more();
+      let length = buffered[1] & 0x7f;
+      let start = 2;
+      if (length === 126) {
+        while (buffered.length < 4) await more();
+        length = (buffered[2] << 8) | buffered[3];
+        start = 4;
+      }
+      while (buffered.length < start + length) await more();
+      const payload = buffered.subarray(start, start + length);
+      buffered = buffered.subarray(start + length);
+      return new TextDecoder().decode(payload);
+    },
+    close: () => conn.close(),
+  };
+}
+
+Deno.test("raw websocket: replies to frames read in one turn share a frame, so a client's calls come together again", async () => {
+  await using server = echoServer();
+  const client = await bareClient(server.url + "?kite-batch=1");
+  try {
+    assert.equal(await client.next(), "[]");
+    const sent = Array.from({ length: 10 }, (_, i) => `{"n":${i}}`);
+    // Ten plain frames in one TCP write: the server reads them in one turn.
+    await client.send(...sent);
+    const got: string[] = [];
+    let frames = 0;
+    while (got.length < sent.length) {
+      const frame = await client.next();
+      const value = JSON.parse(frame);
+      for (const m of Array.isArray(value) ? value : [value]) {
+        got.push(JSON.stringify(m));
+      }
+      frames++;
+    }
+    assert.deepEqual(got, sent);
+    assert.ok(
+      frames < sent.length,
+      `${frames} frames for ${sent.length} replies`,
+    );
+  } finally {
+    client.close();
+  }
 });
