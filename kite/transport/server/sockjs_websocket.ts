@@ -5,7 +5,6 @@
  * @module
  */
 
-import { setImmediate } from "node:timers";
 import type { CloseInfo, Session, SessionHandler } from "../session.ts";
 import {
   BATCH_ACCEPTED,
@@ -115,7 +114,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
 
   /**
    * A batching session that has read more than one frame in this turn of
-   * the event loop flushes once the loop has run them all (`setImmediate`),
+   * the event loop flushes once the loop has run them all (a 0 ms timer),
    * not at the end of the microtask: the replies to calls that came in
    * separate frames (sent before the client saw `[]`, or after replies
    * that came apart) then share a frame, and a client that gets them
@@ -123,7 +122,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
    * caller waiting for each reply sends, still gets its reply at once.
    */
   protected override scheduleFlush(flush: () => void): void {
-    if (this.#framesThisTurn > 1) setImmediate(flush);
+    if (this.#framesThisTurn > 1) setTimeout(flush, 0);
     else super.scheduleFlush(flush);
   }
 
@@ -164,7 +163,7 @@ export class WebSocketSession extends SockJsSession implements Beating {
       ? data
       : decoder.decode(data as ArrayBuffer);
     if (this.#batch) {
-      if (this.#framesThisTurn++ === 0) setImmediate(this.#newTurn);
+      if (this.#framesThisTurn++ === 0) setTimeout(this.#newTurn, 0);
       if (isBatch(text)) return this.#receiveBatch(text);
     }
     if (exceedsUtf8(text, this.host.maxMessageBytes)) {
