@@ -1,5 +1,8 @@
 /**
- * One caller's WebSocket carried to a kite and back, message by message:
+ * One caller's WebSocket carried to a kite and back, message by message,
+ * for an upgrade that reached the proxy's internal `Deno.serve` (a
+ * keep-alive connection that upgrades after a plain request; a connection
+ * whose first request is the upgrade is spliced instead, `splice.ts`):
  * SockJS-framed (`…/<server>/<session>/websocket`) and raw alike, since the
  * proxy reads no frame. Each side is bounded: a caller's message above
  * `maxMessageBytes` closes the caller (1009-like SockJS code, as the kite

@@ -7,6 +7,11 @@
  * `<kite URL>/123/abc/websocket`). The kite registers the public URL with
  * Kontrol, so callers dial it like any kite URL.
  *
+ * The proxy's front (`front.ts`) owns the listening socket: a connection
+ * whose first request is a WebSocket upgrade under `/proxy/` is spliced to
+ * the kite at the TCP level (`splice.ts`); every other connection goes to
+ * this class's `fetch` through an internal `Deno.serve` on 127.0.0.1.
+ *
  * @module
  */
 import { Kite, type KiteOptions } from "../../kite/kite.ts";
