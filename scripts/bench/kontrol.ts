@@ -131,6 +131,8 @@ async function benchOne(
 ): Promise<KontrolResult> {
   const kontrol = new Kontrol({
     storage,
+    // User `bench` owns every preloaded kite and every registering one.
+    limits: { maxKitesPerUser: 2 * n + 10_000 },
     // Every registering kite dials from 127.0.0.1.
     kiteConfig: { logLevel: "ERROR", maxConnectionsPerAddress: 1_000_000 },
   });
