@@ -373,6 +373,11 @@ export function addKontrolHandlers(kontrol: KontrolServices): KontrolHandlers {
   });
 
   kite.handle("getKey", async (r) => {
+    // A page (token, no kite.key) needs the key to check the callers a
+    // tunnel brings it: it gets the current one. Go takes kite keys only.
+    if (r.auth?.type === "token" && kontrol.options.tokenRegister) {
+      return (await kontrol.currentPair()).public;
+    }
     requireKiteKey(r);
     const { pair } = await pairForKontrolKey(kontrol, r.claims?.kontrolKey);
     return pair.public;

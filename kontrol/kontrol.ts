@@ -53,7 +53,8 @@ export interface KontrolOptions {
   /**
    * Let `register` take token auth (a page kite has a token, never a
    * kite.key): the kite is registered under the token's user only, and no
-   * kite.key is handed back. Off by default, as Go refuses it
+   * kite.key is handed back; `getKey` answers tokens too (the current key,
+   * which the page checks its callers with). Off by default, as Go refuses it
    * . @default {false}
    */
   tokenRegister?: boolean;

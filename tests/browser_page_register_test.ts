@@ -4,21 +4,31 @@
  * kite.key) opens a tunnel to the tunnel proxy over the browser's
  * WebSocket with the token Kontrol gave it for the proxy, registers the
  * proxy's public URL for it with its Kontrol token, and a Deno kite finds
- * it with `getKites` and calls its method through the proxy. A token for
- * alice cannot register a kite of bob, at the proxy or at Kontrol.
+ * it with `getKites` and calls its method through the proxy. Callers the
+ * tunnel brings authenticate as to a Deno kite (a token or kite.key of this
+ * Kontrol; Go's failure texts otherwise), except on methods with
+ * `disableAuthentication()`; the kite the page dialed calls it without
+ * credentials. A token for alice cannot register a kite of bob, at the
+ * proxy or at Kontrol.
  */
 import type { Kite } from "../mod.ts";
+import { generateKeyPair, type PemKeyPair } from "../kite/auth/keys.ts";
+import type { Auth } from "../kite/protocol.ts";
+import { KiteError } from "../kite/errors.ts";
 import { makeQuery } from "../kite/protocol.ts";
+import { signKiteKey } from "../kontrol/tokens.ts";
 import { readSettings } from "../kontrol/settings.ts";
 import { TunnelProxy } from "../proxy/tunnel/tunnel_proxy.ts";
 import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { bundleBrowser } from "./helpers/browser_bundle.ts";
 import { launchChromium } from "./helpers/chromium.ts";
-import { MemoryLogger } from "./helpers/kite_harness.ts";
+import { MemoryLogger, settle } from "./helpers/kite_harness.ts";
+import { fixtureKey } from "./fixtures/jwt.ts";
 import {
   eventually,
   kontrolKite,
   startTestKontrol,
+  verifiesWith,
 } from "./helpers/kontrol_harness.ts";
 
 const PAGE = `<!doctype html><meta charset="utf-8"><title>page kite</title>
@@ -26,13 +36,20 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>page kite</title>
 import { Kite } from "/kite.browser.js";
 const token = new URLSearchParams(location.hash.slice(1)).get("token");
 const alerts = [];
+// Who each square call came from (r.username; null on a dialed connection).
+const squares = [];
 const pageKite = (username) => {
   const kite = new Kite("page", "1.0.0", {
     config: { username, environment: "test" },
     kontrol: { url: location.origin + "/kite", key: token },
   });
-  kite.handle("square", (r) => r.args.one().number() ** 2);
+  kite.handle("square", (r) => {
+    squares.push(r.username ?? null);
+    return r.args.one().number() ** 2;
+  });
   kite.handle("alert", (r) => (alerts.push(r.args.one().string()), "shown"));
+  kite.handle("hello", (r) => "hello, " + (r.username ?? "anyone"))
+    .disableAuthentication();
   return kite;
 };
 const proxy = { username: "kontrol", environment: "test", name: "tunnelproxy" };
@@ -41,6 +58,16 @@ window.register = async () => {
   const kite = pageKite("alice");
   const tunnel = await kite.registerToTunnel({ query: proxy });
   window.closeKite = () => kite.close();
+  // The page dials a kite, which calls the page back on that connection.
+  window.dialBack = async (url) => {
+    const client = kite.newClient(url);
+    await client.dial();
+    try {
+      return await client.tell("callPage");
+    } finally {
+      client.close();
+    }
+  };
   return { url: tunnel.url, id: kite.identity.id };
 };
 // A token for alice, a kite that says it is bob's.
@@ -49,6 +76,7 @@ window.registerAsBob = () =>
 window.kontrolAsBob = () =>
   pageKite("bob").kontrol.register("http://127.0.0.1:1/kite").then(() => "registered", failure);
 window.alerts = () => alerts;
+window.squares = () => squares;
 window.ready = true;
 </script>`;
 
@@ -108,6 +136,14 @@ Deno.test({
       // Another kite of alice's finds the page and calls it through the proxy.
       const caller = await kontrolKite(tk, "caller", "alice");
       kites.push(caller);
+      const kiteKeyOf = (username: string, pair: PemKeyPair) =>
+        signKiteKey({
+          username,
+          kontrolUser: "kontrol",
+          kontrolURL: tk.url,
+          publicKeyPem: pair.public,
+          privateKeyPem: pair.private,
+        });
       const found = await caller.getKites({
         username: "alice",
         environment: "test",
@@ -121,6 +157,41 @@ Deno.test({
       client.close();
       found[0].renewer.stop();
       assertEquals(await call("alerts"), ["hi from Deno"]);
+      assertEquals(await call("squares"), ["alice"], "the token's user");
+
+      // A kite.key of this Kontrol (the caller's default credentials).
+      const byKey = caller.newClient(url);
+      await byKey.dial();
+      assertEquals(await byKey.tell("square", 4), 16);
+      assertEquals(await byKey.tell("hello"), "hello, anyone");
+      byKey.close();
+      assertEquals(await call("squares"), ["alice", "alice"]);
+
+      // Refused with Go's texts before the handler runs; open methods
+      // still answer.
+      const refusedSquare = async (auth: Auth | null, text: string) => {
+        const stranger = caller.newClient(url, { auth });
+        await stranger.dial();
+        const refused = await settle(stranger.tell("square", 4));
+        assert(!refused.ok, `square answered ${JSON.stringify(refused)}`);
+        const err = refused.error as KiteError;
+        assert(err instanceof KiteError, String(err));
+        assertEquals([err.type, err.message], ["authenticationError", text]);
+        assertEquals(await stranger.tell("hello"), "hello, anyone");
+        stranger.close();
+      };
+      await refusedSquare(null, "No authentication information is provided");
+      assertEquals(await call("squares"), ["alice", "alice"], "no more runs");
+
+      // The kite the page dialed calls the page back without credentials.
+      caller.handle("callPage", (r) => r.client.tell("square", 5))
+        .disableAuthentication();
+      await caller.serve();
+      assertEquals(
+        await page.evaluate(`window.dialBack(${JSON.stringify(caller.url)})`),
+        25,
+      );
+      assertEquals(await call("squares"), ["alice", "alice", null]);
 
       // alice's token registers alice's kites only.
       assertMatch(
@@ -137,6 +208,47 @@ Deno.test({
         "nothing of bob's was registered",
       );
       assert(proxy.tunnels === 1, `one tunnel, not ${proxy.tunnels}`);
+
+      // Kontrol rotates its key: tokens and kite.keys of the new pair get
+      // through (the page asks Kontrol's key again), ...
+      const fresh = await generateKeyPair();
+      const retired = (await tk.kontrol.currentPair()).id;
+      await tk.kontrol.addKeyPair({ id: "rotated", ...fresh });
+      await tk.kontrol.deleteKeyPair(retired);
+      const [again] = await caller.getKites({
+        username: "alice",
+        environment: "test",
+        name: "page",
+      });
+      again.renewer.stop();
+      assert(await verifiesWith(again.token, fresh.public), "a new-pair token");
+      await again.client.dial();
+      assertEquals(await again.client.tell("square", 3), 9);
+      again.client.close();
+      const newKey = caller.newClient(url, {
+        auth: { type: "kiteKey", key: await kiteKeyOf("alice", fresh) },
+      });
+      await newKey.dial();
+      assertEquals(await newKey.tell("square", 2), 4);
+      newKey.close();
+      // ... and a kite.key another key signed does not.
+      await refusedSquare(
+        {
+          type: "kiteKey",
+          key: await kiteKeyOf("alice", {
+            public: fixtureKey("foreign_public.pem"),
+            private: fixtureKey("foreign_pkcs8.pem"),
+          }),
+        },
+        "kiteKey: kontrol key is not trusted",
+      );
+      assertEquals(await call("squares"), [
+        "alice",
+        "alice",
+        null,
+        "alice",
+        "alice",
+      ]);
 
       // The page closes: its tunnel and its registration go.
       await call("closeKite");

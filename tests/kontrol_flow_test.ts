@@ -249,6 +249,15 @@ for (const engine of ENGINES) {
         [err.type, err.message],
         ["genericError", "Unexpected authentication type: token"],
       );
+      // Nor getKey: only a Kontrol with tokenRegister answers a page's token.
+      err = await assertRejects(
+        () => withToken.tell("getKey"),
+        KiteError,
+      ) as KiteError;
+      assertEquals(
+        [err.type, err.message],
+        ["genericError", "Unexpected authentication type: token"],
+      );
       // The token itself is fine: getKites accepts it.
       assertEquals(
         await withToken.tell("getKites", {

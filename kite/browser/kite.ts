@@ -34,7 +34,7 @@ import {
   type KontrolQuery,
   makeIdentity,
 } from "../protocol.ts";
-import { Dispatcher } from "../serve/dispatch.ts";
+import { Dispatcher, type RequestAuthenticator } from "../serve/dispatch.ts";
 import type { ServingKite } from "../serve/serving_kite.ts";
 import type { ConnectTextSocket } from "../transport/client/client_session.ts";
 import { type Dial, makeDial } from "../transport/client/dialer.ts";
@@ -45,6 +45,7 @@ import {
   type RegisterToTunnelOptions,
   TunnelClient,
 } from "../tunnel_client.ts";
+import { pageAuthenticator, PageKeys } from "./page_auth.ts";
 
 /** Options for a {@linkcode BrowserKite}. */
 export interface BrowserKiteOptions {
@@ -114,6 +115,13 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
 
   /** @internal Methods, hooks and limits: where calls on this kite's connections go (serve/dispatch.ts). */
   readonly calls: Dispatcher;
+  /**
+   * @internal Checks the credentials of calls a tunnel brings
+   * (serve/dispatch.ts): Kontrol's `kiteKey` and `token`, as a server kite
+   * checks them.
+   */
+  readonly authenticator: RequestAuthenticator;
+  readonly #keys: PageKeys;
   readonly #dialed = new Set<Client>();
   readonly #connect = new Set<(c: Client) => void>();
   readonly #disconnect = new Set<(c: Client) => void>();
@@ -148,17 +156,27 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
       version,
       hostname: this.config.hostname || globalThis.location?.host || "browser",
     });
+    this.#keys = new PageKeys(this);
+    this.authenticator = pageAuthenticator(this, this.#keys);
     this.calls = new Dispatcher(this);
-    this.handle("kite.ping", () => "pong");
+    this.handle("kite.ping", () => "pong").disableAuthentication();
     // Kontrol keeps a page registered through it alive with heartbeats.
     addHeartbeatHandler(this);
   }
 
-  /** Registers a method the kites this page dialed may call. */
+  /**
+   * Registers a method. The kites this page dialed call it without
+   * credentials (dialed connections do not authenticate, docs/protocol.md
+   * §6.9); callers a tunnel brings ({@linkcode registerToTunnel}) must
+   * authenticate as they would to a server kite, unless
+   * `.disableAuthentication()` opens the method to everyone.
+   * `r.username` is who called.
+   */
   handle(name: string, handler: Handler): Method {
-    // A page only dials, and dialed connections do not authenticate
-    // (docs/protocol.md §6.9): the kite it chose to dial is trusted.
-    const m = new Method(name, handler, false, this.clock);
+    if (typeof handler !== "function") {
+      throw new TypeError(`handler for ${name} must be a function`);
+    }
+    const m = new Method(name, handler, true, this.clock);
     this.calls.methods.set(name, m);
     return m;
   }
@@ -234,8 +252,11 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
    * page's user with the token Kontrol gave for the proxy, and registers
    * the proxy's public URL for this page with Kontrol using the page's
    * Kontrol token (Kontrol must allow it: `tokenRegister`). Callers reach
-   * the proxy, which carries their sessions to the page; the page cannot
-   * verify their credentials, so its methods serve any caller who finds it.
+   * the proxy, which carries their sessions to the page. Their calls are
+   * authenticated like calls to a server kite (a kite.key or token from this
+   * Kontrol; the page gets Kontrol's key with `getKey`, so Kontrol must
+   * allow token callers that too: `tokenRegister`), except on methods
+   * registered with `.disableAuthentication()`.
    * `config.username` must be the token's user. Redials (with backoff)
    * whenever the tunnel drops; resolves once the first tunnel is up and
    * registered.
@@ -245,9 +266,29 @@ export class BrowserKite implements ServingKite<Client>, KontrolHost {
     return TunnelClient.open(this, options);
   }
 
-  /** @internal Registers `url` with Kontrol and keeps it registered. */
-  registerForever(url: string): Promise<unknown> {
-    return this.kontrol.registerForever(url);
+  /**
+   * @internal Registers `url` with Kontrol and keeps it registered, once
+   * the page holds Kontrol's key to check the callers it will bring.
+   */
+  async registerForever(url: string): Promise<unknown> {
+    // Kontrol down: the register loop waits for it, then the key is asked again.
+    await this.#keys.refresh().catch(() => {});
+    const result = await this.kontrol.registerForever(url);
+    if (this.#keys.trusted.size === 0) {
+      await this.#keys.refresh().catch((err) =>
+        this.logger.warning(
+          `registered, but cannot get Kontrol's key with getKey (${
+            (err as Error).message
+          }), so callers through the tunnel are refused until a kite.key call asks again`,
+        )
+      );
+    }
+    return result;
+  }
+
+  /** @internal Kontrol's current public key, for checking callers. */
+  kontrolKey(): Promise<string> {
+    return this.kontrol.getKey();
   }
 
   /** @internal Serves one session a caller opened through the tunnel. */

@@ -2,7 +2,11 @@
  * Kite for web pages: `@kite/core/browser`. A page is a kite — it dials
  * kites over the browser's WebSocket (SockJS or raw) or xhr-polling
  * (fetch), calls their methods with callbacks, and serves its own methods
- * to the kites it dialed over the same connection. Nothing here touches
+ * to the kites it dialed over the same connection (without credentials,
+ * docs/protocol.md §6.9). Registered through the tunnel proxy
+ * (`registerToTunnel`), it serves callers that found it in Kontrol and
+ * checks their credentials as a Deno kite does (kite/auth/verify.ts),
+ * except on methods with `.disableAuthentication()`. Nothing here touches
  * `Deno`; `deno task build:browser` bundles it into one ES module.
  *
  * Over `raw-websocket` to a Deno kite, the calls a page makes in one tick
