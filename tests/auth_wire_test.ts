@@ -10,7 +10,12 @@ import { ManualClock } from "../kite/clock.ts";
 import { decodeJwt } from "../kite/auth/jwt.ts";
 import { signKiteKey, signToken } from "../kontrol/tokens.ts";
 import { secretKite } from "../examples/secret/server.ts";
-import { b64url, fixtureKey, forgeJwt } from "./fixtures/jwt.ts";
+import {
+  b64url,
+  FOREIGN_PAIR,
+  forgeJwt,
+  KONTROL_PAIR,
+} from "./fixtures/jwt.ts";
 import {
   CAPTURE_TIME_MS,
   KONTROL_PUBLIC_KEY,
@@ -34,14 +39,8 @@ import {
 
 const START = Date.UTC(2026, 10, 1);
 const HOUR = 3_600_000;
-const KONTROL = {
-  public: fixtureKey("kontrol_public.pem"),
-  private: fixtureKey("kontrol_pkcs8.pem"),
-};
-const FOREIGN = {
-  public: fixtureKey("foreign_public.pem"),
-  private: fixtureKey("foreign_pkcs8.pem"),
-};
+const KONTROL = KONTROL_PAIR;
+const FOREIGN = FOREIGN_PAIR;
 const AUDIENCE = "/alice/test/secret";
 
 /** A kite.key for `username` from the fixture Kontrol (or `pair`), at `clock`'s time. */

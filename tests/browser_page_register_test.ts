@@ -23,7 +23,7 @@ import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import { bundleBrowser } from "./helpers/browser_bundle.ts";
 import { launchChromium } from "./helpers/chromium.ts";
 import { MemoryLogger, settle } from "./helpers/kite_harness.ts";
-import { fixtureKey } from "./fixtures/jwt.ts";
+import { FOREIGN_PAIR } from "./fixtures/jwt.ts";
 import {
   eventually,
   kontrolKite,
@@ -235,10 +235,7 @@ Deno.test({
       await refusedSquare(
         {
           type: "kiteKey",
-          key: await kiteKeyOf("alice", {
-            public: fixtureKey("foreign_public.pem"),
-            private: fixtureKey("foreign_pkcs8.pem"),
-          }),
+          key: await kiteKeyOf("alice", FOREIGN_PAIR),
         },
         "kiteKey: kontrol key is not trusted",
       );

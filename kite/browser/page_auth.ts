@@ -117,11 +117,11 @@ export function pageAuthenticator(
       try {
         return await inner.authenticate(auth);
       } catch (err) {
-        // Go's text for "no trusted key signed this token" (verify.ts): the
-        // token may be signed by a key Kontrol rotated to since.
+        // No trusted key signed this token (verify.ts): it may be signed
+        // by a key Kontrol rotated to since, or the page has none yet.
         if (
-          !(err instanceof KiteError) || err.message !== TOKEN_UNVERIFIED ||
-          !await keys.askAgain()
+          !(err instanceof KiteError) ||
+          !TOKEN_UNVERIFIED.includes(err.message) || !await keys.askAgain()
         ) throw err;
         return await inner.authenticate(auth);
       }
@@ -129,7 +129,10 @@ export function pageAuthenticator(
   };
 }
 
-const TOKEN_UNVERIFIED = "token: token is expired";
+const TOKEN_UNVERIFIED = [
+  "token: token is expired",
+  "token: no trusted kontrol key is configured",
+];
 
 function issuerOf(token: string | undefined): string | undefined {
   if (!token) return undefined;
