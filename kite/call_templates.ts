@@ -18,6 +18,7 @@
 import { FUNCTION_PLACEHOLDER, isCallbackId } from "./dnode/mod.ts";
 import { exceedsJsonDepth } from "./limits.ts";
 import { TIMEOUT_FIELD, wireTimeout } from "./serve/deadline.ts";
+import { utf8Length } from "./transport/sockjs_frames.ts";
 import {
   parseTraceparent,
   type TraceParent,
@@ -47,10 +48,15 @@ export interface TemplateCall {
   timeoutMs?: number;
   /** The W3C `traceparent` carried last, parsed (observe/trace_context.ts). */
   traceparent?: TraceParent;
+  /** Length of the template the text starts with, UTF-16 code units. */
+  startLength: number;
+  /** The same start's UTF-8 bytes (metrics count only the rest per call). */
+  startBytes: number;
 }
 
 interface Template {
   text: string;
+  bytes: number;
   method: string;
   claimed: KiteIdentity;
   auth: Auth | null | undefined;
@@ -131,6 +137,7 @@ function learned(
 ): Template {
   return {
     text,
+    bytes: utf8Length(text),
     method,
     claimed: identityFromJSON(o.kite) ?? makeIdentity({}),
     auth: o.authentication as Auth | null | undefined,
@@ -187,6 +194,8 @@ function read(
     auth: auth !== null && typeof auth === "object" ? { ...auth } : auth,
     withArgs,
     replyTo: Number(id),
+    startLength: t.text.length,
+    startBytes: t.bytes,
   };
   if (timeoutMs !== undefined) call.timeoutMs = timeoutMs;
   if (traceparent !== undefined) call.traceparent = traceparent;

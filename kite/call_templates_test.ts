@@ -39,6 +39,16 @@ function meaning(text: string): TemplateCall {
     auth: o.authentication as TemplateCall["auth"],
     withArgs: o.withArgs,
     replyTo: Number(ids[0]),
+    ...startOf(text),
+  };
+}
+
+/** Where a call's `withArgs` begins, in code units and in UTF-8 bytes. */
+function startOf(text: string): { startLength: number; startBytes: number } {
+  const startLength = text.indexOf('"withArgs":') + '"withArgs":'.length;
+  return {
+    startLength,
+    startBytes: new TextEncoder().encode(text.slice(0, startLength)).length,
   };
 }
 
@@ -53,6 +63,18 @@ Deno.test("call templates: a method called twice is then read from its template"
   const third = goCall("square", [6, "x"], 7);
   assertEquals(t.match(third, DEPTH), meaning(third));
   assertEquals(t.match(goCall("echo", [6], 8), DEPTH), undefined);
+});
+
+Deno.test("call templates: a call says how long its template's start is, in UTF-8 bytes too", () => {
+  const auth = { type: "token", key: "clé€😀" };
+  const t = learnedOn("carré", auth);
+  const text = goCall("carré", ["ü"], 9, auth);
+  const call = t.match(text, DEPTH)!;
+  assertEquals(call, meaning(text));
+  assertEquals(
+    call.startBytes - call.startLength,
+    1 + 1 + 2 + 2, // é twice, € and 😀 (2 UTF-16 units, 4 bytes)
+  );
 });
 
 Deno.test("call templates: each call gets its own identity and credentials", () => {

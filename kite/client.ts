@@ -34,7 +34,6 @@ import type {
 } from "./transport/session.ts";
 import type { ClientTransport } from "./transport/client/dialer.ts";
 import { utf8Length } from "./transport/sockjs_frames.ts";
-import type { KiteMetrics } from "./observe/kite_metrics.ts";
 import type { ClientSpan } from "./observe/call_tracer.ts";
 import { parseTraceparent } from "./observe/trace_context.ts";
 import {
@@ -179,6 +178,9 @@ export class Client {
   /** Made when first needed: accepted connections never reconnect. */
   #backoff: Backoff | undefined;
   #session: Session | undefined;
+  /** The last call head whose bytes were counted (metrics on), and its bytes. */
+  #countedHead = "";
+  #countedHeadBytes = 0;
   #closedByUser = false;
   #reconnecting = false;
   #reconnectTimer: number | undefined;
@@ -572,6 +574,7 @@ export class Client {
         // A send may end the session (a peer that stopped reading): this
         // call then fails with that reason, not as disconnected.
         this.#sending = id;
+        this.#kite.metrics?.sent(this.#headBytes(head) + utf8Length(rest));
         sent = session.sendJoined
           ? session.sendJoined(head, rest)
           : session.send(head + rest);
@@ -657,15 +660,18 @@ export class Client {
     const session = this.#session;
     if (!session || session.closed) return;
     try {
-      session.send(JSON.stringify({
-        method: CANCEL_METHOD,
-        arguments: [{
-          kite: this.#kite.identity,
-          authentication: this.auth,
-          withArgs: [id],
-        }],
-        callbacks: {},
-      }));
+      this.#send(
+        session,
+        JSON.stringify({
+          method: CANCEL_METHOD,
+          arguments: [{
+            kite: this.#kite.identity,
+            authentication: this.auth,
+            withArgs: [id],
+          }],
+          callbacks: {},
+        }),
+      );
     } catch (err) {
       this.#kite.logger.debug(`kite.cancel not sent: ${err}`);
     }
@@ -731,8 +737,12 @@ export class Client {
     if (!plain) return this.#sendToCallback(id, [reply]);
     const session = this.#session;
     if (!session || session.closed) return this.#notSent(id, session);
-    return session.send(encodeResultMessage(id, result)) ||
-      this.#notSent(id, session);
+    const text = encodeResultMessage(id, result);
+    // Only a string result can hold anything but ASCII.
+    this.#kite.metrics?.sent(
+      typeof result === "string" ? utf8Length(text) : text.length,
+    );
+    return session.send(text) || this.#notSent(id, session);
   }
 
   /**
@@ -759,9 +769,25 @@ export class Client {
     const callbacks: Callbacks = {};
     const scrubbed = scrub(args, [], callbacks, this.#register) as unknown[];
     const text = encodeMessage(id, scrubbed, callbacks);
-    return session.send(
+    return this.#send(
+      session,
       envelope === "" ? text : text.slice(0, -1) + envelope + "}",
     ) || this.#notSent(id, session);
+  }
+
+  /** Sends `text` on `session`, counting its bytes when metrics are on. */
+  #send(session: Session, text: string): boolean {
+    this.#kite.metrics?.sent(utf8Length(text));
+    return session.send(text);
+  }
+
+  /** UTF-8 bytes of a call's head, counted once while it stays the same. */
+  #headBytes(head: string): number {
+    if (head !== this.#countedHead) {
+      this.#countedHead = head;
+      this.#countedHeadBytes = utf8Length(head);
+    }
+    return this.#countedHeadBytes;
   }
 
   #notSent(id: number, session: Session | undefined): false {
@@ -812,8 +838,7 @@ export class Client {
   };
 
   #attach(session: Session): void {
-    const metrics = this.#kite.metrics;
-    this.#session = metrics ? countingSends(session, metrics) : session;
+    this.#session = session;
     if (this.#abort.signal.aborted) this.#abort = new AbortController();
     for (const fn of this.#onConnectFns ?? []) this.#guard(fn);
     this.#kite.notifyConnect(this);
@@ -844,10 +869,12 @@ export class Client {
   }
 
   #receive(text: string): void {
-    this.#kite.metrics?.received(utf8Length(text));
+    const metrics = this.#kite.metrics;
     const maxDepth = this.#kite.config.maxJsonDepth;
     const call = this.#templates?.match(text, maxDepth);
     if (call !== undefined) {
+      // The template's bytes are known: only the rest is scanned.
+      metrics?.received(call.startBytes + utf8Length(text, call.startLength));
       const replyTo = call.replyTo;
       this.#kite.calls.serveCall(
         this,
@@ -866,6 +893,7 @@ export class Client {
       );
       return;
     }
+    metrics?.received(utf8Length(text));
     if (exceedsJsonDepth(text, maxDepth)) {
       this.#kite.logger.warning(
         `closing connection: ${tooDeepReason(maxDepth)}`,
@@ -999,46 +1027,4 @@ function isTokenExpired(err: unknown): boolean {
 function notSent(session: Session): KiteError {
   const why = session.closeInfo?.reason ?? "session is closed";
   return new KiteError("sendError", `Cannot send: ${why}`);
-}
-
-/** `session`, counting what is sent on it (metrics on). */
-function countingSends(session: Session, metrics: KiteMetrics): Session {
-  const joined = session.sendJoined;
-  // A call's head is the same string while its method and envelope stay.
-  let head = "";
-  let headBytes = 0;
-  return {
-    get transport() {
-      return session.transport;
-    },
-    get id() {
-      return session.id;
-    },
-    get remoteAddr() {
-      return session.remoteAddr;
-    },
-    get closed() {
-      return session.closed;
-    },
-    get closeInfo() {
-      return session.closeInfo;
-    },
-    send(message) {
-      metrics.sent(utf8Length(message));
-      return session.send(message);
-    },
-    sendJoined: joined
-      ? (h, rest) => {
-        if (h !== head) {
-          head = h;
-          headBytes = utf8Length(h);
-        }
-        metrics.sent(headBytes + utf8Length(rest));
-        return joined.call(session, h, rest);
-      }
-      : undefined,
-    close(code, reason) {
-      session.close(code, reason);
-    },
-  };
 }

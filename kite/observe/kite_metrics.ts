@@ -47,9 +47,48 @@ export interface KiteMetricsSource {
   xhrSessions(): number;
 }
 
-interface Series {
-  count: CounterChild;
-  latency: HistogramChild;
+/**
+ * The series of one method, looked up once per call by the method's name
+ * (no key built per call): `ok` kept apart, errors by type on first use.
+ */
+class MethodSeries {
+  readonly #count: Counter;
+  readonly #latency: Histogram;
+  readonly #method: string;
+  readonly #okCount: CounterChild;
+  readonly #okLatency: HistogramChild;
+  readonly #failed = new Map<
+    string,
+    { count: CounterChild; latency: HistogramChild }
+  >();
+
+  constructor(count: Counter, latency: Histogram, method: string) {
+    this.#count = count;
+    this.#latency = latency;
+    this.#method = method;
+    this.#okCount = count.labels(method, "ok");
+    this.#okLatency = latency.labels(method, "ok");
+  }
+
+  /** Counts one call ended with `outcome` that started at `start` (ms). */
+  record(outcome: string, start: number): void {
+    const seconds = (performance.now() - start) / 1000;
+    if (outcome === "ok") {
+      this.#okCount.inc();
+      this.#okLatency.observe(seconds);
+      return;
+    }
+    let s = this.#failed.get(outcome);
+    if (!s) {
+      s = {
+        count: this.#count.labels(this.#method, outcome),
+        latency: this.#latency.labels(this.#method, outcome),
+      };
+      this.#failed.set(outcome, s);
+    }
+    s.count.inc();
+    s.latency.observe(seconds);
+  }
 }
 
 /** Why a request was refused by a limit (the `limit` label). */
@@ -63,9 +102,10 @@ export class KiteMetrics {
   readonly #serverLatency: Histogram;
   readonly #clientCount: Counter;
   readonly #clientLatency: Histogram;
-  readonly #server = new Map<string, Series>();
-  readonly #client = new Map<string, Series>();
-  readonly #clientMethods = new Set<string>();
+  readonly #server = new Map<string, MethodSeries>();
+  readonly #client = new Map<string, MethodSeries>();
+  /** Remote methods beyond {@linkcode MAX_CLIENT_METHODS}. */
+  #clientOther: MethodSeries | undefined;
   readonly #bytesIn: CounterChild;
   readonly #bytesOut: CounterChild;
   readonly #authFailures: Counter;
@@ -145,21 +185,43 @@ export class KiteMetrics {
     method: string,
     respond: ((reply: R) => void) | undefined,
   ): (reply: R) => void {
+    const series = this.#server.get(method) ?? this.#serverSeries(method);
     const start = performance.now();
     return (reply) => {
       respond?.(reply);
-      this.#record(this.#server, false, method, outcomeOf(reply.error), start);
+      series.record(outcomeOf(reply.error), start);
     };
   }
 
   /** Records a call out when `p` settles; returns `p`. */
   calling<T>(method: string, p: Promise<T>): Promise<T> {
+    const series = this.#client.get(method) ?? this.#clientSeries(method);
     const start = performance.now();
     p.then(
-      () => this.#record(this.#client, true, method, "ok", start),
-      (err) => this.#record(this.#client, true, method, outcomeOf(err), start),
+      () => series.record("ok", start),
+      (err) => series.record(outcomeOf(err), start),
     );
     return p;
+  }
+
+  #serverSeries(method: string): MethodSeries {
+    // Callers pass registered names or UNKNOWN_METHOD: the map is bounded.
+    const s = new MethodSeries(this.#serverCount, this.#serverLatency, method);
+    this.#server.set(method, s);
+    return s;
+  }
+
+  #clientSeries(method: string): MethodSeries {
+    if (this.#client.size >= MAX_CLIENT_METHODS) {
+      return this.#clientOther ??= new MethodSeries(
+        this.#clientCount,
+        this.#clientLatency,
+        "other",
+      );
+    }
+    const s = new MethodSeries(this.#clientCount, this.#clientLatency, method);
+    this.#client.set(method, s);
+    return s;
   }
 
   /** Counts the UTF-8 bytes of a received message. */
@@ -191,35 +253,6 @@ export class KiteMetrics {
       ? "expired"
       : "invalid";
     this.#authFailures.inc([reason, known ? type : "other"]);
-  }
-
-  #record(
-    table: Map<string, Series>,
-    client: boolean,
-    method: string,
-    outcome: string,
-    start: number,
-  ): void {
-    if (client && !this.#clientMethods.has(method)) {
-      if (this.#clientMethods.size >= MAX_CLIENT_METHODS) method = "other";
-      else this.#clientMethods.add(method);
-    }
-    const key = method + "\0" + outcome;
-    let s = table.get(key);
-    if (!s) {
-      s = client
-        ? {
-          count: this.#clientCount.labels(method, outcome),
-          latency: this.#clientLatency.labels(method, outcome),
-        }
-        : {
-          count: this.#serverCount.labels(method, outcome),
-          latency: this.#serverLatency.labels(method, outcome),
-        };
-      table.set(key, s);
-    }
-    s.count.inc();
-    s.latency.observe((performance.now() - start) / 1000);
   }
 }
 

@@ -164,18 +164,21 @@ function parseJson(text: string): unknown {
   }
 }
 
-/** Any code unit outside ASCII. */
-const NON_ASCII = /[\u0080-\uffff]/;
+/** Any code unit outside ASCII; global so a scan can start at `lastIndex`. */
+const NON_ASCII = /[\u0080-\uffff]/g;
 
 /**
- * UTF-8 length of `text` in bytes, counted without allocating. Lone
- * surrogates count as 3 bytes, as TextEncoder encodes them as U+FFFD.
+ * UTF-8 length of `text` from index `from` on, in bytes, counted without
+ * allocating. Lone surrogates count as 3 bytes, as TextEncoder encodes
+ * them as U+FFFD.
  */
-export function utf8Length(text: string): number {
+export function utf8Length(text: string, from = 0): number {
   // Most messages are ASCII: one native regex scan beats a loop in JS.
-  if (!NON_ASCII.test(text)) return text.length;
-  let bytes = text.length;
-  for (let i = 0; i < text.length; i++) {
+  NON_ASCII.lastIndex = from;
+  if (!NON_ASCII.test(text)) return text.length - from;
+  let i = NON_ASCII.lastIndex - 1;
+  let bytes = text.length - from;
+  for (; i < text.length; i++) {
     const unit = text.charCodeAt(i);
     if (unit < 0x80) continue;
     if (unit < 0x800) {

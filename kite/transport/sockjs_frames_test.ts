@@ -153,6 +153,20 @@ Deno.test("utf8Length() agrees with TextEncoder", () => {
   }
 });
 
+Deno.test("utf8Length() from an index counts only the rest", () => {
+  const encoder = new TextEncoder();
+  const s = "héllo ✓ 😀 x";
+  for (let from = 0; from <= s.length; from++) {
+    if ((s.charCodeAt(from) & 0xfc00) === 0xdc00) continue; // mid-pair
+    assert.deepEqual(
+      utf8Length(s, from),
+      encoder.encode(s.slice(from)).length,
+      `from ${from}`,
+    );
+  }
+  assert.deepEqual(utf8Length("✓abc", 1), 3);
+});
+
 Deno.test("exceedsUtf8() counts bytes, not UTF-16 units", () => {
   assert.deepEqual(exceedsUtf8("aaaa", 4), false);
   assert.deepEqual(exceedsUtf8("aaaaa", 4), true);
