@@ -12,7 +12,6 @@
 import { z } from "zod";
 import { Kite } from "../../mod.ts";
 import { defineContract, implement, typed } from "../../kite/contract/mod.ts";
-import { round } from "./stats.ts";
 import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 
 /** One contender's medians. */
@@ -88,13 +87,12 @@ export async function benchContract(
 export function contractRows(
   results: ContractResult[],
 ): Record<string, string | number>[] {
-  const base = results[0];
   return results.map((r) => ({
     contender: r.name,
     "seq calls/s": r.sequentialPerSec,
     "100 in flight/s": r.inFlightPerSec,
-    "seq × plain": round(r.sequentialPerSec / base.sequentialPerSec, 3),
-    "flight × plain": round(r.inFlightPerSec / base.inFlightPerSec, 3),
+    "seq × plain": r.sequentialRatio,
+    "flight × plain": r.inFlightRatio,
   }));
 }
 

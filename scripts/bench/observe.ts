@@ -1,21 +1,23 @@
 /**
- * What observability costs: the math kite served four times side by side
+ * What observability costs: the math kite served five times side by side
  * in one run — plain, with metrics on, with metrics and tracing on (Deno's
  * OpenTelemetry, every span sampled, exported to a sink in this process
- * over OTLP/HTTP protobuf, Deno's default, and over OTLP/HTTP JSON) — each
- * in its own process on CPU 1, called from this process on CPU 0 over raw
- * websocket. Rounds alternate the order; figures are medians, and the
- * ratios to the plain kite are the result. The exporter runs on a thread
- * of the traced kite's process, so its encoding is part of the cost.
+ * over OTLP/HTTP protobuf, Deno's default, and over OTLP/HTTP JSON), and
+ * the floor of tracing: metrics and one bare span per served call (no
+ * attributes, no parent, no active context; protobuf) — each in its own
+ * process on CPU 1, called from this process on CPU 0 over raw websocket.
+ * Rounds alternate the order; the ratios to the plain kite are taken
+ * within each round, then the median. The exporter runs on threads of the
+ * traced kite's process, so its work is part of the cost.
  *
  * @module
  */
 import { Kite } from "../../mod.ts";
 import {
   type BenchServer,
-  cpuMicros,
   pinProcess,
   startServer,
+  threadCpuMicros,
 } from "./process.ts";
 import { median, round } from "./stats.ts";
 import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
@@ -23,22 +25,32 @@ import { sideBySide, type SideBySideResult } from "./side_by_side.ts";
 /** One contender's medians. */
 export interface ObserveResult extends SideBySideResult {
   /**
+   * The most calls/s this contender may lose against the plain kite (100
+   * in flight), as a fraction: 0.05 for metrics, 0.15 for tracing every
+   * call (docs/benchmarks.md); `undefined` for the plain kite and the floor.
+   */
+  target?: number;
+  /**
    * CPU time the serving process spent per call, µs (all its threads, the
-   * OTLP exporter's included; 100 calls in flight), median of 3 runs;
-   * `undefined` without `/proc`. Less moved by other work on the machine
-   * than calls/s.
+   * OTLP exporter's included; 100 calls in flight), median of the CPU
+   * runs; `undefined` without `/proc`. Less moved by other work on the
+   * machine than calls/s.
    */
   cpuMicrosPerCall?: number;
+  /** The same for its main (JavaScript) thread alone. */
+  mainThreadMicrosPerCall?: number;
 }
 
 /** Settings of one run. */
 export interface ObserveOptions {
-  /** Counted rounds (one warm-up round more). @default {5} */
+  /** Counted rounds (one warm-up round more). @default {9} */
   rounds?: number;
   /** Length of each timed phase, ms. @default {1000} */
   ms?: number;
   /** Calls per CPU-time run. @default {20_000} */
   cpuCalls?: number;
+  /** CPU-time runs per contender, alternating the order. @default {5} */
+  cpuRuns?: number;
 }
 
 /** The serving process's CPU µs per call over `n` calls, 100 in flight. */
@@ -46,25 +58,26 @@ async function cpuPerCall(
   pid: number,
   call: () => Promise<unknown>,
   n: number,
-): Promise<number | undefined> {
-  const before = cpuMicros(pid);
+): Promise<{ main: number; all: number } | undefined> {
+  const before = threadCpuMicros(pid);
   let left = n;
   await Promise.all(Array.from({ length: 100 }, async () => {
     while (left-- > 0) await call();
   }));
   // Spans still queued are exported within the exporter's batch delay.
   await new Promise((resolve) => setTimeout(resolve, 300));
-  const after = cpuMicros(pid);
-  return before === undefined || after === undefined
-    ? undefined
-    : (after - before) / n;
+  const after = threadCpuMicros(pid);
+  return before === undefined || after === undefined ? undefined : {
+    main: (after.main - before.main) / n,
+    all: (after.all - before.all) / n,
+  };
 }
 
 /** Runs the observability cost benchmark. */
 export async function benchObserve(
   options: ObserveOptions = {},
 ): Promise<ObserveResult[]> {
-  const rounds = options.rounds ?? 5;
+  const rounds = options.rounds ?? 9;
   const ms = options.ms ?? 1000;
   const exported = { json: 0, protobuf: 0 };
   const sink = Deno.serve(
@@ -82,18 +95,23 @@ export async function benchObserve(
     OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sink.addr.port}`,
     OTEL_TRACES_SAMPLER: "always_on",
   });
-  const contenders: [string, Record<string, string>][] = [
+  const contenders: [string, Record<string, string>, number?][] = [
     ["kite", {}],
-    ["kite, metrics on", { BENCH_METRICS: "1" }],
+    ["kite, metrics on", { BENCH_METRICS: "1" }, 0.05],
     ["kite, metrics + traces (100 %, OTLP protobuf)", {
       BENCH_METRICS: "1",
       BENCH_TRACING: "1",
       ...otel("http/protobuf"),
-    }],
+    }, 0.15],
     ["kite, metrics + traces (100 %, OTLP JSON)", {
       BENCH_METRICS: "1",
       BENCH_TRACING: "1",
       ...otel("http/json"),
+    }, 0.15],
+    ["floor: metrics + one bare span per call (protobuf)", {
+      BENCH_METRICS: "1",
+      BENCH_TRACING: "floor",
+      ...otel("http/protobuf"),
     }],
   ];
   const servers: BenchServer[] = [];
@@ -123,8 +141,14 @@ export async function benchObserve(
       rounds,
       ms,
     );
-    const cpu: number[][] = contenders.map(() => []);
-    for (let r = 0; r < 3; r++) {
+    contenders.forEach(([, , target], i) => {
+      if (target !== undefined) results[i].target = target;
+    });
+    const cpu = contenders.map(() => ({
+      main: [] as number[],
+      all: [] as number[],
+    }));
+    for (let r = 0; r < (options.cpuRuns ?? 5); r++) {
       const order = contenders.map((_, i) => i);
       if (r % 2) order.reverse();
       for (const i of order) {
@@ -133,11 +157,15 @@ export async function benchObserve(
           calls[i],
           options.cpuCalls ?? 20_000,
         );
-        if (us !== undefined) cpu[i].push(us);
+        if (us === undefined) continue;
+        cpu[i].main.push(us.main);
+        cpu[i].all.push(us.all);
       }
     }
     cpu.forEach((runs, i) => {
-      if (runs.length > 0) results[i].cpuMicrosPerCall = round(median(runs), 1);
+      if (runs.all.length === 0) return;
+      results[i].cpuMicrosPerCall = round(median(runs.all), 2);
+      results[i].mainThreadMicrosPerCall = round(median(runs.main), 2);
     });
     for (const [protocol, bytes] of Object.entries(exported)) {
       if (bytes === 0) {
@@ -157,18 +185,26 @@ export async function benchObserve(
   }
 }
 
-if (import.meta.main) {
-  const quick = Deno.args.includes("--quick");
-  const results = await benchObserve(
-    quick ? { rounds: 3, ms: 500, cpuCalls: 5_000 } : undefined,
-  );
-  const base = results[0];
-  console.table(results.map((r) => ({
+/** The table `deno task bench` prints for `results`. */
+export function observeTable(
+  results: ObserveResult[],
+): Record<string, string | number | undefined>[] {
+  return results.map((r) => ({
     contender: r.name,
     "seq calls/s": r.sequentialPerSec,
     "100 in flight/s": r.inFlightPerSec,
-    "seq × plain": round(r.sequentialPerSec / base.sequentialPerSec, 3),
-    "flight × plain": round(r.inFlightPerSec / base.inFlightPerSec, 3),
+    "seq × plain": r.sequentialRatio,
+    "flight × plain": r.inFlightRatio,
     "server CPU µs/call": r.cpuMicrosPerCall,
-  })));
+    "main thread µs/call": r.mainThreadMicrosPerCall,
+  }));
+}
+
+if (import.meta.main) {
+  const quick = Deno.args.includes("--quick");
+  const results = await benchObserve(
+    quick ? { rounds: 3, ms: 500, cpuCalls: 5_000, cpuRuns: 3 } : undefined,
+  );
+  console.log(`load average: ${Deno.loadavg().join(", ")}`);
+  console.table(observeTable(results));
 }

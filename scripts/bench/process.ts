@@ -139,3 +139,31 @@ export function cpuMicros(pid: number): number | undefined {
     return undefined;
   }
 }
+
+/**
+ * CPU time process `pid` has used so far, µs, with nanosecond resolution
+ * (each thread's `schedstat` under `/proc/<pid>/task`): its main (JavaScript) thread and all
+ * its threads; `undefined` without `/proc`.
+ */
+export function threadCpuMicros(
+  pid: number,
+): { main: number; all: number } | undefined {
+  const read = (tid: string) =>
+    Number(
+      Deno.readTextFileSync(`/proc/${pid}/task/${tid}/schedstat`).split(" ")[0],
+    ) / 1000;
+  try {
+    const main = read(String(pid));
+    let all = 0;
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      try {
+        all += read(task.name);
+      } catch {
+        // The thread ended between listing and reading.
+      }
+    }
+    return { main, all };
+  } catch {
+    return undefined;
+  }
+}

@@ -2,6 +2,9 @@
  * Contenders measured side by side in one run: each round calls every
  * contender sequentially and 100 in flight, alternating the order so
  * drift on a shared machine hits all alike; the first round warms up.
+ * Ratios to the first contender are taken within each round (neighbours
+ * in time, so slower stretches of a shared machine cancel), then the
+ * median over rounds.
  *
  * @module
  */
@@ -33,6 +36,10 @@ export interface SideBySideResult {
   sequentialPerSec: number;
   /** Median calls/s, 100 in flight. */
   inFlightPerSec: number;
+  /** Median over rounds of this contender's calls/s ÷ the first's, one at a time. */
+  sequentialRatio: number;
+  /** The same, 100 in flight. */
+  inFlightRatio: number;
 }
 
 /** Measures each named call for `rounds` counted rounds of `ms` per phase. */
@@ -54,9 +61,13 @@ export async function sideBySide(
       fly[i].push(f);
     }
   }
+  const ratio = (rates: number[][], i: number) =>
+    round(median(rates[i].map((r, k) => r / rates[0][k])), 3);
   return contenders.map(([name], i) => ({
     name,
     sequentialPerSec: round(median(seq[i])),
     inFlightPerSec: round(median(fly[i])),
+    sequentialRatio: ratio(seq, i),
+    inFlightRatio: ratio(fly, i),
   }));
 }
