@@ -24,6 +24,8 @@ export interface StartServerOptions {
   env?: Record<string, string>;
   /** Raise the open-file limit to the hard limit first (for many connections). */
   manyFiles?: boolean;
+  /** A command to run `deno` under, with its arguments (e.g. valgrind's). */
+  wrapper?: string[];
 }
 
 /**
@@ -62,8 +64,9 @@ export async function startServer(
     new URL("./servers.ts", import.meta.url).pathname,
     mode,
   ], options.manyFiles);
-  const child = new Deno.Command(cmd, {
-    args,
+  const [wrapper, ...wrapperArgs] = options.wrapper ?? [];
+  const child = new Deno.Command(wrapper ?? cmd, {
+    args: wrapper === undefined ? args : [...wrapperArgs, cmd, ...args],
     env: options.env,
     stdin: "piped",
     stdout: "piped",
