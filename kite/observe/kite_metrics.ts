@@ -104,6 +104,9 @@ export class KiteMetrics {
   readonly #clientLatency: Histogram;
   readonly #server = new Map<string, MethodSeries>();
   readonly #client = new Map<string, MethodSeries>();
+  /** See {@linkcode KiteMetrics.#arrival}; -1 between turns. */
+  #arrived = -1;
+  readonly #turnEnded = () => void (this.#arrived = -1);
   /** Remote methods beyond {@linkcode MAX_CLIENT_METHODS}. */
   #clientOther: MethodSeries | undefined;
   readonly #bytesIn: CounterChild;
@@ -186,7 +189,7 @@ export class KiteMetrics {
     respond: ((reply: R) => void) | undefined,
   ): (reply: R) => void {
     const series = this.#server.get(method) ?? this.#serverSeries(method);
-    const start = performance.now();
+    const start = this.#arrival();
     return (reply) => {
       respond?.(reply);
       series.record(outcomeOf(reply.error), start);
@@ -202,6 +205,19 @@ export class KiteMetrics {
       (err) => series.record(outcomeOf(err), start),
     );
     return p;
+  }
+
+  /**
+   * When the calls being served now reached the kite, ms: read once per
+   * turn of the event loop (a batch frame's calls arrived together), so a
+   * call's latency includes its wait behind the calls before it.
+   */
+  #arrival(): number {
+    if (this.#arrived < 0) {
+      this.#arrived = performance.now();
+      queueMicrotask(this.#turnEnded);
+    }
+    return this.#arrived;
   }
 
   #serverSeries(method: string): MethodSeries {
