@@ -27,6 +27,23 @@ Deno.test("readSettings() reads Kontrol's quotas from KONTROL_* and flags, durat
   );
 });
 
+Deno.test("readSettings() reads the connection caps of Kontrol's kite", () => {
+  const env = (name: string) =>
+    ({ KONTROL_MAXCONNECTIONSPERADDRESS: "5000" })[name];
+  assert.deepEqual(readSettings(["--maxconnections=20000"], env).connections, {
+    maxConnections: 20_000,
+    maxConnectionsPerAddress: 5_000,
+  });
+  assert.deepEqual(readSettings([], () => undefined).connections, {
+    maxConnections: 10_000,
+    maxConnectionsPerAddress: 1_000,
+  });
+  assert.throws(
+    () => readSettings(["--maxconnectionsperaddress", "0"], () => undefined),
+    /maxConnectionsPerAddress must be a whole number >= 1, got 0/,
+  );
+});
+
 Deno.test("kontrolLimits() refuses what is not a whole number", () => {
   assert.throws(() => kontrolLimits({ maxFieldLength: 1.5 }), RangeError);
   assert.throws(() => kontrolLimits({ httpProofMs: -1 }), RangeError);

@@ -123,6 +123,7 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     kontrolURL: s.kontrolURL,
     username: issuer.username,
     limits: s.limits,
+    kiteConfig: s.connections,
     dashboard: dashboard ? { script: dashboard } : undefined,
     tokenRegister: s.tokenRegister,
     metrics: s.metrics === "off" ? undefined : { route: s.metrics === "on" },

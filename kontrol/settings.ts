@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { DEFAULT_CONFIG } from "../kite/config.ts";
 import {
   DEFAULT_KONTROL_LIMITS,
   type KontrolLimits,
@@ -79,6 +80,11 @@ export interface KontrolSettings {
   machineCodes: number;
   /** `register` takes token auth (web pages through the tunnel proxy). */
   tokenRegister: boolean;
+  /**
+   * Connections Kontrol's kite accepts at once, and from one address (many
+   * kites on one host or behind one NAT need more than the default).
+   */
+  connections: { maxConnections: number; maxConnectionsPerAddress: number };
   /** Print help and exit. */
   help: boolean;
   /** Per-user quotas and sizes (see `kontrol/limits.ts` for the defaults). */
@@ -86,7 +92,14 @@ export interface KontrolSettings {
 }
 
 /** A flag: settings key, env suffix, description. */
-type Option = [keyof KontrolSettings | LimitKey, string, string];
+type Option = [
+  keyof KontrolSettings | LimitKey | ConnectionKey,
+  string,
+  string,
+];
+
+/** The caps of Kontrol's kite (`KontrolSettings.connections`). */
+type ConnectionKey = keyof KontrolSettings["connections"];
 
 type LimitKey =
   | "maxKitesPerUser"
@@ -213,6 +226,16 @@ const OPTIONS: Option[] = [
     "MACHINECODES",
     "print N one-time codes at start, each good for one `kitectl register --code` within a day (default 0; the operator makes more with `kitectl codes create`)",
   ],
+  [
+    "maxConnections",
+    "MAXCONNECTIONS",
+    `connections Kontrol accepts at once (default ${DEFAULT_CONFIG.maxConnections})`,
+  ],
+  [
+    "maxConnectionsPerAddress",
+    "MAXCONNECTIONSPERADDRESS",
+    `connections from one address, IPv6 per /64; raise it for many kites on one host or behind one NAT (default ${DEFAULT_CONFIG.maxConnectionsPerAddress})`,
+  ],
   ["initial", "INITIAL", "write $KITE_HOME/kite.key for --username and exit"],
   ...LIMIT_OPTIONS.map(([key, env, text]): Option => [key, env, text]),
 ];
@@ -334,6 +357,19 @@ export function readSettings(
     tokenRegister: ["1", "true", "yes"].includes(
       (raw.get("tokenRegister") ?? "").toLowerCase(),
     ),
+    connections: {
+      maxConnections: atLeastOne(
+        "maxConnections",
+        num("maxConnections", DEFAULT_CONFIG.maxConnections),
+      ),
+      maxConnectionsPerAddress: atLeastOne(
+        "maxConnectionsPerAddress",
+        num(
+          "maxConnectionsPerAddress",
+          DEFAULT_CONFIG.maxConnectionsPerAddress,
+        ),
+      ),
+    },
     tlsFiles: [env("KITE_TLS_CERT"), env("KITE_TLS_KEY")].filter((
       f,
     ): f is string => !!f),
@@ -354,6 +390,14 @@ export function readSettings(
       httpProofMs: num("httpProof", D.httpProofMs / 1000) * 1000,
     }),
   };
+}
+
+/** `n`, or a RangeError naming the flag when it is 0. */
+function atLeastOne(key: string, n: number): number {
+  if (n < 1) {
+    throw new RangeError(`${key} must be a whole number >= 1, got ${n}`);
+  }
+  return n;
 }
 
 /** Where `--dashboard` (no file named) finds the page script. */

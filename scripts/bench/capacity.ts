@@ -288,6 +288,9 @@ export async function benchKontrolMemory(
       KONTROL_STORAGE: storage,
       KONTROL_PUBLICKEYFILE: `${dir}/public.pem`,
       KONTROL_PRIVATEKEYFILE: `${dir}/private.pem`,
+      // Every kite registers from 127.0.0.1 as user bench.
+      KONTROL_MAXCONNECTIONSPERADDRESS: String(n + 100),
+      KONTROL_MAXKITESPERUSER: String(n + 100),
     });
     try {
       const kiteKey = await signKiteKey({
