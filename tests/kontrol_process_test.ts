@@ -188,3 +188,39 @@ Deno.test("permissionFlags: scoped net/read/write/env, never --allow-all", () =>
   assertEquals(flags[1], "--allow-read=/d,/home/bob/.kite");
   assertEquals(flags[2], "--allow-write=/d,/home/bob/.kite");
 });
+
+Deno.test("deno task kontrol takes its kite's per-address connection cap from KONTROL_MAXCONNECTIONSPERADDRESS", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kontrol_caps_" });
+  const port = freePort();
+  let running: RunningKontrol | undefined;
+  const sockets: WebSocket[] = [];
+  // Resolves "open", or "refused" when the handshake is answered otherwise.
+  const dial = () =>
+    new Promise<string>((resolve) => {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/kite/websocket`);
+      sockets.push(ws);
+      ws.onopen = () => resolve("open");
+      ws.onerror = () => resolve("refused");
+    });
+  try {
+    running = await startTask({
+      KITE_HOME: `${dir}/home`,
+      KONTROL_DATA: `${dir}/data`,
+      KONTROL_STORAGE: "memory",
+      KONTROL_IP: "127.0.0.1",
+      KONTROL_PORT: String(port),
+      KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_pkcs8.pem`,
+      KONTROL_USERNAME: "kontrol",
+      KONTROL_MAXCONNECTIONSPERADDRESS: "2",
+    });
+    assertEquals([await dial(), await dial(), await dial()], [
+      "open",
+      "open",
+      "refused",
+    ]);
+  } finally {
+    for (const ws of sockets) ws.close();
+    if (running) await running.stop().catch(() => {});
+    await Deno.remove(dir, { recursive: true });
+  }
+});

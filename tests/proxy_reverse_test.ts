@@ -18,14 +18,12 @@ import { KiteError } from "../kite/errors.ts";
 import { kitectl } from "./helpers/kitectl_cli.ts";
 import { runKitejsClient } from "./helpers/kitejs.ts";
 import {
-  FIXTURES,
+  childEnv,
   ROOT,
-  runTask,
   type Spawned,
   spawnTask,
-  startTask,
+  startOperatedKontrol,
 } from "./helpers/kontrol_task.ts";
-import { childEnv } from "./helpers/kontrol_task.ts";
 import { readRecording } from "./helpers/vectors.ts";
 import { eventually, freePort } from "./helpers/wait.ts";
 import { selfSigned } from "./helpers/self_signed.ts";
@@ -79,23 +77,11 @@ async function replayGoClient(wsURL: string): Promise<string[][]> {
 
 Deno.test("proxy: a kite on an untold port is found through Kontrol and called through the reverse proxy", async (t) => {
   const dir = await Deno.makeTempDir({ prefix: "kite_proxy_" });
-  const kontrolEnv = {
-    KONTROL_STORAGE: "memory",
-    KONTROL_PORT: String(freePort()),
-    KONTROL_IP: "127.0.0.1",
-    KONTROL_DATA: `${dir}/data`,
-    KONTROL_USERNAME: "kontrol",
-    KONTROL_PRIVATEKEYFILE: `${FIXTURES}kontrol_pkcs8.pem`,
-    KONTROL_MACHINESECRET: "s3cret",
-  };
   // The proxy runs as Kontrol's own user (as Go deployments do): kites
   // look up `proxy` kites of that user.
-  const initial = await runTask(["--initial", "--username", "kontrol"], {
-    ...kontrolEnv,
-    KITE_HOME: `${dir}/kontrol`,
+  const { kontrol, admin } = await startOperatedKontrol(dir, {
+    KONTROL_MACHINESECRET: "s3cret",
   });
-  assertEquals(initial.code, 0, initial.stderr);
-  const kontrol = await startTask(kontrolEnv);
   const tasks: Spawned[] = [];
   let caller: Kite | undefined;
   try {
@@ -118,7 +104,7 @@ Deno.test("proxy: a kite on an untold port is found through Kontrol and called t
       "--max-connections-per-address",
       String(PER_ADDRESS),
     ], {
-      KITE_HOME: `${dir}/kontrol`,
+      ...admin,
       KITE_ENVIRONMENT: ENV,
       KITE_METRICS: "1",
     }, "proxy");
