@@ -172,6 +172,12 @@ export class Client {
   readonly #kite: ServingKite<Client>;
   readonly #options: ClientOptions;
   readonly #callbacks = new CallbackTable();
+  /**
+   * When tracing: the span of the call that passed each local function,
+   * so a peer that calls it back without a trace context (kite.js, Go)
+   * still lands under that call. Made when first needed.
+   */
+  #origins: WeakMap<AnyFunction, ClientSpan> | undefined;
   readonly #pending = new Map<number, PendingCall>();
   /** The call whose message is being handed to the session. */
   #sending: number | undefined;
@@ -560,6 +566,7 @@ export class Client {
         const callbacksJSON = withArgs === args
           ? '{"' + id + '":[0,"responseCallback"]}'
           : JSON.stringify(callbacks);
+        if (span && withArgs !== args) this.#noteOrigins(callbacks, id, span);
         const head = this.#head(method);
         // The time left rides after withArgs, where Go and kite.js skip
         // it (serve/deadline.ts).
@@ -813,6 +820,17 @@ export class Client {
     return id;
   };
 
+  /** Remembers `span` as where the functions a call passed were sent from. */
+  #noteOrigins(callbacks: Callbacks, responseId: number, span: ClientSpan) {
+    const origins = this.#origins ??= new WeakMap();
+    for (const key in callbacks) {
+      const fn = Number(key) === responseId
+        ? undefined
+        : this.#callbacks.get(Number(key));
+      if (fn) origins.set(fn, span);
+    }
+  }
+
   #remoteFunction = (id: number): AnyFunction => this.#stub(id, undefined);
 
   /**
@@ -955,6 +973,7 @@ export class Client {
       const span = tracer.called(
         this.#session?.transport ?? "none",
         parseTraceparent(msg.traceparent),
+        this.#origins?.get(fn)?.origin(),
       );
       span.run(() =>
         this.#runCallback(fn, msg.arguments, (error) => span.end(error))

@@ -8,6 +8,7 @@ import { assert, assertEquals } from "./helpers/assert.ts";
 import { type DenoChild, spawnDeno } from "./helpers/processes.ts";
 import { testKite } from "./helpers/kite_harness.ts";
 import { eventually } from "./helpers/wait.ts";
+import { startKitejsServer } from "./helpers/kitejs.ts";
 
 interface OtlpSpan {
   traceId: string;
@@ -198,6 +199,38 @@ Deno.test("callbacks are spans on both sides, linked into the call's trace, from
     assertEquals(acked.parentSpanId, ack.spanId);
   } finally {
     await stop(kids);
+    await receiver.shutdown();
+  }
+});
+
+Deno.test("a callback from a peer that sends no trace context lands under the call that passed it (kite.js)", async () => {
+  const { spans, server: receiver, env } = otlpReceiver();
+  const peer = await startKitejsServer({ transport: "sockjs" });
+  const kids: DenoChild[] = [];
+  try {
+    kids.push(
+      await spawnDeno(
+        [...RUN, "tests/fixtures/traced_callbacks.ts", "squarer", peer.url],
+        { ...env, OTEL_SERVICE_NAME: "squarer" },
+        { ready: /squared/, what: "the squarer" },
+      ),
+    );
+    await kids[0].ready;
+    const want = () => [
+      spans.find((s) => s.name === "kite/squareCb" && s.kind === CLIENT),
+      spans.find((s) => s.name === "kite/callback" && s.kind === CONSUMER),
+    ];
+    await eventually(
+      () => want().every((s) => s !== undefined),
+      "the call's and the callback's spans exported",
+      20_000,
+    );
+    const [call, called] = want() as OtlpSpan[];
+    assertEquals(called.traceId, call.traceId, JSON.stringify([call, called]));
+    assertEquals(called.parentSpanId, call.spanId);
+  } finally {
+    await stop(kids);
+    await peer.close();
     await receiver.shutdown();
   }
 });

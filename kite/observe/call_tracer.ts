@@ -59,10 +59,16 @@ export interface CallTracer {
    */
   callback(transport: string, origin?: unknown): CallbackSpan;
   /**
-   * A span for running a local function the remote called back, the child
-   * of the remote's callback span when its message carried one.
+   * A span for running a local function the remote called back: the child
+   * of the remote's callback span when its message carried one, else of
+   * `origin` (the {@linkcode ClientSpan.origin} of the call that passed
+   * the function), else the root of a new trace.
    */
-  called(transport: string, parent: TraceParent | undefined): ServerSpan;
+  called(
+    transport: string,
+    parent: TraceParent | undefined,
+    origin?: unknown,
+  ): ServerSpan;
   /** A server span continuing the caller's trace, when it sent one. */
   server(
     method: string,

@@ -197,12 +197,14 @@ export function otelCallTracer(local: KiteIdentity): CallTracer {
       }
       return { envelope: carry(span), end: (error) => finish(span, error) };
     },
-    called(transport, parent) {
+    called(transport, parent, origin) {
       callbackAttrs["network.transport.kite"] = transport;
       const span = tracer.startSpan(
         "kite/callback",
         consumer,
-        parent ? remoteParent(parent, undefined) : ROOT_CONTEXT,
+        parent
+          ? remoteParent(parent, undefined)
+          : (origin as Context | undefined) ?? ROOT_CONTEXT,
       );
       return serving(span, parent?.traceId);
     },
