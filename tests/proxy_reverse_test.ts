@@ -223,6 +223,82 @@ Deno.test("proxy: a kite on an untold port is found through Kontrol and called t
       }
     });
 
+    await t.step(
+      "a kite.key holder cannot make the proxy dial another address: refused naming --kite-hosts, unless the operator allows it",
+      async () => {
+        // A service only the proxy's host reaches (127.0.0.2 is loopback,
+        // but not the address the attacker registers from).
+        const internal = Deno.listen({ hostname: "127.0.0.2", port: 0 });
+        const target = `http://127.0.0.2:${internal.addr.port}/kite`;
+        let accepted = 0;
+        const accepting = (async () => {
+          for await (const conn of internal) {
+            accepted++;
+            conn.close();
+          }
+        })();
+        const attack = async (url: string) => {
+          const out = await new Deno.Command("deno", {
+            args: [
+              "run",
+              "--allow-net=127.0.0.1,127.0.0.2",
+              "--allow-env",
+              "--allow-read",
+              `${ROOT}tests/fixtures/proxy_ssrf_attacker.ts`,
+              url,
+              target,
+            ],
+            env: childEnv({ KITE_HOME: `${dir}/alice` }),
+            clearEnv: true,
+            stdout: "piped",
+            stderr: "piped",
+          }).output();
+          const text = new TextDecoder().decode(out.stdout);
+          assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+          return [JSON.parse(text), text] as const;
+        };
+        const allowing = spawnTask(
+          [
+            "--port",
+            "0",
+            "--ip",
+            "127.0.0.1",
+            "--no-kontrol",
+          ],
+          { ...admin, KITE_PROXY_KITE_HOSTS: "127.0.0.2/32" },
+          "proxy",
+        );
+        try {
+          const [report, text] = await attack(proxyURL);
+          assertEquals(report.register.ok, false, text);
+          assertEquals(report.register.type, "authenticationError", text);
+          assertMatch(
+            report.register.message,
+            /127\.0\.0\.2:\d+ is refused.*--kite-hosts/,
+          );
+          assertEquals(accepted, 0, "the proxy dialed the internal service");
+          // The operator's KITE_PROXY_KITE_HOSTS lets a proxy dial it.
+          const allowedURL = await line(
+            allowing,
+            /proxy listening on (\S+);/,
+            "the allowing proxy to listen",
+          );
+          const [allowed, allowedText] = await attack(allowedURL);
+          assertEquals(allowed.register.ok, true, allowedText);
+          assert(accepted > 0, allowedText);
+        } finally {
+          await allowing.kill();
+          internal.close();
+          await accepting;
+        }
+        // A bad entry stops the proxy at once, naming it.
+        const bad = spawnTask(["--kite-hosts", "10.0.0.0/33"], admin, "proxy");
+        const status = await bad.exited(30_000);
+        assertEquals(status?.code, 2);
+        assertMatch(bad.output().stderr, /--kite-hosts: 10\.0\.0\.0\/33/);
+      },
+    );
+
     await t.step("metrics count what was forwarded for the kite", async () => {
       const text = await (await fetch(
         proxyURL.replace(/\/kite$/, "/kite/metrics"),

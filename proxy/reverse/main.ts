@@ -9,9 +9,11 @@
  */
 import { parseArgs } from "node:util";
 import { ReverseProxy } from "./reverse_proxy.ts";
+import { KITE_HOSTS_ENV, KiteHosts } from "./kite_hosts.ts";
 
 const USAGE =
-  `usage: deno task proxy [--port N] [--ip ADDR] [--public-host HOST] [--public-port N] [--no-kontrol]
+  `usage: deno task proxy [--port N] [--ip ADDR] [--public-host HOST] [--public-port N]
+                       [--kite-hosts LIST] [--no-kontrol]
 
   --port N           port to listen on (default KITE_PORT, else 3999)
   --ip ADDR          address to listen on (default KITE_IP, else 0.0.0.0)
@@ -24,6 +26,10 @@ const USAGE =
   --max-connections-per-kite N
                      callers' connections and requests open at once per
                      registered kite (default 1000)
+  --kite-hosts LIST  where kites may register besides the address each
+                     registers from: comma-separated IP addresses, CIDR
+                     ranges (10.0.0.0/8), host names, or * for anywhere
+                     (default KITE_PROXY_KITE_HOSTS, else none)
   --no-kontrol       do not register with Kontrol
   -h, --help         this text
 
@@ -67,6 +73,7 @@ if (import.meta.main) {
         "public-port": { type: "string" },
         "max-connections-per-address": { type: "string" },
         "max-connections-per-kite": { type: "string" },
+        "kite-hosts": { type: "string" },
         "no-kontrol": { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
@@ -90,6 +97,9 @@ if (import.meta.main) {
       maxConnectionsPerKite: count(
         values["max-connections-per-kite"],
         "--max-connections-per-kite",
+      ),
+      kiteHosts: KiteHosts.parse(
+        values["kite-hosts"] ?? Deno.env.get(KITE_HOSTS_ENV),
       ),
       config: perAddress === undefined
         ? undefined

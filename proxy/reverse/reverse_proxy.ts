@@ -36,6 +36,7 @@ import { Front, refuse, type Upgrade } from "./front.ts";
 import { rewriteHead } from "./head.ts";
 import { Splice } from "./splice.ts";
 import { dial } from "./dial.ts";
+import { KiteHosts } from "./kite_hosts.ts";
 import { ProxyMetrics } from "../metrics.ts";
 
 /** The proxy kite's name, as Go's (kites look it up in Kontrol by it). */
@@ -61,6 +62,13 @@ export interface ReverseProxyOptions extends KiteOptions {
    * `503`. @default {1000}
    */
   maxConnectionsPerKite?: number;
+  /**
+   * Where the proxy may dial kites besides the address each registered
+   * from: IP addresses, CIDR ranges, host names, `*` for anywhere
+   * (`--kite-hosts`, `KITE_PROXY_KITE_HOSTS`; see `kite_hosts.ts`).
+   * @default {none: only each kite's own address}
+   */
+  kiteHosts?: KiteHosts;
 }
 
 /** A reverse proxy kite; {@linkcode ReverseProxy.serve} starts it. */
@@ -70,6 +78,7 @@ export class ReverseProxy {
   /** The kites it serves. */
   readonly registry: ProxyRegistry<URL>;
   readonly #perKite: number;
+  readonly #kiteHosts: KiteHosts;
   /** Callers' WebSockets and requests open through the proxy, per address. */
   readonly #callers: AddressQuota;
   #open = 0;
@@ -86,6 +95,7 @@ export class ReverseProxy {
     const config = this.kite.config;
     this.registry = new ProxyRegistry(options.maxKites ?? 10_000);
     this.#perKite = options.maxConnectionsPerKite ?? 1_000;
+    this.#kiteHosts = options.kiteHosts ?? new KiteHosts();
     this.#callers = new AddressQuota(config.maxConnectionsPerAddress);
     this.#publicHost = options.publicHost;
     this.#publicPort = options.publicPort;
@@ -213,7 +223,7 @@ export class ReverseProxy {
     this.#listener = undefined;
   }
 
-  #register(r: KiteRequest): string {
+  async #register(r: KiteRequest): Promise<string> {
     const arg = r.args.one().string();
     let url: URL;
     try {
@@ -236,11 +246,22 @@ export class ReverseProxy {
     }
     const id = r.remoteKite.id;
     if (!id) throw new KiteError("argumentError", "the caller sent no kite id");
+    const target = await this.#kiteHosts.check(
+      url,
+      r.client.session?.remoteAddr ?? "",
+    );
+    // Its connection may have dropped while its host name was resolved.
+    if (!r.client.connected) {
+      throw new KiteError("disconnect", `kite ${id} left while registering`);
+    }
     // With authentication off (tests), the claimed username stands in.
     const username = r.username ?? r.claimedUsername;
-    this.registry.add(id, username, r.client, url);
+    this.registry.add(id, username, r.client, target);
     const publicURL = this.publicURL(id);
-    this.kite.logger.info(`kite ${id} (${url}) is reachable at ${publicURL}`);
+    const via = target === url ? "" : `, dialed at ${target.host}`;
+    this.kite.logger.info(
+      `kite ${id} (${url}${via}) is reachable at ${publicURL}`,
+    );
     return publicURL;
   }
 
