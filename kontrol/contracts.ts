@@ -5,7 +5,7 @@
  *
  * @module
  */
-import semver from "semver";
+import { satisfiesRange, SemVerRange, validSemVer } from "../kite/semver.ts";
 import { KiteError } from "../kite/errors.ts";
 import type { ContractQuery, ContractRef } from "../kite/protocol.ts";
 import type { StoredKite } from "../storage/storage.ts";
@@ -57,7 +57,7 @@ export function contractsFromArgs(
     >;
     const name = field(o.name, `contracts[${i}].name`, maxLength);
     const version = field(o.version, `contracts[${i}].version`, maxLength);
-    if (!semver.valid(version)) {
+    if (validSemVer(version) === undefined) {
       throw new KiteError(
         "argumentError",
         `contracts[${i}].version must be semver like 1.2.0, got ${version}`,
@@ -89,7 +89,7 @@ export function contractQueryFromArgs(
     return { name };
   }
   const version = field(o.version, "contract.version", maxLength);
-  if (semver.validRange(version) === null) {
+  if (SemVerRange.parse(version) === undefined) {
     throw new KiteError(
       "argumentError",
       `contract.version must be a semver range like >=1.2.0 or ^1.2.0, got ${version}`,
@@ -105,6 +105,6 @@ export function servesContract(
 ): boolean {
   return (kite.contracts ?? []).some((c) =>
     c.name === query.name &&
-    (!query.version || semver.satisfies(c.version, query.version))
+    (!query.version || satisfiesRange(c.version, query.version))
   );
 }

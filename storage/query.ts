@@ -27,13 +27,18 @@
  *
  * @module
  */
-import semver from "semver";
 import {
   type KiteIdentity,
   type KontrolQuery,
   QUERY_FIELDS,
   type QueryField,
 } from "../kite/protocol.ts";
+import {
+  compareSemVer,
+  parseSemVer,
+  type SemVer,
+  SemVerRange,
+} from "../kite/semver.ts";
 
 /** An invalid query; `message` is the text shown to the caller (docs/protocol.md §8.4). */
 export class QueryError extends Error {
@@ -140,8 +145,8 @@ function isPlainVersion(text: string): boolean {
 }
 
 interface ParsedVersion {
-  /** Canonical semver text (three numeric parts). */
-  text: string;
+  /** As a semantic version (three numeric parts). */
+  semver: SemVer;
   /** Numeric segments as written (before padding). */
   segments: number[];
 }
@@ -156,18 +161,19 @@ function parseVersion(text: string): ParsedVersion | undefined {
   }
   const padded = [...segments, 0, 0].slice(0, 3).join(".");
   const pre = m[2] ?? m[3];
-  let canonical = padded + (pre ? `-${pre}` : "") + (m[4] ? `+${m[4]}` : "");
-  canonical = semver.valid(canonical) ?? "";
-  return canonical ? { text: canonical, segments } : undefined;
+  const parsed = parseSemVer(
+    padded + (pre ? `-${pre}` : "") + (m[4] ? `+${m[4]}` : ""),
+  );
+  return parsed ? { semver: parsed, segments } : undefined;
 }
 
-const kiteVersions = new Map<string, string | null>();
+const kiteVersions = new Map<string, SemVer | null>();
 
 /** A kite's version in semver form, cached; `undefined` when not a version. */
-function kiteSemver(version: string): string | undefined {
+function kiteSemver(version: string): SemVer | undefined {
   let v = kiteVersions.get(version);
   if (v === undefined) {
-    v = parseVersion(version)?.text ?? null;
+    v = parseVersion(version)?.semver ?? null;
     remember(kiteVersions, version, v);
   }
   return v ?? undefined;
@@ -190,26 +196,27 @@ function constraintTest(text: string): VersionTest {
 /** Parses `>= 1.0, < 2.0` style constraints (comma = AND), or `undefined`. */
 function parseHashicorp(text: string): VersionTest | undefined {
   const comparators: string[] = [];
-  const excluded: string[] = [];
+  const excluded: SemVer[] = [];
   for (const part of text.split(",")) {
     const m = CONSTRAINT_RE.exec(part);
     if (!m) return undefined;
     const op = m[1] ?? "=";
     const v = parseVersion(m[2]);
     if (!v) return undefined;
-    if (op === "!=") excluded.push(v.text);
+    if (op === "!=") excluded.push(v.semver);
     else if (op === "~>") comparators.push(pessimistic(v));
-    else comparators.push(`${op}${v.text}`);
+    else comparators.push(`${op}${v.semver.version}`);
   }
   // Only `!=` parts: no range, so pre-releases are not excluded (go-version
   // applies its pre-release rule to ordering operators only).
   const range = comparators.length
-    ? new semver.Range(comparators.join(" "))
+    ? SemVerRange.parse(comparators.join(" "))
     : undefined;
+  if (comparators.length && !range) return undefined;
   return (version) => {
     const v = kiteSemver(version);
     if (v === undefined || (range && !range.test(v))) return false;
-    return excluded.every((x) => !semver.eq(v, x));
+    return excluded.every((x) => compareSemVer(v, x) !== 0);
   };
 }
 
@@ -219,24 +226,21 @@ function parseHashicorp(text: string): VersionTest | undefined {
  */
 function pessimistic(v: ParsedVersion): string {
   const [major, minor] = v.segments;
+  const text = v.semver.version;
   switch (v.segments.length) {
     case 1:
-      return `>=${v.text}`;
+      return `>=${text}`;
     case 2:
-      return `>=${v.text} <${major + 1}.0.0-0`;
+      return `>=${text} <${major + 1}.0.0-0`;
     default:
-      return `>=${v.text} <${major}.${minor + 1}.0-0`;
+      return `>=${text} <${major}.${minor + 1}.0-0`;
   }
 }
 
 /** Parses an npm semver range (`^1.2.0`, `1.x`, `>=1 <2`), or `undefined`. */
 function parseNpm(text: string): VersionTest | undefined {
-  let range: semver.Range;
-  try {
-    range = new semver.Range(text);
-  } catch {
-    return undefined; // not a range in this syntax either: caller reports it
-  }
+  const range = SemVerRange.parse(text);
+  if (!range) return undefined; // not a range in this syntax either: caller reports it
   return (version) => {
     const v = kiteSemver(version);
     return v !== undefined && range.test(v);

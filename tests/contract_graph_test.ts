@@ -19,3 +19,15 @@ Deno.test("mod.ts does not pull in zod; kite/contract/mod.ts does (so the check 
   assert(contract.some((p) => p.startsWith("zod@")), contract.join(", "));
   assert(!contract.some((p) => p.startsWith("ajv@")), contract.join(", "));
 });
+
+Deno.test("Kontrol and contracts load no npm semver (CommonJS: about 50 ms of every Kontrol start)", async () => {
+  for (
+    const entry of ["kontrol/main.ts", "kite/contract/mod.ts", "storage/mod.ts"]
+  ) {
+    const packages = await npmPackages(entry);
+    assert(
+      !packages.some((p) => p.startsWith("semver@")),
+      `${entry}: ${packages.join(", ")}`,
+    );
+  }
+});

@@ -13,7 +13,7 @@
  * @module
  */
 import { z } from "zod";
-import { parse as parseSemver } from "semver";
+import { parseSemVer } from "../semver.ts";
 
 /**
  * The part of a schema the contract types read, written out so the public
@@ -126,7 +126,7 @@ export function defineContract<const M extends MethodSpecs>(
   init: ContractInit<M>,
 ): Contract<M> {
   if (!init.name) throw new TypeError("contract name must not be empty");
-  if (parseSemver(init.version) === null) {
+  if (parseSemVer(init.version) === undefined) {
     throw new TypeError(
       `contract ${init.name}: version must be semver like "1.2.0", got ${
         JSON.stringify(init.version)

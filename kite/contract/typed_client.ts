@@ -4,7 +4,7 @@
  *
  * @module
  */
-import semver from "semver";
+import { satisfiesRange } from "../semver.ts";
 import { KiteError } from "../errors.ts";
 import type { Logger } from "../log.ts";
 import {
@@ -91,7 +91,7 @@ export function incompatibility(
     })`;
   }
   const range = `^${contract.version}`;
-  if (!semver.valid(found.version) || !semver.satisfies(found.version, range)) {
+  if (!satisfiesRange(found.version, range)) {
     return `${who} serves contract ${contract.name}@${found.version}, which a client built against ${contract.version} cannot call (needs ${range})`;
   }
   return undefined;
