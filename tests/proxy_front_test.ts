@@ -147,6 +147,69 @@ Deno.test("proxy front: half heads, endless heads, slowloris, malformed heads an
   }
 });
 
+Deno.test("proxy front: on a keep-alive connection a later head gets the same deadline, an idle connection is closed, and a later upgrade is spliced to the kite", async () => {
+  const server = spawn("proxy_front_server.ts", [
+    String(LIMIT),
+    String(TIMEOUT_MS),
+    "http://127.0.0.1:1/",
+  ]);
+  const info = await next(lines(server.stdout)) as { mathURL: string };
+  const { port } = new URL(info.mathURL);
+  const attacker = spawn("proxy_front_attacker.ts", [
+    "keepalive",
+    port,
+    new URL(info.mathURL).pathname,
+  ]);
+  const out = lines(attacker.stdout);
+  const caller = new Kite("caller", "1.0.0", { env: false, kiteKey: false });
+  try {
+    // Deno.serve waits for a second head as long as it trickles in: the
+    // front answers 408 at its deadline (the attacker gives up at 10 s).
+    const { slowSecond } = await next(out) as {
+      slowSecond: { first: string; second: string; sent: number };
+    };
+    assertEquals(slowSecond.first, "HTTP/1.1 200 OK");
+    assertEquals(slowSecond.second, "HTTP/1.1 408 Request Timeout");
+    // A connection that sends nothing after its answer is closed, not held.
+    assertEquals(await next(out), {
+      idle: { first: "HTTP/1.1 200 OK", then: "<closed without an answer>" },
+    });
+    // An upgrade after a plain request reaches the kite byte for byte (a
+    // binary frame is the kite's to judge; the message relay refuses it
+    // with 4003).
+    const { laterUpgrade } = await next(out) as {
+      laterUpgrade: {
+        first: string;
+        upgraded: string;
+        reply: { opcode: number; text?: string };
+      };
+    };
+    assertEquals(laterUpgrade.first, "HTTP/1.1 200 OK");
+    assertEquals(laterUpgrade.upgraded, "HTTP/1.1 101 Switching Protocols");
+    assertEquals(laterUpgrade.reply.opcode, 1, JSON.stringify(laterUpgrade));
+    // XHR polling, which keeps its connections alive, is served throughout.
+    const client = caller.newClient(info.mathURL, {
+      transport: "xhr-polling",
+    });
+    await client.dial();
+    for (let i = 0; i < 5; i++) {
+      assertEquals(await client.tell("square", i), i * i);
+    }
+    client.close();
+  } finally {
+    await caller.close();
+    for (const child of [attacker, server]) {
+      try {
+        child.kill("SIGKILL");
+      } catch { /* ended */ }
+      await child.status;
+    }
+    for (const stream of [attacker.stdout, server.stdout]) {
+      await stream.cancel().catch(() => {});
+    }
+  }
+});
+
 Deno.test("proxy front: out of file descriptors it says what to do, keeps what it serves, and accepts again once they come back", async () => {
   const flood = spawn("proxy_front_attacker.ts", ["flood-kite"]);
   const { port: floodPort } = await next(lines(flood.stdout));

@@ -6,7 +6,9 @@
  * the connection to the kite's at the TCP level (no message is parsed or
  * re-framed); every other connection (SockJS XHR, `/info`, the proxy's own
  * `/kite`, keep-alive connections that start with a plain request) is
- * spliced, head and all, to an internal `Deno.serve` on 127.0.0.1, whose
+ * carried to an internal `Deno.serve` on 127.0.0.1 request by request
+ * (`http_splice.ts`: the front reads every later head too, with the same
+ * bounds, and hands a later upgrade under `/proxy/` to the proxy), whose
  * handler learns the caller's real address from {@linkcode Front.callerOf}:
  * the front records the port each internal connection comes from, so a
  * stranger dialing the internal port directly has no caller and is
@@ -27,12 +29,18 @@ import {
   rawAnswer,
   type RequestHead,
 } from "./head.ts";
-import {
-  closeQuietly,
-  Splice,
-  SPLICE_BUFFER_BYTES,
-  writeWithin,
-} from "./splice.ts";
+import { closeQuietly, SPLICE_BUFFER_BYTES, writeWithin } from "./splice.ts";
+import { type FirstRequest, HttpSplice } from "./http_splice.ts";
+
+/** What the front's sweep watches: a splice of either kind. */
+export interface Swept {
+  /** Whether a write has been pending since before `since`. */
+  stalled(since: number): boolean;
+  /** Closes both sides. */
+  abort(): void;
+  /** Closes it when a deadline passed at `now`. */
+  expire?(now: number): void;
+}
 
 /** Largest request head the front reads, bytes (one splice buffer). */
 export const MAX_HEAD_BYTES = SPLICE_BUFFER_BYTES;
@@ -86,7 +94,7 @@ export class Front {
   /** Internal connections' local ports → the caller each carries. */
   readonly #callers = new Map<number, Deno.NetAddr>();
   readonly #open = new Set<Deno.Conn>();
-  readonly #splices = new Set<Splice>();
+  readonly #splices = new Set<Swept>();
   readonly #sweeper: ReturnType<typeof setInterval>;
   #closing = false;
 
@@ -96,9 +104,13 @@ export class Front {
     this.#heads = new AddressQuota(o.maxPerAddress);
     this.#inside = new AddressQuota(o.maxPerAddress);
     this.#sweeper = setInterval(() => {
-      const since = performance.now() - o.stallMs;
-      for (const s of this.#splices) if (s.stalled(since)) s.abort();
-    }, Math.min(1_000, o.stallMs));
+      const now = performance.now();
+      const since = now - o.stallMs;
+      for (const s of this.#splices) {
+        if (s.stalled(since)) s.abort();
+        else s.expire?.(now);
+      }
+    }, Math.min(1_000, o.stallMs, o.headTimeoutMs));
     Deno.unrefTimer(this.#sweeper);
   }
 
@@ -127,7 +139,7 @@ export class Front {
   }
 
   /** Tracks a splice (for the stall sweep) until it is done. */
-  track(splice: Splice): () => void {
+  track(splice: Swept): () => void {
     this.#splices.add(splice);
     return () => this.#splices.delete(splice);
   }
@@ -225,19 +237,24 @@ export class Front {
     } catch {
       return refuse(conn, 400, `malformed request target ${head.target}`);
     }
-    const rest = buffer.slice(end, len);
-    if (isUpgrade(head) && this.#o.spliced(url.pathname)) {
+    if (this.#takes(head, url)) {
+      const rest = buffer.slice(end, len);
       return this.#o.upgrade({ conn, remoteAddr, head, url, rest, buffer });
     }
-    await this.#inner(conn, remoteAddr, peer, buffer.subarray(0, len), buffer);
+    await this.#inner(conn, remoteAddr, peer, { head, end, len }, buffer);
   }
 
-  /** Splices `conn` to the internal server, `sent` (its bytes so far) first. */
+  /** Whether `head` is an upgrade the proxy splices to a kite itself. */
+  #takes(head: RequestHead, url: URL): boolean {
+    return isUpgrade(head) && this.#o.spliced(url.pathname);
+  }
+
+  /** Carries `conn` to the internal server, `first` (in `buffer`) first. */
   async #inner(
     conn: Deno.Conn,
     remoteAddr: Deno.NetAddr,
     peer: string,
-    sent: Uint8Array,
+    first: FirstRequest,
     buffer: Uint8Array,
   ): Promise<void> {
     if (!this.#inside.take(peer)) {
@@ -264,9 +281,20 @@ export class Front {
     const local = (inner.localAddr as Deno.NetAddr).port;
     this.#callers.set(local, remoteAddr);
     let untrack = () => {};
-    const first = { head: sent.slice(), rest: new Uint8Array(), gated: false };
-    const splice = new Splice(conn, inner, first, buffer, {
-      count: () => {},
+    const splice = new HttpSplice(conn, inner, first, buffer, {
+      headTimeoutMs: this.#o.headTimeoutMs,
+      upgrade: (head, url, rest, buffer) => {
+        if (this.#closing || !this.#takes(head, url)) {
+          return false;
+        }
+        // The kite's splice runs on its own; errors end that connection.
+        this.#o.upgrade({ conn, remoteAddr, head, url, rest, buffer })
+          .catch((err) => {
+            this.#o.logger.error(`a connection failed: ${err}`);
+            closeQuietly(conn);
+          });
+        return true;
+      },
       done: () => {
         this.#callers.delete(local);
         this.#inside.release(peer);

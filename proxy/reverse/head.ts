@@ -1,5 +1,5 @@
 /**
- * The first request head on a connection the reverse proxy's front
+ * A request head on a connection the reverse proxy's front
  * accepted: found within a size bound, parsed just enough to tell a
  * WebSocket upgrade under `/proxy/` from everything else, and rewritten
  * for the kite it is spliced to.

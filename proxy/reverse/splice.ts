@@ -41,8 +41,8 @@ export class Splice {
   #closed = false;
   #callerGone = false;
   /** `performance.now()` when the pending write started; 0 when none. */
-  #writingToCaller = 0;
-  #writingToKite = 0;
+  /** Writes to the caller (side 0) and the kite (side 1). */
+  readonly #writes = new TimedWrites();
   #why: { code: number; reason: string } | undefined;
   #onClose = () => {};
   #ended = 0;
@@ -71,9 +71,7 @@ export class Splice {
 
   /** Whether a write has been pending since before `since` (ms, `performance.now()`). */
   stalled(since: number): boolean {
-    const a = this.#writingToCaller;
-    const b = this.#writingToKite;
-    return (a !== 0 && a < since) || (b !== 0 && b < since);
+    return this.#writes.stalled(since);
   }
 
   /**
@@ -83,7 +81,7 @@ export class Splice {
    */
   close(code: number, reason: string): void {
     this.#why ??= { code, reason };
-    if (this.#writingToCaller) this.#closeBoth();
+    if (this.#writes.pending(0)) this.#closeBoth();
     else closeQuietly(this.#kite);
   }
 
@@ -104,7 +102,7 @@ export class Splice {
         }
         if (!bytes.length) continue;
         this.#o.count(bytes.length, 0);
-        if (!await this.#write(this.#kite, bytes, true)) {
+        if (!await this.#writes.write(this.#kite, bytes, 1)) {
           return closeQuietly(this.#kite);
         }
       }
@@ -112,7 +110,7 @@ export class Splice {
         const n = await this.#caller.read(buf);
         if (n === null) break;
         this.#o.count(n, 0);
-        if (!await this.#write(this.#kite, buf.subarray(0, n), true)) {
+        if (!await this.#writes.write(this.#kite, buf.subarray(0, n), 1)) {
           return closeQuietly(this.#kite);
         }
       }
@@ -130,7 +128,7 @@ export class Splice {
         const chunk = buf.subarray(0, n);
         this.#frames.feed(chunk);
         this.#o.count(0, n);
-        if (!await this.#write(this.#caller, chunk, false)) {
+        if (!await this.#writes.write(this.#caller, chunk, 0)) {
           this.#callerGone = true;
           break;
         }
@@ -156,28 +154,6 @@ export class Splice {
     return false;
   }
 
-  /** Writes all of `bytes`; false when the side is closed or failed. */
-  async #write(
-    conn: Deno.Conn,
-    bytes: Uint8Array,
-    toKite: boolean,
-  ): Promise<boolean> {
-    const now = performance.now() || 1;
-    if (toKite) this.#writingToKite = now;
-    else this.#writingToCaller = now;
-    try {
-      for (let off = 0; off < bytes.length;) {
-        off += await conn.write(bytes.subarray(off));
-      }
-      return true;
-    } catch {
-      return false;
-    } finally {
-      if (toKite) this.#writingToKite = 0;
-      else this.#writingToCaller = 0;
-    }
-  }
-
   #closeBoth(): void {
     if (this.#closed) return;
     this.#closed = true;
@@ -189,6 +165,45 @@ export class Splice {
 
   #end(): void {
     if (++this.#ended === 2) this.#o.done();
+  }
+}
+
+/**
+ * Writes that remember since when each side's write has been pending, so
+ * that a sweep can end a splice whose reader stopped.
+ */
+export class TimedWrites {
+  /** `performance.now()` when each side's pending write started; 0 when none. */
+  readonly #since = [0, 0];
+
+  /** Whether side `side`'s write is pending. */
+  pending(side: 0 | 1): boolean {
+    return this.#since[side] !== 0;
+  }
+
+  /** Whether a write has been pending since before `since` (ms). */
+  stalled(since: number): boolean {
+    const [a, b] = this.#since;
+    return (a !== 0 && a < since) || (b !== 0 && b < since);
+  }
+
+  /** Writes all of `bytes` as side `side`; false when `conn` is closed or failed. */
+  async write(
+    conn: Deno.Conn,
+    bytes: Uint8Array,
+    side: 0 | 1,
+  ): Promise<boolean> {
+    this.#since[side] = performance.now() || 1;
+    try {
+      for (let off = 0; off < bytes.length;) {
+        off += await conn.write(bytes.subarray(off));
+      }
+      return true;
+    } catch {
+      return false;
+    } finally {
+      this.#since[side] = 0;
+    }
   }
 }
 
