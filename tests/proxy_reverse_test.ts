@@ -115,6 +115,13 @@ Deno.test("proxy: a kite on an untold port is found through Kontrol and called t
       "the proxy to listen",
     );
     assertEquals(proxyURL, `http://127.0.0.1:${proxyPort}/kite`);
+    // Serving, it keeps only the network (proxy/permissions.ts); every
+    // step below runs against it so.
+    await line(
+      proxy,
+      /(file reads, environment variables and system information are revoked)/,
+      "the proxy to drop its startup permissions",
+    );
     await line(proxy, /registered (\S+) with Kontrol/, "the proxy to register");
 
     const math = spawnTask([], {

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { ReverseProxy } from "./reverse_proxy.ts";
 import { KITE_HOSTS_ENV, KiteHosts } from "./kite_hosts.ts";
+import { dropStartupPermissions } from "../permissions.ts";
 
 const USAGE =
   `usage: deno task proxy [--port N] [--ip ADDR] [--public-host HOST] [--public-port N]
@@ -125,6 +126,11 @@ if (import.meta.main) {
   } catch (err) {
     fail((err as Error).message);
   }
+  // Everything read from files, variables and the system is in hand.
+  await dropStartupPermissions();
+  proxy.kite.logger.info(
+    "serving: file reads, environment variables and system information are revoked (only the network is left)",
+  );
   console.log(
     `proxy listening on ${served.url}; kites get ${
       served.url.replace(/\/kite$/, "")

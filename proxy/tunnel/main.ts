@@ -5,12 +5,15 @@
  * `KITE_METRICS=1`) plus `KITE_TUNNEL_PUBLIC_URL`, the base of the URLs it
  * hands out when callers reach it under another name (a load balancer, a
  * DNS name). With a kite.key it registers with Kontrol, so kites find it
- * with `registerToTunnel()`. Prints `ready <its kite URL>` once serving.
+ * with `registerToTunnel()`. Prints `ready <its kite URL>` once serving,
+ * by when it has revoked its read, environment and system permissions
+ * (`../permissions.ts`).
  *
  * @module
  */
 
 import { TunnelProxy } from "./tunnel_proxy.ts";
+import { dropStartupPermissions } from "../permissions.ts";
 
 const HELP =
   `deno task tunnel — a tunnel proxy for kites that cannot accept connections
@@ -48,6 +51,8 @@ async function main(args: string[]): Promise<number> {
       "no kite.key with a Kontrol URL: not registering with Kontrol; kites must be given this proxy's URL (registerToTunnel({ url }))",
     );
   }
+  // Everything read from files, variables and the system is in hand.
+  await dropStartupPermissions();
   console.log(`ready ${url} public ${proxy.publicURL}`);
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     Deno.addSignalListener(signal, () => {
