@@ -139,6 +139,7 @@ export class HttpSplice {
         // Not framed from here on: a WebSocket to the internal server (its
         // message relay), or a body whose end the front does not find.
         this.#raw = true;
+        this.#deadline = Infinity;
         const bytes = isUpgrade(head) ? buf.subarray(0, end) : closing(head);
         if (!await this.#writes.write(this.#inner, bytes, 1)) {
           return this.abort();

@@ -1,15 +1,23 @@
 import { assertEquals, assertMatch } from "../../tests/helpers/assert.ts";
 import { MemoryLogger } from "../../tests/helpers/kite_harness.ts";
+import {
+  pingFrame,
+  readFrame,
+  readResponse,
+  UPGRADE,
+} from "../../tests/helpers/raw_http.ts";
 import { ReverseProxy } from "./reverse_proxy.ts";
 
 const encoder = new TextEncoder();
 
-async function echoProxy(): Promise<{ proxy: ReverseProxy; port: number }> {
+async function echoProxy(
+  timeoutMs?: number,
+): Promise<{ proxy: ReverseProxy; port: number }> {
   const proxy = new ReverseProxy({
     env: false,
     kiteKey: false,
     logger: new MemoryLogger(),
-    config: { disableAuthentication: true },
+    config: { disableAuthentication: true, ...timeoutMs && { timeoutMs } },
   });
   proxy.kite.handleHTTP(
     "/echo",
@@ -69,6 +77,29 @@ Deno.test("HttpSplice: a chunked request is answered, then the connection closes
     assertMatch(text, /^HTTP\/1\.1 200 OK\r\n/);
     assertMatch(text, /connection: close/i);
     assertMatch(text, /\r\n\r\nPOST:hi$/);
+  } finally {
+    await proxy.close();
+  }
+});
+
+Deno.test("HttpSplice: a WebSocket to the proxy's own kite after a plain request outlives the head deadline", async () => {
+  const { proxy, port } = await echoProxy(300);
+  try {
+    const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+    await conn.write(
+      encoder.encode("GET /kite/info HTTP/1.1\r\nHost: x\r\n\r\n"),
+    );
+    assertEquals(await readResponse(conn), "HTTP/1.1 200 OK");
+    await conn.write(encoder.encode(
+      ["GET /kite HTTP/1.1", "Host: x", ...UPGRADE, "", ""].join("\r\n"),
+    ));
+    assertEquals(await readResponse(conn), "HTTP/1.1 101 Switching Protocols");
+    // Past several deadlines (and sweeps), the WebSocket still answers.
+    await new Promise((r) => setTimeout(r, 1_500));
+    await conn.write(pingFrame(0x81));
+    const reply = await readFrame(conn);
+    conn.close();
+    assertEquals(reply.opcode, 1, JSON.stringify(reply));
   } finally {
     await proxy.close();
   }

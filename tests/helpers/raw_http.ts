@@ -156,3 +156,66 @@ export async function halfHeads(
   }
   return { conns, refused };
 }
+
+/** Reads one answer (head, then a Content-Length body); its status line. */
+export async function readResponse(conn: Deno.Conn): Promise<string> {
+  let bytes = new Uint8Array(0);
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    const text = new TextDecoder().decode(bytes);
+    const end = text.indexOf("\r\n\r\n");
+    if (end >= 0) {
+      const length = Number(/content-length: *(\d+)/i.exec(text)?.[1] ?? 0);
+      if (bytes.length >= end + 4 + length) return text.split("\r\n")[0];
+    }
+    const n = await conn.read(buf);
+    if (n === null) return "<closed>";
+    bytes = new Uint8Array([...bytes, ...buf.subarray(0, n)]);
+  }
+}
+
+/** The first WebSocket frame's opcode and payload text (a close: its code). */
+export async function readFrame(
+  conn: Deno.Conn,
+): Promise<Record<string, unknown>> {
+  let bytes: number[] = [];
+  const buf = new Uint8Array(4096);
+  for (;;) {
+    if (bytes.length >= 2) {
+      const len7 = bytes[1] & 0x7f;
+      const start = len7 === 126 ? 4 : len7 === 127 ? 10 : 2;
+      const len = len7 === 126 ? (bytes[2] << 8) | bytes[3] : len7;
+      if (bytes.length >= start + len) {
+        const payload = new Uint8Array(bytes.slice(start, start + len));
+        const opcode = bytes[0] & 0x0f;
+        return opcode === 8
+          ? { opcode, code: (payload[0] << 8) | payload[1] }
+          : { opcode, text: new TextDecoder().decode(payload) };
+      }
+    }
+    const n = await conn.read(buf).catch(() => null);
+    if (n === null) return { closed: true };
+    bytes = [...bytes, ...buf.subarray(0, n)];
+  }
+}
+
+/**
+ * A masked WebSocket frame (`opcode` 0x81 text, 0x82 binary; mask 0, so
+ * the payload goes as it is) carrying a `kite.ping` call.
+ */
+export function pingFrame(opcode: number): Uint8Array {
+  const call = encoder.encode(JSON.stringify({
+    method: "kite.ping",
+    arguments: [{
+      kite: { id: "1", username: "x", environment: "x", name: "x" },
+      withArgs: [],
+      responseCallback: "[Function]",
+    }],
+    callbacks: { 0: ["0", "responseCallback"] },
+    links: [],
+  }));
+  const frame = new Uint8Array(8 + call.length);
+  frame.set([opcode, 0x80 | 126, call.length >> 8, call.length & 0xff]);
+  frame.set(call, 8);
+  return frame;
+}
