@@ -77,8 +77,9 @@ const MAX_MISSES = 8;
 
 /** The templates of one connection. */
 export class CallTemplates {
-  #templates: Template[] = [];
-  #recent: string[] = [];
+  // Made when needed, at their size: most connections call once or twice.
+  #templates: Template[] | undefined;
+  #recent: string[] | undefined;
   #misses = 0;
 
   /**
@@ -87,6 +88,7 @@ export class CallTemplates {
    */
   match(text: string, maxDepth: number): TemplateCall | undefined {
     const templates = this.#templates;
+    if (templates === undefined) return undefined;
     for (let i = 0; i < templates.length; i++) {
       const start = templates[i].text;
       // What startsWith means; V8 compares equal strings several times
@@ -107,8 +109,12 @@ export class CallTemplates {
     if (this.#misses >= MAX_MISSES) return;
     const templates = this.#templates;
     // Fits a template's start but not its end (e.g. it passes a function).
-    if (templates.some((t) => text.startsWith(t.text))) return;
+    if (templates?.some((t) => text.startsWith(t.text))) return;
     const recent = this.#recent;
+    if (recent === undefined) {
+      this.#recent = [method];
+      return;
+    }
     if (!recent.includes(method)) {
       if (recent.push(method) > MAX_RECENT) recent.shift();
       return;
@@ -124,9 +130,9 @@ export class CallTemplates {
       this.#misses++;
       return;
     }
-    if (templates.push(learned(start, method, o)) > MAX_TEMPLATES) {
-      templates.shift();
-    }
+    const template = learned(start, method, o);
+    if (templates === undefined) this.#templates = [template];
+    else if (templates.push(template) > MAX_TEMPLATES) templates.shift();
   }
 }
 

@@ -481,7 +481,7 @@ export class Client {
     const scope = currentScope();
     if (scope !== undefined && scope.active) {
       const left = Math.ceil(scope.deadline - this.#kite.clock.now());
-      if (!(left > 0) || scope.signal.aborted) {
+      if (!(left > 0) || scope.givenUp) {
         return Promise.reject(
           new KiteError(
             "timeout",
@@ -492,13 +492,10 @@ export class Client {
       if (left !== Infinity && (timeoutMs <= 0 || left < timeoutMs)) {
         timeoutMs = left;
       }
-      // A call back over the connection being served needs no cancel of its
-      // own: when that connection drops, the call fails with it.
-      if (scope.signal !== this.#abort.signal) {
-        signal = signal
-          ? AbortSignal.any([signal, scope.signal])
-          : scope.signal;
-      }
+      // A call back over the connection being served fails when that
+      // connection drops: it follows only the rest (serve/deadline.ts).
+      const follow = scope.follow(this.#abort.signal);
+      if (follow) signal = signal ? AbortSignal.any([signal, follow]) : follow;
     }
     if (signal?.aborted) {
       return Promise.reject(

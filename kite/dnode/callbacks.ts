@@ -21,7 +21,7 @@ export class CallbackTable {
    * `fresh`, it gets a new id even if it is registered already (a function
    * sent twice in one message).
    */
-  register = (fn: AnyFunction, fresh = false): number => {
+  register(fn: AnyFunction, fresh = false): number {
     if (fresh) return this.registerOnce(fn);
     const ids = this.#ids ??= new Map();
     const known = ids.get(fn);
@@ -30,7 +30,7 @@ export class CallbackTable {
     (this.#byId ??= new Map()).set(id, fn);
     ids.set(fn, id);
     return id;
-  };
+  }
 
   /**
    * Takes the next id without registering a function, for a callback the

@@ -144,7 +144,7 @@ Deno.test("scrub() replaces nested functions with callback ids and Go-style path
     args,
     [0, "withArgs"],
     callbacks,
-    table.register,
+    (fn, fresh) => table.register(fn, fresh),
   ) as unknown[];
   assertEquals(out, [4, "[Function]", {
     callback: "[Function]",
@@ -162,7 +162,9 @@ Deno.test("scrub() replaces nested functions with callback ids and Go-style path
 Deno.test("scrub() returns containers without functions unchanged", () => {
   const table = new CallbackTable();
   const args = [{ a: [1, 2, { b: "c" }] }];
-  assert(scrub(args, [], {}, table.register) === args);
+  assert(
+    scrub(args, [], {}, (fn, fresh) => table.register(fn, fresh)) === args,
+  );
 });
 
 Deno.test("unscrub() accepts number and string array indexes and ignores bad paths", () => {
@@ -204,7 +206,12 @@ Deno.test("scrub() gives a function sent twice in one message two ids, each with
   const table = new CallbackTable();
   const f = () => {};
   const callbacks: Callbacks = {};
-  scrub([f, { again: f }], [0, "withArgs"], callbacks, table.register);
+  scrub(
+    [f, { again: f }],
+    [0, "withArgs"],
+    callbacks,
+    (fn, fresh) => table.register(fn, fresh),
+  );
   assertEquals(Object.values(callbacks), [[0, "withArgs", 0], [
     0,
     "withArgs",

@@ -40,6 +40,17 @@ export interface CallScope {
    * loops) is then no longer bound by it.
    */
   readonly active: boolean;
+  /** True once the served call was given up (as `signal.aborted`, without making it). */
+  readonly givenUp: boolean;
+  /**
+   * The signal a call made in this scope over the connection whose signal
+   * is `conn` must follow, or `undefined` if none. A call back over the
+   * connection being served fails when that connection drops anyway, so it
+   * follows only what else gives the served call up (its deadline,
+   * `kite.cancel`): no dependent signal, which the connection's signal
+   * would keep for as long as it lives.
+   */
+  follow(conn: AbortSignal): AbortSignal | undefined;
 }
 
 const scopes = new AsyncLocalStorage<CallScope>();
@@ -54,6 +65,25 @@ export function currentScope(): CallScope | undefined {
   return scopes.getStore();
 }
 
+/** The scope of calls that came without a deadline on one connection. */
+class ConnectionScope implements CallScope {
+  readonly deadline = Infinity;
+  readonly active = true;
+  readonly signal: AbortSignal;
+
+  constructor(signal: AbortSignal) {
+    this.signal = signal;
+  }
+
+  get givenUp(): boolean {
+    return this.signal.aborted;
+  }
+
+  follow(conn: AbortSignal): AbortSignal | undefined {
+    return conn === this.signal ? undefined : this.signal;
+  }
+}
+
 const connectionScopes = new WeakMap<AbortSignal, CallScope>();
 
 /**
@@ -65,7 +95,7 @@ const connectionScopes = new WeakMap<AbortSignal, CallScope>();
 export function connectionScope(signal: AbortSignal): CallScope {
   let scope = connectionScopes.get(signal);
   if (!scope) {
-    scope = { deadline: Infinity, signal, active: true };
+    scope = new ConnectionScope(signal);
     connectionScopes.set(signal, scope);
   }
   return scope;
@@ -84,69 +114,146 @@ export interface ServedScope extends CallScope {
 }
 
 /**
+ * A served call that came with a timeout. What only a listener needs — the
+ * deadline's timer, the signal that joins the connection's — is made when
+ * first asked for: a registering kite's calls all come with a timeout, and
+ * most handlers never look. Nothing of it stays with the connection once
+ * the call is answered.
+ */
+class Served<C extends { readonly signal: AbortSignal }>
+  implements ServedScope {
+  readonly deadline: number;
+  readonly #owner: ServedDeadlines<C>;
+  readonly #conn: C;
+  /** The response callback id `kite.cancel` names it by, if any. */
+  readonly replyTo: number | undefined;
+  readonly #controller = new AbortController();
+  readonly #timeoutMs: number;
+  #timer: number | undefined;
+  #signal: AbortSignal | undefined;
+  #active = true;
+
+  constructor(
+    owner: ServedDeadlines<C>,
+    conn: C,
+    replyTo: number | undefined,
+    timeoutMs: number,
+    now: number,
+  ) {
+    this.#owner = owner;
+    this.#conn = conn;
+    this.replyTo = replyTo;
+    this.#timeoutMs = timeoutMs;
+    this.deadline = timeoutMs > 0 ? now + timeoutMs : Infinity;
+  }
+
+  get active(): boolean {
+    return this.#active;
+  }
+
+  get signal(): AbortSignal {
+    return this.#signal ??= AbortSignal.any([this.#own, this.#conn.signal]);
+  }
+
+  get givenUp(): boolean {
+    return this.#controller.signal.aborted || this.#conn.signal.aborted ||
+      this.deadline <= this.#owner.clock.now();
+  }
+
+  follow(conn: AbortSignal): AbortSignal {
+    return conn === this.#conn.signal ? this.#own : this.signal;
+  }
+
+  /** The call's own signal (deadline, `kite.cancel`), its timer armed. */
+  get #own(): AbortSignal {
+    const own = this.#controller.signal;
+    if (
+      this.#timer === undefined && this.#active && !own.aborted &&
+      this.deadline !== Infinity
+    ) {
+      const clock = this.#owner.clock;
+      this.#timer = clock.setTimeout(
+        () => this.cancel(deadlinePassed(this.#timeoutMs)),
+        Math.max(0, this.deadline - clock.now()),
+      );
+    }
+    return own;
+  }
+
+  /** Gives the call up. */
+  cancel(reason: KiteError): void {
+    this.#controller.abort(reason);
+  }
+
+  end(): void {
+    if (!this.#active) return;
+    this.#active = false;
+    if (this.#timer !== undefined) this.#owner.clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    if (this.replyTo !== undefined) this.#owner.forget(this.#conn, this);
+  }
+}
+
+function deadlinePassed(timeoutMs: number): KiteError {
+  return new KiteError(
+    "timeout",
+    `the caller's deadline passed (${timeoutMs}ms)`,
+  );
+}
+
+/**
  * The calls with deadlines one kite is serving, per connection and
  * response-callback id, so `kite.cancel` can find them. Holds only calls
  * in flight, so no more than the kite's request limits.
  */
 export class ServedDeadlines<C extends { readonly signal: AbortSignal }> {
-  readonly #clock: Clock;
-  readonly #byConn = new WeakMap<C, Map<number, AbortController>>();
+  /** @internal Source of the deadlines' timers. */
+  readonly clock: Clock;
+  /**
+   * A connection's one call in flight, or a map of them once it had two at
+   * a time (kept then: such a connection is likely to again).
+   */
+  readonly #byConn = new WeakMap<C, Served<C> | Map<number, Served<C>>>();
 
   /** Timers run on `clock`. */
   constructor(clock: Clock) {
-    this.#clock = clock;
+    this.clock = clock;
   }
 
   /** Starts the deadline of a call that came with `timeoutMs`. */
   begin(conn: C, replyTo: number | undefined, timeoutMs: number): ServedScope {
-    const clock = this.#clock;
-    const controller = new AbortController();
-    const deadline = timeoutMs > 0 ? clock.now() + timeoutMs : Infinity;
-    const timer = timeoutMs > 0
-      ? clock.setTimeout(
-        () =>
-          controller.abort(
-            new KiteError(
-              "timeout",
-              `the caller's deadline passed (${timeoutMs}ms)`,
-            ),
-          ),
-        timeoutMs,
-      )
-      : undefined;
-    // Built when first read: most handlers never look, and a dependent
-    // signal per call is a cost the connection's signal carries until GC.
-    let signal: AbortSignal | undefined;
-    let calls = this.#byConn.get(conn);
-    if (replyTo !== undefined) {
-      if (!calls) this.#byConn.set(conn, calls = new Map());
-      calls.set(replyTo, controller);
+    const served = new Served(this, conn, replyTo, timeoutMs, this.clock.now());
+    if (replyTo === undefined) return served;
+    const calls = this.#byConn.get(conn);
+    if (calls === undefined) this.#byConn.set(conn, served);
+    else if (calls instanceof Map) calls.set(replyTo, served);
+    else {
+      this.#byConn.set(
+        conn,
+        new Map([[calls.replyTo!, calls], [replyTo, served]]),
+      );
     }
-    let active = true;
-    return {
-      deadline,
-      get signal() {
-        return signal ??= AbortSignal.any([controller.signal, conn.signal]);
-      },
-      get active() {
-        return active;
-      },
-      end: () => {
-        active = false;
-        if (timer !== undefined) clock.clearTimeout(timer);
-        if (replyTo !== undefined && calls?.get(replyTo) === controller) {
-          calls.delete(replyTo);
-        }
-      },
-    };
+    return served;
+  }
+
+  /** @internal `served`, answered, is no longer found by `kite.cancel`. */
+  forget(conn: C, served: Served<C>): void {
+    const calls = this.#byConn.get(conn);
+    if (calls === served) this.#byConn.delete(conn);
+    else if (calls instanceof Map && calls.get(served.replyTo!) === served) {
+      calls.delete(served.replyTo!);
+    }
   }
 
   /** Aborts the call `conn` sent with response callback `replyTo`, if it is still served. */
   cancel(conn: C, replyTo: unknown): void {
     if (typeof replyTo !== "number") return;
-    const controller = this.#byConn.get(conn)?.get(replyTo);
-    controller?.abort(
-      new KiteError("timeout", "the caller cancelled the call"),
-    );
+    const calls = this.#byConn.get(conn);
+    const served = calls instanceof Map
+      ? calls.get(replyTo)
+      : calls?.replyTo === replyTo
+      ? calls
+      : undefined;
+    served?.cancel(new KiteError("timeout", "the caller cancelled the call"));
   }
 }

@@ -159,6 +159,10 @@ export class SockJsServer {
         idle.heard(session);
       },
       heard: (session) => idle.heard(session),
+      socketClosed: (peer) => {
+        this.#openSockets--;
+        this.#peerConnections.release(peer);
+      },
     };
   }
 
@@ -346,15 +350,12 @@ export class SockJsServer {
     }
     this.#openSockets++;
     this.#peerConnections.take(peer);
-    upgrade.socket.addEventListener("close", () => {
-      this.#openSockets--;
-      this.#peerConnections.release(peer);
-    });
     const session = new WebSocketSession(this.#host, upgrade.socket, {
       framed,
       batch: !framed && offersBatch(new URL(request.url)),
       id,
       remoteAddr: formatAddr(remote),
+      peer,
       onSession: this.#onSession,
     });
     this.#live.add(session);

@@ -38,6 +38,11 @@ export interface SessionHost {
   ended(session: Session): void;
   /** The session delivered its first message (it is no longer idle). */
   heard(session: Session): void;
+  /**
+   * A WebSocket session's socket closed (after the session may have):
+   * what it held of `peer`'s connections is free.
+   */
+  socketClosed(peer: string): void;
 }
 
 /** Base of the WebSocket and XHR sessions. */

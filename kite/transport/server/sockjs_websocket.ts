@@ -41,9 +41,8 @@ export class WebSocketSession extends SockJsSession implements Beating {
   #batch: boolean;
   /** Batching: frames read in this turn of the event loop. */
   #framesThisTurn = 0;
-  readonly #newTurn = (): void => {
-    this.#framesThisTurn = 0;
-  };
+  /** Made by the first batching read: most sessions never batch. */
+  #newTurn: (() => void) | undefined;
 
   /**
    * Wires the socket's events. `onSession` runs when the socket opens, just
@@ -59,6 +58,8 @@ export class WebSocketSession extends SockJsSession implements Beating {
       batch?: boolean;
       id: string;
       remoteAddr: string;
+      /** The peer whose connection the socket counts as, until it closes. */
+      peer: string;
       onSession(session: Session): SessionHandler;
     },
   ) {
@@ -73,8 +74,12 @@ export class WebSocketSession extends SockJsSession implements Beating {
     this.#batch = !options.framed && options.batch === true;
     // The handlers below share one closure context: keep `options` out of it.
     const onSession = options.onSession;
+    const peer = options.peer;
     socket.binaryType = "arraybuffer";
-    socket.onopen = () => {
+    // Listeners, not `on…` handlers: each handler property costs a wrapper
+    // (and the socket a map of them) on every one of many idle sockets. No
+    // `error` listener: a close event follows every error.
+    socket.addEventListener("open", () => {
       const closed = this.closeInfo;
       if (closed) {
         // Closed (e.g. by SockJsServer.close) before the handshake ended.
@@ -89,18 +94,18 @@ export class WebSocketSession extends SockJsSession implements Beating {
         socket.send(BATCH_ACCEPTED);
       }
       this.start(onSession);
-    };
-    socket.onmessage = (event) => this.#receive(event.data);
-    // No `onerror`: a close event follows every error, and a handler would
-    // cost memory on each of many idle sockets.
-    socket.onclose = (event) => {
+    }, { once: true });
+    socket.addEventListener("message", (event) => this.#receive(event.data));
+    // The socket's one close listener tells the server too.
+    socket.addEventListener("close", (event) => {
+      this.host.socketClosed(peer);
       this.#stopHeartbeat();
       // Deno reports a dropped TCP connection with code 0.
       this.markClosed({
         code: event.code === 0 ? 1006 : event.code,
         reason: event.reason,
       });
-    };
+    });
   }
 
   /**
@@ -166,7 +171,9 @@ export class WebSocketSession extends SockJsSession implements Beating {
       ? data
       : decoder.decode(data as ArrayBuffer);
     if (this.#batch) {
-      if (this.#framesThisTurn++ === 0) setImmediate(this.#newTurn);
+      if (this.#framesThisTurn++ === 0) {
+        setImmediate(this.#newTurn ??= () => this.#framesThisTurn = 0);
+      }
       if (isBatch(text)) return this.#receiveBatch(text);
     }
     if (exceedsUtf8(text, this.host.maxMessageBytes)) {
