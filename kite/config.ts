@@ -7,7 +7,7 @@
 import {
   type ClientTransport,
   parseTransport,
-} from "./transport/client/dialer.ts";
+} from "./transport/client/transport_name.ts";
 
 /** Log levels, most verbose first. */
 export type LogLevel = "DEBUG" | "INFO" | "WARNING" | "ERROR" | "FATAL";

@@ -51,3 +51,15 @@ for (const entry of ENTRY_POINTS) {
 Deno.test("storage/etcd.ts does pull in its driver (the check above can fail)", async () => {
   assert((await npmModules("storage/etcd.ts")).some((s) => DRIVERS.test(s)));
 });
+
+Deno.test("kontrol/launch.ts, which runs before Kontrol on every start, loads no client transport", async () => {
+  const run = await runDeno(["info", "--json", "kontrol/launch.ts"]);
+  assertEquals(run.code, 0, run.stderr);
+  const graph = JSON.parse(run.stdout) as { modules: { specifier: string }[] };
+  const specifiers = graph.modules.map((m) => m.specifier);
+  assert(specifiers.some((s) => s.endsWith("/kite/config.ts")), "reads config");
+  assertEquals(
+    specifiers.filter((s) => s.includes("/kite/transport/client/dial")),
+    [],
+  );
+});

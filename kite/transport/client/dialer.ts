@@ -17,11 +17,11 @@ import { dialRawWebsocket } from "./raw_websocket_client.ts";
 import type { SessionHandler } from "../session.ts";
 import { dialSockjsWebsocket } from "./sockjs_websocket_client.ts";
 import { dialXhrPolling } from "./xhr_polling_client.ts";
+import type { ClientTransport } from "./transport_name.ts";
 
 export type { ClientSession } from "./client_session.ts";
 
-/** Transports a client can dial with. */
-export type ClientTransport = "websocket" | "raw-websocket" | "xhr-polling";
+export { type ClientTransport, parseTransport } from "./transport_name.ts";
 
 /** Options for {@linkcode dial}. */
 export interface DialOptions {
@@ -59,34 +59,6 @@ export const DEFAULT_POLL_TIMEOUT_MS = 15_000;
 export const DEFAULT_MAX_MESSAGE_BYTES: number = 1 << 20;
 /** 16 MiB, as a serving kite allows its peers. */
 export const DEFAULT_MAX_BUFFERED_BYTES: number = 16 << 20;
-
-/**
- * Parses `KITE_TRANSPORT` values as Go does (`WebSocket`, `XHRPolling`,
- * `auto`; case-sensitive), plus `raw-websocket` and our own names. `auto`
- * means `websocket`: Go's fallback to XHR after a failed WebSocket
- * handshake is not done here.
- *
- * @throws {RangeError} for anything else.
- */
-export function parseTransport(value: string): ClientTransport {
-  switch (value) {
-    case "WebSocket":
-    case "websocket":
-    case "auto":
-      return "websocket";
-    case "XHRPolling":
-    case "xhr-polling":
-      return "xhr-polling";
-    case "RawWebSocket":
-    case "raw-websocket":
-      return "raw-websocket";
-  }
-  throw new RangeError(
-    `unknown transport ${
-      JSON.stringify(value)
-    }: expected WebSocket, XHRPolling, auto or raw-websocket`,
-  );
-}
 
 /** Dials a kite URL and resolves once the session can send (see `dial`). */
 export type Dial = (
