@@ -1,5 +1,5 @@
 import { ManualClock } from "../clock.ts";
-import { KiteError } from "../errors.ts";
+import type { KiteError } from "../errors.ts";
 import { assert, assertEquals } from "../../tests/helpers/assert.ts";
 import { connectionScope, ServedDeadlines } from "./deadline.ts";
 
