@@ -29,8 +29,9 @@ export const codes: Command = {
     },
   ],
   more: [
-    "The code gets one kite.key, once, from the Kontrol that made it (a",
-    "Kontrol restart voids unused codes).",
+    "The code gets one kite.key, once, from any Kontrol on the storage of",
+    "the one that made it; unused codes outlive a restart (not on memory",
+    "storage).",
   ].join("\n"),
   async run(p, out) {
     const [action] = p.positionals;

@@ -5,9 +5,14 @@
  * (`kitectl codes create`); `kitectl register --code C` sends
  * `{ authType: "code", code }`.
  *
- * Codes live in this Kontrol's memory, as SHA-256 digests: a restart
- * voids the unused ones, and in a cluster a code works only on the Kontrol
- * that made it. Not part of the Go Kontrol.
+ * Codes live in Kontrol's storage ({@linkcode CodeStorage}: memory, Deno
+ * KV, etcd, PostgreSQL), as SHA-256 digests with their expiry and bound
+ * user: every Kontrol on one storage accepts a code any of them made,
+ * exactly once (the storage marks it used in one atomic step), and unused
+ * codes outlive a restart (except on memory storage). A storage without
+ * the code methods (one written for an older version) gets codes in this
+ * Kontrol's memory instead: they work only on the Kontrol that made them,
+ * until it restarts. Not part of the Go Kontrol.
  *
  * @module
  */
@@ -15,6 +20,9 @@ import { KiteError } from "../kite/errors.ts";
 import type { Kite } from "../kite/kite.ts";
 import type { Request } from "../kite/request.ts";
 import { type Clock, systemClock } from "../kite/clock.ts";
+import { sha256Hex } from "../storage/hash.ts";
+import { MemoryCodeStorage } from "../storage/codes.ts";
+import type { CodeClaim, CodeStorage, Storage } from "../storage/storage.ts";
 import { refuseKontrolUser } from "./machine_secret.ts";
 import type { MachineAuthenticate } from "./services.ts";
 
@@ -24,33 +32,58 @@ export const CODE_AUTH_TYPE = "code";
 export const DEFAULT_CODE_TTL_MS = 86_400_000;
 /** Longest validity a code may be given: 30 days. */
 const MAX_CODE_TTL_MS = 30 * 86_400_000;
-/** Codes (used ones included, until they expire) one Kontrol keeps. */
+/** Codes (used ones included, until they expire) one storage keeps. */
 const MAX_CODES = 10_000;
+/** Expired codes are swept at most this often, and whenever storage is full. */
+const SWEEP_EVERY_MS = 3_600_000;
 /** A code is 20 random bytes, 40 hex digits in groups of 8. */
 const CODE_BYTES = 20;
 const CODE_PATTERN = /^[0-9a-f]{8}(-[0-9a-f]{8}){4}$/;
 
-interface Entry {
-  expiresAt: number;
-  used: boolean;
-  /** The only user it gets a key for, when bound. */
-  username?: string;
+/** Options for {@linkcode MachineCodes}. */
+export interface MachineCodesOptions {
+  /**
+   * Where codes are kept: Kontrol's storage when it has the
+   * {@linkcode CodeStorage} methods (see {@linkcode codeStorageOf}).
+   * @default {this process's memory}
+   */
+  storage?: CodeStorage;
+  /** Expiry runs on it. @default {systemClock} */
+  clock?: Clock;
+  /**
+   * Told of a storage failure while checking a code; the caller only
+   * hears that Kontrol cannot check codes now. @default {console.error}
+   */
+  onStorageError?: (error: unknown) => void;
 }
 
-async function digest(code: string): Promise<string> {
-  const bytes = new TextEncoder().encode(code);
-  const d = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
-  return Array.from(d, (b) => b.toString(16).padStart(2, "0")).join("");
+/** `storage` as a {@linkcode CodeStorage}, if it has all three methods. */
+export function codeStorageOf(storage: Storage): CodeStorage | undefined {
+  const { addCode, claimCode, deleteExpiredCodes } = storage;
+  if (!addCode || !claimCode || !deleteExpiredCodes) return undefined;
+  return {
+    addCode: addCode.bind(storage),
+    claimCode: claimCode.bind(storage),
+    deleteExpiredCodes: deleteExpiredCodes.bind(storage),
+  };
 }
 
-/** The one-time codes of one Kontrol. */
+/** The one-time codes of Kontrol (of all Kontrols on one storage). */
 export class MachineCodes {
   readonly #clock: Clock;
-  readonly #codes = new Map<string, Entry>();
+  readonly #store: CodeStorage;
+  /** True when codes are only in this process (no code storage given). */
+  readonly #local: boolean;
+  readonly #onStorageError: (error: unknown) => void;
+  #sweptAt = -Infinity;
 
-  /** Expiry runs on `clock`. */
-  constructor(clock: Clock = systemClock) {
-    this.#clock = clock;
+  /** Codes in `options.storage`, or in memory. */
+  constructor(options: MachineCodesOptions = {}) {
+    this.#clock = options.clock ?? systemClock;
+    this.#local = options.storage === undefined;
+    this.#store = options.storage ?? new MemoryCodeStorage();
+    this.#onStorageError = options.onStorageError ??
+      ((error) => console.error("Kontrol: checking a one-time code:", error));
   }
 
   /**
@@ -67,27 +100,33 @@ export class MachineCodes {
         `a one-time code's ttl must be 1 ms to 30 days, got ${ttlMs}`,
       );
     }
-    this.#sweep();
-    if (this.#codes.size >= MAX_CODES) {
-      throw new RangeError(
-        `Kontrol already holds ${MAX_CODES} one-time codes; use some or let them expire`,
-      );
-    }
+    const now = this.#clock.now();
+    if (now - this.#sweptAt >= SWEEP_EVERY_MS) await this.#sweep(now);
     const hex = Array.from(
       crypto.getRandomValues(new Uint8Array(CODE_BYTES)),
       (b) => b.toString(16).padStart(2, "0"),
     ).join("");
     const code = hex.match(/.{8}/g)!.join("-");
-    this.#codes.set(await digest(code), {
-      expiresAt: this.#clock.now() + ttlMs,
-      used: false,
-      username: options.username,
-    });
+    const stored = {
+      digest: await sha256Hex(code),
+      expiresAt: now + ttlMs,
+      ...(options.username === undefined ? {} : { username: options.username }),
+    };
+    if (
+      !await this.#store.addCode(stored, MAX_CODES) &&
+      (await this.#sweep(now) === 0 ||
+        !await this.#store.addCode(stored, MAX_CODES))
+    ) {
+      throw new RangeError(
+        `Kontrol already holds ${MAX_CODES} one-time codes; use some or let them expire`,
+      );
+    }
     return code;
   }
 
   /**
-   * Uses up `code` for `username`.
+   * Uses up `code` for `username`: of Kontrols racing on one code, one
+   * succeeds.
    * @throws {Error} saying whether the code is unknown, expired, used, or
    * bound to someone else.
    */
@@ -97,32 +136,44 @@ export class MachineCodes {
         "that is not a one-time code (5 groups of 8 hex digits, e.g. from `kitectl codes create`)",
       );
     }
-    const key = await digest(code);
-    // No await between the check and the mark: two calls cannot both use it.
-    const entry = this.#codes.get(key);
-    if (!entry || entry.expiresAt <= this.#clock.now()) {
+    let claim: CodeClaim;
+    try {
+      claim = await this.#store.claimCode(
+        await sha256Hex(code),
+        username,
+        this.#clock.now(),
+      );
+    } catch (err) {
+      // The caller is anonymous: it hears no storage address or driver text.
+      this.#onStorageError(err);
       throw new Error(
-        "unknown or expired one-time code: ask Kontrol's operator for a new one (`kitectl codes create`)",
+        "Kontrol cannot check one-time codes now (its storage failed); try again later or another Kontrol",
       );
     }
-    if (entry.used) {
-      throw new Error(
-        "this one-time code was already used: each code gets one kite.key; ask for a new one",
-      );
+    switch (claim.result) {
+      case "claimed":
+        return;
+      case "unknown":
+        throw new Error(
+          "unknown or expired one-time code: ask Kontrol's operator for a new one (`kitectl codes create`)" +
+            (this.#local
+              ? "; this Kontrol's storage cannot hold codes, so a code works only on the Kontrol that made it, until it restarts"
+              : ""),
+        );
+      case "used":
+        throw new Error(
+          "this one-time code was already used: each code gets one kite.key; ask for a new one",
+        );
+      case "otherUser":
+        throw new Error(
+          `this one-time code is for user ${claim.username}, not ${username}`,
+        );
     }
-    if (entry.username !== undefined && entry.username !== username) {
-      throw new Error(
-        `this one-time code is for user ${entry.username}, not ${username}`,
-      );
-    }
-    entry.used = true;
   }
 
-  #sweep(): void {
-    const now = this.#clock.now();
-    for (const [key, entry] of this.#codes) {
-      if (entry.expiresAt <= now) this.#codes.delete(key);
-    }
+  async #sweep(now: number): Promise<number> {
+    this.#sweptAt = now;
+    return await this.#store.deleteExpiredCodes(now);
   }
 }
 

@@ -17,6 +17,7 @@ import { loadKeyPair, needsNewKeyPair } from "./keys.ts";
 import { secretAuthenticator } from "./machine_secret.ts";
 import {
   addMachineCodeHandler,
+  codeStorageOf,
   machineAuthenticator,
   MachineCodes,
 } from "./machine_codes.ts";
@@ -117,7 +118,8 @@ export async function startKontrol(s: KontrolSettings): Promise<Kontrol> {
     lock?.release();
     throw err;
   }
-  const codes = new MachineCodes();
+  // In the storage: any Kontrol on it takes a code once, across restarts.
+  const codes = new MachineCodes({ storage: codeStorageOf(storage) });
   const kontrol = new Kontrol({
     storage,
     kontrolURL: s.kontrolURL,

@@ -30,6 +30,14 @@ import {
   makeQuery,
 } from "../kite/protocol.ts";
 import { QueryError } from "./query.ts";
+import {
+  assert,
+  assertEquals,
+  AssertionError,
+  assertRejects,
+  canonical,
+} from "./conformance_assert.ts";
+import { CODE_CASES } from "./conformance_codes.ts";
 import type { KeyPair, Storage, StorageEvent, StoredKite } from "./storage.ts";
 
 /** One fresh storage to run a conformance case against. */
@@ -54,12 +62,16 @@ export async function storageConformance(
 ): Promise<void> {
   const probe = await open();
   const hasPeer = probe.openPeer !== undefined;
+  const { addCode, claimCode, deleteExpiredCodes } = probe.storage;
+  const hasCodes = !!(addCode && claimCode && deleteExpiredCodes);
   await probe.cleanup();
 
   for (const c of CASES) {
-    // Not applicable (no second writer, e.g. MemoryStorage), so not listed:
-    // an ignored step in the summary would read as a skipped test.
+    // Not applicable (no second writer, e.g. MemoryStorage; no code
+    // methods, an adapter older than them), so not listed: an ignored step
+    // in the summary would read as a skipped test.
     if (c.needsPeer === true && !hasPeer) continue;
+    if (c.needsCodes === true && !hasCodes) continue;
     await t.step({
       name: c.name,
       fn: async () => {
@@ -184,47 +196,6 @@ function summary(events: StorageEvent[]): string[] {
   return events.map((e) => `${e.action} ${e.kite.id}`);
 }
 
-class AssertionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = "AssertionError";
-  }
-}
-
-function assert(condition: unknown, message: string): asserts condition {
-  if (!condition) throw new AssertionError(message);
-}
-
-function canonical(value: unknown): string {
-  return JSON.stringify(
-    value,
-    (_key, v) =>
-      v && typeof v === "object" && !Array.isArray(v)
-        ? Object.fromEntries(Object.keys(v).sort().map((k) => [k, v[k]]))
-        : v,
-  );
-}
-
-function assertEquals(actual: unknown, expected: unknown, message: string) {
-  const a = canonical(actual);
-  const e = canonical(expected);
-  if (a !== e) {
-    throw new AssertionError(`${message}\nactual:   ${a}\nexpected: ${e}`);
-  }
-}
-
-async function assertRejects(
-  fn: () => Promise<unknown>,
-  message: string,
-): Promise<unknown> {
-  try {
-    await fn();
-  } catch (error) {
-    return error;
-  }
-  throw new AssertionError(`expected a rejection: ${message}`);
-}
-
 /** Sorted ids of the kites, for set comparison. */
 function ids(kites: { kite: KiteIdentity }[] | KiteIdentity[]): string[] {
   return kites.map((k) => "kite" in k ? k.kite.id : k.id).sort();
@@ -240,6 +211,8 @@ function sortedIds(kites: KiteIdentity[]): string[] {
 interface Case {
   name: string;
   needsPeer?: boolean;
+  /** Runs only on storage with the optional `CodeStorage` methods. */
+  needsCodes?: boolean;
   fn: (f: Fixture) => Promise<void>;
 }
 
@@ -816,6 +789,12 @@ const CASES: Case[] = [
     name: "concurrent writers leave both index entries consistent",
     fn: concurrentWriters,
   },
+  ...CODE_CASES.map((c): Case => ({
+    name: `one-time codes: ${c.name}`,
+    needsPeer: c.needsPeer,
+    needsCodes: true,
+    fn: (f) => c.fn(f.target),
+  })),
 ];
 
 // ---------------------------------------------------------------------------

@@ -10,6 +10,7 @@
  * | `<prefix>/kiteIds/<id>` | the kite's key above, relative to `<prefix>/` | the writer's lease |
  * | `<prefix>/keys/<id>` | JSON `{"id","public","private","deleted"}` | none |
  * | `<prefix>/keysByPublic/<sha256 hex of the public PEM>` | the key pair id | none |
+ * | `<prefix>/codes/<sha256 hex of a one-time code>` | JSON `{"expiresAt","used","username"?}` (`storage/etcd_codes.ts`) | none |
  *
  * The kite path follows the Go Kontrol's etcd v2 layout (docs/protocol.md §8.8), but the
  * two cannot share data: Go uses the separate v2 keyspace with a TTL per key.
@@ -80,12 +81,16 @@ import { type Clock, systemClock } from "../kite/clock.ts";
 import { compileQuery } from "./query.ts";
 import { WatcherSet } from "./events.ts";
 import { sha256Hex } from "./hash.ts";
+import * as codes from "./etcd_codes.ts";
 import type {
+  CodeClaim,
+  CodeStorage,
   KeyPair,
   KiteRecord,
   Storage,
   StorageEvent,
   StorageOptions,
+  StoredCode,
   StoredKeyPair,
   StoredKite,
   Unsubscribe,
@@ -282,7 +287,7 @@ const RECOVERY_MAX_DELAY_MS = 10_000;
  * instance whose watch is already established; a constructed one connects in
  * the background and every call waits for that.
  */
-export class EtcdStorage implements Storage {
+export class EtcdStorage implements Storage, CodeStorage {
   /** `etcd`. */
   readonly engine: string = "etcd";
   readonly #client: Etcd3;
@@ -970,6 +975,29 @@ export class EtcdStorage implements Storage {
         .map((kv) => parseKeyValue(kv.value.toString()))
         .filter((p): p is KeyValue => p !== undefined);
     });
+  }
+
+  // -- one-time codes (storage/etcd_codes.ts) ------------------------------
+
+  /** Stores a one-time code unless about `max` are held; resolves false then. */
+  addCode(code: StoredCode, max: number): Promise<boolean> {
+    return this.#op("addCode", () => codes.addCode(this.#ns, code, max));
+  }
+
+  /** Marks a one-time code used for `username` (one transaction), or says why not. */
+  claimCode(digest: string, username: string, now: number): Promise<CodeClaim> {
+    return this.#op(
+      "claimCode",
+      () => codes.claimCode(this.#ns, digest, username, now),
+    );
+  }
+
+  /** Removes one-time codes expired at `now`; resolves how many. */
+  deleteExpiredCodes(now: number): Promise<number> {
+    return this.#op(
+      "deleteExpiredCodes",
+      () => codes.deleteExpiredCodes(this.#ns, now),
+    );
   }
 
   /**

@@ -15,6 +15,7 @@
  * | `["keySeq"]` | last key pair `seq` |
  * | `["events", ms, instanceId, n]` | a {@linkcode StorageEvent}, kept 60 s |
  * | `["eventBump"]` | `Deno.KvU64` counter, bumped with every event |
+ * | `["codes", …]`, `["codesByExpiry", …]`, `["codeCount"]` | one-time codes (`storage/kv_codes.ts`) |
  *
  * The three kite entries are written in one atomic operation guarded by the
  * versionstamp of `["kiteIds", id]`, so they never diverge; a lost race is
@@ -54,12 +55,16 @@ import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import { compileQuery } from "./query.ts";
 import { deregisterEvent, WatcherSet, writeEvents } from "./events.ts";
 import { sha256Hex } from "./hash.ts";
+import * as codes from "./kv_codes.ts";
 import type {
+  CodeClaim,
+  CodeStorage,
   KeyPair,
   KiteRecord,
   Storage,
   StorageEvent,
   StorageOptions,
+  StoredCode,
   StoredKeyPair,
   StoredKite,
   Unsubscribe,
@@ -110,7 +115,7 @@ interface WritePlan {
 }
 
 /** {@linkcode Storage} over a `Deno.Kv` database (engine `kv`). */
-export class KvStorage implements Storage {
+export class KvStorage implements Storage, CodeStorage {
   /** Always `kv`. */
   readonly engine: string = "kv";
   #kv: Deno.Kv;
@@ -312,6 +317,24 @@ export class KvStorage implements Storage {
       pairs.push(e.value);
     }
     return pairs.sort((a, b) => a.seq - b.seq).map(withoutSeq);
+  }
+
+  /**
+   * Stores a one-time code unless `max` are held; resolves false then.
+   * Layout and atomicity: `storage/kv_codes.ts`.
+   */
+  addCode(code: StoredCode, max: number): Promise<boolean> {
+    return codes.addCode(this.#kv, code, max);
+  }
+
+  /** Marks a one-time code used for `username` (atomic), or says why not. */
+  claimCode(digest: string, username: string, now: number): Promise<CodeClaim> {
+    return codes.claimCode(this.#kv, digest, username, now);
+  }
+
+  /** Removes one-time codes expired at `now`; resolves how many. */
+  deleteExpiredCodes(now: number): Promise<number> {
+    return codes.deleteExpiredCodes(this.#kv, now);
   }
 
   /** Stops watches, and closes the KV handle when this instance owns it. */

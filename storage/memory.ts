@@ -23,12 +23,16 @@ import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KiteIdentity, KontrolQuery } from "../kite/protocol.ts";
 import { compileQuery } from "./query.ts";
 import { deregisterEvent, WatcherSet, writeEvents } from "./events.ts";
+import { MemoryCodeStorage } from "./codes.ts";
 import type {
+  CodeClaim,
+  CodeStorage,
   KeyPair,
   KiteRecord,
   Storage,
   StorageEvent,
   StorageOptions,
+  StoredCode,
   StoredKeyPair,
   StoredKite,
   Unsubscribe,
@@ -38,7 +42,7 @@ type Bucket = Map<string, StoredKite>;
 type Index = Map<string, Map<string, Map<string, Bucket>>>;
 
 /** {@linkcode Storage} held in process memory (engine `memory`). */
-export class MemoryStorage implements Storage {
+export class MemoryStorage implements Storage, CodeStorage {
   /** Always `memory`. */
   readonly engine: string = "memory";
   #clock: Clock;
@@ -47,6 +51,7 @@ export class MemoryStorage implements Storage {
   #keys = new Map<string, StoredKeyPair>();
   #keysByPublic = new Map<string, StoredKeyPair>();
   #watchers = new WatcherSet();
+  #codes = new MemoryCodeStorage();
 
   /** Creates an empty store. */
   constructor(options: StorageOptions = {}) {
@@ -188,6 +193,21 @@ export class MemoryStorage implements Storage {
   /** All pairs in insertion order. */
   listKeys(): Promise<StoredKeyPair[]> {
     return Promise.resolve([...this.#keys.values()].map((p) => ({ ...p })));
+  }
+
+  /** Stores a one-time code unless `max` are held; resolves false then. */
+  addCode(code: StoredCode, max: number): Promise<boolean> {
+    return this.#codes.addCode(code, max);
+  }
+
+  /** Marks a one-time code used for `username`, or says why not. */
+  claimCode(digest: string, username: string, now: number): Promise<CodeClaim> {
+    return this.#codes.claimCode(digest, username, now);
+  }
+
+  /** Removes one-time codes expired at `now`; resolves how many. */
+  deleteExpiredCodes(now: number): Promise<number> {
+    return this.#codes.deleteExpiredCodes(now);
   }
 
   /** Drops all watchers. The data stays until the object is dropped. */

@@ -10,6 +10,9 @@
  * - `kite.kite (username, environment, kitename, version, region, hostname
  *   text, id uuid PK, url text, created_at, updated_at timestamptz,
  *   key_id uuid → kite.key)`, UNLOGGED — registrations.
+ * - `kite.machine_code (digest text PK, expires_at, username, used)` —
+ *   one-time codes of `registerMachine`, as SHA-256 digests
+ *   (`storage/postgres_codes.ts`; ours alone, not in Go's schema).
  *
  * Because `id` and `key_id` are `uuid` columns, kite ids and key pair ids
  * must be UUIDs with this engine; anything else is a `TypeError`.
@@ -79,12 +82,16 @@ import {
   MIGRATIONS,
   UUID_EXTENSION_SQL,
 } from "./postgres/schema.ts";
+import * as codes from "./postgres_codes.ts";
 import type {
+  CodeClaim,
+  CodeStorage,
   KeyPair,
   KiteRecord,
   Storage,
   StorageEvent,
   StorageOptions,
+  StoredCode,
   StoredKeyPair,
   StoredKite,
   Unsubscribe,
@@ -340,7 +347,7 @@ const MAX_STAMPS = 100_000;
  * to get an instance whose schema is in place and whose LISTEN is
  * established; a constructed one does that on its first call.
  */
-export class PostgresStorage implements Storage {
+export class PostgresStorage implements Storage, CodeStorage {
   /** `postgres`. */
   readonly engine: string = "postgres";
   readonly #sql: postgres.Sql;
@@ -1090,6 +1097,29 @@ export class PostgresStorage implements Storage {
         FROM kite.key ORDER BY created_at, id`;
       return rows.map(keyFromRow);
     });
+  }
+
+  // -- one-time codes (storage/postgres_codes.ts) ---------------------------
+
+  /** Stores a one-time code unless `max` are held; resolves false then. */
+  addCode(code: StoredCode, max: number): Promise<boolean> {
+    return this.#op("addCode", (sql) => codes.addCode(sql, code, max));
+  }
+
+  /** Marks a one-time code used for `username` (one UPDATE), or says why not. */
+  claimCode(digest: string, username: string, now: number): Promise<CodeClaim> {
+    return this.#op(
+      "claimCode",
+      (sql) => codes.claimCode(sql, digest, username, now),
+    );
+  }
+
+  /** Removes one-time codes expired at `now`; resolves how many. */
+  deleteExpiredCodes(now: number): Promise<number> {
+    return this.#op(
+      "deleteExpiredCodes",
+      (sql) => codes.deleteExpiredCodes(sql, now),
+    );
   }
 
   /** Stops cleaners and watches and closes both connection pools. */

@@ -164,7 +164,7 @@ Deno.test({
       return storage;
     };
     const truncate = () =>
-      admin`TRUNCATE kite.kite_contracts, kite.kite, kite.key`;
+      admin`TRUNCATE kite.kite_contracts, kite.kite, kite.key, kite.machine_code`;
     try {
       await t.step("creates exactly the Go Kontrol schema", async () => {
         const storage = await connect();

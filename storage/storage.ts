@@ -144,8 +144,62 @@ export interface KeyPairStorage {
   listKeys(): Promise<StoredKeyPair[]>;
 }
 
-/** One storage engine: kites plus key pairs. */
-export interface Storage extends KiteStorage, KeyPairStorage {
+/**
+ * A one-time code for `registerMachine` as storage holds it: the code's
+ * SHA-256, never the code itself.
+ */
+export interface StoredCode {
+  /** SHA-256 of the code, 64 lower-case hex digits; the code's key. */
+  digest: string;
+  /** When it stops working, ms since the epoch (the creating Kontrol's clock). */
+  expiresAt: number;
+  /** The only user it gets a kite.key for; absent: any user. */
+  username?: string;
+}
+
+/** What {@linkcode CodeStorage.claimCode} did. */
+export type CodeClaim =
+  /** The code was unused and is now used: the claimer gets its key. */
+  | { result: "claimed" }
+  /** Never stored, swept, or expired: nothing was written. */
+  | { result: "unknown" }
+  /** Used already (by this or another Kontrol): nothing was written. */
+  | { result: "used" }
+  /** Bound to `username`, someone else: nothing was written. */
+  | { result: "otherUser"; username: string };
+
+/**
+ * One-time codes shared by every Kontrol on one storage, so that a code
+ * any of them made works once on any of them and outlives a restart.
+ * Kontrol's logic is in `kontrol/machine_codes.ts`; this is its backend.
+ */
+export interface CodeStorage {
+  /**
+   * Stores a new, unused code unless `max` codes (used ones included,
+   * until swept) are held; resolves `false` then, writing nothing.
+   * Concurrent adds on several processes may overshoot `max` by their
+   * number where the engine cannot count and insert in one step (etcd,
+   * PostgreSQL). @throws {Error} when the digest is stored already.
+   */
+  addCode(code: StoredCode, max: number): Promise<boolean>;
+  /**
+   * Marks a code used for `username`, if it is stored, unused, not expired
+   * at `now` (ms since the epoch) and for any user or `username`: in one
+   * atomic step across every process sharing the storage, so that of
+   * claims racing for one code exactly one is `claimed`.
+   */
+  claimCode(digest: string, username: string, now: number): Promise<CodeClaim>;
+  /** Removes codes expired at `now`, used or not; resolves how many. */
+  deleteExpiredCodes(now: number): Promise<number>;
+}
+
+/**
+ * One storage engine: kites plus key pairs, and (optional, all four
+ * adapters here have it) one-time codes; Kontrol keeps codes in its own
+ * memory when its storage has no {@linkcode CodeStorage} methods.
+ */
+export interface Storage
+  extends KiteStorage, KeyPairStorage, Partial<CodeStorage> {
   /** Short engine name, e.g. `memory`, `kv`, `etcd`, `postgres`. */
   readonly engine: string;
   /** Releases connections and watches. */

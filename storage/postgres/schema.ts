@@ -10,7 +10,8 @@
  * a trigger that NOTIFYs every kite insert/delete (also those made by a Go
  * Kontrol), which the adapter LISTENs to for `watch`. Version 3 adds
  * `kite.kite_contracts`, the contracts Deno kites register with (a table of
- * its own, so `kite.kite` keeps exactly Go's columns).
+ * its own, so `kite.kite` keeps exactly Go's columns). Version 4 adds
+ * `kite.machine_code`, the one-time codes of `registerMachine` (ours alone).
  *
  * Applied versions are recorded in `kite.schema_migrations`, ours alone.
  *
@@ -25,6 +26,7 @@
  * GRANT SELECT, INSERT, UPDATE ON kite.key TO kontrolapplication; -- no DELETE
  * GRANT SELECT, INSERT, UPDATE, DELETE ON kite.kite TO kontrol;
  * GRANT SELECT, INSERT, UPDATE, DELETE ON kite.kite_contracts TO kontrol;
+ * GRANT SELECT, INSERT, UPDATE, DELETE ON kite.machine_code TO kontrol;
  * GRANT SELECT ON kite.schema_migrations TO kontrol;
  * ```
  *
@@ -188,6 +190,22 @@ export const MIGRATIONS: Migration[] = [
           REFERENCES kite.kite (id) ON UPDATE NO ACTION ON DELETE CASCADE,
         contracts jsonb NOT NULL
       )`,
+    ],
+  },
+  {
+    version: 4,
+    description: "kite.machine_code: one-time codes for registerMachine",
+    statements: () => [
+      // Logged (unlike kite.kite): a code must outlive a crash and restarts.
+      // Only the code's SHA-256 is stored, never the code.
+      `CREATE TABLE IF NOT EXISTS kite.machine_code (
+        digest text PRIMARY KEY CHECK (digest ~ '^[0-9a-f]{64}$'),
+        expires_at timestamptz NOT NULL,
+        username text,
+        used boolean NOT NULL DEFAULT false
+      )`,
+      `CREATE INDEX IF NOT EXISTS machine_code_expires_at_idx
+        ON kite.machine_code USING btree (expires_at)`,
     ],
   },
 ];

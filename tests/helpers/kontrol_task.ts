@@ -172,6 +172,8 @@ export interface OperatedKontrol {
   kontrol: RunningKontrol;
   /** `KITE_HOME` holding the kite.key of Kontrol's own user `kontrol`. */
   admin: { KITE_HOME: string };
+  /** The settings it runs with, to start it again with {@linkcode startTask}. */
+  env: Record<string, string>;
 }
 
 /**
@@ -200,5 +202,5 @@ export async function startOperatedKontrol(
   if (initial.code !== 0) {
     throw new Error(`kontrol --initial failed:\n${initial.stderr}`);
   }
-  return { kontrol: await startTask(kontrolEnv), admin };
+  return { kontrol: await startTask(kontrolEnv), admin, env: kontrolEnv };
 }
