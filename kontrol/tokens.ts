@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { CompactSign } from "jose";
+import { CompactSign } from "jose/jws/compact/sign";
 import { type Clock, systemClock } from "../kite/clock.ts";
 import type { KontrolQuery } from "../kite/protocol.ts";
 import { type KeyCache, sharedKeyCache, trimPem } from "../kite/auth/keys.ts";

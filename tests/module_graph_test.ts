@@ -63,3 +63,11 @@ Deno.test("kontrol/launch.ts, which runs before Kontrol on every start, loads no
     [],
   );
 });
+
+Deno.test("the core and Kontrol import jose by subpath: its index loads every part of the package", async () => {
+  for (const entry of ["mod.ts", "kontrol/main.ts"]) {
+    const jose = (await npmModules(entry)).filter((s) => s.includes("jose@"));
+    assert(jose.length > 0, `${entry} uses jose`);
+    assertEquals(jose.filter((s) => /jose@[^/]+$/.test(s)), [], entry);
+  }
+});

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { importX509 } from "jose";
+import { importX509 } from "jose/key/import";
 
 /** A key pair as PEM strings, trimmed. */
 export interface PemKeyPair {

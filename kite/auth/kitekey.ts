@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { compactVerify } from "jose";
+import { compactVerify } from "jose/jws/compact/verify";
 import { type Clock, systemClock } from "../clock.ts";
 import {
   algProblem,

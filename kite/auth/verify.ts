@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { compactVerify } from "jose";
+import { compactVerify } from "jose/jws/compact/verify";
 import type { Auth, KiteIdentity } from "../protocol.ts";
 import { KiteError } from "../errors.ts";
 import { type Clock, systemClock } from "../clock.ts";
