@@ -6,6 +6,13 @@
  * @module
  */
 import { Backoff, type BackoffOptions } from "./backoff.ts";
+import {
+  anonymousHead,
+  encodeAuth,
+  encodeIdentity,
+  envelopeText,
+  headText,
+} from "./call_heads.ts";
 import { CallTemplates } from "./call_templates.ts";
 import {
   type AnyFunction,
@@ -90,62 +97,6 @@ interface PendingCall {
 }
 
 const DISCONNECT_MESSAGE = "Remote kite has disconnected";
-
-/**
- * JSON of identities and credentials already sent, kept beside the objects
- * (not per connection: a Kontrol holds thousands of idle ones), so that a
- * call does not encode them again. A token alone is ~700 characters.
- */
-const identityJSON = new WeakMap<
-  KiteIdentity,
-  { fields: string[]; json: string }
->();
-const authJSON = new WeakMap<
-  object,
-  { type: string; key: string; json: string }
->();
-
-function encodeIdentity(i: KiteIdentity): string {
-  const c = identityJSON.get(i);
-  if (c !== undefined && sameIdentity(c.fields, i)) return c.json;
-  const json = JSON.stringify(i);
-  identityJSON.set(i, { fields: identityFields(i), json });
-  return json;
-}
-
-/** `JSON.stringify(auth)` for a plain `{type, key}` object, else `undefined`. */
-function encodeAuth(auth: Auth): string | undefined {
-  if (
-    typeof auth !== "object" || Object.getPrototypeOf(auth) !== Object.prototype
-  ) return undefined;
-  const { type, key } = auth;
-  if (typeof type !== "string" || typeof key !== "string") return undefined;
-  if (Object.keys(auth).length !== 2) return undefined;
-  const c = authJSON.get(auth);
-  if (c !== undefined && c.type === type && c.key === key) return c.json;
-  const json = JSON.stringify(auth);
-  authJSON.set(auth, { type, key, json });
-  return json;
-}
-
-function identityFields(i: KiteIdentity): string[] {
-  return [
-    i.name,
-    i.username,
-    i.id,
-    i.environment,
-    i.region,
-    i.version,
-    i.hostname,
-  ];
-}
-
-function sameIdentity(fields: string[], i: KiteIdentity): boolean {
-  return fields[0] === i.name && fields[1] === i.username &&
-    fields[2] === i.id && fields[3] === i.environment &&
-    fields[4] === i.region && fields[5] === i.version &&
-    fields[6] === i.hostname;
-}
 
 /**
  * A connection to a remote kite. Get one with {@linkcode Kite.newClient}
@@ -614,8 +565,7 @@ export class Client {
       if (last?.identity === identityText && last.auth === authText) {
         return last.text;
       }
-      const text = '{"kite":' + identityText + ',"authentication":' +
-        authText + ',"responseCallback":"[Function]","withArgs":';
+      const text = envelopeText(identityText, authText);
       this.#lastEnvelope = { identity: identityText, auth: authText, text };
       return text;
     }
@@ -635,11 +585,16 @@ export class Client {
    * it can reuse the escape (`Session.sendJoined`).
    */
   #head(method: string): string {
+    // Calls without credentials (back over accepted connections) start the
+    // same on every connection: kept once per kite, not per connection.
+    if (this.auth === null) {
+      const shared = anonymousHead(this.#kite.identity, method);
+      if (shared !== undefined) return shared;
+    }
     const envelope = this.#envelope();
     const last = this.#lastHead;
     if (last?.method === method && last.envelope === envelope) return last.text;
-    const text = '{"method":' + JSON.stringify(method) + ',"arguments":[' +
-      envelope;
+    const text = headText(method, envelope);
     this.#lastHead = { method, envelope, text };
     return text;
   }

@@ -88,6 +88,12 @@ export const KONTROL_VERSION: string = denoJson.version;
  */
 const KEY_PAIR_CACHE_MS = 10_000;
 
+/** Key pairs looked up lately, found or being looked up. */
+type PairCache = Map<
+  string,
+  { pair: Promise<StoredKeyPair | undefined>; until: number }
+>;
+
 /**
  * A Kontrol server.
  *
@@ -123,10 +129,13 @@ export class Kontrol implements KontrolServices {
   #kontrolURL: string | undefined;
   #handlers: KontrolHandlers | undefined;
   readonly #trusted = new TrustedKeys();
-  readonly #pairs = new Map<
-    string,
-    { pair: Promise<StoredKeyPair | undefined>; until: number }
-  >();
+  /**
+   * Pairs found by id and by public key PEM. Two maps, not one keyed by a
+   * joined string: that string (a PEM long) would be copied to be hashed on
+   * every registration.
+   */
+  readonly #pairsById: PairCache = new Map();
+  readonly #pairsByPublic: PairCache = new Map();
 
   /** Creates Kontrol; call {@linkcode Kontrol.init} before serving. */
   constructor(options: KontrolOptions) {
@@ -289,24 +298,30 @@ export class Kontrol implements KontrolServices {
    * so a getKites answer costs one lookup per distinct pair, not per kite.
    */
   keyPair(id: string): Promise<StoredKeyPair | undefined> {
-    return this.#cachedPair(`id ${id}`, () => this.storage.getKeyFromId(id));
+    return this.#cachedPair(
+      this.#pairsById,
+      id,
+      () => this.storage.getKeyFromId(id),
+    );
   }
 
   /** A key pair by public key PEM, deleted or not; cached as {@linkcode Kontrol.keyPair}. */
   keyPairFromPublic(publicKey: string): Promise<StoredKeyPair | undefined> {
     const pem = trimPem(publicKey);
     return this.#cachedPair(
-      `public ${pem}`,
+      this.#pairsByPublic,
+      pem,
       () => this.storage.getKeyFromPublic(pem),
     );
   }
 
   #cachedPair(
+    pairs: PairCache,
     key: string,
     load: () => Promise<StoredKeyPair | undefined>,
   ): Promise<StoredKeyPair | undefined> {
     const now = this.#clock.now();
-    const hit = this.#pairs.get(key);
+    const hit = pairs.get(key);
     if (hit && hit.until > now) return hit.pair;
     let pair: Promise<StoredKeyPair | undefined>;
     try {
@@ -315,10 +330,10 @@ export class Kontrol implements KontrolServices {
       return Promise.reject(err); // e.g. an id the storage cannot hold
     }
     const entry = { pair, until: now + KEY_PAIR_CACHE_MS };
-    this.#pairs.set(key, entry);
+    pairs.set(key, entry);
     // Only found pairs are kept: a failure or a miss is asked again next time.
     const forget = () => {
-      if (this.#pairs.get(key) === entry) this.#pairs.delete(key);
+      if (pairs.get(key) === entry) pairs.delete(key);
     };
     pair.then((found) => found || forget(), forget);
     return pair;
@@ -327,7 +342,8 @@ export class Kontrol implements KontrolServices {
   /** Retires a key pair: it stays trusted so its kites can re-register and get a new key (docs/protocol.md §8.7). */
   async deleteKeyPair(id: string): Promise<void> {
     await this.storage.deleteKey(id);
-    this.#pairs.clear();
+    this.#pairsById.clear();
+    this.#pairsByPublic.clear();
     if (this.#selfPair?.id === id) this.#selfPair = undefined;
     await this.#loadSelfPair();
     if (!this.#selfPair) {

@@ -89,6 +89,9 @@ export function checkFieldLengths(
 ): void {
   for (const f of QUERY_FIELDS) {
     const v = fields[f];
-    if (typeof v === "string") checkLength(`kite field ${f}`, v, max);
+    // The name is built only for the error: this runs on every registration.
+    if (typeof v === "string" && v.length > max) {
+      checkLength(`kite field ${f}`, v, max);
+    }
   }
 }

@@ -12,11 +12,12 @@ const KIB = 1024;
 const WARM = 20;
 const KITES = 300;
 /**
- * 8.4 KiB here (7.3 in `deno task kontrol` on KV); 10.8 while a served
- * call's deadline joined its signal to the connection's for calls back over
- * that connection, and sockets took `on…` handlers instead of listeners.
+ * 7.7 KiB here; 10.8 while a served call's deadline joined its signal to
+ * the connection's for calls back over that connection, sockets took `on…`
+ * handlers instead of listeners, and every connection kept the start of
+ * the one call it sent and two maps for its one callback.
  */
-const MAX_HEAP_PER_KITE = 9 * KIB;
+const MAX_HEAP_PER_KITE = 8.5 * KIB;
 
 async function heapAfterGc(target: Target, caller: Kite): Promise<number> {
   const client = caller.newClient(target.url, { auth: null });

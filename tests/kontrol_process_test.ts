@@ -5,7 +5,11 @@
  */
 import { trimPem } from "../kite/auth/keys.ts";
 import { keyIdFor } from "../kontrol/keys.ts";
-import { KONTROL_V8_FLAGS, permissionFlags } from "../kontrol/launch.ts";
+import {
+  KONTROL_V8_FLAGS,
+  kontrolEnv,
+  permissionFlags,
+} from "../kontrol/launch.ts";
 import { readSettings } from "../kontrol/settings.ts";
 import { assert, assertEquals } from "./helpers/assert.ts";
 import { testKite } from "./helpers/kite_harness.ts";
@@ -132,11 +136,13 @@ for (const variant of ["pkcs8", "pkcs1"]) {
       }
       assert(!flags.some((f) => f.startsWith("--allow-run")), flags.join(" "));
       assert(!flags.some((f) => f.startsWith("--allow-ffi")), flags.join(" "));
-      // ... and with V8's young generation capped (memory per kite).
+      // ... and with V8's young generation capped (memory per kite), and
+      // one malloc arena.
       assert(
         flags.includes(`--v8-flags=${KONTROL_V8_FLAGS}`),
         flags.join(" "),
       );
+      assertEquals(running.mainEnv().MALLOC_ARENA_MAX, "1");
 
       // A kite holding the kite.key uses the process Kontrol end to end.
       const user = testKite("math", { environment: "test" }, { kiteKey });
@@ -223,4 +229,12 @@ Deno.test("deno task kontrol takes its kite's per-address connection cap from KO
     if (running) await running.stop().catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("kontrolEnv() gives Kontrol one malloc arena unless the operator chose a number", () => {
+  assertEquals(kontrolEnv(() => undefined), { MALLOC_ARENA_MAX: "1" });
+  assertEquals(
+    kontrolEnv((name) => name === "MALLOC_ARENA_MAX" ? "4" : undefined),
+    {},
+  );
 });

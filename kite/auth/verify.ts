@@ -220,6 +220,12 @@ export function audienceProblem(
 }
 
 interface Verified {
+  /**
+   * What the credential was verified as. Kept beside the claims, not in the
+   * cache key: a key joined to the credential is a new string to hash on
+   * every call, a copy the size of the token.
+   */
+  type: "token" | "kiteKey";
   claims: KiteClaims;
   /** The PEM whose signature matched. */
   pem: string;
@@ -330,7 +336,7 @@ export class Authenticator {
   async #token(key: string): Promise<AuthResult> {
     this.#syncRevision();
     const nowMs = this.#clock.now();
-    let claims = this.#verified.get(`token\n${key}`, nowMs)?.claims;
+    let claims = this.#verifiedAs("token", key, nowMs);
     if (!claims) {
       const decoded = decodeJwt(key);
       check(algProblem(decoded.header));
@@ -341,7 +347,7 @@ export class Authenticator {
         decoded.header.alg as RsaAlg,
       );
       claims = decoded.claims;
-      this.#remember(`token\n${key}`, claims, pem, nowMs);
+      this.#remember("token", key, claims, pem, nowMs);
     }
     check(this.#issuerProblem(claims));
     check(timeProblem(claims, Math.floor(nowMs / 1000), this.#skewSeconds));
@@ -354,7 +360,7 @@ export class Authenticator {
   async #kiteKey(key: string): Promise<AuthResult> {
     this.#syncRevision();
     const nowMs = this.#clock.now();
-    let claims = this.#verified.get(`kiteKey\n${key}`, nowMs)?.claims;
+    let claims = this.#verifiedAs("kiteKey", key, nowMs);
     if (claims) {
       await this.#checkTrust(claims.kontrolKey!, nowMs);
     } else {
@@ -367,7 +373,7 @@ export class Authenticator {
       await this.#verifySelfSigned(key, pem, decoded.header.alg as RsaAlg);
       await this.#checkTrust(pem, nowMs);
       claims = decoded.claims;
-      this.#remember(`kiteKey\n${key}`, claims, pem, nowMs);
+      this.#remember("kiteKey", key, claims, pem, nowMs);
     }
     // `iss` is not checked for kite keys (docs/protocol.md §6.5 step 3).
     check(timeProblem(claims, Math.floor(nowMs / 1000), this.#skewSeconds));
@@ -464,7 +470,22 @@ export class Authenticator {
     if (!trusted) refuse(NOT_TRUSTED);
   }
 
-  #remember(id: string, claims: KiteClaims, pem: string, nowMs: number): void {
+  #verifiedAs(
+    type: Verified["type"],
+    key: string,
+    nowMs: number,
+  ): KiteClaims | undefined {
+    const verified = this.#verified.get(key, nowMs);
+    return verified?.type === type ? verified.claims : undefined;
+  }
+
+  #remember(
+    type: Verified["type"],
+    key: string,
+    claims: KiteClaims,
+    pem: string,
+    nowMs: number,
+  ): void {
     if (this.#ttl <= 0) return;
     const until = Math.min(
       claims.exp ? claims.exp * 1000 : Infinity,
@@ -472,7 +493,7 @@ export class Authenticator {
     );
     if (until <= nowMs) return;
     // The claims are about as large as the token that carried them.
-    this.#verified.set(id, { claims, pem }, until, id.length);
+    this.#verified.set(key, { type, claims, pem }, until, key.length);
   }
 
   /** Forgets everything cached when the trusted key set changed. */

@@ -12,7 +12,13 @@ import type { AnyFunction } from "./scrub.ts";
  */
 export class CallbackTable {
   #next = 0;
-  // Made on first use: most accepted connections never send a function.
+  // A table's first function sits in fields of its own; the maps are made
+  // when it holds two: a Kontrol keeps one heartbeat callback on each of
+  // thousands of connections, and most accepted connections send none.
+  #soleId = -1;
+  #sole: AnyFunction | undefined;
+  /** The sole function is found by value too (registered, not once). */
+  #soleByValue = false;
   #byId: Map<number, AnyFunction> | undefined;
   #ids: Map<AnyFunction, number> | undefined;
 
@@ -23,13 +29,9 @@ export class CallbackTable {
    */
   register(fn: AnyFunction, fresh = false): number {
     if (fresh) return this.registerOnce(fn);
-    const ids = this.#ids ??= new Map();
-    const known = ids.get(fn);
+    const known = this.#idOf(fn);
     if (known !== undefined) return known;
-    const id = this.#next++;
-    (this.#byId ??= new Map()).set(id, fn);
-    ids.set(fn, id);
-    return id;
+    return this.#add(fn, true);
   }
 
   /**
@@ -42,27 +44,31 @@ export class CallbackTable {
 
   /** Registers a one-shot function: no dedupe. */
   registerOnce(fn: AnyFunction): number {
-    const id = this.#next++;
-    (this.#byId ??= new Map()).set(id, fn);
-    return id;
+    return this.#add(fn, false);
   }
 
   /** The function with this id, if still registered. */
   get(id: number): AnyFunction | undefined {
-    return this.#byId?.get(id);
+    if (this.#byId) return this.#byId.get(id);
+    return id === this.#soleId ? this.#sole : undefined;
   }
 
   /** Releases one callback by id. */
   delete(id: number): void {
-    const fn = this.#byId?.get(id);
+    const byId = this.#byId;
+    if (!byId) {
+      if (id === this.#soleId) this.#clearSole();
+      return;
+    }
+    const fn = byId.get(id);
     if (fn === undefined) return;
-    this.#byId!.delete(id);
+    byId.delete(id);
     if (this.#ids?.get(fn) === id) this.#ids.delete(fn);
   }
 
   /** Releases a function passed as an argument earlier. */
   release(fn: AnyFunction): boolean {
-    const id = this.#ids?.get(fn);
+    const id = this.#idOf(fn);
     if (id === undefined) return false;
     this.delete(id);
     return true;
@@ -70,12 +76,44 @@ export class CallbackTable {
 
   /** Drops every callback (the connection closed). */
   clear(): void {
+    this.#clearSole();
     this.#byId?.clear();
     this.#ids?.clear();
   }
 
   /** Number of live callbacks. */
   get size(): number {
-    return this.#byId?.size ?? 0;
+    if (this.#byId) return this.#byId.size;
+    return this.#sole === undefined ? 0 : 1;
+  }
+
+  #idOf(fn: AnyFunction): number | undefined {
+    if (this.#byId) return this.#ids?.get(fn);
+    return this.#soleByValue && this.#sole === fn ? this.#soleId : undefined;
+  }
+
+  #add(fn: AnyFunction, byValue: boolean): number {
+    const id = this.#next++;
+    if (!this.#byId && this.#sole === undefined) {
+      this.#soleId = id;
+      this.#sole = fn;
+      this.#soleByValue = byValue;
+      return id;
+    }
+    if (!this.#byId) {
+      // A second function: both go to the maps from now on.
+      this.#byId = new Map([[this.#soleId, this.#sole!]]);
+      if (this.#soleByValue) this.#ids = new Map([[this.#sole!, this.#soleId]]);
+      this.#clearSole();
+    }
+    this.#byId.set(id, fn);
+    if (byValue) (this.#ids ??= new Map()).set(fn, id);
+    return id;
+  }
+
+  #clearSole(): void {
+    this.#soleId = -1;
+    this.#sole = undefined;
+    this.#soleByValue = false;
   }
 }

@@ -202,6 +202,39 @@ Deno.test("CallbackTable reuses the id of a function sent twice and releases it"
   assertEquals(table.register(f) > once, true, "ids are never reused");
 });
 
+Deno.test("CallbackTable finds, dedupes and releases its first function alone, and after a second one joins", () => {
+  const table = new CallbackTable();
+  const f = () => {};
+  const g = () => {};
+  const once = table.registerOnce(f);
+  assertEquals(table.get(once), f);
+  assertEquals(
+    table.release(f),
+    false,
+    "a one-shot function is not found by value",
+  );
+  assert(table.register(f) !== once, "a one-shot id was reused by value");
+  table.clear();
+  assertEquals(table.size, 0);
+  const id = table.register(f);
+  assertEquals(table.register(f), id);
+  assertEquals(table.get(id + 1), undefined);
+  const second = table.register(g);
+  assertEquals([table.get(id), table.get(second), table.size], [f, g, 2]);
+  assertEquals(table.register(f), id, "the first function lost its id");
+  assert(table.release(f));
+  assertEquals([table.get(id), table.size], [undefined, 1]);
+  table.delete(second);
+  assertEquals(table.size, 0);
+  const lone = table.register(g);
+  table.delete(lone);
+  assertEquals([table.get(lone), table.size, table.release(g)], [
+    undefined,
+    0,
+    false,
+  ]);
+});
+
 Deno.test("scrub() gives a function sent twice in one message two ids, each with its path", () => {
   const table = new CallbackTable();
   const f = () => {};

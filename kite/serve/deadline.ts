@@ -161,7 +161,10 @@ class Served<C extends { readonly signal: AbortSignal }>
   }
 
   follow(conn: AbortSignal): AbortSignal {
-    return conn === this.#conn.signal ? this.#own : this.signal;
+    // A call back over the served connection carries at most the time left,
+    // with a timer of its own: it needs the deadline's timer no more than
+    // the connection's signal, and follows only `kite.cancel`.
+    return conn === this.#conn.signal ? this.#controller.signal : this.signal;
   }
 
   /** The call's own signal (deadline, `kite.cancel`), its timer armed. */

@@ -34,6 +34,7 @@ Deno.test("ServedDeadlines: a call back over the served connection follows the c
   const other = connection();
   const served = deadlines.begin(conn, 1, 1000);
   const back = served.follow(conn.signal)!;
+  assertEquals(clock.pending, 0, "a call back has a timer of its own");
   const elsewhere = served.follow(other.signal)!;
   assert(back !== served.signal, "the same connection got the joined signal");
   assert(elsewhere === served.signal, "another connection must follow it all");

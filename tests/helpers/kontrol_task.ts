@@ -105,6 +105,16 @@ export async function runTask(
   return { code: status.code, ...run.output() };
 }
 
+function environmentOf(pid: number): Record<string, string> {
+  const text = Deno.readTextFileSync(`/proc/${pid}/environ`);
+  return Object.fromEntries(
+    text.split("\0").filter((e) => e.includes("=")).map((e) => {
+      const at = e.indexOf("=");
+      return [e.slice(0, at), e.slice(at + 1)];
+    }),
+  );
+}
+
 /** A `deno task kontrol` process serving until {@linkcode RunningKontrol.stop}. */
 export interface RunningKontrol {
   /** `http://127.0.0.1:<port>/kite` as it printed it. */
@@ -115,6 +125,8 @@ export interface RunningKontrol {
   output(): string;
   /** The command line of the `kontrol/main.ts` process. */
   mainArgv: string[];
+  /** The environment of the `kontrol/main.ts` process. */
+  mainEnv(): Record<string, string>;
   /** SIGTERM to main.ts (by pid); resolves with the task's exit code. */
   stop(): Promise<number>;
 }
@@ -163,6 +175,7 @@ export async function startTask(
     banner: text().split("\n").find((l) => l.includes("Kontrol listening on"))!,
     output: text,
     mainArgv: commandLine(main),
+    mainEnv: () => environmentOf(main),
     stop,
   };
 }
