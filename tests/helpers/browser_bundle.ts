@@ -48,6 +48,36 @@ async function npmPackageDirs(): Promise<Map<string, string>> {
   return dirs;
 }
 
+/**
+ * The file a package exports under `sub` (e.g. `jose/jws/compact/verify`
+ * → `/dist/webapi/jws/compact/verify.js`), from its package.json `exports`
+ * (exact keys and one-`*` patterns, the `browser`, `import` or `default`
+ * target); `sub` itself when the package has no such entry.
+ */
+async function exportedFile(dir: string, sub: string): Promise<string> {
+  const pkg = JSON.parse(await Deno.readTextFile(`${dir}/package.json`));
+  const exports = (pkg.exports ?? {}) as Record<string, unknown>;
+  const key = `.${sub}`;
+  for (const [pattern, target] of Object.entries(exports)) {
+    const star = pattern.indexOf("*");
+    const match = star < 0
+      ? pattern === key ? "" : undefined
+      : key.startsWith(pattern.slice(0, star)) &&
+          key.endsWith(pattern.slice(star + 1)) &&
+          key.length >= pattern.length - 1
+      ? key.slice(star, key.length - (pattern.length - star - 1))
+      : undefined;
+    if (match === undefined) continue;
+    let to: unknown = target;
+    while (to && typeof to === "object") {
+      const t = to as Record<string, unknown>;
+      to = t.browser ?? t.import ?? t.default;
+    }
+    if (typeof to === "string") return to.replace("*", match).slice(1);
+  }
+  return sub;
+}
+
 /** What {@linkcode bundleBrowser} made. */
 export interface BrowserBundle {
   /** The ES module. */
@@ -141,7 +171,7 @@ export async function bundleBrowser(
             );
             return to ? { path: to, external: true } : undefined;
           });
-          build.onResolve({ filter: /^[@a-z]/ }, (args) => {
+          build.onResolve({ filter: /^[@a-z]/ }, async (args) => {
             const to = options.packages?.[args.path];
             if (to) return { path: to, external: true };
             const [, name, sub] = /^((?:@[^/]+\/)?[^/:]+)(\/.*)?$/.exec(
@@ -149,7 +179,8 @@ export async function bundleBrowser(
             ) ?? [];
             const dir = name && packages.get(name);
             if (!dir || args.pluginData === dir) return undefined;
-            return build.resolve(`${dir}${sub ?? ""}`, {
+            const file = sub ? await exportedFile(dir, sub) : "";
+            return build.resolve(`${dir}${file}`, {
               kind: args.kind,
               resolveDir: dir,
               pluginData: dir,
