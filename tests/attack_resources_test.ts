@@ -1,10 +1,10 @@
 /**
  * Attacks on what a peer can make a server hold (issue #15 findings 3, 4,
- * 6 and 7), each against a kite or Kontrol in a process of its own; after
+ * 6, 7 and 8), each against a kite or Kontrol in a process of its own; after
  * each the target must be alive and serve a well-behaved client, and its
  * memory must stay within the stated bound.
  */
-import { assert, assertEquals } from "./helpers/assert.ts";
+import { assert, assertEquals, assertMatch } from "./helpers/assert.ts";
 import {
   mathTestKite,
   RawSocket,
@@ -13,6 +13,7 @@ import {
 } from "./helpers/kite_harness.ts";
 import { halfHeads, rawRequest, UPGRADE } from "./helpers/raw_http.ts";
 import { mib, startTarget, type Target } from "./helpers/target_process.ts";
+import { lines } from "./helpers/processes.ts";
 
 /**
  * Dials the target as a kite client and calls `target.stats` (`gc`: after
@@ -313,6 +314,77 @@ Deno.test("finding 6: big WebSocket messages close their connection; memory come
       10_000,
     );
   } finally {
+    await target.stop();
+  }
+});
+
+Deno.test("finding 8: connections a kite closed on a peer that reads nothing stay counted until their replies are written", async () => {
+  // Deno's close waits behind unwritten data: closed at once, the socket
+  // would report itself closed while its connection and buffers stayed
+  // held, and the next connection of the same peer would be let in.
+  const target = await startTarget("kite", {
+    config: {
+      disableAuthentication: true,
+      maxConnectionsPerAddress: 4,
+      maxBufferedBytes: 256 * 1024,
+    },
+  });
+  const kite = mathTestKite();
+  const watcher = kite.newClient(target.url);
+  const attacker = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--allow-net=127.0.0.1",
+      new URL("./fixtures/deaf_flooder.ts", import.meta.url).pathname,
+      String(target.port),
+    ],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const said = lines(attacker.stdout);
+  const orders = attacker.stdin.getWriter();
+  const next = async () => {
+    await orders.write(new TextEncoder().encode("next\n"));
+    return (await said.next()).value ?? "(the attacker ended)";
+  };
+  try {
+    await watcher.dial();
+    const sessions = async () =>
+      (await watcher.tell("target.stats") as { connections: number })
+        .connections;
+    // Three floods, each closed by the kite (4008: over 256 KiB unread),
+    // leaving the watcher as its only session.
+    for (let i = 1; i <= 3; i++) {
+      assertEquals(await next(), "opened", `flood ${i}`);
+      await eventually(
+        async () => await sessions() === 1,
+        `the kite closing flood ${i}'s session`,
+        30_000,
+      );
+    }
+    // Their sockets still hold unwritten replies: with the watcher, the
+    // peer is at its cap of 4 connections.
+    assertMatch(await next(), /^refused upgrade refused: HTTP\/1.1 503/);
+    // Once the peer is gone, so are its connections: three more fit.
+    await orders.close();
+    await attacker.status;
+    await eventually(
+      async () => {
+        const more = [1, 2, 3].map(() => kite.newClient(target.url));
+        const dialed = await Promise.allSettled(more.map((c) => c.dial()));
+        for (const c of more) c.close();
+        return dialed.every((d) => d.status === "fulfilled");
+      },
+      "three connections after the attacker left",
+      15_000,
+    );
+    assert(target.alive(), `the target died:\n${target.stderr()}`);
+  } finally {
+    await orders.close().catch(() => {});
+    await attacker.status;
+    watcher.close();
+    await kite.close();
     await target.stop();
   }
 });

@@ -236,7 +236,11 @@ Deno.test("a hostile caller in its own process (oversized, broken framing, idle 
     );
     assertEquals(seen.broken, 4002, "broken framing closed its session");
     assert(seen.floodSent > 0, "the flood got going");
-    assert(seen.floodError !== "", "the flooding connection was cut off");
+    // Cut off while flooding, or closed (4008) once it read at last.
+    assert(
+      seen.floodError !== "" || seen.floodEnd === 4008,
+      `the flooding stream was cut off: ${JSON.stringify(seen)}`,
+    );
     // The good caller kept its session and its answers throughout.
     assert(calls > 0);
     assertEquals(drops, 0, "the good caller's session never dropped");

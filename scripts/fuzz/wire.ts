@@ -293,6 +293,58 @@ export class DeafSocket {
     await writeAll(this.#conn, clientFrame(1, encoder.encode(text)));
   }
 
+  /**
+   * Starts reading at last: skips the server's frames up to its close
+   * frame and answers its code, or how the connection ended without one
+   * (`"end"`, `"reset"`), or `"timeout"` after `ms`.
+   */
+  async readToClose(ms: number): Promise<number | string> {
+    const buf = new Uint8Array(64 * 1024);
+    let pending = new Uint8Array(0);
+    const deadline = Date.now() + ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const late = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), ms);
+    });
+    try {
+      while (Date.now() < deadline) {
+        const n = await Promise.race([this.#conn.read(buf), late]);
+        if (n === null) return Date.now() < deadline ? "end" : "timeout";
+        const joined = new Uint8Array(pending.length + n);
+        joined.set(pending);
+        joined.set(buf.subarray(0, n), pending.length);
+        pending = joined;
+        // Whole server frames (unmasked): header, then the payload.
+        for (;;) {
+          if (pending.length < 2) break;
+          let len = pending[1] & 0x7f;
+          let at = 2;
+          if (len === 126) {
+            if (pending.length < 4) break;
+            len = (pending[2] << 8) | pending[3];
+            at = 4;
+          } else if (len === 127) {
+            if (pending.length < 10) break;
+            len = Number(new DataView(pending.buffer).getBigUint64(2));
+            at = 10;
+          }
+          if (pending.length < at + len) break;
+          if ((pending[0] & 0x0f) === 8) {
+            return len >= 2 ? (pending[at] << 8) | pending[at + 1] : 1005;
+          }
+          pending = pending.slice(at + len);
+        }
+      }
+      return "timeout";
+    } catch (err) {
+      return err instanceof Deno.errors.ConnectionReset
+        ? "reset"
+        : (err as Error).message;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Drops the TCP connection. */
   close(): void {
     try {

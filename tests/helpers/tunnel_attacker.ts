@@ -2,8 +2,8 @@
  * A hostile caller of a kite behind a tunnel, run as its own process:
  * `deno run --allow-net tunnel_attacker.ts <public kite URL>`. It sends an
  * oversized message, broken SockJS framing, holds many idle sessions, and
- * floods calls on a connection it never reads. Prints one JSON line of
- * what it saw, then `done`.
+ * floods calls on a connection it never reads, then reads it to its end.
+ * Prints one JSON line of what it saw, then `done`.
  *
  * @module
  */
@@ -70,6 +70,9 @@ async function main(kiteURL: string): Promise<void> {
   }
   seen.floodSent = sent;
   seen.floodError = floodError;
+  // A proxy that closed the stream keeps its socket open (and reading)
+  // until its replies are written: reading now ends it.
+  seen.floodEnd = floodError === "" ? await flood.readToClose(20_000) : "";
   flood.close();
   for (const s of idle) s.close();
   console.log(JSON.stringify(seen));

@@ -153,6 +153,7 @@ export class SockJsServer {
       heartbeats: new Heartbeats(clock, heartbeatMs),
       maxMessageBytes,
       maxBufferedBytes,
+      closing: () => this.#closed,
       onError,
       ended: (session) => {
         live.delete(session);

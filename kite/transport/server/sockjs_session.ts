@@ -32,6 +32,8 @@ export interface SessionHost {
   readonly maxMessageBytes: number;
   /** Unread outgoing data (UTF-16 units queued plus socket buffer) past which the session closes. */
   readonly maxBufferedBytes: number;
+  /** True once the server is shutting down: sockets then close at once. */
+  closing(): boolean;
   /** Reports a failure of the layer above (a throwing handler). */
   onError(error: unknown, session: Session): void;
   /** The session ended; forget it. */

@@ -160,7 +160,8 @@ export class WebSocketSession extends SockJsSession implements Beating {
     if (socket.readyState === WebSocket.OPEN) {
       if (this.queue.length > 0) this.flush();
       if (this.#framed) socket.send(encodeClose(info.code, info.reason));
-      closeSocket(socket, info);
+      if (this.host.closing()) closeSocket(socket, info);
+      else closeWhenWritten(socket, info);
     }
     this.markClosed(info);
   }
@@ -244,6 +245,33 @@ export function tooBig(limit: number): CloseInfo {
     code: CLOSE_REASONS.tooBig.code,
     reason: `${CLOSE_REASONS.tooBig.reason}: limit is ${limit} bytes`,
   };
+}
+
+/** How often a closed session's socket is checked for unwritten data, ms. */
+const DRAIN_CHECK_MS = 1_000;
+
+/**
+ * Closes `socket` once Deno has written all that was sent on it. Deno's
+ * close queues its frame behind the writes still pending, and a peer that
+ * reads nothing keeps them pending for ever: the socket then reports
+ * itself closed at once, while its TCP connection, the kernel's buffers and
+ * the unwritten data stay held, counted by no limit (a deaf flooder could
+ * pile up such connections one after another). Until the writes are done
+ * the socket stays open and counted against the connection caps; what the
+ * peer sends meanwhile is read and ignored (the session is closed). A peer
+ * that reads again gets its close frame; one that goes away frees it all.
+ */
+function closeWhenWritten(socket: WebSocket, info: CloseInfo): void {
+  if (socket.bufferedAmount === 0) return closeSocket(socket, info);
+  const timer = setInterval(() => {
+    if (socket.readyState !== WebSocket.OPEN) {
+      clearInterval(timer);
+    } else if (socket.bufferedAmount === 0) {
+      clearInterval(timer);
+      closeSocket(socket, info);
+    }
+  }, DRAIN_CHECK_MS);
+  Deno.unrefTimer(timer);
 }
 
 /**
