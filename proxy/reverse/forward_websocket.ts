@@ -17,7 +17,10 @@ import {
   exceedsUtf8,
   utf8Length,
 } from "../../kite/transport/sockjs_frames.ts";
-import { tooBig } from "../../kite/transport/server/sockjs_websocket.ts";
+import {
+  closeWhenWritten,
+  tooBig,
+} from "../../kite/transport/server/sockjs_websocket.ts";
 import { proxyError } from "./answers.ts";
 
 /** Options for {@linkcode forwardWebSocket}. */
@@ -91,11 +94,17 @@ export async function forwardWebSocket(
     finished = true;
     o.done();
   };
+  let callerClosing = false;
+  // Not before Deno has written what the caller was sent: a caller that
+  // reads nothing would keep its connection past the close event, and
+  // past the per-caller count (sockjs_websocket.ts, closeWhenWritten).
   const closeCaller = (code: number, reason: string) => {
-    if (socket.readyState === WebSocket.CLOSED) return;
-    try {
-      socket.close(sendable(code), clipReason(reason));
-    } catch { /* closing already */ }
+    if (callerClosing || socket.readyState === WebSocket.CLOSED) return;
+    callerClosing = true;
+    closeWhenWritten(socket, {
+      code: sendable(code),
+      reason: clipReason(reason),
+    });
   };
   const closeBoth = (code: number, reason: string) => {
     closeCaller(code, reason);

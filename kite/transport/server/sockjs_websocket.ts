@@ -261,7 +261,7 @@ const DRAIN_CHECK_MS = 1_000;
  * peer sends meanwhile is read and ignored (the session is closed). A peer
  * that reads again gets its close frame; one that goes away frees it all.
  */
-function closeWhenWritten(socket: WebSocket, info: CloseInfo): void {
+export function closeWhenWritten(socket: WebSocket, info: CloseInfo): void {
   if (socket.bufferedAmount === 0) return closeSocket(socket, info);
   const timer = setInterval(() => {
     if (socket.readyState !== WebSocket.OPEN) {
