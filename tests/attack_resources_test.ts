@@ -326,7 +326,7 @@ Deno.test("finding 8: connections a kite closed on a peer that reads nothing sta
     config: {
       disableAuthentication: true,
       maxConnectionsPerAddress: 4,
-      maxBufferedBytes: 256 * 1024,
+      maxBufferedBytes: 4 << 20,
     },
   });
   const kite = mathTestKite();
@@ -353,7 +353,7 @@ Deno.test("finding 8: connections a kite closed on a peer that reads nothing sta
     const sessions = async () =>
       (await watcher.tell("target.stats") as { connections: number })
         .connections;
-    // Three floods, each closed by the kite (4008: over 256 KiB unread),
+    // Three floods, each closed by the kite (4008: over 4 MiB unwritten),
     // leaving the watcher as its only session.
     for (let i = 1; i <= 3; i++) {
       assertEquals(await next(), "opened", `flood ${i}`);

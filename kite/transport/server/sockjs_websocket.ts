@@ -247,8 +247,8 @@ export function tooBig(limit: number): CloseInfo {
   };
 }
 
-/** How often a closed session's socket is checked for unwritten data, ms. */
-const DRAIN_CHECK_MS = 1_000;
+/** Longest wait between checks of a closed session's socket for unwritten data, ms. */
+const DRAIN_CHECK_MAX_MS = 1_000;
 
 /**
  * Closes `socket` once Deno has written all that was sent on it. Deno's
@@ -260,18 +260,19 @@ const DRAIN_CHECK_MS = 1_000;
  * the socket stays open and counted against the connection caps; what the
  * peer sends meanwhile is read and ignored (the session is closed). A peer
  * that reads again gets its close frame; one that goes away frees it all.
+ * Checks come at once (a close frame just sent is written within the next
+ * turn of the event loop), then less and less often, down to once a second.
  */
 export function closeWhenWritten(socket: WebSocket, info: CloseInfo): void {
   if (socket.bufferedAmount === 0) return closeSocket(socket, info);
-  const timer = setInterval(() => {
-    if (socket.readyState !== WebSocket.OPEN) {
-      clearInterval(timer);
-    } else if (socket.bufferedAmount === 0) {
-      clearInterval(timer);
-      closeSocket(socket, info);
-    }
-  }, DRAIN_CHECK_MS);
-  Deno.unrefTimer(timer);
+  let wait = 0;
+  const check = () => {
+    if (socket.readyState !== WebSocket.OPEN) return;
+    if (socket.bufferedAmount === 0) return closeSocket(socket, info);
+    wait = Math.min(DRAIN_CHECK_MAX_MS, wait * 2 || 2);
+    Deno.unrefTimer(setTimeout(check, wait));
+  };
+  Deno.unrefTimer(setTimeout(check, 0));
 }
 
 /**
